@@ -1,0 +1,176 @@
+"""Record <-> JSON text conversions that every backend stores alike (errors, wires, approvals,
+message content); built on the codec so there is one encoding of each."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from pikku_storage import _validate as v
+from pikku_storage.codec import JsonObject, JsonValue, check_json, decode, encode
+from pikku_storage.errors import InvalidValue
+from pikku_storage.records import (
+    AgentCallApproval,
+    PendingApproval,
+    ToolCallApproval,
+    WorkflowRunWire,
+)
+
+__all__ = [
+    "EncodedApproval",
+    "ErrorInput",
+    "decode_approval",
+    "decode_content",
+    "decode_wire",
+    "encode_approval",
+    "encode_content",
+    "encode_error",
+    "encode_wire",
+]
+
+ErrorInput: TypeAlias = "BaseException | Mapping[str, JsonValue]"
+
+_ERROR_KEYS = ("message", "name", "stack", "code")
+
+
+def encode_error(error: object, path: str = "error") -> str:
+    """Serialize an exception or mapping to the stored error object (Spec: 01 §1.3, D10)."""
+    if isinstance(error, BaseException):
+        code = getattr(error, "code", None)
+        if code is not None and (isinstance(code, bool) or not isinstance(code, str | int)):
+            code = str(code)
+        stored: dict[str, object] = {
+            "message": str(error),
+            "name": type(error).__name__,
+            "stack": "".join(traceback.format_exception(error)),
+            "code": code,
+        }
+        return encode(stored, path)
+    if not isinstance(error, Mapping):
+        raise InvalidValue(f"{path} must be an exception or a mapping, got {type(error).__name__}")
+    message = error.get("message")
+    if not isinstance(message, str):
+        raise InvalidValue(f"{path} mapping must hold a str 'message'")
+    for key in ("name", "stack"):
+        if error.get(key) is not None and not isinstance(error.get(key), str):
+            raise InvalidValue(f"{path}[{key!r}] must be a str or None")
+    code = error.get("code")
+    if code is not None and (isinstance(code, bool) or not isinstance(code, str | int)):
+        raise InvalidValue(f"{path}['code'] must be a str, an int or None")
+    stored = {key: error.get(key) for key in _ERROR_KEYS}
+    for key, value in error.items():
+        if key not in stored:
+            stored[key] = value
+    return encode(stored, path)
+
+
+def encode_wire(wire: object) -> str:
+    """Validate a `WorkflowRunWire` (or `None`, stored as type "unknown", D9) to JSON text."""
+    if wire is None:
+        wire = WorkflowRunWire(type="unknown")
+    if not isinstance(wire, WorkflowRunWire):
+        raise InvalidValue(f"wire must be a WorkflowRunWire or None, got {type(wire).__name__}")
+    return encode(
+        {
+            "type": v.identifier("wire.type", wire.type),
+            "id": v.optional_identifier("wire.id", wire.id),
+            "parent_run_id": v.optional_identifier("wire.parent_run_id", wire.parent_run_id),
+        },
+        "wire",
+    )
+
+
+def decode_wire(text: str | bytes) -> WorkflowRunWire:
+    data = decode(text)
+    assert isinstance(data, dict)
+    wire_type, wire_id, parent = data["type"], data.get("id"), data.get("parent_run_id")
+    assert isinstance(wire_type, str)
+    assert wire_id is None or isinstance(wire_id, str)
+    assert parent is None or isinstance(parent, str)
+    return WorkflowRunWire(type=wire_type, id=wire_id, parent_run_id=parent)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedApproval:
+    """A pending approval as stored: its kind and the JSON of its other fields (02 §5.1)."""
+
+    tool_call_id: str
+    kind: str
+    payload: str
+
+
+def encode_approval(approval: object, path: str) -> EncodedApproval:
+    """Validate one pending approval record and encode it."""
+    if isinstance(approval, ToolCallApproval):
+        fields: JsonObject = {
+            "tool_call_id": v.identifier(f"{path}.tool_call_id", approval.tool_call_id),
+            "tool_name": v.identifier(f"{path}.tool_name", approval.tool_name),
+            "args": _json_field(approval.args, f"{path}.args"),
+        }
+        return EncodedApproval(approval.tool_call_id, ToolCallApproval.TYPE, encode(fields, path))
+    if isinstance(approval, AgentCallApproval):
+        fields = {
+            "tool_call_id": v.identifier(f"{path}.tool_call_id", approval.tool_call_id),
+            "agent_name": v.identifier(f"{path}.agent_name", approval.agent_name),
+            "agent_run_id": v.identifier(f"{path}.agent_run_id", approval.agent_run_id),
+            "display_tool_name": v.identifier(
+                f"{path}.display_tool_name", approval.display_tool_name
+            ),
+            "display_args": _json_field(approval.display_args, f"{path}.display_args"),
+        }
+        return EncodedApproval(approval.tool_call_id, AgentCallApproval.TYPE, encode(fields, path))
+    raise InvalidValue(
+        f"{path} must be a ToolCallApproval or AgentCallApproval, got {type(approval).__name__}"
+    )
+
+
+def _json_field(value: object, path: str) -> JsonValue:
+    check_json(value, path)
+    return value  # type: ignore[return-value]  # checked by check_json just above
+
+
+def decode_approval(kind: str, payload: str | bytes) -> PendingApproval:
+    """Rebuild a pending approval from its stored kind and JSON."""
+    data = decode(payload)
+    assert isinstance(data, dict)
+    if kind == ToolCallApproval.TYPE:
+        return ToolCallApproval(
+            tool_call_id=str(data["tool_call_id"]),
+            tool_name=str(data["tool_name"]),
+            args=data["args"],
+        )
+    return AgentCallApproval(
+        tool_call_id=str(data["tool_call_id"]),
+        agent_name=str(data["agent_name"]),
+        agent_run_id=str(data["agent_run_id"]),
+        display_tool_name=str(data["display_tool_name"]),
+        display_args=data["display_args"],
+    )
+
+
+def encode_content(content: object, path: str) -> tuple[str | None, str | None]:
+    """Split message content into (text, parts JSON); both `None` means no content (02 §5.1)."""
+    if content is None:
+        return None, None
+    if isinstance(content, str):
+        return v.plain_text(path, content), None
+    if not isinstance(content, list):
+        raise InvalidValue(f"{path} must be None, a str or a list of parts")
+    for index, part in enumerate(content):
+        if not isinstance(part, dict):
+            raise InvalidValue(f"{path}[{index}] must be a dict")
+        if not isinstance(part.get("type"), str):
+            raise InvalidValue(f"{path}[{index}] must have a string 'type'")
+    return None, encode(content, path)
+
+
+def decode_content(text: str | None, parts: str | bytes | None) -> str | list[JsonObject] | None:
+    if text is not None:
+        return text
+    if parts is None:
+        return None
+    decoded = decode(parts)
+    assert isinstance(decoded, list)
+    return decoded  # type: ignore[return-value]  # the codec wrote a list of objects

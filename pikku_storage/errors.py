@@ -1,0 +1,128 @@
+"""The error hierarchy every backend raises; messages are built here and nowhere else."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChannelNotFound",
+    "ConflictError",
+    "DeploymentNotStarted",
+    "InvalidValue",
+    "LockTimeout",
+    "NotFoundError",
+    "PikkuStorageError",
+    "RunNotFound",
+    "SchemaMismatch",
+    "StepNotFound",
+    "StorageUnavailable",
+    "ThreadNotFound",
+]
+
+
+class PikkuStorageError(Exception):
+    """Base class of every error this library raises for a contract situation."""
+
+
+class NotFoundError(PikkuStorageError, LookupError):
+    """A named record does not exist."""
+
+
+class RunNotFound(NotFoundError):
+    """A workflow run or agent run does not exist (`Run not found: <id>`)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"Run not found: {run_id}")
+        self.run_id = run_id
+
+
+class StepNotFound(NotFoundError):
+    """A workflow step does not exist, named by step id or by run and step name."""
+
+    @classmethod
+    def by_id(cls, step_id: str) -> StepNotFound:
+        return cls(f"Step not found: {step_id}")
+
+    @classmethod
+    def by_name(cls, run_id: str, step_name: str) -> StepNotFound:
+        return cls(f"Step not found: run={run_id}, step={step_name}")
+
+
+class ThreadNotFound(NotFoundError):
+    """An AI thread does not exist (`Thread not found: <id>`)."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"Thread not found: {thread_id}")
+        self.thread_id = thread_id
+
+
+class ChannelNotFound(NotFoundError):
+    """A channel does not exist (`Channel not found: <id>`)."""
+
+    def __init__(self, channel_id: str) -> None:
+        super().__init__(f"Channel not found: {channel_id}")
+        self.channel_id = channel_id
+
+
+class ConflictError(PikkuStorageError):
+    """A create-only write found its key already taken."""
+
+    @classmethod
+    def step(cls, run_id: str, step_name: str) -> ConflictError:
+        return cls(f"Step already exists: run={run_id}, step={step_name}")
+
+    @classmethod
+    def thread(cls, thread_id: str) -> ConflictError:
+        return cls(f"Thread already exists: {thread_id}")
+
+    @classmethod
+    def message(cls, thread_id: str, message_id: str) -> ConflictError:
+        return cls(f"Message already exists: thread={thread_id}, message={message_id}")
+
+    @classmethod
+    def tool_call(cls, thread_id: str, tool_call_id: str) -> ConflictError:
+        return cls(f"Tool call already exists: thread={thread_id}, tool_call={tool_call_id}")
+
+    @classmethod
+    def channel(cls, channel_id: str) -> ConflictError:
+        return cls(f"Channel already exists: {channel_id}")
+
+
+class InvalidValue(PikkuStorageError, ValueError):
+    """A bad id, JSON value, option or namespace name; raised before any write."""
+
+    @classmethod
+    def unmatched_tool_result(cls, thread_id: str, tool_call_id: str) -> InvalidValue:
+        return cls(
+            f"Tool result has no matching tool call: thread={thread_id}, tool_call={tool_call_id}"
+        )
+
+
+class LockTimeout(PikkuStorageError, TimeoutError):
+    """A lock was not acquired before its timeout."""
+
+    def __init__(self, lock_name: str, timeout: float | None) -> None:
+        super().__init__(f"Lock not acquired within {timeout}s: {lock_name}")
+        self.lock_name = lock_name
+        self.timeout = timeout
+
+
+class StorageUnavailable(PikkuStorageError):
+    """The server could not be reached or the connection broke."""
+
+
+class SchemaMismatch(PikkuStorageError):
+    """The store was written by a newer version of this library."""
+
+    def __init__(self, namespace: str, found: int, supported: int) -> None:
+        super().__init__(
+            f"Store {namespace!r} is at schema version {found}, newer than this library's "
+            f"{supported}; upgrade pikku-storage"
+        )
+        self.found = found
+        self.supported = supported
+
+
+class DeploymentNotStarted(PikkuStorageError, RuntimeError):
+    """`heartbeat()` was called before `start()` or after `stop()`."""
+
+    def __init__(self) -> None:
+        super().__init__("Deployment service not started")

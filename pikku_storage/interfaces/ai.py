@@ -1,0 +1,654 @@
+"""`AIStorageService`, `AIRunStateService`, `AgentRunService`: validation once, then hooks.
+
+Message shape, ids, JSON and enums are checked here before any I/O; the backend hooks only
+perform the storage steps in the order 02 §2 gives (thread, duplicates, results, write).
+Synthetic tool-result messages are rebuilt here from stored calls, so every backend returns
+the same shape (Spec: 02).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from pikku_storage import _validate as v
+from pikku_storage._ids import is_canonical_uuid, new_id
+from pikku_storage._serial import EncodedApproval, encode_approval, encode_content
+from pikku_storage.codec import JsonObject, decode, encode_object
+from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
+from pikku_storage.interfaces._base import Service
+from pikku_storage.records import (
+    UNSET,
+    AgentRun,
+    AgentRunRow,
+    AgentRunStatus,
+    ApprovalStatus,
+    Message,
+    MessageRole,
+    PendingApproval,
+    ResolvedApproval,
+    SuspendReason,
+    Thread,
+    ToolCall,
+    ToolResult,
+    UnsetType,
+    Usage,
+    WorkingMemoryScope,
+)
+
+__all__ = [
+    "AIRunStateService",
+    "AIStorageService",
+    "AgentRunChanges",
+    "AgentRunService",
+    "MessageBatch",
+    "NewAgentRun",
+    "NewMessage",
+    "NewThread",
+    "NewToolCall",
+    "StoredMessage",
+    "StoredToolCall",
+]
+
+SYNTHETIC_PREFIX: Final = "tool-results-"
+DEFAULT_CURSOR_WINDOW: Final = 50
+MAX_TOKENS: Final = 2**63
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewThread:
+    thread_id: str
+    resource_id: str
+    title: str | None
+    metadata: str | None
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewToolCall:
+    tool_call_id: str
+    name: str
+    args: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewMessage:
+    """A non-tool message to store; `position` is its place among the batch's stored messages."""
+
+    message_id: str
+    role: MessageRole
+    content_text: str | None
+    content_parts: str | None
+    created_at: datetime
+    tool_calls: tuple[NewToolCall, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageBatch:
+    """A validated `save_messages` list (02 §2 step 1 done).
+
+    The hook checks, in order: the thread exists (`ThreadNotFound`), then raises
+    `batch_conflict` if set, then stored message ids and tool-call ids (`ConflictError`), then
+    that every id in `external_result_ids` is a stored call of the thread
+    (`InvalidValue.unmatched_tool_result`). Then, unless `empty`, it stores `messages` with
+    consecutive sequence numbers, their calls in order, sets `results` (call id -> text, the
+    later result already chosen) and bumps the thread's `updated_at`.
+    """
+
+    messages: tuple[NewMessage, ...]
+    results: dict[str, str]
+    external_result_ids: tuple[str, ...]
+    batch_conflict: ConflictError | None
+    empty: bool
+
+    @property
+    def tool_calls(self) -> list[NewToolCall]:
+        return [call for message in self.messages for call in message.tool_calls]
+
+
+@dataclass(slots=True, kw_only=True)
+class StoredToolCall:
+    id: str
+    name: str
+    args: JsonObject
+    result: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class StoredMessage:
+    """A stored message as a backend reads it, its calls in call order."""
+
+    id: str
+    role: MessageRole
+    content: str | list[JsonObject] | None
+    created_at: datetime
+    tool_calls: list[StoredToolCall] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewAgentRun:
+    run_id: str
+    agent_name: str
+    thread_id: str
+    resource_id: str
+    status: AgentRunStatus
+    error_message: str | None
+    suspend_reason: SuspendReason | None
+    missing_rpcs: list[str] | None
+    usage: Usage
+    pending_approvals: tuple[EncodedApproval, ...]
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRunChanges:
+    """The fields of one `update_run` call; `UNSET` leaves a field alone."""
+
+    status: AgentRunStatus | UnsetType = UNSET
+    error_message: str | UnsetType | None = UNSET
+    suspend_reason: SuspendReason | UnsetType | None = UNSET
+    missing_rpcs: list[str] | UnsetType | None = UNSET
+    usage: Usage | UnsetType = UNSET
+    pending_approvals: tuple[EncodedApproval, ...] | UnsetType = UNSET
+
+
+# --- field validation -----------------------------------------------------------------------
+
+
+def _usage(value: object) -> Usage:
+    if not isinstance(value, Usage):
+        raise InvalidValue(f"usage must be a Usage, got {type(value).__name__}")
+    return Usage(
+        input_tokens=v.non_negative_int("usage.input_tokens", value.input_tokens, below=MAX_TOKENS),
+        output_tokens=v.non_negative_int(
+            "usage.output_tokens", value.output_tokens, below=MAX_TOKENS
+        ),
+        model=v.plain_text("usage.model", value.model),
+    )
+
+
+def _missing_rpcs(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple):
+        raise InvalidValue("missing_rpcs must be None or a list of strings")
+    return [v.plain_text(f"missing_rpcs[{i}]", item) for i, item in enumerate(value)]
+
+
+def _suspend_reason(value: object) -> SuspendReason | None:
+    return None if value is None else v.enum_member(SuspendReason, "suspend_reason", value)
+
+
+def _approvals(value: object) -> tuple[EncodedApproval, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise InvalidValue("pending_approvals must be a list of approvals")
+    encoded = tuple(
+        encode_approval(item, f"pending_approvals[{i}]") for i, item in enumerate(value)
+    )
+    ids = [approval.tool_call_id for approval in encoded]
+    if len(set(ids)) != len(ids):
+        raise InvalidValue("pending_approvals repeats a tool_call_id")
+    return encoded
+
+
+def _records(field_name: str, value: object, kind: type[object]) -> list[object]:
+    if not isinstance(value, list | tuple):
+        raise InvalidValue(f"{field_name} must be a list of {kind.__name__}")
+    for index, item in enumerate(value):
+        if not isinstance(item, kind):
+            raise InvalidValue(f"{field_name}[{index}] must be a {kind.__name__}")
+    return list(value)
+
+
+def _created_at(path: str, value: object, now: datetime) -> datetime:
+    return now if value is None else v.aware_cutoff(f"{path}.created_at", value)
+
+
+def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBatch:
+    """Step 1 of 02 §2 (shape), plus what can be known of duplicates without storage."""
+    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+        raise InvalidValue("messages must be a sequence of Message")
+    stored: list[NewMessage] = []
+    results: dict[str, str] = {}
+    conflict: ConflictError | None = None
+    seen_messages: set[str] = set()
+    seen_calls: set[str] = set()
+    for index, message in enumerate(messages):
+        path = f"messages[{index}]"
+        if not isinstance(message, Message):
+            raise InvalidValue(f"{path} must be a Message, got {type(message).__name__}")
+        message_id = v.identifier(f"{path}.id", message.id)
+        role = v.enum_member(MessageRole, f"{path}.role", message.role)
+        created_at = _created_at(path, message.created_at, now)
+        calls = _records(f"{path}.tool_calls", message.tool_calls, ToolCall)
+        tool_results = _records(f"{path}.tool_results", message.tool_results, ToolResult)
+        if role is MessageRole.TOOL:
+            if message.content is not None or calls:
+                raise InvalidValue(f"{path}: a tool message carries only tool_results")
+            for r_index, result in enumerate(tool_results):
+                assert isinstance(result, ToolResult)
+                r_path = f"{path}.tool_results[{r_index}]"
+                call_id = v.identifier(f"{r_path}.id", result.id)
+                v.plain_text(f"{r_path}.name", result.name)
+                results.pop(call_id, None)  # keep "later wins" in dict order too
+                results[call_id] = v.plain_text(f"{r_path}.result", result.result)
+            continue
+        if tool_results:
+            raise InvalidValue(f"{path}: only tool messages carry tool_results")
+        if message_id.startswith(SYNTHETIC_PREFIX):
+            raise InvalidValue(f"{path}.id must not start with {SYNTHETIC_PREFIX!r}")
+        if calls and role is not MessageRole.ASSISTANT:
+            raise InvalidValue(f"{path}: only assistant messages carry tool_calls")
+        text, parts = encode_content(message.content, f"{path}.content")
+        new_calls: list[NewToolCall] = []
+        for c_index, call in enumerate(calls):
+            assert isinstance(call, ToolCall)
+            c_path = f"{path}.tool_calls[{c_index}]"
+            call_id = v.identifier(f"{c_path}.id", call.id)
+            new_calls.append(
+                NewToolCall(
+                    tool_call_id=call_id,
+                    name=v.identifier(f"{c_path}.name", call.name),
+                    args=encode_object(call.args, f"{c_path}.args"),
+                )
+            )
+            if call_id in seen_calls and conflict is None:
+                conflict = ConflictError.tool_call(thread_id, call_id)
+            seen_calls.add(call_id)
+        if message_id in seen_messages and conflict is None:
+            conflict = ConflictError.message(thread_id, message_id)
+        seen_messages.add(message_id)
+        stored.append(
+            NewMessage(
+                message_id=message_id,
+                role=role,
+                content_text=text,
+                content_parts=parts,
+                created_at=created_at,
+                tool_calls=tuple(new_calls),
+            )
+        )
+    return MessageBatch(
+        messages=tuple(stored),
+        results=results,
+        external_result_ids=tuple(call_id for call_id in results if call_id not in seen_calls),
+        batch_conflict=conflict,
+        empty=not messages,
+    )
+
+
+def _rebuild(stored: list[StoredMessage]) -> list[Message]:
+    """Stored messages to the upstream shape: each answered assistant gets a synthetic tool
+    message right after it (02 §2 get_messages)."""
+    out: list[Message] = []
+    for message in stored:
+        out.append(
+            Message(
+                id=message.id,
+                role=message.role,
+                content=message.content,
+                tool_calls=[
+                    ToolCall(id=c.id, name=c.name, args=c.args) for c in message.tool_calls
+                ],
+                created_at=message.created_at,
+            )
+        )
+        answered = [c for c in message.tool_calls if c.result is not None]
+        if answered:
+            out.append(
+                Message(
+                    id=SYNTHETIC_PREFIX + message.id,
+                    role=MessageRole.TOOL,
+                    content=None,
+                    tool_results=[
+                        ToolResult(id=c.id, name=c.name, result=c.result)
+                        for c in answered
+                        if c.result is not None
+                    ],
+                    created_at=message.created_at,
+                )
+            )
+    return out
+
+
+def _run_id(value: object) -> tuple[str, bool]:
+    checked = v.identifier("run_id", value)
+    return checked, is_canonical_uuid(checked)
+
+
+# --- services --------------------------------------------------------------------------------
+
+
+class _ThreadReads(Service):
+    """Hooks shared by the conversation and console services."""
+
+    @abstractmethod
+    async def _get_thread(self, thread_id: str) -> Thread | None: ...
+
+    @abstractmethod
+    async def _get_messages(
+        self, thread_id: str, last_n: int | None, cursor: str | None
+    ) -> list[StoredMessage]:
+        """Stored messages of the window in stored order (`created_at`, sequence).
+
+        No cursor: the last `last_n` (all for `None`). With a cursor: the last `last_n` strictly
+        before the cursor message, `[]` if the cursor is not a stored message of the thread.
+        Unknown thread: `[]`. Cost bounded by the window.
+        """
+
+    @abstractmethod
+    async def _delete_thread(self, thread_id: str) -> bool:
+        """The whole cascade of 02 §2 delete_thread in one atomic step; `True` if it existed."""
+
+
+class _RunReads(Service):
+    @abstractmethod
+    async def _get_runs_by_thread(self, thread_id: str) -> list[AgentRun]:
+        """The thread's runs, newest first (ties: later-created first), with pending sets."""
+
+
+class AIStorageService(_ThreadReads):
+    """Threads, messages with tool calls and results, and working memory (Spec: 02 §2)."""
+
+    async def create_thread(
+        self,
+        resource_id: str,
+        *,
+        thread_id: str | None = None,
+        title: str | None = None,
+        metadata: JsonObject | None = None,
+    ) -> Thread:
+        """Create a thread (a new UUID4 id when `thread_id` is None). Raises: `ConflictError`."""
+        thread = NewThread(
+            thread_id=new_id() if thread_id is None else v.identifier("thread_id", thread_id),
+            resource_id=v.identifier("resource_id", resource_id),
+            title=v.optional_text("title", title),
+            metadata=None if metadata is None else encode_object(metadata, "metadata"),
+            now=self._now(),
+        )
+        await self._create_thread(thread)
+        return Thread(
+            id=thread.thread_id,
+            resource_id=thread.resource_id,
+            title=thread.title,
+            metadata=None if thread.metadata is None else decode(thread.metadata),  # type: ignore[arg-type]  # an object by encode_object
+            created_at=thread.now,
+            updated_at=thread.now,
+        )
+
+    async def get_thread(self, thread_id: str) -> Thread:
+        """The thread. Raises: `ThreadNotFound`."""
+        v.identifier("thread_id", thread_id)
+        thread = await self._get_thread(thread_id)
+        if thread is None:
+            raise ThreadNotFound(thread_id)
+        return thread
+
+    async def get_threads(self, resource_id: str) -> list[Thread]:
+        """The resource's threads, most recently updated first (ties: later-created first)."""
+        return await self._get_threads(v.identifier("resource_id", resource_id))
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread with messages, runs, approvals, decisions and thread memory."""
+        await self._delete_thread(v.identifier("thread_id", thread_id))
+
+    async def save_messages(self, thread_id: str, messages: Sequence[Message]) -> None:
+        """Store a batch atomically, all or nothing, in the order of checks of 02 §2."""
+        v.identifier("thread_id", thread_id)
+        await self._save_messages(thread_id, _prepare_batch(thread_id, messages, self._now()))
+
+    async def get_messages(
+        self, thread_id: str, *, last_n: int | None = None, cursor: str | None = None
+    ) -> list[Message]:
+        """Messages in stored order with synthetic tool-result messages (02 §2)."""
+        v.identifier("thread_id", thread_id)
+        if last_n is not None:
+            v.non_negative_int("last_n", last_n)
+        v.optional_identifier("cursor", cursor)
+        if cursor is not None and last_n is None:
+            last_n = DEFAULT_CURSOR_WINDOW
+        if last_n == 0:
+            return []
+        return _rebuild(await self._get_messages(thread_id, last_n, cursor))
+
+    async def get_working_memory(
+        self, id: str, scope: WorkingMemoryScope | str
+    ) -> JsonObject | None:
+        """The stored object of (`scope`, `id`), or `None`."""
+        checked = v.enum_member(WorkingMemoryScope, "scope", scope)
+        return await self._get_working_memory(v.identifier("id", id), checked)
+
+    async def save_working_memory(
+        self, id: str, scope: WorkingMemoryScope | str, data: JsonObject
+    ) -> None:
+        """Replace the object of (`scope`, `id`). Raises: `ThreadNotFound` for thread scope."""
+        checked = v.enum_member(WorkingMemoryScope, "scope", scope)
+        v.identifier("id", id)
+        text = encode_object(data, "data")
+        await self._save_working_memory(id, checked, text, self._now())
+
+    async def delete_working_memory(self, id: str, scope: WorkingMemoryScope | str) -> bool:
+        """Delete the object of (`scope`, `id`); `True` if one existed."""
+        checked = v.enum_member(WorkingMemoryScope, "scope", scope)
+        return await self._delete_working_memory(v.identifier("id", id), checked)
+
+    @abstractmethod
+    async def _create_thread(self, thread: NewThread) -> None:
+        """Raises `ConflictError.thread`."""
+
+    @abstractmethod
+    async def _get_threads(self, resource_id: str) -> list[Thread]: ...
+
+    @abstractmethod
+    async def _save_messages(self, thread_id: str, batch: MessageBatch) -> None: ...
+
+    @abstractmethod
+    async def _get_working_memory(
+        self, id: str, scope: WorkingMemoryScope
+    ) -> JsonObject | None: ...
+
+    @abstractmethod
+    async def _save_working_memory(
+        self, id: str, scope: WorkingMemoryScope, data: str, now: datetime
+    ) -> None:
+        """Raises `ThreadNotFound` for thread scope without its thread."""
+
+    @abstractmethod
+    async def _delete_working_memory(self, id: str, scope: WorkingMemoryScope) -> bool: ...
+
+
+class AIRunStateService(_RunReads):
+    """Agent runs, usage, suspension and pending tool approvals (Spec: 02 §3)."""
+
+    async def create_run(
+        self,
+        *,
+        agent_name: str,
+        thread_id: str,
+        resource_id: str,
+        status: AgentRunStatus | str = AgentRunStatus.RUNNING,
+        usage: Usage | None = None,
+        pending_approvals: Sequence[PendingApproval] = (),
+        suspend_reason: SuspendReason | str | None = None,
+        missing_rpcs: Sequence[str] | None = None,
+        error_message: str | None = None,
+    ) -> str:
+        """Store a run with its pending approvals; return its UUID4. Raises: `ThreadNotFound`."""
+        run = NewAgentRun(
+            run_id=new_id(),
+            agent_name=v.identifier("agent_name", agent_name),
+            thread_id=v.identifier("thread_id", thread_id),
+            resource_id=v.identifier("resource_id", resource_id),
+            status=v.enum_member(AgentRunStatus, "status", status),
+            error_message=v.optional_text("error_message", error_message),
+            suspend_reason=_suspend_reason(suspend_reason),
+            missing_rpcs=_missing_rpcs(missing_rpcs),
+            usage=Usage() if usage is None else _usage(usage),
+            pending_approvals=_approvals(pending_approvals),
+            now=self._now(),
+        )
+        await self._create_run(run)
+        return run.run_id
+
+    async def update_run(
+        self,
+        run_id: str,
+        *,
+        status: AgentRunStatus | str | UnsetType = UNSET,
+        error_message: str | UnsetType | None = UNSET,
+        suspend_reason: SuspendReason | str | UnsetType | None = UNSET,
+        missing_rpcs: Sequence[str] | UnsetType | None = UNSET,
+        usage: Usage | UnsetType = UNSET,
+        pending_approvals: Sequence[PendingApproval] | UnsetType | None = UNSET,
+    ) -> None:
+        """Change the given fields atomically and stamp `updated_at`. Raises: `RunNotFound`."""
+        run_id, known = _run_id(run_id)
+        changes = AgentRunChanges(
+            status=UNSET if status is UNSET else v.enum_member(AgentRunStatus, "status", status),
+            error_message=(
+                UNSET if error_message is UNSET else v.optional_text("error_message", error_message)
+            ),
+            suspend_reason=UNSET if suspend_reason is UNSET else _suspend_reason(suspend_reason),
+            missing_rpcs=UNSET if missing_rpcs is UNSET else _missing_rpcs(missing_rpcs),
+            usage=UNSET if usage is UNSET else _usage(usage),
+            pending_approvals=(
+                UNSET if pending_approvals is UNSET else _approvals(pending_approvals)
+            ),
+        )
+        if not known:
+            raise RunNotFound(run_id)
+        await self._update_run(run_id, changes, self._now())
+
+    async def get_run(self, run_id: str) -> AgentRun | None:
+        """The run with its pending set, or `None`."""
+        run_id, known = _run_id(run_id)
+        return await self._get_run(run_id) if known else None
+
+    async def get_runs_by_thread(self, thread_id: str) -> list[AgentRun]:
+        """The thread's runs in run order (newest first, ties later-created first)."""
+        return await self._get_runs_by_thread(v.identifier("thread_id", thread_id))
+
+    async def resolve_approval(
+        self, tool_call_id: str, status: ApprovalStatus | str, *, run_id: str | None = None
+    ) -> bool:
+        """Claim the pending approvals of `tool_call_id` (only `run_id`'s when given) and log
+        the decision; `True` iff this call claimed one (02 §3)."""
+        v.identifier("tool_call_id", tool_call_id)
+        checked = v.enum_member(ApprovalStatus, "status", status)
+        if run_id is not None:
+            run_id, known = _run_id(run_id)
+            if not known:
+                return False
+        return await self._resolve_approval(tool_call_id, checked, run_id, self._now())
+
+    async def find_run_by_tool_call_id(
+        self, tool_call_id: str
+    ) -> tuple[AgentRun, PendingApproval] | None:
+        """The most recently created run pending on this tool call, with the approval."""
+        return await self._find_run_by_tool_call_id(v.identifier("tool_call_id", tool_call_id))
+
+    async def get_approval_decisions(self, run_id: str) -> list[ResolvedApproval]:
+        """The run's decision log in claim order."""
+        run_id, known = _run_id(run_id)
+        return await self._get_approval_decisions(run_id) if known else []
+
+    @abstractmethod
+    async def _create_run(self, run: NewAgentRun) -> None:
+        """Raises `ThreadNotFound`."""
+
+    @abstractmethod
+    async def _update_run(self, run_id: str, changes: AgentRunChanges, now: datetime) -> None:
+        """Raises `RunNotFound`; replaces the pending set by difference."""
+
+    @abstractmethod
+    async def _get_run(self, run_id: str) -> AgentRun | None: ...
+
+    @abstractmethod
+    async def _resolve_approval(
+        self, tool_call_id: str, status: ApprovalStatus, run_id: str | None, now: datetime
+    ) -> bool: ...
+
+    @abstractmethod
+    async def _find_run_by_tool_call_id(
+        self, tool_call_id: str
+    ) -> tuple[AgentRun, PendingApproval] | None: ...
+
+    @abstractmethod
+    async def _get_approval_decisions(self, run_id: str) -> list[ResolvedApproval]: ...
+
+
+class AgentRunService(_ThreadReads, _RunReads):
+    """Console queries over threads and runs, deletion and retention (Spec: 02 §4)."""
+
+    async def list_threads(
+        self,
+        *,
+        agent_name: str | None = None,
+        resource_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Thread]:
+        """Threads in thread order, filtered before paging."""
+        agent = v.optional_identifier("agent_name", agent_name)
+        resource = v.optional_identifier("resource_id", resource_id)
+        limit, offset = v.limit_offset(limit, offset)
+        return await self._list_threads(agent, resource, limit, offset)
+
+    async def get_thread(self, thread_id: str) -> Thread | None:
+        """The thread or `None`."""
+        return await self._get_thread(v.identifier("thread_id", thread_id))
+
+    async def get_thread_messages(self, thread_id: str) -> list[Message]:
+        """Exactly `AIStorageService.get_messages(thread_id)`."""
+        return _rebuild(await self._get_messages(v.identifier("thread_id", thread_id), None, None))
+
+    async def get_thread_runs(self, thread_id: str) -> list[AgentRunRow]:
+        """The thread's runs as flat rows in run order."""
+        runs = await self._get_runs_by_thread(v.identifier("thread_id", thread_id))
+        return [
+            AgentRunRow(
+                run_id=run.run_id,
+                agent_name=run.agent_name,
+                thread_id=run.thread_id,
+                resource_id=run.resource_id,
+                status=run.status,
+                error_message=run.error_message,
+                suspend_reason=run.suspend_reason,
+                missing_rpcs=run.missing_rpcs,
+                usage_input_tokens=run.usage.input_tokens,
+                usage_output_tokens=run.usage.output_tokens,
+                usage_model=run.usage.model,
+                created_at=run.created_at,
+                updated_at=run.updated_at,
+            )
+            for run in runs
+        ]
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        """The cascade of `AIStorageService.delete_thread`; `True` if the thread existed."""
+        return await self._delete_thread(v.identifier("thread_id", thread_id))
+
+    async def get_distinct_agent_names(self) -> list[str]:
+        """Every agent name with a stored run, in code-point order."""
+        return await self._get_distinct_agent_names()
+
+    async def prune_threads(self, *, updated_before: datetime, batch_size: int = 1000) -> int:
+        """Delete threads updated strictly before the cutoff, in atomic batches; the count."""
+        cutoff = v.aware_cutoff("updated_before", updated_before)
+        return await self._prune_threads(cutoff, v.batch_size(batch_size))
+
+    @abstractmethod
+    async def _list_threads(
+        self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
+    ) -> list[Thread]: ...
+
+    @abstractmethod
+    async def _get_distinct_agent_names(self) -> list[str]: ...
+
+    @abstractmethod
+    async def _prune_threads(self, cutoff: datetime, batch_size: int) -> int: ...

@@ -1,0 +1,328 @@
+"""Record types and enumerations of every service (Spec: 01 §1, 02 §1, 03 §1)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar, Final, TypeAlias
+
+from pikku_storage.codec import JsonObject, JsonValue
+
+__all__ = [
+    "FINISHED_STATUSES",
+    "UNSET",
+    "AgentCallApproval",
+    "AgentRun",
+    "AgentRunRow",
+    "AgentRunStatus",
+    "ApprovalStatus",
+    "Channel",
+    "ChannelAndSession",
+    "DeploymentConfig",
+    "DeploymentInfo",
+    "GraphState",
+    "Message",
+    "MessageRole",
+    "PendingApproval",
+    "ResolvedApproval",
+    "RunStep",
+    "StepHistoryEntry",
+    "StepState",
+    "StepStatus",
+    "SuspendReason",
+    "Thread",
+    "ToolCall",
+    "ToolCallApproval",
+    "ToolResult",
+    "UnsetType",
+    "Usage",
+    "WorkflowRun",
+    "WorkflowRunWire",
+    "WorkflowStatus",
+    "WorkflowVersion",
+    "WorkingMemoryScope",
+]
+
+
+class UnsetType(enum.Enum):
+    """Type of `UNSET`, the shared "leave unchanged" sentinel."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = UnsetType.UNSET
+
+
+# --- workflows (Spec: 01 §1) ---------------------------------------------------------------
+
+
+class WorkflowStatus(StrEnum):
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATUSES: Final = (
+    WorkflowStatus.COMPLETED,
+    WorkflowStatus.FAILED,
+    WorkflowStatus.CANCELLED,
+)
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SCHEDULED = "scheduled"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SUSPENDED = "suspended"
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowRunWire:
+    """How a run was started."""
+
+    type: str
+    id: str | None = None
+    parent_run_id: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowRun:
+    id: str
+    workflow: str
+    status: WorkflowStatus
+    input: JsonValue
+    output: JsonValue = None
+    error: JsonObject | None = None
+    inline: bool = False
+    graph_hash: str | None = None
+    wire: WorkflowRunWire
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True, kw_only=True)
+class StepState:
+    """A step's live state: the current attempt's status, outcome and stamps."""
+
+    step_id: str
+    status: StepStatus
+    result: JsonValue = None
+    error: JsonObject | None = None
+    attempt_count: int
+    retries: int | None = None
+    retry_delay: int | str | None = None
+    created_at: datetime
+    updated_at: datetime
+    running_at: datetime | None = None
+    scheduled_at: datetime | None = None
+    succeeded_at: datetime | None = None
+    failed_at: datetime | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class StepHistoryEntry(StepState):
+    """One attempt of a step; `attempt_count` is this attempt's 1-based ordinal."""
+
+    step_name: str
+
+
+@dataclass(slots=True, kw_only=True)
+class RunStep(StepState):
+    """One step of a run, showing its current attempt (console view)."""
+
+    step_name: str
+    rpc_name: str | None = None
+    data: JsonValue = None
+
+
+@dataclass(slots=True, kw_only=True)
+class GraphState:
+    completed_node_ids: list[str] = field(default_factory=list)
+    failed_node_ids: list[str] = field(default_factory=list)
+    branch_keys: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowVersion:
+    graph: JsonValue
+    source: str
+
+
+# --- AI (Spec: 02 §1) ----------------------------------------------------------------------
+
+
+class MessageRole(StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+class AgentRunStatus(StrEnum):
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class SuspendReason(StrEnum):
+    APPROVAL = "approval"
+    RPC_MISSING = "rpc-missing"
+
+
+class WorkingMemoryScope(StrEnum):
+    THREAD = "thread"
+    RESOURCE = "resource"
+
+
+class ApprovalStatus(StrEnum):
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+@dataclass(slots=True, kw_only=True)
+class Thread:
+    id: str
+    resource_id: str
+    title: str | None = None
+    metadata: JsonObject | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolCall:
+    id: str
+    name: str
+    args: JsonObject = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolResult:
+    id: str
+    name: str
+    result: str
+
+
+@dataclass(slots=True, kw_only=True)
+class Message:
+    id: str
+    role: MessageRole
+    content: str | list[JsonObject] | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_results: list[ToolResult] = field(default_factory=list)
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolCallApproval:
+    TYPE: ClassVar[str] = "tool-call"
+    tool_call_id: str
+    tool_name: str
+    args: JsonValue
+
+
+@dataclass(slots=True, kw_only=True)
+class AgentCallApproval:
+    TYPE: ClassVar[str] = "agent-call"
+    tool_call_id: str
+    agent_name: str
+    agent_run_id: str
+    display_tool_name: str
+    display_args: JsonValue
+
+
+PendingApproval: TypeAlias = ToolCallApproval | AgentCallApproval
+
+
+@dataclass(slots=True, kw_only=True)
+class AgentRun:
+    run_id: str
+    agent_name: str
+    thread_id: str
+    resource_id: str
+    status: AgentRunStatus
+    error_message: str | None = None
+    suspend_reason: SuspendReason | None = None
+    missing_rpcs: list[str] | None = None
+    pending_approvals: list[PendingApproval] = field(default_factory=list)
+    usage: Usage
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True, kw_only=True)
+class AgentRunRow:
+    """An `AgentRun` flattened for the console, without approvals."""
+
+    run_id: str
+    agent_name: str
+    thread_id: str
+    resource_id: str
+    status: AgentRunStatus
+    error_message: str | None
+    suspend_reason: SuspendReason | None
+    missing_rpcs: list[str] | None
+    usage_input_tokens: int
+    usage_output_tokens: int
+    usage_model: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True, kw_only=True)
+class ResolvedApproval:
+    """One entry of a run's append-only decision log."""
+
+    run_id: str
+    approval: PendingApproval
+    status: ApprovalStatus
+    resolved_at: datetime
+
+
+# --- channels and deployments (Spec: 03 §1) ------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class Channel:
+    channel_id: str
+    channel_name: str
+    opening_data: JsonValue = None
+
+
+@dataclass(slots=True, kw_only=True)
+class ChannelAndSession:
+    channel_id: str
+    channel_name: str
+    opening_data: JsonValue = None
+    session: dict[str, JsonValue] | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class DeploymentConfig:
+    deployment_id: str
+    endpoint: str
+    functions: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
+class DeploymentInfo:
+    deployment_id: str
+    endpoint: str
+    last_heartbeat: datetime

@@ -1,0 +1,102 @@
+"""Backend providers: how the plugin makes an isolated namespace per test for each backend.
+
+A provider knows which server it needs (if any), builds `Storage` objects on a namespace, and
+removes everything it created when the namespace ends. Providers are looked up by backend name
+and imported lazily, so a missing driver only affects its own backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Final
+
+from pikku_storage import Clock, Storage
+from pikku_testing.contract._capabilities import Capability
+
+__all__ = [
+    "PROVIDERS",
+    "BackendProvider",
+    "Namespace",
+    "NamespaceRequest",
+    "get_provider",
+    "provider_names",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamespaceRequest:
+    """What the plugin knows when it asks for a namespace."""
+
+    server_url: str | None  # the resolved server URL; None for backends that need no server
+    worker: str  # xdist worker id ("gw0"), or "main"
+    label: str  # unique within the worker: safe to embed in schema/prefix/file names
+    tmp_path: Path  # a per-test temporary directory
+
+
+@dataclass(slots=True, kw_only=True)
+class Namespace:
+    """One isolated namespace; `storage()` builds another `Storage` (not yet initialized) on it.
+
+    `open_args` is `(url, options)` for `open_storage` when another OS process can reach the
+    same namespace, else `None`.
+    """
+
+    provider: BackendProvider
+    open_args: tuple[str, dict[str, object]] | None = None
+    state: dict[str, object] = field(default_factory=dict)
+
+    def storage(self, clock: Clock) -> Storage:
+        return self.provider.make_storage(self, clock)
+
+
+class BackendProvider(ABC):
+    """How one backend is isolated per test. Subclasses set `name` and `server`."""
+
+    name: ClassVar[str]
+    server: ClassVar[str | None] = None  # "postgres", "redis", "mysql" or None
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    @abstractmethod
+    def namespace(self, request: NamespaceRequest) -> AbstractAsyncContextManager[Namespace]:
+        """A fresh namespace for one test; leaving it removes everything it created, even when
+        the test failed. Should be cheap (reuse migrated structures per worker, truncate)."""
+
+    @abstractmethod
+    def make_storage(self, namespace: Namespace, clock: Clock) -> Storage:
+        """A new `Storage` on `namespace` with its own connection where the backend has one."""
+
+    async def aclose(self) -> None:  # noqa: B027  # optional hook
+        """Release per-worker resources at the end of the test session."""
+
+
+# name -> "module:Class"; each module imports its driver, so only used backends need theirs.
+PROVIDERS: Final[dict[str, str]] = {
+    "memory": "pikku_testing._provider_memory:MemoryProvider",
+    "sqlite": "pikku_testing._provider_sqlalchemy:SqliteProvider",
+    "sqlalchemy-sqlite": "pikku_testing._provider_sqlalchemy:SqlAlchemySqliteProvider",
+    "sqlalchemy-postgres": "pikku_testing._provider_sqlalchemy:SqlAlchemyPostgresProvider",
+    "sqlalchemy-mysql": "pikku_testing._provider_sqlalchemy:SqlAlchemyMysqlProvider",
+    "postgres": "pikku_testing._provider_postgres:PostgresProvider",
+    "redis": "pikku_testing._provider_redis:RedisProvider",
+    "fakeredis": "pikku_testing._provider_redis:FakeRedisProvider",
+}
+
+
+def provider_names() -> list[str]:
+    """Every backend name the plugin knows, in a stable order."""
+    return list(PROVIDERS)
+
+
+def get_provider(name: str) -> type[BackendProvider]:
+    """The provider class of backend `name`; `ImportError` if its driver is missing."""
+    try:
+        target = PROVIDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown pikku backend {name!r}; known: {', '.join(PROVIDERS)}") from None
+    module_name, _, class_name = target.partition(":")
+    provider: type[BackendProvider] = getattr(importlib.import_module(module_name), class_name)
+    return provider
