@@ -7,9 +7,8 @@ from typing import ClassVar
 import pytest
 
 from pikku_storage import Storage
-from pikku_testing.contract._capabilities import Capability
-
 from pikku_testing._types import StorageFactory
+from pikku_testing.contract._capabilities import Capability
 
 __all__ = ["ContractBase", "StorageFactory"]
 
@@ -26,6 +25,7 @@ class ContractBase:
     - `storage_open_args`: `(url, options)` for `open_storage` in another OS process.
     """
 
+    pytestmark = pytest.mark.asyncio  # works in pytest-asyncio strict and auto mode
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
     @pytest.fixture
