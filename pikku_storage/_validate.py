@@ -27,6 +27,7 @@ __all__ = [
     "optional_text",
     "plain_text",
     "positive_seconds",
+    "table_prefix",
     "timeout",
 ]
 
@@ -162,3 +163,17 @@ def namespace(field: str, value: object) -> str:
             f"{value!r}"
         )
     return value
+
+
+def table_prefix(field: str, value: object, *, max_length: int = 48) -> str:
+    """A table-name prefix: `""` or a plain ASCII identifier of at most `max_length` characters.
+
+    Like `namespace`, but empty is allowed (no prefix), and a backend whose index names must fit
+    the server's identifier limit passes a smaller `max_length`.
+    """
+    if value == "" and isinstance(value, str):
+        return value
+    checked = namespace(field, value)
+    if len(checked) > max_length:
+        raise InvalidValue(f"{field} is longer than {max_length} characters: {checked!r}")
+    return checked

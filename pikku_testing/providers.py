@@ -49,8 +49,9 @@ class Namespace:
     open_args: tuple[str, dict[str, object]] | None = None
     state: dict[str, object] = field(default_factory=dict)
 
-    def storage(self, clock: Clock) -> Storage:
-        return self.provider.make_storage(self, clock)
+    def storage(self, clock: Clock, **options: object) -> Storage:
+        """A new `Storage` on this namespace; `options` go to the backend's `open_storage`."""
+        return self.provider.make_storage(self, clock, **options)
 
 
 class BackendProvider(ABC):
@@ -66,8 +67,12 @@ class BackendProvider(ABC):
         the test failed. Should be cheap (reuse migrated structures per worker, truncate)."""
 
     @abstractmethod
-    def make_storage(self, namespace: Namespace, clock: Clock) -> Storage:
-        """A new `Storage` on `namespace` with its own connection where the backend has one."""
+    def make_storage(self, namespace: Namespace, clock: Clock, **options: object) -> Storage:
+        """A new `Storage` on `namespace` with its own connection where the backend has one.
+
+        `options` (for example `heartbeat_interval`, `heartbeat_ttl`, `prune_on_heartbeat`)
+        are forwarded to the backend's `open_storage` after the namespace's own options.
+        """
 
     async def aclose(self) -> None:  # noqa: B027  # optional hook
         """Release per-worker resources at the end of the test session."""

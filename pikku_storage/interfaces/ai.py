@@ -95,7 +95,7 @@ class MessageBatch:
     that every id in `external_result_ids` is a stored call of the thread
     (`InvalidValue.unmatched_tool_result`). Then, unless `empty`, it stores `messages` with
     consecutive sequence numbers, their calls in order, sets `results` (call id -> text, the
-    later result already chosen) and bumps the thread's `updated_at`.
+    later result already chosen) and sets the thread's `updated_at` to `now`.
     """
 
     messages: tuple[NewMessage, ...]
@@ -103,6 +103,7 @@ class MessageBatch:
     external_result_ids: tuple[str, ...]
     batch_conflict: ConflictError | None
     empty: bool
+    now: datetime  # the call's one clock reading: the new `updated_at`
 
     @property
     def tool_calls(self) -> list[NewToolCall]:
@@ -279,6 +280,7 @@ def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBa
         external_result_ids=tuple(call_id for call_id in results if call_id not in seen_calls),
         batch_conflict=conflict,
         empty=not messages,
+        now=now,
     )
 
 

@@ -7,7 +7,6 @@ rule live here once; backends implement the atomic writes and index-backed reads
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from abc import abstractmethod
 from datetime import datetime
@@ -15,7 +14,6 @@ from typing import Final
 
 from pikku_storage import _validate as v
 from pikku_storage.clock import Clock, from_epoch_ms, to_epoch_ms
-from pikku_storage.codec import check_text
 from pikku_storage.errors import DeploymentNotStarted, InvalidValue
 from pikku_storage.interfaces._base import Service
 from pikku_storage.records import DeploymentConfig, DeploymentInfo
@@ -35,7 +33,7 @@ def _config(config: object) -> DeploymentConfig:
     endpoint = config.endpoint
     if not isinstance(endpoint, str) or not endpoint or len(endpoint) > MAX_ENDPOINT:
         raise InvalidValue(f"endpoint must be a non-empty str of at most {MAX_ENDPOINT} characters")
-    check_text(endpoint, "endpoint")
+    v.plain_text("endpoint", endpoint)  # no U+0000 or lone surrogate: no store holds them
     return DeploymentConfig(
         deployment_id=v.identifier("deployment_id", config.deployment_id),
         endpoint=endpoint,
@@ -112,14 +110,16 @@ class DeploymentService(Service):
             await self._heartbeat(self._config, self._now())
 
     async def stop(self) -> None:
-        """End the heartbeat task, then remove this registration; a no-op when not started."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """End the heartbeat task, then remove this registration; a no-op when not started.
+
+        The task is taken under the lock, so a concurrent `start` cannot leave a task behind.
+        """
         async with self._lock():
+            task, self._task = self._task, None
             config, self._config = self._config, None
+            if task is not None:
+                pass
+                await asyncio.wait({task})  # never swallows a cancellation of `stop` itself
             if config is not None:
                 await self._unregister(config.deployment_id)
 

@@ -1,0 +1,295 @@
+"""Inspection commands: `runs`, `threads`, `channels` and `deployments` against a URL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import click
+
+from pikku_storage._cli import _views as views
+from pikku_storage._cli._common import (
+    DURATION,
+    console,
+    cutoff,
+    echo_json,
+    namespace_of,
+    namespace_options,
+    run,
+)
+from pikku_storage.records import FINISHED_STATUSES, WorkflowStatus
+from pikku_storage.storage import Storage, open_storage
+
+__all__ = ["channels", "deployments", "runs", "threads"]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., object])
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def _URL(command: F) -> F:
+    return click.argument("url")(namespace_options(command))
+
+_STATUSES = [status.value for status in WorkflowStatus]
+
+
+def _with_storage(url: str, body: Callable[[Storage], Awaitable[T]], **options: object) -> T:
+    options = {**namespace_of(click.get_current_context()), **options}
+
+    async def main() -> T:
+        async with open_storage(url, **options) as storage:
+            return await body(storage)
+
+    return run(main())
+
+
+# --- runs --------------------------------------------------------------------------------
+
+
+@click.group("runs")
+def runs() -> None:
+    """List, show, delete and prune workflow runs (Spec: 01 §4)."""
+
+
+@runs.command("list")
+@_URL
+@click.option("--workflow", help="Only runs of this workflow name.")
+@click.option("--status", type=click.Choice(_STATUSES), help="Only runs with this status.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@_JSON
+def runs_list(
+    url: str, workflow: str | None, status: str | None, limit: int, offset: int, as_json: bool
+) -> None:
+    """Runs newest first, filtered exactly, then paged."""
+    found = _with_storage(
+        url,
+        lambda s: s.workflow_runs.list_runs(
+            workflow_name=workflow, status=status, limit=limit, offset=offset
+        ),
+    )
+    if as_json:
+        echo_json(found)
+    else:
+        console().print(views.runs_table(found))
+
+
+@runs.command("show")
+@_URL
+@click.argument("run_id")
+@_JSON
+def runs_show(url: str, run_id: str, as_json: bool) -> None:
+    """A run with its steps, full attempt history and state bag."""
+
+    async def body(storage: Storage) -> dict[str, object] | None:
+        run_ = await storage.workflow_runs.get_run(run_id)
+        if run_ is None:
+            return None
+        return {
+            "run": run_,
+            "steps": await storage.workflow_runs.get_run_steps(run_id),
+            "history": await storage.workflow_runs.get_run_history(run_id),
+            "state": await storage.workflows.get_run_state(run_id),
+        }
+
+    found = _with_storage(url, body)
+    if found is None:
+        raise click.ClickException(f"Run not found: {run_id}")
+    if as_json:
+        echo_json(found)
+        return
+    out = console()
+    out.print(views.runs_table([found["run"]], "Run"))  # type: ignore[list-item]  # built above
+    out.print(views.steps_table(found["steps"]))  # type: ignore[arg-type]
+    out.print(views.history_table(found["history"]))  # type: ignore[arg-type]
+    out.print(f"  state: {json.dumps(found['state'], ensure_ascii=False)}")
+
+
+@runs.command("delete")
+@_URL
+@click.argument("run_id")
+@_JSON
+def runs_delete(url: str, run_id: str, as_json: bool) -> None:
+    """Delete one run with its steps, history and state; exit 1 if it did not exist."""
+    deleted = _with_storage(url, lambda s: s.workflow_runs.delete_run(run_id))
+    if as_json:
+        echo_json({"run_id": run_id, "deleted": deleted})
+    elif deleted:
+        click.echo(f"deleted run {run_id}")
+    if not deleted:
+        raise click.ClickException(f"Run not found: {run_id}")
+
+
+@runs.command("prune")
+@_URL
+@click.option(
+    "--older-than",
+    type=DURATION,
+    required=True,
+    help="Delete runs last updated longer ago than this (30s, 15m, 2h, 7d).",
+)
+@click.option(
+    "--status",
+    "statuses",
+    type=click.Choice(_STATUSES),
+    multiple=True,
+    help="Statuses to prune (repeatable); default: completed, failed, cancelled.",
+)
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=1000, show_default=True)
+@_JSON
+def runs_prune(
+    url: str, older_than: timedelta, statuses: tuple[str, ...], batch_size: int, as_json: bool
+) -> None:
+    """Delete finished runs last updated before now minus --older-than."""
+    chosen = statuses or tuple(s.value for s in FINISHED_STATUSES)
+    when = cutoff(older_than)
+    count = _with_storage(
+        url,
+        lambda s: s.workflow_runs.prune_runs(
+            finished_before=when, statuses=chosen, batch_size=batch_size
+        ),
+    )
+    if as_json:
+        echo_json({"deleted": count, "finished_before": when, "statuses": list(chosen)})
+    else:
+        click.echo(f"deleted {count} runs ({', '.join(chosen)}) updated before {when:%Y-%m-%d %H:%M:%S} UTC")
+
+
+# --- threads ------------------------------------------------------------------------------
+
+
+@click.group("threads")
+def threads() -> None:
+    """List, show and prune agent threads (Spec: 02 §4)."""
+
+
+@threads.command("list")
+@_URL
+@click.option("--agent", help="Only threads with a run of this agent.")
+@click.option("--resource", help="Only threads of this resource id.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@_JSON
+def threads_list(
+    url: str, agent: str | None, resource: str | None, limit: int, offset: int, as_json: bool
+) -> None:
+    """Threads most recently updated first, filtered, then paged."""
+    found = _with_storage(
+        url,
+        lambda s: s.agent_runs.list_threads(
+            agent_name=agent, resource_id=resource, limit=limit, offset=offset
+        ),
+    )
+    if as_json:
+        echo_json(found)
+    else:
+        console().print(views.threads_table(found))
+
+
+@threads.command("show")
+@_URL
+@click.argument("thread_id")
+@_JSON
+def threads_show(url: str, thread_id: str, as_json: bool) -> None:
+    """A thread with its transcript and agent runs."""
+
+    async def body(storage: Storage) -> dict[str, object] | None:
+        thread = await storage.agent_runs.get_thread(thread_id)
+        if thread is None:
+            return None
+        return {
+            "thread": thread,
+            "messages": await storage.agent_runs.get_thread_messages(thread_id),
+            "runs": await storage.agent_runs.get_thread_runs(thread_id),
+        }
+
+    found = _with_storage(url, body)
+    if found is None:
+        raise click.ClickException(f"Thread not found: {thread_id}")
+    if as_json:
+        echo_json(found)
+        return
+    out = console()
+    out.print(views.threads_table([found["thread"]], "Thread"))  # type: ignore[list-item]
+    out.print(views.transcript_table(found["messages"]))  # type: ignore[arg-type]
+    out.print(views.thread_runs_table(found["runs"]))  # type: ignore[arg-type]
+
+
+@threads.command("prune")
+@_URL
+@click.option(
+    "--older-than",
+    type=DURATION,
+    required=True,
+    help="Delete threads last updated longer ago than this (30s, 15m, 2h, 7d).",
+)
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=1000, show_default=True)
+@_JSON
+def threads_prune(url: str, older_than: timedelta, batch_size: int, as_json: bool) -> None:
+    """Delete threads (with messages, runs and thread memory) updated before the cutoff."""
+    when = cutoff(older_than)
+    count = _with_storage(
+        url, lambda s: s.agent_runs.prune_threads(updated_before=when, batch_size=batch_size)
+    )
+    if as_json:
+        echo_json({"deleted": count, "updated_before": when})
+    else:
+        click.echo(f"deleted {count} threads updated before {when:%Y-%m-%d %H:%M:%S} UTC")
+
+
+# --- channels and deployments --------------------------------------------------------------
+
+
+@click.group("channels")
+def channels() -> None:
+    """Maintain WebSocket channels (Spec: 03 §2)."""
+
+
+@channels.command("prune")
+@_URL
+@click.option(
+    "--older-than",
+    type=DURATION,
+    required=True,
+    help="Remove channels last seen longer ago than this (30s, 15m, 2h, 7d).",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Remove at most this many.")
+@_JSON
+def channels_prune(url: str, older_than: timedelta, limit: int | None, as_json: bool) -> None:
+    """Remove channels (and their subscriptions) last seen before the cutoff, oldest first."""
+    when = cutoff(older_than)
+    removed = _with_storage(
+        url, lambda s: s.channels.prune_channels(last_seen_before=when, limit=limit)
+    )
+    if as_json:
+        echo_json({"removed": removed, "last_seen_before": when})
+    else:
+        console().print(views.ids_table(removed, f"Removed {len(removed)} channels"))
+
+
+@click.group("deployments")
+def deployments() -> None:
+    """Look at registered deployments (Spec: 03 §4)."""
+
+
+@deployments.command("list")
+@_URL
+@click.option(
+    "--ttl",
+    type=click.FloatRange(min=0.001),
+    help="Heartbeat TTL in seconds that decides liveness (default: the backend's, 30).",
+)
+@_JSON
+def deployments_list(url: str, ttl: float | None, as_json: bool) -> None:
+    """Live deployments, freshest heartbeat first."""
+    options: dict[str, object] = {}
+    if ttl is not None:
+        options = {"heartbeat_ttl": ttl, "heartbeat_interval": ttl / 3}
+    found = _with_storage(url, lambda s: s.deployments.list_deployments(), **options)
+    if as_json:
+        echo_json(found)
+    else:
+        console().print(views.deployments_table(found))

@@ -1,0 +1,226 @@
+"""`pikku-storage migrate URL` and `verify URL`: apply or read a namespace's schema version.
+
+`verify` is read-only: it reads the version the namespace records (PostgreSQL
+`<schema>.pikku_migrations`, SQLAlchemy `<prefix>schema_version`, Redis `<prefix>:layout`)
+without creating anything, and its exit status says whether the code can use the store:
+0 up to date (or in-memory), 3 missing or behind (run `migrate`), 4 written by a newer
+pikku-storage (`init()` would raise `SchemaMismatch`). Spec: 00 §5.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+from urllib.parse import unquote, urlsplit
+
+import click
+
+from pikku_storage._cli._common import (
+    backend_kind,
+    display_url,
+    echo_json,
+    namespace_of,
+    namespace_options,
+    run,
+)
+from pikku_storage.storage import open_storage
+
+__all__ = ["EXIT_AHEAD", "EXIT_BEHIND", "SchemaStatus", "migrate", "read_status", "verify"]
+
+EXIT_BEHIND: Final = 3
+EXIT_AHEAD: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    """The version a namespace records and the version this code writes."""
+
+    kind: str
+    namespace: str
+    stored: int | None  # None: nothing recorded (never initialized)
+    supported: int | None  # None: the backend keeps no persistent schema (memory)
+
+    def verdict(self) -> tuple[str, int]:
+        """A one-line explanation and the `verify` exit status."""
+        if self.supported is None:
+            return "no persistent schema: the in-memory store lives in one process", 0
+        if not self.stored:
+            return "not initialized: run `pikku-storage migrate` (or call init())", EXIT_BEHIND
+        if self.stored < self.supported:
+            return f"behind: migrate applies versions {self.stored + 1}..{self.supported}", (
+                EXIT_BEHIND
+            )
+        if self.stored > self.supported:
+            return "written by a newer pikku-storage: upgrade the library", EXIT_AHEAD
+        return "up to date", 0
+
+    def as_dict(self) -> dict[str, object]:
+        message, code = self.verdict()
+        return {
+            "backend": self.kind,
+            "namespace": self.namespace,
+            "stored_version": self.stored,
+            "supported_version": self.supported,
+            "status": message,
+            "exit_code": code,
+        }
+
+
+def _supported(kind: str) -> int:
+    """The schema version this code migrates to (the backend's last migration)."""
+    if kind == "postgres":
+        from pikku_storage.postgres._migrations import LATEST_VERSION
+
+        return int(LATEST_VERSION)
+    if kind == "redis":
+        from pikku_storage.redis._keys import LAYOUT_VERSION
+
+        return int(LAYOUT_VERSION)
+    from pikku_storage.sqlalchemy._migrations import LATEST_VERSION as SA_LATEST
+
+    return int(SA_LATEST)
+
+
+async def read_status(url: str, options: dict[str, object]) -> SchemaStatus:
+    """Read the namespace's recorded version without creating or changing anything."""
+    kind = backend_kind(url)
+    if kind == "memory":
+        return SchemaStatus(kind, "-", None, None)
+    if kind == "postgres":
+        schema = str(options.get("schema", "pikku"))
+        return SchemaStatus(kind, f"schema {schema}", await _pg_version(url, schema), _supported(kind))
+    if kind == "redis":
+        prefix = str(options.get("key_prefix", "pikku"))
+        return SchemaStatus(
+            kind, f"key prefix {prefix}", await _redis_version(url, prefix), _supported(kind)
+        )
+    prefix = str(options.get("table_prefix", "pikku_"))
+    schema = options.get("schema")
+    where = f"table prefix {prefix}" + (f" in schema {schema}" if schema else "")
+    if kind in ("sqlite", "sqlalchemy-sqlite"):
+        stored = _sqlite_version(url, prefix)
+    else:
+        stored = await _sa_version(url, None if schema is None else str(schema), prefix)
+    return SchemaStatus(kind, where, stored, _supported(kind))
+
+
+async def _pg_version(url: str, schema: str) -> int | None:
+    import psycopg
+
+    from pikku_storage.postgres._migrations import _stored_version
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        return await _stored_version(conn, schema) or None
+
+
+async def _redis_version(url: str, prefix: str) -> int | None:
+    import redis.asyncio as aioredis
+
+    from pikku_storage.redis._keys import layout_key
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        value = await client.get(layout_key(prefix))
+    finally:
+        await client.aclose()
+    return None if value is None else int(value)
+
+
+def _sqlite_version(url: str, prefix: str) -> int | None:
+    path = unquote(urlsplit(url).path)
+    path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db, sqlite:////abs.db
+    if path in ("", ":memory:") or not Path(path).exists():
+        return None
+    conn = sqlite3.connect(f"file:{Path(path).absolute()}?mode=ro", uri=True)
+    try:
+        table = f"{prefix}schema_version"
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        if found is None:
+            return None
+        row = conn.execute(f'SELECT max(version) FROM "{table}"').fetchone()  # validated name
+        return None if row is None or row[0] is None else int(row[0])
+    finally:
+        conn.close()
+
+
+async def _sa_version(url: str, schema: str | None, prefix: str) -> int | None:
+    from sqlalchemy import func, inspect, select
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from pikku_storage.sqlalchemy._schema import build_tables
+
+    table = build_tables(schema, prefix).schema_version
+
+    def read(conn: Connection) -> int | None:
+        if not inspect(conn).has_table(table.name, schema=schema):
+            return None
+        value = conn.execute(select(func.max(table.c.version))).scalar()
+        return None if value is None else int(value)
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(read)
+    finally:
+        await engine.dispose()
+
+
+def _print(url: str, status: SchemaStatus, as_json: bool, before: int | None = None) -> None:
+    if as_json:
+        data = status.as_dict()
+        if before is not None or status.supported is not None:
+            data["previous_version"] = before
+        echo_json(data)
+        return
+    message, _ = status.verdict()
+    version = "-" if status.stored is None else str(status.stored)
+    latest = "-" if status.supported is None else str(status.supported)
+    click.echo(f"{display_url(url)} ({status.kind}, {status.namespace})")
+    click.echo(f"  schema version {version}, this pikku-storage writes {latest}: {message}")
+
+
+@click.command("migrate")
+@click.argument("url")
+@namespace_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def migrate(ctx: click.Context, url: str, as_json: bool) -> None:
+    """Create or migrate the namespace at URL to this version (what init() does).
+
+    Safe to run while applications run and from several processes at once: migrations are
+    numbered and applied under a lock. Fails if the store was written by a newer version.
+    """
+    options = namespace_of(ctx)
+
+    async def main() -> tuple[SchemaStatus, SchemaStatus]:
+        before = await read_status(url, options)
+        async with open_storage(url, **options):
+            pass
+        return before, await read_status(url, options)
+
+    before, after = run(main())
+    if not as_json and after.supported is not None:
+        was = "nothing" if before.stored is None else f"version {before.stored}"
+        click.echo(f"migrated: {was} → version {after.stored}")
+    _print(url, after, as_json, before.stored)
+
+
+@click.command("verify")
+@click.argument("url")
+@namespace_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def verify(ctx: click.Context, url: str, as_json: bool) -> None:
+    """Read-only: print the namespace's schema version and whether this code can use it.
+
+    Exit status: 0 up to date (or in-memory), 3 not initialized or behind (run migrate),
+    4 written by a newer pikku-storage.
+    """
+    status = run(read_status(url, namespace_of(ctx)))
+    _print(url, status, as_json)
+    ctx.exit(status.verdict()[1])

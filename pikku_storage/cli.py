@@ -1,0 +1,67 @@
+"""The `pikku-storage` command: demo, migrate/verify, check, inspection and bench.
+
+Needs the `cli` extra (`pip install 'pikku-storage[cli]'`: click and rich); `check` also
+needs `testing`. Every command has `--help`; a failure prints one line and exits non-zero
+(`--debug` or `PIKKU_STORAGE_DEBUG=1` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from pikku_storage import __version__
+from pikku_storage._cli.bench import bench
+from pikku_storage._cli.check import check
+from pikku_storage._cli.demo import demo
+from pikku_storage._cli.inspect import channels, deployments, runs, threads
+from pikku_storage._cli.migrate import migrate, verify
+
+__all__ = ["main"]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    name = type(exc).__name__
+    if isinstance(exc, ExceptionGroup) and exc.exceptions:
+        return _one_line(exc.exceptions[0])
+    return f"{name}: {first}" if first else name
+
+
+class _Group(click.Group):
+    """Turns any exception a command raises into one `Error: …` line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.meta.get("pikku_debug"):
+                raise
+            raise click.ClickException(_one_line(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pikku-storage")
+@click.option(
+    "--debug",
+    is_flag=True,
+    default=lambda: os.environ.get("PIKKU_STORAGE_DEBUG", "") not in ("", "0"),
+    help="Show tracebacks instead of one-line errors (or PIKKU_STORAGE_DEBUG=1).",
+)
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Durable storage for Pikku: try it, migrate it, check it, inspect it, measure it.
+
+    URLs: memory://, sqlite:///path/file.db, postgresql://user@host/db, redis://host:6379/0,
+    or an SQLAlchemy async URL with a driver (mysql+aiomysql://…, postgresql+psycopg://…).
+    """
+    ctx.meta["pikku_debug"] = debug
+
+
+for _command in (demo, migrate, verify, check, runs, threads, channels, deployments, bench):
+    main.add_command(_command)

@@ -1,0 +1,232 @@
+"""The connection side every `Pg…` service shares: pool ownership, schema, migrations, errors.
+
+A service built from a DSN owns its `AsyncConnectionPool` (opened in `init()`, closed in
+`close()`); one given a pool borrows it: `init()` opens it if it was created with `open=False`,
+`close()` never closes it. Queries always read tuple rows, whatever row factory a borrowed pool's
+connections use. Spec: 00 §5, 01 §5.2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final, LiteralString, TypeAlias, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection, sql
+from psycopg.abc import Query
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import TupleRow, tuple_row
+from psycopg_pool import AsyncConnectionPool
+
+from pikku_storage import _validate as v
+from pikku_storage.errors import InvalidValue
+from pikku_storage.postgres._errors import is_connection_error, is_retryable, translate_errors
+from pikku_storage.postgres._migrations import migrate
+
+__all__ = [
+    "Conn",
+    "PgDatabase",
+    "PgPool",
+    "Row",
+    "compose",
+    "execute",
+    "fetch_all",
+    "fetch_one",
+    "make_pool",
+]
+
+logger = logging.getLogger(__name__)
+
+Conn: TypeAlias = "AsyncConnection[TupleRow]"
+PgPool: TypeAlias = "AsyncConnectionPool[AsyncConnection[TupleRow]]"
+Row: TypeAlias = TupleRow
+Params: TypeAlias = "Mapping[str, object] | None"
+T = TypeVar("T")
+
+MAX_ATTEMPTS: Final = 3  # deadlock / serialization failure retries (02 §5.2)
+RECOVERY_TIMEOUT: Final = 5.0
+DEFAULT_SCHEMA: Final = "pikku"
+_CONNECT_OPTIONS: Final = frozenset({"prepare_threshold"})
+_SET_UTC: Final = sql.SQL("SET TIME ZONE 'UTC'")
+
+# Schemas known to be at the latest version, per pool: services sharing a pool migrate once.
+_MIGRATED: Final[weakref.WeakKeyDictionary[PgPool, set[str]]] = weakref.WeakKeyDictionary()
+
+
+async def _configure(conn: Conn) -> None:
+    """Per-connection setup of an owned pool: sessions speak UTC (01 §5.2)."""
+    await conn.execute(_SET_UTC)
+
+
+def make_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    max_idle: float = 600.0,
+    max_lifetime: float = 3600.0,
+    timeout: float = 30.0,
+    check: bool = False,
+    name: str | None = None,
+    **connect: object,
+) -> PgPool:
+    """An unopened pool of autocommit UTC connections for `dsn`; no I/O.
+
+    `connect` holds `prepare_threshold` (`None` for PgBouncer transaction mode) and libpq
+    connection parameters (`application_name`, `sslmode`, …), checked here. `check=True` tests
+    each connection before handing it out (one more round trip per call); without it a broken
+    connection fails one call, which then sweeps the pool (see `PgDatabase.run`).
+    Raises: `InvalidValue` for a bad option.
+    """
+    if not isinstance(dsn, str) or not dsn:
+        raise InvalidValue("a PostgreSQL DSN must be a non-empty str")
+    min_size = v.non_negative_int("min_size", min_size)
+    max_size = v.non_negative_int("max_size", max_size)
+    if max_size < max(min_size, 1):
+        raise InvalidValue(f"max_size must be >= min_size and >= 1: {max_size}")
+    kwargs: dict[str, object] = {"autocommit": True}
+    params: dict[str, object] = {}
+    for key, value in connect.items():
+        (kwargs if key in _CONNECT_OPTIONS else params)[key] = value
+    threshold = kwargs.get("prepare_threshold", 5)
+    if threshold is not None:
+        v.non_negative_int("prepare_threshold", threshold)
+    try:
+        make_conninfo(dsn, **params)  # type: ignore[arg-type]  # libpq validates the names
+    except psycopg.ProgrammingError as exc:
+        raise InvalidValue(f"bad PostgreSQL connection option: {exc}") from None
+    kwargs.update(params)
+    return AsyncConnectionPool(
+        dsn,
+        kwargs=kwargs,
+        min_size=min_size,
+        max_size=max_size,
+        max_idle=v.positive_seconds("max_idle", max_idle),
+        max_lifetime=v.positive_seconds("max_lifetime", max_lifetime),
+        timeout=v.positive_seconds("timeout", timeout),
+        check=AsyncConnectionPool.check_connection if v.boolean("check", check) else None,
+        configure=_configure,
+        open=False,
+        name=name,
+    )
+
+
+def compose(template: sql.SQL, schema: str, **tables: str) -> sql.Composed:
+    """Fill a template's `{table}` placeholders with schema-qualified identifiers (style §7)."""
+    return template.format(**{key: sql.Identifier(schema, name) for key, name in tables.items()})
+
+
+async def execute(conn: Conn, query: Query, params: Params = None) -> int:
+    """Run a statement; its row count."""
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query, params)
+    return cur.rowcount
+
+
+async def fetch_all(conn: Conn, query: Query, params: Params = None) -> list[Row]:
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query, params)
+    return await cur.fetchall()
+
+
+async def fetch_one(conn: Conn, query: Query, params: Params = None) -> Row | None:
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query, params)
+    return await cur.fetchone()
+
+
+class PgDatabase:
+    """One service's access to PostgreSQL: a pool (owned or borrowed) and a schema."""
+
+    __slots__ = ("_owned", "_pool", "_recovery", "schema")
+
+    def __init__(self, pool: str | PgPool, schema: str = DEFAULT_SCHEMA) -> None:
+        self.schema: Final = v.namespace("schema", schema)
+        if isinstance(pool, str):
+            self._pool: PgPool = make_pool(pool, name=f"pikku-{self.schema}")
+            self._owned = True
+        elif isinstance(pool, AsyncConnectionPool):
+            self._pool = pool
+            self._owned = False
+        else:
+            raise InvalidValue(
+                f"expected a DSN or an AsyncConnectionPool, got {type(pool).__name__}"
+            )
+        self._recovery: asyncio.Task[None] | None = None
+
+    @property
+    def pool(self) -> PgPool:
+        return self._pool
+
+    @property
+    def owned(self) -> bool:
+        return self._owned
+
+    def compose(self, template: sql.SQL, **tables: LiteralString) -> sql.Composed:
+        return compose(template, self.schema, **tables)
+
+    async def open(self) -> None:
+        """Open the pool if needed and migrate the schema; idempotent."""
+        async with translate_errors():
+            await self._pool.open()
+            migrated = _MIGRATED.setdefault(self._pool, set())
+            if self.schema in migrated:
+                return
+            async with self._pool.connection() as conn:
+                await migrate(conn, self.schema)
+            migrated.add(self.schema)
+
+    async def close(self) -> None:
+        """Close an owned pool (idempotent); a borrowed one stays open."""
+        recovery, self._recovery = self._recovery, None
+        if recovery is not None and not recovery.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(recovery), RECOVERY_TIMEOUT)
+        if self._owned and not self._pool.closed:
+            await self._pool.close()
+
+    async def run(self, body: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run `body` on a pooled connection; connection failures raise `StorageUnavailable`.
+
+        A deadlock or serialization failure runs the body again (at most 3 attempts), so a body
+        must be one transaction or one statement. After a connection failure the idle pool is
+        checked, so one broken call does not leave other broken connections behind.
+        """
+        attempt = 1
+        while True:
+            try:
+                async with translate_errors(), self._pool.connection() as conn:
+                    return await body(conn)
+            except psycopg.Error as exc:
+                if is_retryable(exc) and attempt < MAX_ATTEMPTS:
+                    logger.warning("retrying after %s (attempt %d)", exc.sqlstate, attempt)
+                    attempt += 1
+                    continue
+                raise
+            except Exception as exc:
+                if isinstance(exc.__cause__, psycopg.Error) and is_connection_error(exc.__cause__):
+                    await self.recover()
+                raise
+
+    async def recover(self) -> None:
+        """Check the idle connections of the pool once, replacing broken ones.
+
+        The check runs in its own task (a cancelled `AsyncConnectionPool.check()` would lose
+        connections) shared by concurrent callers, awaited for a bounded time.
+        """
+        if self._pool.closed:
+            return
+        task = self._recovery
+        if task is None or task.done():
+            task = self._recovery = asyncio.create_task(
+                self._pool.check(), name="pikku-postgres-pool-check"
+            )
+        try:
+            async with asyncio.timeout(RECOVERY_TIMEOUT):
+                await asyncio.shield(task)
+        except Exception:
+            logger.warning("pool check after a connection failure did not finish", exc_info=True)

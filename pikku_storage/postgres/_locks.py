@@ -1,0 +1,149 @@
+"""Run and step locks as PostgreSQL session advisory locks on dedicated pool connections.
+
+Acquire: a process-local asyncio lock per name first (tasks of one process queue without
+holding connections); then, unless this service already holds the same 64-bit key for another
+name (a hash collision: count one more holder), a pool connection runs `pg_advisory_lock` under
+a statement-scoped `lock_timeout` (`pg_try_advisory_lock` for a zero timeout). Release:
+`pg_advisory_unlock` when the key's last holder leaves. A connection whose acquire or release
+failed or was cancelled midway is closed, which frees its session locks. Waits use real time.
+Spec: 01 §3.8, §5.2.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Final
+
+from psycopg.sql import SQL
+
+from pikku_storage._locks import LocalLockRegistry, LockName
+from pikku_storage.errors import LockTimeout
+from pikku_storage.postgres._connection import Conn, PgDatabase, fetch_one
+from pikku_storage.postgres._errors import is_lock_timeout, translate_errors
+
+__all__ = ["PgLocks", "lock_key"]
+
+logger = logging.getLogger(__name__)
+
+# lock_timeout is scoped to the statement's own transaction (autocommit): set_config(…, true).
+_LOCK: Final = SQL(
+    "WITH timeout AS MATERIALIZED (SELECT set_config('lock_timeout', %(timeout)s, true) AS t)"
+    " SELECT pg_advisory_lock(%(key)s) FROM timeout"
+)
+_TRY_LOCK: Final = SQL("SELECT pg_try_advisory_lock(%(key)s)")
+_UNLOCK: Final = SQL("SELECT pg_advisory_unlock(%(key)s)")
+
+
+def lock_key(schema: str, name: LockName) -> int:
+    """The first 8 bytes of SHA-256 over schema, U+0000 and the lock name, as a signed int64."""
+    return int.from_bytes(name.digest(schema)[:8], "big", signed=True)
+
+
+@dataclass(slots=True)
+class _Held:
+    conn: Conn
+    autocommit: bool
+    holders: int = 1
+
+
+class PgLocks:
+    """The advisory locks one `PgWorkflowService` holds; their connections come from its pool."""
+
+    __slots__ = ("_db", "_held", "_local")
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+        self._local = LocalLockRegistry()
+        self._held: dict[int, _Held] = {}
+
+    def lock(self, name: LockName, timeout: float | None) -> AbstractAsyncContextManager[None]:
+        return self._hold(name, timeout)
+
+    @asynccontextmanager
+    async def _hold(self, name: LockName, timeout: float | None) -> AsyncIterator[None]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        label = str(name)
+        async with self._local.hold(name.key, label, timeout):
+            key = lock_key(self._db.schema, name)
+            held = self._held.get(key)
+            if held is not None:
+                held.holders += 1
+                logger.debug("lock key of %s already held by this service (collision)", label)
+            else:
+                held = await self._acquire(key, label, timeout, deadline)
+                self._held[key] = held
+            try:
+                yield
+            finally:
+                await self._release(key, held, label)
+
+    async def _acquire(
+        self, key: int, label: str, timeout: float | None, deadline: float | None
+    ) -> _Held:
+        async with translate_errors():
+            conn = await self._db.pool.getconn()
+        held = _Held(conn, conn.autocommit)
+        try:
+            async with translate_errors():
+                if not held.autocommit:
+                    await conn.set_autocommit(True)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    row = await fetch_one(conn, _TRY_LOCK, {"key": key})
+                    acquired = row is not None and row[0] is True
+                else:
+                    ms = "0" if remaining is None else str(max(1, math.ceil(remaining * 1000)))
+                    try:
+                        await fetch_one(conn, _LOCK, {"timeout": ms, "key": key})
+                        acquired = True
+                    except Exception as exc:
+                        if not is_lock_timeout(exc):
+                            raise
+                        acquired = False
+        except BaseException:
+            await self._discard(held)  # failed or cancelled midway: the session may hold it
+            raise
+        if not acquired:
+            await self._give_back(held)
+            raise LockTimeout(label, timeout)
+        return held
+
+    async def _release(self, key: int, held: _Held, label: str) -> None:
+        held.holders -= 1
+        if held.holders > 0:
+            return
+        if self._held.get(key) is held:
+            del self._held[key]  # before the unlock: a new holder takes its own connection
+        try:
+            async with translate_errors():
+                row = await fetch_one(held.conn, _UNLOCK, {"key": key})
+        except BaseException as exc:
+            await self._discard(held)
+            if not isinstance(exc, Exception):
+                raise
+            logger.warning("lock %s was lost while held (connection broken)", label, exc_info=True)
+            return
+        if row is None or row[0] is not True:
+            logger.warning("lock %s was lost while held (session reset)", label)
+        await self._give_back(held)
+
+    async def _give_back(self, held: _Held) -> None:
+        """Return a healthy lock connection to the pool as it was lent."""
+        try:
+            if not held.autocommit:
+                await held.conn.set_autocommit(False)
+        finally:
+            await self._db.pool.putconn(held.conn)
+
+    async def _discard(self, held: _Held) -> None:
+        """Close a connection in an unknown state (its session locks die with it)."""
+        try:
+            await held.conn.close()
+        finally:
+            await self._db.pool.putconn(held.conn)
+

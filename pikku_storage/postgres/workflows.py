@@ -1,0 +1,430 @@
+"""`PgWorkflowService` and `PgWorkflowRunService`: workflow state in PostgreSQL (Spec: 01 §5.2)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import sql
+
+from pikku_storage._locks import LockName
+from pikku_storage.clock import Clock
+from pikku_storage.codec import JsonValue, decode, decode_optional
+from pikku_storage.errors import ConflictError, RunNotFound, StepNotFound
+from pikku_storage.interfaces.workflows import (
+    GraphStep,
+    NewRun,
+    NewStep,
+    StepChange,
+    WorkflowRunService,
+    WorkflowService,
+)
+from pikku_storage.postgres import _rows
+from pikku_storage.postgres import _sql_workflows as q
+from pikku_storage.postgres._connection import (
+    DEFAULT_SCHEMA,
+    Conn,
+    PgDatabase,
+    PgPool,
+    execute,
+    fetch_all,
+    fetch_one,
+)
+from pikku_storage.postgres._errors import is_foreign_key_violation, is_unique_violation
+from pikku_storage.postgres._locks import PgLocks
+from pikku_storage.records import (
+    RunStep,
+    StepHistoryEntry,
+    StepState,
+    StepStatus,
+    WorkflowRun,
+    WorkflowStatus,
+    WorkflowVersion,
+)
+
+__all__ = ["PgWorkflowRunService", "PgWorkflowService"]
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The templates of `_sql_workflows` composed once for one schema."""
+
+    create_run: sql.Composed
+    get_run: sql.Composed
+    update_run_status: sql.Composed
+    update_run_state: sql.Composed
+    get_run_state: sql.Composed
+    insert_step: sql.Composed
+    get_step_state: sql.Composed
+    set_step: sql.Composed
+    claim_step: sql.Composed
+    create_retry_attempt: sql.Composed
+    graph_steps: sql.Composed
+    step_names: sql.Composed
+    succeeded_results: sql.Composed
+    set_branch_taken: sql.Composed
+    upsert_version: sql.Composed
+    get_version: sql.Composed
+    list_runs: sql.Composed
+    list_runs_by_workflow: sql.Composed
+    list_runs_by_status: sql.Composed
+    list_runs_by_workflow_status: sql.Composed
+    get_run_steps: sql.Composed
+    get_run_history: sql.Composed
+    distinct_workflow_names: sql.Composed
+    delete_run: sql.Composed
+    prune_batch: sql.Composed
+
+    @classmethod
+    def compose(cls, db: PgDatabase) -> _Statements:
+        tables = q.WORKFLOW_TABLES
+        return cls(
+            create_run=db.compose(q.CREATE_RUN, **tables),
+            get_run=db.compose(q.GET_RUN, **tables),
+            update_run_status=db.compose(q.UPDATE_RUN_STATUS, **tables),
+            update_run_state=db.compose(q.UPDATE_RUN_STATE, **tables),
+            get_run_state=db.compose(q.GET_RUN_STATE, **tables),
+            insert_step=db.compose(q.INSERT_STEP, **tables),
+            get_step_state=db.compose(q.GET_STEP_STATE, **tables),
+            set_step=db.compose(q.SET_STEP, **tables),
+            claim_step=db.compose(q.CLAIM_STEP, **tables),
+            create_retry_attempt=db.compose(q.CREATE_RETRY_ATTEMPT, **tables),
+            graph_steps=db.compose(q.GRAPH_STEPS, **tables),
+            step_names=db.compose(q.STEP_NAMES, **tables),
+            succeeded_results=db.compose(q.SUCCEEDED_RESULTS, **tables),
+            set_branch_taken=db.compose(q.SET_BRANCH_TAKEN, **tables),
+            upsert_version=db.compose(q.UPSERT_VERSION, **tables),
+            get_version=db.compose(q.GET_VERSION, **tables),
+            list_runs=db.compose(q.LIST_RUNS, **tables),
+            list_runs_by_workflow=db.compose(q.LIST_RUNS_BY_WORKFLOW, **tables),
+            list_runs_by_status=db.compose(q.LIST_RUNS_BY_STATUS, **tables),
+            list_runs_by_workflow_status=db.compose(q.LIST_RUNS_BY_WORKFLOW_STATUS, **tables),
+            get_run_steps=db.compose(q.GET_RUN_STEPS, **tables),
+            get_run_history=db.compose(q.GET_RUN_HISTORY, **tables),
+            distinct_workflow_names=db.compose(q.DISTINCT_WORKFLOW_NAMES, **tables),
+            delete_run=db.compose(q.DELETE_RUN, **tables),
+            prune_batch=db.compose(q.PRUNE_BATCH, **tables),
+        )
+
+
+class _PgWorkflowReads:
+    """Hooks both workflow services share."""
+
+    _db: PgDatabase
+    _sql: _Statements
+
+    async def _init(self) -> None:
+        await self._db.open()
+
+    async def _close(self) -> None:
+        await self._db.close()
+
+    async def _get_run(self, run_id: str) -> WorkflowRun | None:
+        async def body(conn: Conn) -> WorkflowRun | None:
+            row = await fetch_one(conn, self._sql.get_run, {"run_id": run_id})
+            return None if row is None else _rows.workflow_run(row)
+
+        return await self._db.run(body)
+
+    async def _get_run_history(self, run_id: str) -> list[StepHistoryEntry]:
+        async def body(conn: Conn) -> list[StepHistoryEntry]:
+            rows = await fetch_all(conn, self._sql.get_run_history, {"run_id": run_id})
+            return [_rows.history_entry(row) for row in rows]
+
+        return await self._db.run(body)
+
+    async def _get_workflow_version(self, name: str, graph_hash: str) -> WorkflowVersion | None:
+        async def body(conn: Conn) -> WorkflowVersion | None:
+            params = {"name": name, "graph_hash": graph_hash}
+            row = await fetch_one(conn, self._sql.get_version, params)
+            return None if row is None else WorkflowVersion(graph=decode(row[0]), source=row[1])
+
+        return await self._db.run(body)
+
+
+class PgWorkflowService(_PgWorkflowReads, WorkflowService):
+    """`WorkflowService` on PostgreSQL; locks are session advisory locks (01 §5.2).
+
+    `pool` is a DSN (the service owns a pool of its own) or an `AsyncConnectionPool` it borrows.
+    Each held lock pins one pool connection, so the pool must be larger than the number of
+    locks held at once.
+    """
+
+    def __init__(
+        self, pool: str | PgPool, *, schema: str = DEFAULT_SCHEMA, clock: Clock | None = None
+    ) -> None:
+        super().__init__(clock=clock)
+        self._db = PgDatabase(pool, schema)
+        self._sql = _Statements.compose(self._db)
+        self._locks = PgLocks(self._db)
+
+    async def _create_run(self, run: NewRun) -> None:
+        params = {
+            "run_id": run.run_id,
+            "workflow": run.workflow,
+            "input": run.input,
+            "inline": run.inline,
+            "graph_hash": run.graph_hash,
+            "wire": run.wire,
+            "now": run.now,
+        }
+
+        async def body(conn: Conn) -> None:
+            await execute(conn, self._sql.create_run, params)
+
+        await self._db.run(body)
+
+    async def _update_run_status(
+        self,
+        run_id: str,
+        status: WorkflowStatus,
+        output: str | None,
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        params = {
+            "run_id": run_id,
+            "status": status.value,
+            "output": output,
+            "error": error,
+            "now": now,
+        }
+
+        async def body(conn: Conn) -> int:
+            return await execute(conn, self._sql.update_run_status, params)
+
+        if await self._db.run(body) == 0:
+            raise RunNotFound(run_id)
+
+    async def _update_run_state(self, run_id: str, name: str, value: str, now: datetime) -> None:
+        params = {"run_id": run_id, "name": name, "value": value, "now": now}
+
+        async def body(conn: Conn) -> int:
+            return await execute(conn, self._sql.update_run_state, params)
+
+        if await self._db.run(body) == 0:
+            raise RunNotFound(run_id)
+
+    async def _get_run_state(self, run_id: str) -> dict[str, JsonValue]:
+        async def body(conn: Conn) -> dict[str, JsonValue]:
+            rows = await fetch_all(conn, self._sql.get_run_state, {"run_id": run_id})
+            return {name: decode(value) for name, value in rows}
+
+        return await self._db.run(body)
+
+    async def _insert_step_state(self, step: NewStep) -> StepState:
+        params = {
+            "step_id": step.step_id,
+            "run_id": step.run_id,
+            "step_name": step.step_name,
+            "rpc_name": step.rpc_name,
+            "data": step.data,
+            "retries": step.retries,
+            "retry_delay": step.retry_delay,
+            "now": step.now,
+        }
+
+        async def body(conn: Conn) -> None:
+            await execute(conn, self._sql.insert_step, params)
+
+        try:
+            await self._db.run(body)
+        except Exception as exc:
+            if is_foreign_key_violation(exc):
+                raise RunNotFound(step.run_id) from exc
+            if is_unique_violation(exc):
+                raise ConflictError.step(step.run_id, step.step_name) from exc
+            raise
+        delay = decode_optional(step.retry_delay)
+        assert delay is None or isinstance(delay, int | str)
+        return StepState(
+            step_id=step.step_id,
+            status=StepStatus.PENDING,
+            attempt_count=1,
+            retries=step.retries,
+            retry_delay=delay,
+            created_at=step.now,
+            updated_at=step.now,
+        )
+
+    async def _get_step_state(self, run_id: str, step_name: str) -> StepState | None:
+        async def body(conn: Conn) -> StepState | None:
+            params = {"run_id": run_id, "step_name": step_name}
+            row = await fetch_one(conn, self._sql.get_step_state, params)
+            return None if row is None else _rows.step_state(row)
+
+        return await self._db.run(body)
+
+    async def _set_step(self, step_id: str, change: StepChange, now: datetime) -> None:
+        result, error = change.outcome if change.outcome is not None else (None, None)
+        params = {
+            "step_id": step_id,
+            "status": change.status.value,
+            "set_outcome": change.outcome is not None,
+            "result": result,
+            "error": error,
+            "stamp_running": change.stamp == "running_at",
+            "stamp_scheduled": change.stamp == "scheduled_at",
+            "stamp_succeeded": change.stamp == "succeeded_at",
+            "stamp_failed": change.stamp == "failed_at",
+            "now": now,
+        }
+
+        async def body(conn: Conn) -> int:
+            row = await fetch_one(conn, self._sql.set_step, params)
+            return 0 if row is None else int(row[0])
+
+        if await self._db.run(body) == 0:
+            raise StepNotFound.by_id(step_id)
+
+    async def _claim_step(self, step_id: str, now: datetime) -> StepState | None:
+        async def body(conn: Conn) -> tuple[bool, StepState | None]:
+            row = await fetch_one(conn, self._sql.claim_step, {"step_id": step_id, "now": now})
+            assert row is not None
+            return bool(row[0]), None if row[1] is None else _rows.step_state(row[1:])
+
+        found, state = await self._db.run(body)
+        if not found:
+            raise StepNotFound.by_id(step_id)
+        return state
+
+    async def _create_retry_attempt(
+        self, step_id: str, status: StepStatus, now: datetime
+    ) -> StepState:
+        params = {
+            "step_id": step_id,
+            "status": status.value,
+            "running": status is StepStatus.RUNNING,
+            "now": now,
+        }
+
+        async def body(conn: Conn) -> StepState | None:
+            row = await fetch_one(conn, self._sql.create_retry_attempt, params)
+            return None if row is None else _rows.step_state(row)
+
+        state = await self._db.run(body)
+        if state is None:
+            raise StepNotFound.by_id(step_id)
+        return state
+
+    async def _get_graph_steps(self, run_id: str) -> list[GraphStep]:
+        async def body(conn: Conn) -> list[GraphStep]:
+            rows = await fetch_all(conn, self._sql.graph_steps, {"run_id": run_id})
+            return [_rows.graph_step(row) for row in rows]
+
+        return await self._db.run(body)
+
+    async def _get_step_names(self, run_id: str, names: list[str]) -> set[str]:
+        async def body(conn: Conn) -> set[str]:
+            params = {"run_id": run_id, "names": names}
+            return {row[0] for row in await fetch_all(conn, self._sql.step_names, params)}
+
+        return await self._db.run(body)
+
+    async def _get_succeeded_results(self, run_id: str, names: list[str]) -> dict[str, JsonValue]:
+        async def body(conn: Conn) -> dict[str, JsonValue]:
+            params = {"run_id": run_id, "names": names}
+            rows = await fetch_all(conn, self._sql.succeeded_results, params)
+            found = {name: decode_optional(result) for name, result in rows}
+            return {name: found[name] for name in names if name in found}
+
+        return await self._db.run(body)
+
+    async def _set_branch_taken(self, step_id: str, branch_key: str, now: datetime) -> None:
+        params = {"step_id": step_id, "branch_key": branch_key, "now": now}
+
+        async def body(conn: Conn) -> int:
+            return await execute(conn, self._sql.set_branch_taken, params)
+
+        if await self._db.run(body) == 0:
+            raise StepNotFound.by_id(step_id)
+
+    async def _upsert_workflow_version(
+        self, name: str, graph_hash: str, graph: str, source: str, now: datetime
+    ) -> bool:
+        params = {
+            "name": name,
+            "graph_hash": graph_hash,
+            "graph": graph,
+            "source": source,
+            "now": now,
+        }
+
+        async def body(conn: Conn) -> int:
+            return await execute(conn, self._sql.upsert_version, params)
+
+        return await self._db.run(body) == 1
+
+    def _lock(self, name: LockName, timeout: float | None) -> AbstractAsyncContextManager[None]:
+        return self._locks.lock(name, timeout)
+
+
+class PgWorkflowRunService(_PgWorkflowReads, WorkflowRunService):
+    """`WorkflowRunService` on PostgreSQL: index-ordered console reads, delete and prune."""
+
+    def __init__(
+        self, pool: str | PgPool, *, schema: str = DEFAULT_SCHEMA, clock: Clock | None = None
+    ) -> None:
+        super().__init__(clock=clock)
+        self._db = PgDatabase(pool, schema)
+        self._sql = _Statements.compose(self._db)
+
+    async def _list_runs(
+        self, workflow_name: str | None, status: WorkflowStatus | None, limit: int, offset: int
+    ) -> list[WorkflowRun]:
+        if workflow_name is None:
+            query = self._sql.list_runs if status is None else self._sql.list_runs_by_status
+        elif status is None:
+            query = self._sql.list_runs_by_workflow
+        else:
+            query = self._sql.list_runs_by_workflow_status
+        params = {
+            "workflow": workflow_name,
+            "status": None if status is None else status.value,
+            "limit": limit,
+            "offset": offset,
+        }
+
+        async def body(conn: Conn) -> list[WorkflowRun]:
+            return [_rows.workflow_run(row) for row in await fetch_all(conn, query, params)]
+
+        return await self._db.run(body)
+
+    async def _get_run_steps(self, run_id: str) -> list[RunStep]:
+        async def body(conn: Conn) -> list[RunStep]:
+            rows = await fetch_all(conn, self._sql.get_run_steps, {"run_id": run_id})
+            return [_rows.run_step(row) for row in rows]
+
+        return await self._db.run(body)
+
+    async def _get_distinct_workflow_names(self) -> list[str]:
+        async def body(conn: Conn) -> list[str]:
+            rows = await fetch_all(conn, self._sql.distinct_workflow_names)
+            return sorted(row[0] for row in rows)
+
+        return await self._db.run(body)
+
+    async def _delete_run(self, run_id: str) -> bool:
+        async def body(conn: Conn) -> int:
+            return await execute(conn, self._sql.delete_run, {"run_id": run_id})
+
+        return await self._db.run(body) == 1
+
+    async def _prune_runs(
+        self, cutoff: datetime, statuses: tuple[WorkflowStatus, ...], batch_size: int
+    ) -> int:
+        deleted = 0
+        for status in statuses:
+            params = {"status": status.value, "cutoff": cutoff, "batch_size": batch_size}
+
+            async def body(conn: Conn, params: dict[str, object] = params) -> tuple[int, int]:
+                row = await fetch_one(conn, self._sql.prune_batch, params)
+                assert row is not None
+                return int(row[0]), int(row[1])
+
+            while True:
+                picked, gone = await self._db.run(body)
+                deleted += gone
+                if picked < batch_size:
+                    break
+        return deleted

@@ -1,0 +1,144 @@
+"""The client every Redis service uses: made lazily from a URL (owned) or given (borrowed).
+
+`RedisConnection` defers building the `redis.asyncio` client to first use, so constructors do
+no I/O and create no loop-bound objects (the client makes asyncio locks). `RedisBase` is the
+mixin of the eight services: the namespace check, the layout-version `init()`, `close()` of
+an owned client. Spec: 00 §5, 01 D17, style §15.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+from urllib.parse import urlsplit
+
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster as SyncRedisCluster
+
+from pikku_storage import _validate as v
+from pikku_storage.errors import InvalidValue, SchemaMismatch
+from pikku_storage.redis._errors import translate_errors
+from pikku_storage.redis._keys import LAYOUT_VERSION, layout_key
+from pikku_storage.redis._rows import text
+from pikku_storage.redis._scripts import Scripts
+
+__all__ = ["RedisBase", "RedisConnection", "RedisSource"]
+
+logger = logging.getLogger(__name__)
+
+_SCHEMES: Final = frozenset({"redis", "rediss", "unix"})
+
+
+class RedisConnection:
+    """One `redis.asyncio` client, shared by every service built on it.
+
+    Built from a URL, the client is made on first use and closed by `aclose()`; the default
+    `retry` is off so that a command whose reply was lost is never sent twice (an
+    `EVALSHA` that ran must not run again), and a broken pooled connection is replaced on the
+    next call. Given a client, `aclose()` leaves it open. A cluster client, or a synchronous
+    one, raises `InvalidValue` (D17).
+    """
+
+    __slots__ = ("_client", "_options", "_owned", "_scripts", "_url")
+
+    def __init__(self, source: str | Redis, **client_options: object) -> None:
+        self._scripts: Scripts | None = None
+        if isinstance(source, str):
+            scheme = urlsplit(source).scheme.lower()
+            if scheme not in _SCHEMES:
+                raise InvalidValue(f"a Redis URL starts with redis://, rediss:// or unix://: {scheme!r}")
+            self._url: str | None = source
+            self._options = dict(client_options)
+            self._options.setdefault("retry", Retry(NoBackoff(), 0))
+            self._client: Redis | None = None
+            self._owned = True
+            return
+        if isinstance(source, RedisCluster | SyncRedisCluster):
+            raise InvalidValue("Redis Cluster is not supported yet; use a standalone or Sentinel client")
+        if not isinstance(source, Redis):
+            kind = "a synchronous client" if isinstance(source, SyncRedis) else type(source).__name__
+            raise InvalidValue(f"expected a URL or a redis.asyncio.Redis client, got {kind}")
+        if client_options:
+            raise InvalidValue("client options apply only when the connection is built from a URL")
+        self._url = None
+        self._options = {}
+        self._client = source
+        self._owned = False
+
+    @property
+    def owned(self) -> bool:
+        """Whether `aclose()` closes the client (it was built here from a URL)."""
+        return self._owned
+
+    @property
+    def client(self) -> Redis:
+        """The client, made now if this connection owns it and it was not made yet."""
+        if self._client is None:
+            assert self._url is not None
+            self._client = Redis.from_url(self._url, **self._options)  # type: ignore[arg-type]  # user options pass through to redis-py
+        return self._client
+
+    @property
+    def scripts(self) -> Scripts:
+        """The backend's Lua scripts registered on this client."""
+        if self._scripts is None:
+            self._scripts = Scripts(self.client)
+        return self._scripts
+
+    async def aclose(self) -> None:
+        """Close an owned client (a later call makes a new one); a borrowed one stays open."""
+        client, self._scripts = self._client, None
+        if self._owned and client is not None:
+            self._client = None
+            await client.aclose()
+
+
+RedisSource = str | Redis | RedisConnection
+
+
+class RedisBase:
+    """What the eight Redis services share: connection, namespace and layout check."""
+
+    _conn: RedisConnection
+    _owns_conn: bool
+    _prefix: str
+
+    def _setup(self, redis: RedisSource, key_prefix: str, client_options: dict[str, object]) -> None:
+        self._prefix = v.namespace("key_prefix", key_prefix)
+        if isinstance(redis, RedisConnection):
+            if client_options:
+                raise InvalidValue("client options apply only when a service is built from a URL")
+            self._conn, self._owns_conn = redis, False
+        else:
+            self._conn = RedisConnection(redis, **client_options)
+            self._owns_conn = self._conn.owned
+
+    @property
+    def key_prefix(self) -> str:
+        """The namespace of every key this service reads and writes."""
+        return self._prefix
+
+    @property
+    def _redis(self) -> Redis:
+        return self._conn.client
+
+    @property
+    def _scripts(self) -> Scripts:
+        return self._conn.scripts
+
+    async def _init(self) -> None:
+        """Record the layout version, or refuse a namespace written by a newer library."""
+        async with translate_errors():
+            found = await self._scripts("layout_init", [layout_key(self._prefix)], [LAYOUT_VERSION])
+        recorded = text(found)
+        if not recorded.isdigit() or int(recorded) > LAYOUT_VERSION:
+            raise SchemaMismatch(self._prefix, int(recorded) if recorded.isdigit() else -1, LAYOUT_VERSION)
+        logger.debug("redis namespace %s at layout %s", self._prefix, recorded)
+
+    async def _close(self) -> None:
+        if self._owns_conn:
+            await self._conn.aclose()

@@ -1,0 +1,59 @@
+"""Classification of redis-py errors by exception class, and their translation.
+
+Errors are recognised by class, never by message text (style §12): a broken or refused
+connection, a timeout, a server still loading or a failover in progress is `StorageUnavailable`.
+Contract outcomes (not found, conflict) never arrive as Redis errors: the Lua scripts answer
+status codes that the services map to errors. Spec: 00 §6, 01 §6 item 61.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Final, ParamSpec, TypeVar
+
+from redis import exceptions as rex
+
+from pikku_storage.errors import StorageUnavailable
+
+__all__ = ["is_unavailable", "translate_errors", "translated"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# ConnectionError covers refused/reset sockets (redis-py wraps OSError in it), BusyLoadingError,
+# AuthenticationError and the Sentinel MasterNotFoundError; ReadOnlyError is a primary demoted
+# by a failover; TryAgainError a server asking to retry later. Plain OSError is left out on
+# purpose: the builtin TimeoutError (and so LockTimeout) is one.
+_UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (
+    rex.ConnectionError,
+    rex.TimeoutError,
+    rex.ReadOnlyError,
+    rex.TryAgainError,
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the server could not be reached or the connection broke."""
+    return isinstance(exc, _UNAVAILABLE)
+
+
+@asynccontextmanager
+async def translate_errors() -> AsyncIterator[None]:
+    """Turn connection-level redis-py errors raised in the block into `StorageUnavailable`."""
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise StorageUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
+
+
+def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Run a coroutine function inside `translate_errors()` (used on every backend hook)."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        async with translate_errors():
+            return await fn(*args, **kwargs)
+
+    return wrapper

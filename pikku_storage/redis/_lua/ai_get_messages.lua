@@ -1,0 +1,35 @@
+-- get_messages (read-only): the window of stored messages, their blobs and the results of
+-- their calls, in one snapshot; the work follows the window, not the thread (02 §2, §5.4).
+-- KEYS[1] msgs   KEYS[2] msg   KEYS[3] msg-ids   KEYS[4] results
+-- ARGV[1] last_n ("" = all)   ARGV[2] cursor message id ("" = none)
+-- Reply: per message in stored order: blob, #flat, call id, result, ... (answered calls only).
+local seqs
+if ARGV[2] ~= '' then
+  local s = redis.call('HGET', KEYS[3], ARGV[2])
+  if not s then return {} end
+  local rank = redis.call('ZRANK', KEYS[1], s)
+  if rank == 0 then return {} end
+  seqs = redis.call('ZRANGE', KEYS[1], math.max(0, rank - tonumber(ARGV[1])), rank - 1)
+elseif ARGV[1] ~= '' then
+  seqs = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+else
+  seqs = redis.call('ZRANGE', KEYS[1], 0, -1)
+end
+local out = {}
+for _, s in ipairs(seqs) do
+  local v = redis.call('HMGET', KEYS[2], s, s .. ':calls')
+  out[#out + 1] = v[1]
+  local answered = {}
+  if v[2] then
+    local ids = split_ids(v[2])
+    local results = redis.call('HMGET', KEYS[4], unpack(ids))
+    for i, id in ipairs(ids) do
+      if results[i] then
+        answered[#answered + 1] = id
+        answered[#answered + 1] = results[i]
+      end
+    end
+  end
+  append_counted(out, answered)
+end
+return out

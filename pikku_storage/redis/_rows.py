@@ -1,0 +1,343 @@
+"""Redis replies to records: one function per record type, and the reply readers they use.
+
+Replies are bytes or `str` depending on the client's `decode_responses`; everything here
+accepts both. Timestamps are epoch milliseconds, payloads codec JSON text, and an absent hash
+field is `None` (Spec: 01 §5.3, 02 §5.4, 03 §6.3; style §6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Final, cast
+
+from pikku_storage._serial import decode_approval, decode_content, decode_wire
+from pikku_storage.clock import from_epoch_ms
+from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
+from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
+from pikku_storage.interfaces.workflows import GraphStep
+from pikku_storage.records import (
+    AgentRun,
+    AgentRunStatus,
+    ApprovalStatus,
+    ChannelAndSession,
+    DeploymentInfo,
+    MessageRole,
+    PendingApproval,
+    ResolvedApproval,
+    RunStep,
+    StepHistoryEntry,
+    StepState,
+    StepStatus,
+    SuspendReason,
+    Thread,
+    Usage,
+    WorkflowRun,
+    WorkflowStatus,
+    WorkflowVersion,
+)
+
+__all__ = [
+    "STEP_FIELDS",
+    "Reader",
+    "agent_run",
+    "channel_and_session",
+    "deployment_info",
+    "graph_step",
+    "history_entry",
+    "ms",
+    "pairs",
+    "pending_approvals",
+    "resolved_approval",
+    "run_step",
+    "split_fields",
+    "step_state",
+    "stored_message",
+    "text",
+    "thread",
+    "workflow_run",
+    "workflow_version",
+]
+
+# the live-step fields a StepState needs (claim and retry scripts return these)
+STEP_FIELDS: Final = (
+    "status",
+    "result",
+    "error",
+    "attempt",
+    "retries",
+    "retry_delay",
+    "created_at",
+    "updated_at",
+    "running_at",
+    "scheduled_at",
+    "succeeded_at",
+    "failed_at",
+)
+
+
+def text(value: object) -> str:
+    """A reply element as `str` (bytes are UTF-8; integers are formatted)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"unexpected Redis reply element: {type(value).__name__}")
+
+
+def pairs(flat: object) -> dict[str, str]:
+    """A flat `[field, value, ...]` reply, or an HGETALL mapping, as a `str` dict."""
+    if isinstance(flat, Mapping):
+        return {text(k): text(val) for k, val in flat.items()}
+    items = cast("list[object]", flat)
+    return {text(items[i]): text(items[i + 1]) for i in range(0, len(items), 2)}
+
+
+def split_fields(flat: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """`<id>:<field>` hash fields grouped by id (ids here are UUIDs: no colon)."""
+    grouped: dict[str, dict[str, str]] = {}
+    for key, value in flat.items():
+        owner, _, name = key.partition(":")
+        grouped.setdefault(owner, {})[name] = value
+    return grouped
+
+
+class Reader:
+    """Sequential reader of a flat script reply."""
+
+    __slots__ = ("_items", "_pos")
+
+    def __init__(self, reply: object) -> None:
+        self._items = cast("list[object]", reply)
+        self._pos = 0
+
+    def __bool__(self) -> bool:
+        return self._pos < len(self._items)
+
+    def take(self) -> str:
+        item = self._items[self._pos]
+        self._pos += 1
+        return text(item)
+
+    def take_int(self) -> int:
+        return int(self.take())
+
+    def take_list(self) -> list[str]:
+        """A counted list: its length, then its elements."""
+        return [self.take() for _ in range(self.take_int())]
+
+    def take_pairs(self) -> dict[str, str]:
+        """A counted flat `[field, value, ...]`."""
+        flat = self.take_list()
+        return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def ms(value: str) -> datetime:
+    """A stored epoch-millisecond field (or a zset score, which Redis may write as `1e12`)."""
+    return from_epoch_ms(int(value) if value.lstrip("-").isdigit() else int(float(value)))
+
+
+def _opt_ms(value: str | None) -> datetime | None:
+    return None if value is None else ms(value)
+
+
+def _opt_object(value: str | None) -> JsonObject | None:
+    return cast("JsonObject | None", decode_optional(value))
+
+
+# --- workflows --------------------------------------------------------------------------------
+
+
+def workflow_run(run_id: str, h: Mapping[str, str]) -> WorkflowRun:
+    graph_hash = h.get("graph_hash")
+    return WorkflowRun(
+        id=run_id,
+        workflow=h["workflow"],
+        status=WorkflowStatus(h["status"]),
+        input=decode_optional(h.get("input")),
+        output=decode_optional(h.get("output")),
+        error=_opt_object(h.get("error")),
+        inline=h.get("inline") == "1",
+        graph_hash=graph_hash,
+        wire=decode_wire(h["wire"]),
+        created_at=ms(h["created_at"]),
+        updated_at=ms(h["updated_at"]),
+    )
+
+
+def _step_common(f: Mapping[str, str]) -> dict[str, object]:
+    retries = f.get("retries")
+    retry_delay = f.get("retry_delay")
+    return {
+        "status": StepStatus(f["status"]),
+        "result": decode_optional(f.get("result")),
+        "error": _opt_object(f.get("error")),
+        "retries": None if retries is None else int(retries),
+        "retry_delay": None if retry_delay is None else decode(retry_delay),
+        "created_at": ms(f["created_at"]),
+        "updated_at": ms(f["updated_at"]),
+        "running_at": _opt_ms(f.get("running_at")),
+        "scheduled_at": _opt_ms(f.get("scheduled_at")),
+        "succeeded_at": _opt_ms(f.get("succeeded_at")),
+        "failed_at": _opt_ms(f.get("failed_at")),
+    }
+
+
+def step_state(step_id: str, f: Mapping[str, str]) -> StepState:
+    """The live step from its unprefixed fields."""
+    return StepState(step_id=step_id, attempt_count=int(f["attempt"]), **_step_common(f))  # type: ignore[arg-type]  # typed by _step_common's keys
+
+
+def run_step(step_id: str, f: Mapping[str, str]) -> RunStep:
+    return RunStep(
+        step_id=step_id,
+        attempt_count=int(f["attempt"]),
+        step_name=f["name"],
+        rpc_name=f.get("rpc_name"),
+        data=decode_optional(f.get("data")),
+        **_step_common(f),  # type: ignore[arg-type]  # typed by _step_common's keys
+    )
+
+
+def history_entry(
+    step_id: str, attempt: int, a: Mapping[str, str], step: Mapping[str, str]
+) -> StepHistoryEntry:
+    """One attempt: its own status, outcome and stamps, the step's name and retry policy."""
+    merged = dict(a)
+    for key in ("retries", "retry_delay"):
+        if key in step:
+            merged[key] = step[key]
+    return StepHistoryEntry(
+        step_id=step_id,
+        attempt_count=attempt,
+        step_name=step["name"],
+        **_step_common(merged),  # type: ignore[arg-type]  # typed by _step_common's keys
+    )
+
+
+def graph_step(f: Mapping[str, str]) -> GraphStep:
+    retries = f.get("retries")
+    return GraphStep(
+        step_name=f["name"],
+        status=StepStatus(f["status"]),
+        attempt_count=int(f["attempt"]),
+        retries=None if retries is None else int(retries),
+        branch_taken=f.get("branch"),
+    )
+
+
+def workflow_version(stored: str) -> WorkflowVersion:
+    data = cast("dict[str, JsonValue]", decode(stored))
+    source = data["source"]
+    assert isinstance(source, str)
+    return WorkflowVersion(graph=data["graph"], source=source)
+
+
+# --- AI ----------------------------------------------------------------------------------------
+
+
+def thread(h: Mapping[str, str]) -> Thread:
+    return Thread(
+        id=h["id"],
+        resource_id=h["resource_id"],
+        title=h.get("title"),
+        metadata=_opt_object(h.get("metadata")),
+        created_at=ms(h["created_at"]),
+        updated_at=ms(h["updated_at"]),
+    )
+
+
+def _pending_entry(stored: str) -> tuple[int, PendingApproval]:
+    data = cast("dict[str, JsonValue]", decode(stored))
+    kind, payload, position = data["kind"], data["payload"], data["position"]
+    assert isinstance(kind, str) and isinstance(payload, str) and isinstance(position, int)
+    return position, decode_approval(kind, payload)
+
+
+def pending_approvals(pending: Mapping[str, str]) -> list[PendingApproval]:
+    """A run's pending set in its stored order (each entry carries its position)."""
+    entries = sorted((_pending_entry(value) for value in pending.values()), key=lambda e: e[0])
+    return [approval for _, approval in entries]
+
+
+def agent_run(h: Mapping[str, str], pending: Mapping[str, str]) -> AgentRun:
+    reason = h.get("suspend_reason")
+    missing = h.get("missing_rpcs")
+    return AgentRun(
+        run_id=h["run_id"],
+        agent_name=h["agent_name"],
+        thread_id=h["thread_id"],
+        resource_id=h["resource_id"],
+        status=AgentRunStatus(h["status"]),
+        error_message=h.get("error_message"),
+        suspend_reason=None if reason is None else SuspendReason(reason),
+        missing_rpcs=cast("list[str] | None", decode_optional(missing)),
+        pending_approvals=pending_approvals(pending),
+        usage=Usage(
+            input_tokens=int(h["usage_input_tokens"]),
+            output_tokens=int(h["usage_output_tokens"]),
+            model=h["usage_model"],
+        ),
+        created_at=ms(h["created_at"]),
+        updated_at=ms(h["updated_at"]),
+    )
+
+
+def resolved_approval(run_id: str, entry: str) -> ResolvedApproval:
+    """A decision-log entry `<status>:<resolved_at ms>:<pending JSON>`."""
+    status, resolved_at, stored = entry.split(":", 2)
+    return ResolvedApproval(
+        run_id=run_id,
+        approval=_pending_entry(stored)[1],
+        status=ApprovalStatus(status),
+        resolved_at=ms(resolved_at),
+    )
+
+
+def stored_message(blob: str, results: Mapping[str, str]) -> StoredMessage:
+    """A message blob (id, role, text, parts, created_at, tool_calls) with its calls' results."""
+    data = cast("dict[str, JsonValue]", decode(blob))
+    parts = data.get("parts")
+    calls = cast("list[dict[str, JsonValue]]", data.get("tool_calls") or [])
+    created = data["created_at"]
+    assert isinstance(created, int)
+    return StoredMessage(
+        id=cast(str, data["id"]),
+        role=MessageRole(cast(str, data["role"])),
+        content=decode_content(
+            cast("str | None", data.get("text")), None if parts is None else cast(str, parts)
+        ),
+        created_at=from_epoch_ms(created),
+        tool_calls=[
+            StoredToolCall(
+                id=cast(str, call["id"]),
+                name=cast(str, call["name"]),
+                args=cast("JsonObject", decode(cast(str, call["args"]))),
+                result=results.get(cast(str, call["id"])),
+            )
+            for call in calls
+        ],
+    )
+
+
+# --- channels and deployments ---------------------------------------------------------------
+
+
+def channel_and_session(channel_id: str, h: Mapping[str, str]) -> ChannelAndSession:
+    return ChannelAndSession(
+        channel_id=channel_id,
+        channel_name=h["name"],
+        opening_data=decode(h["opening"]),
+        session=_opt_object(h.get("session")),
+    )
+
+
+def deployment_info(reader: Reader) -> Iterator[DeploymentInfo]:
+    """Triples `deployment id, score, endpoint` of a deployments script reply."""
+    while reader:
+        deployment_id, score, endpoint = reader.take(), reader.take(), reader.take()
+        yield DeploymentInfo(
+            deployment_id=deployment_id, endpoint=endpoint, last_heartbeat=ms(score)
+        )

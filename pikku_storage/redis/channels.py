@@ -1,0 +1,143 @@
+"""`RedisChannelStore` and `RedisEventHubStore`: channels and topic subscriptions on Redis.
+
+A channel is a hash, its `last_seen` a score in one sorted set, its topics a reverse-index
+set; every multi-key or conditional write is one Lua script. No key has a TTL: staleness is
+decided from the scores and the injected clock only. Spec: 03 §2, §3, §6.3.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pikku_storage.clock import Clock, to_epoch_ms
+from pikku_storage.errors import ChannelNotFound, ConflictError
+from pikku_storage.interfaces.channels import ChannelStore, EventHubStore
+from pikku_storage.records import ChannelAndSession
+from pikku_storage.redis import _rows as rows
+from pikku_storage.redis._connection import RedisBase, RedisSource
+from pikku_storage.redis._errors import translated
+from pikku_storage.redis._keys import ChannelKeys
+
+__all__ = ["RedisChannelStore", "RedisEventHubStore"]
+
+
+class RedisChannelStore(RedisBase, ChannelStore):
+    """Channels with sessions and liveness on Redis (Spec: 03 §2, §6.3).
+
+    Built from a URL it owns its client; given a client or a `RedisConnection` it borrows it.
+    Pair it with a `RedisEventHubStore` on the same connection and `key_prefix`.
+    """
+
+    def __init__(
+        self,
+        redis: RedisSource,
+        *,
+        key_prefix: str = "pikku",
+        clock: Clock | None = None,
+        **client_options: object,
+    ) -> None:
+        super().__init__(clock=clock)
+        self._setup(redis, key_prefix, client_options)
+        self._keys = ChannelKeys(self._prefix)
+
+    @translated
+    async def _add_channel(
+        self, channel_id: str, channel_name: str, opening_data: str, now: datetime
+    ) -> None:
+        k = self._keys
+        created = await self._scripts(
+            "ch_add_channel",
+            [k.channel(channel_id), k.seen()],
+            [channel_id, channel_name, opening_data, to_epoch_ms(now)],
+        )
+        if created != 1:
+            raise ConflictError.channel(channel_id)
+
+    @translated
+    async def _remove_channels(self, channel_ids: list[str]) -> None:
+        k = self._keys
+        keys = [k.seen()]
+        for channel_id in channel_ids:
+            keys += [k.channel(channel_id), k.channel_topics(channel_id)]
+        await self._scripts("ch_remove_channels", keys, [k.topic_prefix(), *channel_ids])
+
+    @translated
+    async def _set_user_session(self, channel_id: str, session: str | None) -> None:
+        done = await self._scripts(
+            "ch_set_session", [self._keys.channel(channel_id)], [session or ""]
+        )
+        if done != 1:
+            raise ChannelNotFound(channel_id)
+
+    @translated
+    async def _get_channel_and_session(self, channel_id: str) -> ChannelAndSession | None:
+        h = rows.pairs(await self._redis.hgetall(self._keys.channel(channel_id)))  # type: ignore[misc]  # redis-py types hgetall as Awaitable | dict
+        return rows.channel_and_session(channel_id, h) if h else None
+
+    @translated
+    async def _touch(self, channel_id: str, now: datetime) -> None:
+        k = self._keys
+        done = await self._scripts(
+            "ch_touch", [k.channel(channel_id), k.seen()], [channel_id, to_epoch_ms(now)]
+        )
+        if done != 1:
+            raise ChannelNotFound(channel_id)
+
+    @translated
+    async def _prune_channels(self, cutoff: datetime, limit: int | None) -> list[str]:
+        k = self._keys
+        removed = await self._scripts(
+            "ch_prune_channels",
+            [k.seen()],
+            [
+                to_epoch_ms(cutoff),
+                "" if limit is None else limit,
+                k.channel_prefix(),
+                k.channel_topics_prefix(),
+                k.topic_prefix(),
+            ],
+        )
+        return [rows.text(item) for item in _items(removed)]
+
+
+class RedisEventHubStore(RedisBase, EventHubStore):
+    """Topic subscriptions over the keys of a `RedisChannelStore` (Spec: 03 §3, §6.3)."""
+
+    def __init__(
+        self,
+        redis: RedisSource,
+        *,
+        key_prefix: str = "pikku",
+        clock: Clock | None = None,
+        **client_options: object,
+    ) -> None:
+        super().__init__(clock=clock)
+        self._setup(redis, key_prefix, client_options)
+        self._keys = ChannelKeys(self._prefix)
+
+    @translated
+    async def _subscribe(self, topic: str, channel_id: str) -> bool:
+        k = self._keys
+        done = await self._scripts(
+            "ch_subscribe",
+            [k.channel(channel_id), k.channel_topics(channel_id), k.topic(topic)],
+            [topic, channel_id],
+        )
+        return done == 1
+
+    @translated
+    async def _unsubscribe(self, topic: str, channel_id: str) -> bool:
+        k = self._keys
+        removed = await self._scripts(
+            "ch_unsubscribe", [k.topic(topic), k.channel_topics(channel_id)], [topic, channel_id]
+        )
+        return removed == 1
+
+    @translated
+    async def _get_channel_ids_for_topic(self, topic: str) -> list[str]:
+        members = await self._redis.smembers(self._keys.topic(topic))  # type: ignore[misc]  # redis-py types smembers as Awaitable | set
+        return [rows.text(member) for member in members]
+
+
+def _items(reply: object) -> list[object]:
+    return list(reply) if isinstance(reply, list) else []

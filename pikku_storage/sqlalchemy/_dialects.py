@@ -1,0 +1,266 @@
+"""What differs between PostgreSQL, MySQL/MariaDB and SQLite, as small methods of one object.
+
+Services ask `ops_for(dialect)` once and call `insert_if_absent`, `upsert`, `for_update`,
+`for_share`, `before`, the lock primitives and the migration lock; no service branches on the
+dialect name (style §8). Spec: 01 §5.4, 02 §5.3, 03 §6.2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Insert, Select, Table, and_, literal, or_, text, tuple_
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pikku_storage.errors import InvalidValue, LockTimeout
+from pikku_storage.sqlalchemy._errors import is_unique_violation
+
+__all__ = ["DialectOps", "ops_for"]
+
+MIGRATION_LOCK_TIMEOUT: Final = 300  # seconds a MySQL init waits for another's migration
+
+
+class DialectOps:
+    """The portable default (SQLite-flavoured where SQL is standard); subclasses override."""
+
+    name: str = "sqlite"
+    has_schemas: bool = False
+    transactional_ddl: bool = True
+    cross_process_locks: bool = False
+
+    def preparer_quote(self, dialect: Dialect, name: str) -> str:
+        """`name` quoted by the dialect's IdentifierPreparer."""
+        return dialect.identifier_preparer.quote_identifier(name)
+
+    # --- transactions -----------------------------------------------------------------
+
+    async def begin(self, conn: AsyncConnection, *, write: bool) -> None:
+        """Start the call's transaction on a fresh connection."""
+        await conn.begin()
+
+    # --- statements -------------------------------------------------------------------
+
+    def _insert(self, table: Table) -> Any:
+        return sqlite.insert(table)
+
+    async def insert_if_absent(
+        self, conn: AsyncConnection, table: Table, values: Mapping[str, object]
+    ) -> bool:
+        """Insert a row unless its primary/unique key exists; `True` iff this call inserted."""
+        stmt = self._insert(table).values(dict(values)).on_conflict_do_nothing()
+        result = await conn.execute(stmt)
+        return bool(result.rowcount == 1)
+
+    def insert_or_ignore(self, table: Table, values: Mapping[str, object]) -> Insert:
+        """An idempotent insert: an existing key is left alone (never `INSERT IGNORE`)."""
+        stmt: Insert = self._insert(table).values(dict(values)).on_conflict_do_nothing()
+        return stmt
+
+    def upsert(
+        self,
+        table: Table,
+        values: Mapping[str, object] | Sequence[Mapping[str, object]],
+        keys: Sequence[str],
+        update: Sequence[str],
+    ) -> Insert:
+        """Insert rows, or overwrite columns `update` of the row with the same `keys`."""
+        stmt = self._insert(table).values(
+            [dict(v) for v in values] if isinstance(values, Sequence) else dict(values)
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
+        )
+        return stmt  # type: ignore[no-any-return]  # the dialect Insert is an Insert
+
+    def for_update(self, select: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
+        """A locking read for a later write (a no-op where `BEGIN IMMEDIATE` serialises)."""
+        return select
+
+    def for_share(self, select: Select[Any]) -> Select[Any]:
+        """A locking read that keeps the row from being deleted until commit."""
+        return select
+
+    def before(
+        self,
+        first: ColumnElement[Any],
+        second: ColumnElement[Any],
+        first_value: object,
+        second_value: object,
+    ) -> ColumnElement[bool]:
+        """`(first, second) < (first_value, second_value)`, in the form the planner indexes."""
+        return tuple_(first, second) < tuple_(literal(first_value, first.type), second_value)
+
+    # --- locks ------------------------------------------------------------------------
+
+    def lock_key(self, digest: bytes) -> object:
+        """The server-side lock id of a lock-name digest."""
+        raise InvalidValue(f"{self.name} has no cross-process locks")
+
+    async def try_lock(self, conn: AsyncConnection, key: object) -> bool:
+        """Take the session lock `key` without waiting."""
+        raise InvalidValue(f"{self.name} has no cross-process locks")
+
+    async def unlock(self, conn: AsyncConnection, key: object) -> None:
+        """Release the session lock `key` held by `conn`."""
+        raise InvalidValue(f"{self.name} has no cross-process locks")
+
+    # --- migrations -------------------------------------------------------------------
+
+    async def create_schema(self, conn: AsyncConnection, schema: str) -> None:
+        raise InvalidValue(f"{self.name} has no schemas; use table_prefix")
+
+    @asynccontextmanager
+    async def migration_lock(self, conn: AsyncConnection, digest: bytes) -> AsyncIterator[None]:
+        """Exclusive use of the namespace's migrations for the body (SQLite: the write
+        transaction `begin(write=True)` opened)."""
+        yield
+
+
+class SqliteOps(DialectOps):
+    """SQLite: every write begins `BEGIN IMMEDIATE`, so reads inside it are already locked."""
+
+    async def begin(self, conn: AsyncConnection, *, write: bool) -> None:
+        await conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class PostgresOps(DialectOps):
+    name = "postgresql"
+    has_schemas = True
+    cross_process_locks = True
+
+    def _insert(self, table: Table) -> Any:
+        return postgresql.insert(table)
+
+    def for_update(self, select: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
+        return select.with_for_update(skip_locked=skip_locked)
+
+    def for_share(self, select: Select[Any]) -> Select[Any]:
+        return select.with_for_update(key_share=True, read=True)
+
+    def lock_key(self, digest: bytes) -> object:
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    async def try_lock(self, conn: AsyncConnection, key: object) -> bool:
+        result = await conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+        return bool(result.scalar_one())
+
+    async def unlock(self, conn: AsyncConnection, key: object) -> None:
+        await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+    async def create_schema(self, conn: AsyncConnection, schema: str) -> None:
+        quoted = self.preparer_quote(conn.dialect, schema)
+        await conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+
+    @asynccontextmanager
+    async def migration_lock(self, conn: AsyncConnection, digest: bytes) -> AsyncIterator[None]:
+        # Transaction-scoped: released by the commit or rollback that ends the migration.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key(digest)})
+        yield
+
+
+class MysqlOps(DialectOps):
+    name = "mysql"
+    has_schemas = True
+    transactional_ddl = False
+    cross_process_locks = True
+
+    def _insert(self, table: Table) -> Any:
+        return mysql.insert(table)
+
+    async def insert_if_absent(
+        self, conn: AsyncConnection, table: Table, values: Mapping[str, object]
+    ) -> bool:
+        # No ON CONFLICT: insert and read a duplicate key (1062) as "present". A failed
+        # statement does not end an InnoDB transaction.
+        try:
+            await conn.execute(table.insert().values(dict(values)))
+        except Exception as error:
+            if is_unique_violation(error):
+                return False
+            raise
+        return True
+
+    def insert_or_ignore(self, table: Table, values: Mapping[str, object]) -> Insert:
+        stmt = mysql.insert(table).values(dict(values))
+        first = next(iter(values))
+        return stmt.on_duplicate_key_update({first: table.c[first]})
+
+    def upsert(
+        self,
+        table: Table,
+        values: Mapping[str, object] | Sequence[Mapping[str, object]],
+        keys: Sequence[str],
+        update: Sequence[str],
+    ) -> Insert:
+        stmt = mysql.insert(table).values(
+            [dict(v) for v in values] if isinstance(values, Sequence) else dict(values)
+        )
+        return stmt.on_duplicate_key_update({name: stmt.inserted[name] for name in update})
+
+    def for_update(self, select: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
+        return select.with_for_update(skip_locked=skip_locked)
+
+    def for_share(self, select: Select[Any]) -> Select[Any]:
+        return select.with_for_update(read=True)
+
+    def before(
+        self,
+        first: ColumnElement[Any],
+        second: ColumnElement[Any],
+        first_value: object,
+        second_value: object,
+    ) -> ColumnElement[bool]:
+        # MySQL does not range-scan an index on a row-value comparison.
+        return or_(first < first_value, and_(first == first_value, second < second_value))
+
+    def lock_key(self, digest: bytes) -> object:
+        return "pikku:" + digest.hex()[:58]  # GET_LOCK names stop at 64 characters
+
+    async def try_lock(self, conn: AsyncConnection, key: object) -> bool:
+        result = await conn.execute(text("SELECT GET_LOCK(:key, 0)"), {"key": key})
+        return result.scalar_one() == 1
+
+    async def unlock(self, conn: AsyncConnection, key: object) -> None:
+        await conn.execute(text("SELECT RELEASE_LOCK(:key)"), {"key": key})
+
+    async def create_schema(self, conn: AsyncConnection, schema: str) -> None:
+        quoted = self.preparer_quote(conn.dialect, schema)
+        await conn.exec_driver_sql(
+            f"CREATE DATABASE IF NOT EXISTS {quoted} CHARACTER SET utf8mb4"
+        )
+
+    @asynccontextmanager
+    async def migration_lock(self, conn: AsyncConnection, digest: bytes) -> AsyncIterator[None]:
+        key = self.lock_key(digest)
+        result = await conn.execute(
+            text("SELECT GET_LOCK(:key, :timeout)"),
+            {"key": key, "timeout": MIGRATION_LOCK_TIMEOUT},
+        )
+        if result.scalar_one() != 1:
+            raise LockTimeout("schema migration", MIGRATION_LOCK_TIMEOUT)
+        try:
+            yield
+        finally:
+            await conn.execute(text("SELECT RELEASE_LOCK(:key)"), {"key": key})
+
+
+_OPS: Final[dict[str, DialectOps]] = {
+    "sqlite": SqliteOps(),
+    "postgresql": PostgresOps(),
+    "mysql": MysqlOps(),
+    "mariadb": MysqlOps(),
+}
+
+
+def ops_for(dialect: Dialect) -> DialectOps:
+    """The operations of `dialect`. Raises: `InvalidValue` for an unsupported dialect."""
+    try:
+        return _OPS[dialect.name]
+    except KeyError:
+        raise InvalidValue(
+            f"unsupported SQLAlchemy dialect {dialect.name!r}: use postgresql, mysql or sqlite"
+        ) from None

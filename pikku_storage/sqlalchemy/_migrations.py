@@ -1,0 +1,160 @@
+"""Numbered, append-only migrations of one namespace, applied under the dialect's lock.
+
+Each `Migration` builds its DDL from the namespace's `Tables`, one statement per element. The
+applied versions are rows of `<prefix>schema_version` (with the SHA-256 of the statements as
+compiled for that database); a store at a newer version than `LATEST` raises `SchemaMismatch`.
+Locks: PostgreSQL `pg_advisory_xact_lock`, MySQL `GET_LOCK`, SQLite the `BEGIN IMMEDIATE`
+write transaction. MySQL DDL commits implicitly, so a migration interrupted there is resumed
+by skipping what already exists (Spec: 00 §5, style §9).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Final
+
+from sqlalchemy import func, inspect, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
+
+from pikku_storage.clock import to_epoch_ms
+from pikku_storage.errors import SchemaMismatch
+from pikku_storage.sqlalchemy._errors import is_already_exists
+from pikku_storage.sqlalchemy._schema import Tables
+
+if TYPE_CHECKING:
+    from pikku_storage.sqlalchemy._connection import Database
+
+__all__ = ["LATEST", "MIGRATIONS", "Migration", "checksum", "migrate"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Migration:
+    """One schema version: the DDL that takes the namespace from `version - 1` to `version`.
+
+    `statements` must keep producing the same DDL once shipped (a test pins its checksum per
+    dialect); a later change is a new migration.
+    """
+
+    version: int
+    statements: Callable[[Tables], Sequence[ExecutableDDLElement]]
+    transactional: bool = True
+
+
+def _create_v1(t: Tables) -> list[ExecutableDDLElement]:
+    """Version 1: the version table and every table of 01 §5.4, 02 §5.3 and 03 §6.2."""
+    ordered = [
+        t.schema_version,
+        t.workflow_runs,
+        t.workflow_steps,
+        t.workflow_history,
+        t.workflow_state,
+        t.workflow_versions,
+        t.ai_threads,
+        t.ai_messages,
+        t.ai_tool_calls,
+        t.ai_thread_memory,
+        t.ai_resource_memory,
+        t.ai_runs,
+        t.ai_pending_approvals,
+        t.ai_approval_decisions,
+        t.channels,
+        t.channel_subscriptions,
+        t.deployments,
+        t.deployment_functions,
+    ]
+    statements: list[ExecutableDDLElement] = []
+    for table in ordered:
+        statements.append(CreateTable(table))
+        statements.extend(CreateIndex(index) for index in sorted(table.indexes, key=_name))
+    return statements
+
+
+def _name(index: object) -> str:
+    return str(getattr(index, "name", ""))
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (Migration(version=1, statements=_create_v1),)
+LATEST: Final = MIGRATIONS[-1].version
+
+
+def checksum(migration: Migration, tables: Tables, dialect: Dialect) -> str:
+    """SHA-256 of the migration's statements as compiled for `dialect`."""
+    digest = hashlib.sha256()
+    for statement in migration.statements(tables):
+        digest.update(str(statement.compile(dialect=dialect)).strip().encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+async def _current_version(conn: AsyncConnection, tables: Tables) -> int:
+    table = tables.schema_version
+
+    def has_table(sync_conn: object) -> bool:
+        return bool(inspect(sync_conn).has_table(table.name, schema=table.schema))
+
+    if not await conn.run_sync(has_table):
+        return 0
+    found = (await conn.execute(select(func.max(table.c.version)))).scalar_one_or_none()
+    return int(found or 0)
+
+
+def _check(db: Database, version: int) -> None:
+    if version > LATEST:
+        raise SchemaMismatch(db.schema or db.table_prefix or "(default)", version, LATEST)
+
+
+async def migrate(db: Database, now: datetime) -> None:
+    """Bring the namespace to `LATEST`; idempotent and safe when several processes run it."""
+    async with db.connect() as conn:
+        # Fast path without the lock: most inits find the store current.
+        version = await _current_version(conn, db.tables)
+        await conn.rollback()
+        _check(db, version)
+        if version == LATEST:
+            return
+        digest = hashlib.sha256(f"migrate\x00{db.namespace}".encode()).digest()
+        await db.ops.begin(conn, write=True)
+        async with db.ops.migration_lock(conn, digest):
+            if db.schema is not None:
+                await db.ops.create_schema(conn, db.schema)
+            version = await _current_version(conn, db.tables)
+            _check(db, version)
+            for migration in MIGRATIONS:
+                if migration.version > version:
+                    await _apply(db, conn, migration, now)
+            await conn.commit()
+
+
+async def _apply(db: Database, conn: AsyncConnection, migration: Migration, now: datetime) -> None:
+    tables = db.tables
+    if db.ops.transactional_ddl:
+        for statement in migration.statements(tables):
+            await conn.execute(statement)
+    else:
+        for statement in migration.statements(tables):
+            try:
+                await conn.execute(statement)
+            except Exception as error:
+                if not is_already_exists(error):
+                    raise
+                logger.warning("migration %d resumed: %s exists", migration.version, statement)
+    await conn.execute(
+        tables.schema_version.insert().values(
+            version=migration.version,
+            checksum=checksum(migration, tables, conn.dialect),
+            applied_at=to_epoch_ms(now),
+        )
+    )
+    logger.info(
+        "applied schema migration %d to %s",
+        migration.version,
+        db.schema or db.table_prefix or "(default namespace)",
+    )

@@ -1,0 +1,208 @@
+"""Rows to records: one function per record type (style §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row
+
+from pikku_storage._serial import decode_approval, decode_content, decode_wire
+from pikku_storage.codec import JsonObject, decode, decode_optional
+from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
+from pikku_storage.interfaces.workflows import GraphStep
+from pikku_storage.records import (
+    AgentRun,
+    AgentRunStatus,
+    ApprovalStatus,
+    ChannelAndSession,
+    DeploymentInfo,
+    MessageRole,
+    PendingApproval,
+    ResolvedApproval,
+    RunStep,
+    StepHistoryEntry,
+    StepState,
+    StepStatus,
+    SuspendReason,
+    Thread,
+    Usage,
+    WorkflowRun,
+    WorkflowStatus,
+    WorkflowVersion,
+)
+
+__all__ = [
+    "agent_run",
+    "approval",
+    "channel_and_session",
+    "decision",
+    "deployment_info",
+    "graph_step",
+    "history_entry",
+    "run_step",
+    "step_state",
+    "stored_message",
+    "stored_tool_call",
+    "thread",
+    "workflow_run",
+    "workflow_version",
+]
+
+
+def _object(text: str | None) -> JsonObject | None:
+    value = decode_optional(text)
+    assert value is None or isinstance(value, dict)
+    return value
+
+
+def _retry_delay(text: str | None) -> int | str | None:
+    value = decode_optional(text)
+    assert value is None or isinstance(value, int | str)
+    return value
+
+
+def workflow_run(row: Row[Any]) -> WorkflowRun:
+    return WorkflowRun(
+        id=str(row.workflow_run_id),
+        workflow=row.workflow,
+        status=WorkflowStatus(row.status),
+        input=decode_optional(row.input),
+        output=decode_optional(row.output),
+        error=_object(row.error),
+        inline=bool(row.inline),
+        graph_hash=row.graph_hash,
+        wire=decode_wire(row.wire),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _step_fields(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "step_id": str(row.workflow_step_id),
+        "status": StepStatus(row.status),
+        "result": decode_optional(row.result),
+        "error": _object(row.error),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "running_at": row.running_at,
+        "scheduled_at": row.scheduled_at,
+        "succeeded_at": row.succeeded_at,
+        "failed_at": row.failed_at,
+        "retries": row.retries,
+        "retry_delay": _retry_delay(row.retry_delay),
+    }
+
+
+def step_state(row: Row[Any]) -> StepState:
+    """A live step row (`workflow_step`)."""
+    return StepState(attempt_count=row.attempt_count, **_step_fields(row))
+
+
+def run_step(row: Row[Any]) -> RunStep:
+    """A live step row with its name, `rpc_name` and `data`."""
+    return RunStep(
+        attempt_count=row.attempt_count,
+        step_name=row.step_name,
+        rpc_name=row.rpc_name,
+        data=decode_optional(row.data),
+        **_step_fields(row),
+    )
+
+
+def history_entry(row: Row[Any]) -> StepHistoryEntry:
+    """A history row joined with its step's name, `retries` and `retry_delay`."""
+    return StepHistoryEntry(attempt_count=row.attempt, step_name=row.step_name, **_step_fields(row))
+
+
+def graph_step(row: Row[Any]) -> GraphStep:
+    return GraphStep(
+        step_name=row.step_name,
+        status=StepStatus(row.status),
+        attempt_count=row.attempt_count,
+        retries=row.retries,
+        branch_taken=row.branch_taken,
+    )
+
+
+def workflow_version(row: Row[Any]) -> WorkflowVersion:
+    return WorkflowVersion(graph=decode(row.graph), source=row.source)
+
+
+def thread(row: Row[Any]) -> Thread:
+    return Thread(
+        id=row.id,
+        resource_id=row.resource_id,
+        title=row.title,
+        metadata=_object(row.metadata),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def stored_message(row: Row[Any]) -> StoredMessage:
+    return StoredMessage(
+        id=row.id,
+        role=MessageRole(row.role),
+        content=decode_content(row.content_text, row.content_parts),
+        created_at=row.created_at,
+    )
+
+
+def stored_tool_call(row: Row[Any]) -> StoredToolCall:
+    args = decode(row.args)
+    assert isinstance(args, dict)
+    return StoredToolCall(id=row.id, name=row.name, args=args, result=row.result)
+
+
+def approval(row: Row[Any]) -> PendingApproval:
+    return decode_approval(row.kind, row.payload)
+
+
+def agent_run(row: Row[Any], pending: list[PendingApproval]) -> AgentRun:
+    missing = decode_optional(row.missing_rpcs)
+    assert missing is None or isinstance(missing, list)
+    return AgentRun(
+        run_id=row.run_id,
+        agent_name=row.agent_name,
+        thread_id=row.thread_id,
+        resource_id=row.resource_id,
+        status=AgentRunStatus(row.status),
+        error_message=row.error_message,
+        suspend_reason=None if row.suspend_reason is None else SuspendReason(row.suspend_reason),
+        missing_rpcs=None if missing is None else [str(item) for item in missing],
+        pending_approvals=pending,
+        usage=Usage(
+            input_tokens=int(row.usage_input_tokens),
+            output_tokens=int(row.usage_output_tokens),
+            model=row.usage_model,
+        ),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def decision(row: Row[Any]) -> ResolvedApproval:
+    return ResolvedApproval(
+        run_id=row.run_id,
+        approval=decode_approval(row.kind, row.payload),
+        status=ApprovalStatus(row.status),
+        resolved_at=row.resolved_at,
+    )
+
+
+def channel_and_session(row: Row[Any]) -> ChannelAndSession:
+    return ChannelAndSession(
+        channel_id=row.channel_id,
+        channel_name=row.channel_name,
+        opening_data=decode(row.opening_data),
+        session=_object(row.user_session),
+    )
+
+
+def deployment_info(row: Row[Any]) -> DeploymentInfo:
+    return DeploymentInfo(
+        deployment_id=row.deployment_id,
+        endpoint=row.endpoint,
+        last_heartbeat=row.last_heartbeat,
+    )

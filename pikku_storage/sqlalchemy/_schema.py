@@ -1,0 +1,455 @@
+"""Every table of one namespace as SQLAlchemy Core `Table`s on one `MetaData`.
+
+`make_tables(schema, table_prefix)` is public so users can hand the `MetaData` to Alembic's
+autogenerate; the services use the same objects (`Tables`), so statements and DDL agree.
+Layout: 01 §5.2/§5.4, 02 §5.2/§5.3, 03 §6.1/§6.2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from pikku_storage import _validate as v
+from pikku_storage.records import (
+    AgentRunStatus,
+    ApprovalStatus,
+    MessageRole,
+    StepStatus,
+    SuspendReason,
+    WorkflowStatus,
+)
+from pikku_storage.sqlalchemy._types import EpochMs, Ident, LongText, Timestamp, UuidText
+
+__all__ = ["MAX_TABLE_PREFIX", "Tables", "build_tables", "make_tables"]
+
+# Index names are `<prefix><at most 30 characters>`; 63 is PostgreSQL's identifier limit.
+MAX_TABLE_PREFIX: Final = 32
+ENDPOINT_LENGTH: Final = 2048
+_MYSQL: Final = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+
+
+def _seq() -> Column[int]:
+    """The insertion sequence: the surrogate primary key (`Integer` on SQLite: the rowid)."""
+    return Column(
+        "seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
+def _check(column: str, values: list[str], name: str) -> CheckConstraint:
+    allowed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """The tables of one namespace, and the `MetaData` holding them."""
+
+    metadata: MetaData
+    schema_version: Table
+    workflow_runs: Table
+    workflow_steps: Table
+    workflow_history: Table
+    workflow_state: Table
+    workflow_versions: Table
+    ai_threads: Table
+    ai_messages: Table
+    ai_tool_calls: Table
+    ai_thread_memory: Table
+    ai_resource_memory: Table
+    ai_runs: Table
+    ai_pending_approvals: Table
+    ai_approval_decisions: Table
+    channels: Table
+    channel_subscriptions: Table
+    deployments: Table
+    deployment_functions: Table
+
+
+def make_tables(schema: str | None = None, table_prefix: str = "pikku_") -> MetaData:
+    """The `MetaData` of every table of one namespace, for Alembic's `target_metadata`.
+
+    Tables are named `<table_prefix><name>` in `schema` (PostgreSQL and MySQL only). Raises:
+    `InvalidValue` for a name that is not a plain identifier. Spec: 00 §5.
+    """
+    return build_tables(schema, table_prefix).metadata
+
+
+@lru_cache(maxsize=64)
+def build_tables(schema: str | None, table_prefix: str) -> Tables:
+    """The `Tables` of one namespace; cached, since building them is pure."""
+    if schema is not None:
+        v.namespace("schema", schema)
+    p = v.table_prefix("table_prefix", table_prefix, max_length=MAX_TABLE_PREFIX)
+    md = MetaData(schema=schema)
+
+    def fk(table: str, column: str) -> str:
+        return f"{schema}.{p}{table}.{column}" if schema else f"{p}{table}.{column}"
+
+    schema_version = Table(
+        f"{p}schema_version",
+        md,
+        Column("version", Integer, primary_key=True, autoincrement=False),
+        Column("checksum", String(64), nullable=False),
+        Column("applied_at", BigInteger, nullable=False),
+        **_MYSQL,
+    )
+
+    statuses = [s.value for s in WorkflowStatus]
+    step_statuses = [s.value for s in StepStatus]
+    stamps = ("running_at", "scheduled_at", "succeeded_at", "failed_at")
+    runs = Table(
+        f"{p}workflow_runs",
+        md,
+        _seq(),
+        Column("workflow_run_id", UuidText(), nullable=False),
+        Column("workflow", Ident(), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("input", LongText()),
+        Column("output", LongText()),
+        Column("error", LongText()),
+        Column("inline", Boolean(create_constraint=False), nullable=False),
+        Column("graph_hash", Ident()),
+        Column("wire", LongText(), nullable=False),
+        Column("created_at", Timestamp(), nullable=False),
+        Column("updated_at", Timestamp(), nullable=False),
+        UniqueConstraint("workflow_run_id", name=f"{p}wf_runs_id_key"),
+        _check("status", statuses, f"{p}wf_runs_status_check"),
+        Index(f"{p}wf_runs_created_idx", "created_at", "seq"),
+        Index(f"{p}wf_runs_workflow_idx", "workflow", "created_at", "seq"),
+        Index(f"{p}wf_runs_status_idx", "status", "created_at", "seq"),
+        Index(f"{p}wf_runs_wf_status_idx", "workflow", "status", "created_at", "seq"),
+        Index(f"{p}wf_runs_updated_idx", "status", "updated_at", "seq"),
+        **_MYSQL,
+    )
+    steps = Table(
+        f"{p}workflow_step",
+        md,
+        _seq(),
+        Column("workflow_step_id", UuidText(), nullable=False),
+        Column("workflow_run_id", UuidText(), nullable=False),
+        Column("step_name", Ident(), nullable=False),
+        Column("rpc_name", Ident()),
+        Column("data", LongText()),
+        Column("status", String(16), nullable=False),
+        Column("result", LongText()),
+        Column("error", LongText()),
+        Column("attempt_count", Integer, nullable=False),
+        Column("retries", Integer),
+        Column("retry_delay", LongText()),
+        Column("branch_taken", Ident()),
+        Column("created_at", Timestamp(), nullable=False),
+        Column("updated_at", Timestamp(), nullable=False),
+        *(Column(stamp, Timestamp()) for stamp in stamps),
+        UniqueConstraint("workflow_step_id", name=f"{p}wf_step_id_key"),
+        UniqueConstraint("workflow_run_id", "step_name", name=f"{p}wf_step_name_key"),
+        ForeignKeyConstraint(
+            ["workflow_run_id"],
+            [fk("workflow_runs", "workflow_run_id")],
+            name=f"{p}wf_step_run_fk",
+            ondelete="CASCADE",
+        ),
+        _check("status", step_statuses, f"{p}wf_step_status_check"),
+        CheckConstraint("attempt_count >= 1", name=f"{p}wf_step_attempt_check"),
+        CheckConstraint("retries >= 0", name=f"{p}wf_step_retries_check"),
+        Index(f"{p}wf_step_created_idx", "workflow_run_id", "created_at", "seq"),
+        **_MYSQL,
+    )
+    history = Table(
+        f"{p}workflow_step_history",
+        md,
+        _seq(),
+        Column("workflow_step_id", UuidText(), nullable=False),
+        Column("attempt", Integer, nullable=False),
+        Column("workflow_run_id", UuidText(), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("result", LongText()),
+        Column("error", LongText()),
+        Column("created_at", Timestamp(), nullable=False),
+        Column("updated_at", Timestamp(), nullable=False),
+        *(Column(stamp, Timestamp()) for stamp in stamps),
+        UniqueConstraint("workflow_step_id", "attempt", name=f"{p}wf_hist_attempt_key"),
+        ForeignKeyConstraint(
+            ["workflow_step_id"],
+            [fk("workflow_step", "workflow_step_id")],
+            name=f"{p}wf_hist_step_fk",
+            ondelete="CASCADE",
+        ),
+        _check("status", step_statuses, f"{p}wf_hist_status_check"),
+        Index(f"{p}wf_hist_created_idx", "workflow_run_id", "created_at", "seq"),
+        **_MYSQL,
+    )
+    state = Table(
+        f"{p}workflow_run_state",
+        md,
+        Column("workflow_run_id", UuidText(), nullable=False),
+        Column("name", Ident(), nullable=False),
+        Column("value", LongText()),
+        PrimaryKeyConstraint("workflow_run_id", "name", name=f"{p}wf_state_pkey"),
+        ForeignKeyConstraint(
+            ["workflow_run_id"],
+            [fk("workflow_runs", "workflow_run_id")],
+            name=f"{p}wf_state_run_fk",
+            ondelete="CASCADE",
+        ),
+        **_MYSQL,
+    )
+    versions = Table(
+        f"{p}workflow_versions",
+        md,
+        Column("workflow_name", Ident(), nullable=False),
+        Column("graph_hash", Ident(), nullable=False),
+        Column("graph", LongText(), nullable=False),
+        Column("source", LongText(), nullable=False),
+        Column("created_at", Timestamp(), nullable=False),
+        PrimaryKeyConstraint("workflow_name", "graph_hash", name=f"{p}wf_versions_pkey"),
+        **_MYSQL,
+    )
+
+    threads = Table(
+        f"{p}ai_threads",
+        md,
+        _seq(),
+        Column("id", Ident(), nullable=False),
+        Column("resource_id", Ident(), nullable=False),
+        Column("title", LongText()),
+        Column("metadata", LongText()),
+        Column("message_seq", BigInteger, nullable=False),
+        Column("created_at", EpochMs(), nullable=False),
+        Column("updated_at", EpochMs(), nullable=False),
+        UniqueConstraint("id", name=f"{p}ai_threads_id_key"),
+        Index(f"{p}ai_threads_updated_idx", "updated_at", "seq"),
+        Index(f"{p}ai_threads_resource_idx", "resource_id", "updated_at", "seq"),
+        **_MYSQL,
+    )
+    messages = Table(
+        f"{p}ai_messages",
+        md,
+        Column("thread_id", Ident(), nullable=False),
+        Column("seq", BigInteger, nullable=False, autoincrement=False),
+        Column("id", Ident(), nullable=False),
+        Column("role", String(16), nullable=False),
+        Column("content_text", LongText()),
+        Column("content_parts", LongText()),
+        Column("created_at", EpochMs(), nullable=False),
+        PrimaryKeyConstraint("thread_id", "seq", name=f"{p}ai_messages_pkey"),
+        UniqueConstraint("thread_id", "id", name=f"{p}ai_messages_id_key"),
+        ForeignKeyConstraint(
+            ["thread_id"],
+            [fk("ai_threads", "id")],
+            name=f"{p}ai_messages_thread_fk",
+            ondelete="CASCADE",
+        ),
+        _check(
+            "role",
+            [r.value for r in MessageRole if r is not MessageRole.TOOL],
+            f"{p}ai_messages_role_check",
+        ),
+        Index(f"{p}ai_messages_created_idx", "thread_id", "created_at", "seq"),
+        **_MYSQL,
+    )
+    tool_calls = Table(
+        f"{p}ai_tool_calls",
+        md,
+        Column("thread_id", Ident(), nullable=False),
+        Column("id", Ident(), nullable=False),
+        Column("message_seq", BigInteger, nullable=False),
+        Column("position", Integer, nullable=False),
+        Column("name", Ident(), nullable=False),
+        Column("args", LongText(), nullable=False),
+        Column("result", LongText()),
+        PrimaryKeyConstraint("thread_id", "id", name=f"{p}ai_tool_calls_pkey"),
+        ForeignKeyConstraint(
+            ["thread_id", "message_seq"],
+            [fk("ai_messages", "thread_id"), fk("ai_messages", "seq")],
+            name=f"{p}ai_tool_calls_message_fk",
+            ondelete="CASCADE",
+        ),
+        Index(f"{p}ai_tool_calls_message_idx", "thread_id", "message_seq", "position"),
+        **_MYSQL,
+    )
+    thread_memory = Table(
+        f"{p}ai_thread_memory",
+        md,
+        Column("thread_id", Ident(), nullable=False),
+        Column("data", LongText(), nullable=False),
+        Column("updated_at", EpochMs(), nullable=False),
+        PrimaryKeyConstraint("thread_id", name=f"{p}ai_thread_memory_pkey"),
+        ForeignKeyConstraint(
+            ["thread_id"],
+            [fk("ai_threads", "id")],
+            name=f"{p}ai_thread_memory_fk",
+            ondelete="CASCADE",
+        ),
+        **_MYSQL,
+    )
+    resource_memory = Table(
+        f"{p}ai_resource_memory",
+        md,
+        Column("resource_id", Ident(), nullable=False),
+        Column("data", LongText(), nullable=False),
+        Column("updated_at", EpochMs(), nullable=False),
+        PrimaryKeyConstraint("resource_id", name=f"{p}ai_resource_memory_pkey"),
+        **_MYSQL,
+    )
+    ai_runs = Table(
+        f"{p}ai_runs",
+        md,
+        _seq(),
+        Column("run_id", Ident(), nullable=False),
+        Column("thread_id", Ident(), nullable=False),
+        Column("agent_name", Ident(), nullable=False),
+        Column("resource_id", Ident(), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("error_message", LongText()),
+        Column("suspend_reason", String(16)),
+        Column("missing_rpcs", LongText()),
+        Column("usage_input_tokens", BigInteger, nullable=False),
+        Column("usage_output_tokens", BigInteger, nullable=False),
+        Column("usage_model", LongText(), nullable=False),
+        Column("created_at", EpochMs(), nullable=False),
+        Column("updated_at", EpochMs(), nullable=False),
+        UniqueConstraint("run_id", name=f"{p}ai_runs_id_key"),
+        ForeignKeyConstraint(
+            ["thread_id"],
+            [fk("ai_threads", "id")],
+            name=f"{p}ai_runs_thread_fk",
+            ondelete="CASCADE",
+        ),
+        _check("status", [s.value for s in AgentRunStatus], f"{p}ai_runs_status_check"),
+        _check(
+            "suspend_reason", [s.value for s in SuspendReason], f"{p}ai_runs_reason_check"
+        ),
+        Index(f"{p}ai_runs_thread_idx", "thread_id", "created_at", "seq"),
+        Index(f"{p}ai_runs_agent_idx", "agent_name", "thread_id"),
+        **_MYSQL,
+    )
+    pending = Table(
+        f"{p}ai_pending_approvals",
+        md,
+        Column("run_id", Ident(), nullable=False),
+        Column("tool_call_id", Ident(), nullable=False),
+        Column("position", Integer, nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("payload", LongText(), nullable=False),
+        PrimaryKeyConstraint("run_id", "tool_call_id", name=f"{p}ai_pending_pkey"),
+        ForeignKeyConstraint(
+            ["run_id"],
+            [fk("ai_runs", "run_id")],
+            name=f"{p}ai_pending_run_fk",
+            ondelete="CASCADE",
+        ),
+        Index(f"{p}ai_pending_tool_call_idx", "tool_call_id"),
+        **_MYSQL,
+    )
+    decisions = Table(
+        f"{p}ai_approval_decisions",
+        md,
+        _seq(),
+        Column("run_id", Ident(), nullable=False),
+        Column("tool_call_id", Ident(), nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("payload", LongText(), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("resolved_at", EpochMs(), nullable=False),
+        ForeignKeyConstraint(
+            ["run_id"],
+            [fk("ai_runs", "run_id")],
+            name=f"{p}ai_decisions_run_fk",
+            ondelete="CASCADE",
+        ),
+        _check("status", [s.value for s in ApprovalStatus], f"{p}ai_decisions_status_check"),
+        Index(f"{p}ai_decisions_run_idx", "run_id", "seq"),
+        **_MYSQL,
+    )
+
+    channels = Table(
+        f"{p}channels",
+        md,
+        Column("channel_id", Ident(), nullable=False),
+        Column("channel_name", Ident(), nullable=False),
+        Column("opening_data", LongText(), nullable=False),
+        Column("user_session", LongText()),
+        Column("last_seen", EpochMs(), nullable=False),
+        PrimaryKeyConstraint("channel_id", name=f"{p}channels_pkey"),
+        Index(f"{p}channels_last_seen_idx", "last_seen", "channel_id"),
+        **_MYSQL,
+    )
+    subscriptions = Table(
+        f"{p}channel_subscriptions",
+        md,
+        Column("topic", Ident(), nullable=False),
+        Column("channel_id", Ident(), nullable=False),
+        PrimaryKeyConstraint("topic", "channel_id", name=f"{p}channel_subs_pkey"),
+        ForeignKeyConstraint(
+            ["channel_id"],
+            [fk("channels", "channel_id")],
+            name=f"{p}channel_subs_channel_fk",
+            ondelete="CASCADE",
+        ),
+        Index(f"{p}channel_subs_channel_idx", "channel_id"),
+        **_MYSQL,
+    )
+    deployments = Table(
+        f"{p}deployments",
+        md,
+        Column("deployment_id", Ident(), nullable=False),
+        Column("endpoint", String(ENDPOINT_LENGTH), nullable=False),
+        Column("last_heartbeat", EpochMs(), nullable=False),
+        PrimaryKeyConstraint("deployment_id", name=f"{p}deployments_pkey"),
+        Index(f"{p}deployments_heartbeat_idx", "last_heartbeat", "deployment_id"),
+        **_MYSQL,
+    )
+    functions = Table(
+        f"{p}deployment_functions",
+        md,
+        Column("function_name", Ident(), nullable=False),
+        Column("deployment_id", Ident(), nullable=False),
+        PrimaryKeyConstraint("function_name", "deployment_id", name=f"{p}deploy_fn_pkey"),
+        ForeignKeyConstraint(
+            ["deployment_id"],
+            [fk("deployments", "deployment_id")],
+            name=f"{p}deploy_fn_deployment_fk",
+            ondelete="CASCADE",
+        ),
+        Index(f"{p}deploy_fn_deployment_idx", "deployment_id"),
+        **_MYSQL,
+    )
+    return Tables(
+        metadata=md,
+        schema_version=schema_version,
+        workflow_runs=runs,
+        workflow_steps=steps,
+        workflow_history=history,
+        workflow_state=state,
+        workflow_versions=versions,
+        ai_threads=threads,
+        ai_messages=messages,
+        ai_tool_calls=tool_calls,
+        ai_thread_memory=thread_memory,
+        ai_resource_memory=resource_memory,
+        ai_runs=ai_runs,
+        ai_pending_approvals=pending,
+        ai_approval_decisions=decisions,
+        channels=channels,
+        channel_subscriptions=subscriptions,
+        deployments=deployments,
+        deployment_functions=functions,
+    )

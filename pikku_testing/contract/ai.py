@@ -1,0 +1,46 @@
+"""The AI contract: `AIStorageServiceContract`, `AIRunStateServiceContract`,
+`AgentRunServiceContract` (02 §6; 04-testing §3).
+
+Each numbered behaviour of 02 §6 "Contract tests" (1-63) is at least one test method whose
+docstring names the item; the methods live in the private `_ai_*` modules by topic and are
+gathered here by service. Tests use only the public API and the `storage`, `storage_factory`
+and `pikku_clock` fixtures. Items 64-66 (index use) are each backend's own tests.
+"""
+
+from __future__ import annotations
+
+from pikku_testing.contract._ai_approvals import ApprovalTests, RunConcurrencyTests
+from pikku_testing.contract._ai_concurrency import StorageConcurrencyTests
+from pikku_testing.contract._ai_console import ConsoleTests
+from pikku_testing.contract._ai_messages import SaveMessageTests
+from pikku_testing.contract._ai_reading import ReadMessageTests
+from pikku_testing.contract._ai_runs import RunTests
+from pikku_testing.contract._ai_threads import ThreadTests, WorkingMemoryTests
+from pikku_testing.contract._ai_values import StorageValueTests
+from pikku_testing.contract._ai_values_runs import ConsoleValueTests, RunValueTests
+from pikku_testing.contract._base import ContractBase
+
+__all__ = ["AIRunStateServiceContract", "AIStorageServiceContract", "AgentRunServiceContract"]
+
+
+class AIStorageServiceContract(
+    ThreadTests,
+    SaveMessageTests,
+    ReadMessageTests,
+    WorkingMemoryTests,
+    StorageValueTests,
+    StorageConcurrencyTests,
+    ContractBase,
+):
+    """Threads, messages, working memory, identifiers and concurrent writes (02 §6 1-28,
+    52-59, 62)."""
+
+
+class AIRunStateServiceContract(
+    RunTests, ApprovalTests, RunValueTests, RunConcurrencyTests, ContractBase
+):
+    """Runs, pending approvals and decisions (02 §6 29-43, 53-56, 60-61)."""
+
+
+class AgentRunServiceContract(ConsoleTests, ConsoleValueTests, ContractBase):
+    """Console listing, reading, deletion, agent names and retention (02 §6 44-51, 53, 63)."""

@@ -1,0 +1,41 @@
+"""The workflow contract: `WorkflowServiceContract` and `WorkflowRunServiceContract` (01 §6).
+
+Each numbered behaviour of 01 §6 "Contract tests" is one or more test methods whose docstring
+names it. The white-box behaviours belong to the backends' own tests and are not here: 38
+(SIGKILL), 39 [Redis], 40 [PG], 55 to 58 (layout, EXPLAIN, command spy, slots), 61 (broken
+connection) and the borrowed-pool half of 60. The class names do not start with `Test`, so
+pytest collects them only through a subclass (see `FullContract`).
+"""
+
+from __future__ import annotations
+
+from pikku_testing.contract._base import ContractBase
+from pikku_testing.contract._workflows_concurrency import WorkflowConcurrencyTests
+from pikku_testing.contract._workflows_console import WorkflowConsoleTests
+from pikku_testing.contract._workflows_locks import WorkflowLockTests
+from pikku_testing.contract._workflows_runs import WorkflowRunTests
+from pikku_testing.contract._workflows_steps import WorkflowStepTests
+from pikku_testing.contract._workflows_values import WorkflowValueTests
+
+__all__ = ["WorkflowRunServiceContract", "WorkflowServiceContract"]
+
+
+class WorkflowServiceContract(
+    WorkflowValueTests,
+    WorkflowRunTests,
+    WorkflowStepTests,
+    WorkflowLockTests,
+    ContractBase,
+):
+    """01 §6 Workflows 1 to 37: values and validation, runs and state, steps, transitions,
+    claims and retries, graph primitives, versions and locks."""
+
+
+class WorkflowRunServiceContract(
+    WorkflowConsoleTests,
+    WorkflowConcurrencyTests,
+    ContractBase,
+):
+    """01 §6 Workflows 41 to 54, 59 and 60: console queries, deletion, retention, concurrency
+    between two instances, namespaces and `init()`; plus behaviours 1, 4, 5 and 7 as they
+    apply to `WorkflowRunService`."""

@@ -1,0 +1,431 @@
+"""The pytest plugin: a manual clock, an isolated `Storage` per test on any backend (04-testing §2).
+
+Registered through the `pytest11` entry point `pikku`, so installing the package is all a user
+does. A test's backend is chosen by a `pikku_backends(...)` parametrization, then a
+`pikku_backend(NAME)` marker, then `--pikku-backend`, then the `pikku_backend` ini option, else
+`memory`. Servers come from an option or environment variable, else a testcontainers container,
+else the backend is skipped with a reason (an error when `PIKKU_TEST_REQUIRE` lists it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, NoReturn
+
+import pytest
+import pytest_asyncio
+
+from pikku_storage import ManualClock, Storage
+from pikku_testing._containers import Containers, ContainersUnavailable
+from pikku_testing._types import StorageFactory
+from pikku_testing.contract._capabilities import Capability
+from pikku_testing.providers import (
+    PROVIDERS,
+    BackendProvider,
+    Namespace,
+    NamespaceRequest,
+    get_provider,
+    provider_names,
+)
+
+__all__ = [
+    "BACKEND_EXTRAS",
+    "BACKEND_SERVERS",
+    "CLOCK_START",
+    "SERVERS",
+    "expand_backends",
+    "pikku_backend_name",
+    "pikku_clock",
+    "pikku_mysql_url",
+    "pikku_postgres_url",
+    "pikku_provider",
+    "pikku_redis_url",
+    "pikku_storage",
+    "pikku_storage_factory",
+    "pikku_storage_open_args",
+    "resolve_backend",
+]
+
+logger = logging.getLogger(__name__)
+
+CLOCK_START: Final = datetime(2026, 1, 1, tzinfo=UTC)
+SERVERS: Final = ("postgres", "redis", "mysql")
+# backend -> the server it needs; backends not listed need none.
+BACKEND_SERVERS: Final = {
+    "postgres": "postgres",
+    "redis": "redis",
+    "sqlalchemy-postgres": "postgres",
+    "sqlalchemy-mysql": "mysql",
+}
+# backend -> the extra that installs its drivers.
+BACKEND_EXTRAS: Final = {
+    "memory": None,
+    "sqlite": "sqlalchemy",
+    "sqlalchemy-sqlite": "sqlalchemy",
+    "sqlalchemy-postgres": "sqlalchemy,postgres",
+    "sqlalchemy-mysql": "mysql",
+    "postgres": "postgres",
+    "redis": "redis",
+    "fakeredis": "fakeredis",
+}
+REQUIRE_ENV: Final = "PIKKU_TEST_REQUIRE"
+_LABEL_UNSAFE: Final = re.compile(r"[^a-z0-9_]")
+
+
+def _server_env(server: str) -> str:
+    return f"PIKKU_TEST_{server.upper()}_URL"
+
+
+class _Unavailable(Exception):
+    """A backend or server cannot run here; the message says why and how to enable it."""
+
+
+def expand_backends(names: Iterable[str]) -> list[str]:
+    """Backend names with `all` expanded (known order, no repeats); `ValueError` if unknown."""
+    out: list[str] = []
+    for name in names:
+        for item in provider_names() if name == "all" else [name]:
+            if item not in PROVIDERS:
+                raise ValueError(f"unknown pikku backend {item!r}; known: {', '.join(PROVIDERS)}")
+            if item not in out:
+                out.append(item)
+    return out
+
+
+def _parse_require(text: str) -> frozenset[str]:
+    items = {item.strip().lower() for item in text.split(",") if item.strip()}
+    unknown = sorted(items - set(SERVERS) - set(PROVIDERS))
+    if unknown:
+        raise pytest.UsageError(
+            f"{REQUIRE_ENV}/--pikku-require: unknown name(s) {', '.join(unknown)}; "
+            f"use servers ({', '.join(SERVERS)}) or backends ({', '.join(PROVIDERS)})"
+        )
+    return frozenset(items)
+
+
+@dataclass(slots=True)
+class _State:
+    """Per-session (per xdist worker) plugin state: providers, servers, containers, labels."""
+
+    config: pytest.Config
+    require: frozenset[str]
+    default_backend: str
+    worker: str
+    token: str = field(default_factory=lambda: secrets.token_hex(3))
+    counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    providers: dict[str, BackendProvider] = field(default_factory=dict)
+    containers: Containers = field(default_factory=Containers)
+
+    def backend_required(self, backend: str) -> bool:
+        return backend in self.require or BACKEND_SERVERS.get(backend) in self.require
+
+    def server_required(self, server: str) -> bool:
+        return server in self.require or any(
+            BACKEND_SERVERS.get(name) == server for name in self.require
+        )
+
+    def server_url(self, server: str) -> str:
+        """Option, else environment variable, else a container; never a guessed address."""
+        given = self.config.getoption(f"pikku_{server}_url") or os.environ.get(_server_env(server))
+        if given:
+            return str(given)
+        try:
+            return self.containers.url(server)
+        except ContainersUnavailable as exc:
+            raise _Unavailable(str(exc)) from exc
+
+    def provider(self, name: str) -> BackendProvider:
+        if name not in self.providers:
+            try:
+                provider_cls = get_provider(name)
+            except ImportError as exc:
+                extra = BACKEND_EXTRAS.get(name)
+                hint = (
+                    f"pip install 'pikku-storage[{extra}]'" if extra else "reinstall pikku-storage"
+                )
+                raise _Unavailable(
+                    f"backend {name!r} is not available ({exc.name or exc} cannot be imported); "
+                    f"install it with {hint}"
+                ) from exc
+            if provider_cls.server is not None and provider_cls.server not in SERVERS:
+                raise _Unavailable(
+                    f"backend {name!r} names an unknown server {provider_cls.server}"
+                )
+            self.providers[name] = provider_cls()
+        return self.providers[name]
+
+    def namespace_request(self, server_url: str | None, tmp_path: Path) -> NamespaceRequest:
+        label = f"{self.token}_{next(self.counter)}"
+        return NamespaceRequest(
+            server_url=server_url, worker=self.worker, label=label, tmp_path=tmp_path
+        )
+
+    def close(self) -> None:
+        """Release every provider's per-worker resources on a short-lived loop, then stop the
+        containers; a failure is logged so that one backend cannot hide another's report."""
+        for name, provider in self.providers.items():
+            try:
+                asyncio.run(provider.aclose())
+            except Exception:
+                logger.warning("pikku backend %s did not close cleanly", name, exc_info=True)
+        self.providers.clear()
+        self.containers.stop_all()
+
+
+_STATE_KEY: Final = pytest.StashKey[_State]()
+
+
+def _state(config: pytest.Config) -> _State:
+    return config.stash[_STATE_KEY]
+
+
+def _unavailable(reason: str, required: bool) -> NoReturn:
+    if required:
+        pytest.fail(f"{reason} (required by {REQUIRE_ENV}/--pikku-require)", pytrace=False)
+    pytest.skip(reason)
+
+
+# --- hooks ----------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pikku", "pikku-storage backends")
+    group.addoption(
+        "--pikku-backend",
+        dest="pikku_backend",
+        metavar="NAME",
+        help=f"default backend of pikku_storage (one of: {', '.join(PROVIDERS)}; default memory)",
+    )
+    for server in SERVERS:
+        group.addoption(
+            f"--pikku-{server}-url",
+            dest=f"pikku_{server}_url",
+            metavar="URL",
+            help=f"{server} server URL (else ${_server_env(server)}, else testcontainers)",
+        )
+    group.addoption(
+        "--pikku-require",
+        dest="pikku_require",
+        metavar="LIST",
+        help=f"comma list of servers/backends that must not be skipped (also ${REQUIRE_ENV})",
+    )
+    parser.addini("pikku_backend", "default backend of the pikku_storage fixture", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "pikku_backend(name): run this test's pikku fixtures on backend `name`",
+        "pikku_backends(*names): run this test once per backend ('all' for every backend)",
+        "pikku_requires(*capabilities): skip unless the backend has these capabilities",
+        "real_time: the test waits on real time (lock waits, leases), at most 0.2 s per wait",
+    ):
+        config.addinivalue_line("markers", line)
+    require = _parse_require(
+        ",".join(filter(None, [os.environ.get(REQUIRE_ENV), config.getoption("pikku_require")]))
+    )
+    default = config.getoption("pikku_backend") or config.getini("pikku_backend") or "memory"
+    try:
+        expand_backends([str(default)])
+    except ValueError as exc:
+        raise pytest.UsageError(f"--pikku-backend/pikku_backend: {exc}") from None
+    worker = _LABEL_UNSAFE.sub("_", os.environ.get("PYTEST_XDIST_WORKER", "main").lower())
+    config.stash[_STATE_KEY] = _State(
+        config=config, require=require, default_backend=str(default), worker=worker
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE_KEY, None)
+    if state is not None:
+        state.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    state = _state(config)
+    required = ",".join(sorted(state.require)) or "nothing"
+    return f"pikku: default backend {state.default_backend}, required: {required}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("pikku_backends")
+    if marker is None:
+        return
+    names = expand_backends(str(arg) for arg in marker.args)
+    if not names:
+        raise ValueError("pikku_backends needs at least one backend name or 'all'")
+    metafunc.parametrize("pikku_backend_name", names, ids=names, indirect=True)
+
+
+# --- backend resolution ---------------------------------------------------------------------
+
+
+def resolve_backend(
+    request: pytest.FixtureRequest, name: str
+) -> tuple[BackendProvider, str | None]:
+    """The provider of backend `name` and its server URL (`None` when it needs no server).
+
+    Skips with a reason saying how to enable the backend when its driver, provider or server is
+    missing, or fails the test when `PIKKU_TEST_REQUIRE` lists it. For tests that build
+    namespaces themselves (the differential tests); ordinary tests use the fixtures.
+    """
+    state = _state(request.config)
+    required = state.backend_required(name)
+    try:
+        provider = state.provider(name)
+    except _Unavailable as exc:
+        _unavailable(str(exc), required)
+    if provider.server is None:
+        return provider, None
+    try:
+        url = request.getfixturevalue(f"pikku_{provider.server}_url")
+    except pytest.skip.Exception as exc:
+        _unavailable(f"backend {name!r}: {exc.msg}", required)
+    assert isinstance(url, str)
+    return provider, url
+
+
+def _server_url(request: pytest.FixtureRequest, server: str) -> str:
+    state = _state(request.config)
+    try:
+        return state.server_url(server)
+    except _Unavailable as exc:
+        _unavailable(str(exc), state.server_required(server))
+
+
+def _check_capabilities(request: pytest.FixtureRequest, provider: BackendProvider) -> None:
+    for marker in request.node.iter_markers("pikku_requires"):
+        for capability in marker.args:
+            if not isinstance(capability, Capability):
+                pytest.fail(f"pikku_requires takes Capability members, got {capability!r}")
+            if capability not in provider.capabilities:
+                pytest.skip(f"backend {provider.name} lacks {capability.value}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Backend:
+    provider: BackendProvider
+    server_url: str | None
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pikku_clock() -> ManualClock:
+    """A `ManualClock` at 2026-01-01T00:00:00Z, shared by every storage of the test."""
+    return ManualClock(CLOCK_START)
+
+
+@pytest.fixture
+def pikku_backend_name(request: pytest.FixtureRequest) -> str:
+    """The test's backend: parametrization, marker, `--pikku-backend`, ini, else `memory`."""
+    name = getattr(request, "param", None)
+    if name is None:
+        marker = request.node.get_closest_marker("pikku_backend")
+        if marker is not None:
+            if len(marker.args) != 1:
+                pytest.fail("pikku_backend takes exactly one backend name", pytrace=False)
+            name = marker.args[0]
+        else:
+            name = _state(request.config).default_backend
+    if name not in PROVIDERS:
+        pytest.fail(f"unknown pikku backend {name!r}; known: {', '.join(PROVIDERS)}", pytrace=False)
+    return str(name)
+
+
+@pytest.fixture(scope="session")
+def pikku_postgres_url(request: pytest.FixtureRequest) -> str:
+    """A PostgreSQL server URL for the session, or skip saying how to provide one."""
+    return _server_url(request, "postgres")
+
+
+@pytest.fixture(scope="session")
+def pikku_redis_url(request: pytest.FixtureRequest) -> str:
+    """A Redis server URL for the session, or skip saying how to provide one."""
+    return _server_url(request, "redis")
+
+
+@pytest.fixture(scope="session")
+def pikku_mysql_url(request: pytest.FixtureRequest) -> str:
+    """A MySQL/MariaDB server URL for the session, or skip saying how to provide one."""
+    return _server_url(request, "mysql")
+
+
+@pytest.fixture
+def _pikku_backend(request: pytest.FixtureRequest, pikku_backend_name: str) -> _Backend:
+    provider, url = resolve_backend(request, pikku_backend_name)
+    _check_capabilities(request, provider)
+    return _Backend(provider, url)
+
+
+@pytest.fixture
+def pikku_provider(_pikku_backend: _Backend) -> BackendProvider:
+    """The provider of the test's backend (its `capabilities`, its `server`)."""
+    return _pikku_backend.provider
+
+
+@pytest_asyncio.fixture
+async def _pikku_namespace(
+    request: pytest.FixtureRequest, _pikku_backend: _Backend, tmp_path: Path
+) -> AsyncIterator[Namespace]:
+    ns_request = _state(request.config).namespace_request(_pikku_backend.server_url, tmp_path)
+    async with _pikku_backend.provider.namespace(ns_request) as namespace:
+        yield namespace
+
+
+@pytest_asyncio.fixture
+async def pikku_storage_factory(
+    request: pytest.FixtureRequest,
+    _pikku_backend: _Backend,
+    _pikku_namespace: Namespace,
+    pikku_clock: ManualClock,
+    tmp_path: Path,
+) -> AsyncIterator[StorageFactory]:
+    """An async `factory(*, isolated=False, **options)` building another initialized `Storage`
+    on the test's namespace (a second instance) or, with `isolated=True`, on a fresh one.
+
+    `options` go to the backend's `open_storage`. Everything built, and every extra namespace,
+    is closed and removed after the test, also when it failed.
+    """
+    state = _state(request.config)
+    async with AsyncExitStack() as stack:
+
+        async def factory(*, isolated: bool = False, **options: object) -> Storage:
+            namespace = _pikku_namespace
+            if isolated:
+                directory = tmp_path / f"isolated-{next(state.counter)}"
+                directory.mkdir()
+                ns_request = state.namespace_request(_pikku_backend.server_url, directory)
+                namespace = await stack.enter_async_context(
+                    _pikku_backend.provider.namespace(ns_request)
+                )
+            return await stack.enter_async_context(namespace.storage(pikku_clock, **options))
+
+        yield factory
+
+
+@pytest_asyncio.fixture
+async def pikku_storage(pikku_storage_factory: StorageFactory) -> Storage:
+    """A fresh, initialized, isolated `Storage` on the test's backend, closed after the test."""
+    return await pikku_storage_factory()
+
+
+@pytest.fixture
+def pikku_storage_open_args(
+    _pikku_namespace: Namespace, pikku_backend_name: str
+) -> tuple[str, dict[str, object]]:
+    """`(url, options)` opening the test's namespace from another OS process, or skip."""
+    if _pikku_namespace.open_args is None:
+        pytest.skip(f"backend {pikku_backend_name} cannot be opened from another process")
+    url, options = _pikku_namespace.open_args
+    return url, dict(options)
