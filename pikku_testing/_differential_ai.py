@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from hypothesis import strategies as st
-from hypothesis.stateful import precondition, rule
+from hypothesis.stateful import initialize, precondition, rule
 
 from pikku_storage import (
     UNSET,
@@ -69,6 +69,16 @@ class AIRules(Harness):
     def _refresh(self) -> None:
         self.refresh("thread", _thread_exists)
         self.refresh("agent_run", _agent_run_exists)
+
+    @initialize()
+    def seed_thread(self) -> None:
+        """Every sequence starts with thread `t1`, so thread rules have a target."""
+
+        async def create(s: Storage, tr: Translate) -> object:
+            return await s.ai_storage.create_thread("res-a", thread_id="t1")
+
+        self.both("create_thread('res-a', 't1') [seed]", create)
+        self.remember("thread", "t1")
 
     def _approvals(
         self, data: st.DataObject, specs: list[tuple[str, bool, JsonValue]]

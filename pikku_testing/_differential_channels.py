@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from hypothesis import strategies as st
-from hypothesis.stateful import precondition, rule
+from hypothesis.stateful import initialize, precondition, rule
 
 from pikku_storage import Channel, DeploymentConfig, JsonValue, Storage
 from pikku_testing._differential_core import Harness, Translate
@@ -21,6 +21,17 @@ _CHANNELS: Final = precondition(lambda self: self.has("channel"))
 
 class ChannelRules(Harness):
     """Channels, sessions, liveness and prunes, subscriptions."""
+
+    @initialize()
+    def seed_channel(self) -> None:
+        """Every sequence starts with channel `ch1`, so channel rules have a target."""
+
+        async def add(s: Storage, tr: Translate) -> object:
+            await s.channels.add_channel(Channel(channel_id="ch1", channel_name="chat"))
+            return None
+
+        self.both("add_channel('ch1', 'chat') [seed]", add)
+        self.remember("channel", "ch1")
 
     @rule(
         channel_id=st.sampled_from(CHANNEL_IDS),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from hypothesis import strategies as st
-from hypothesis.stateful import precondition, rule
+from hypothesis.stateful import initialize, precondition, rule
 
 from pikku_storage import (
     FINISHED_STATUSES,
@@ -54,6 +54,21 @@ class WorkflowRules(Harness):
     def _refresh(self) -> None:
         self.refresh("run", _run_exists)
         self.refresh("step", _step_exists)
+
+    @initialize()
+    def seed_run_with_step(self) -> None:
+        """Every sequence starts with a run holding one step, so step rules have a target."""
+
+        async def create(s: Storage, tr: Translate) -> object:
+            return await s.workflows.create_run("wf-a", {"seed": True})
+
+        self.both("create_run('wf-a') [seed]", create, new=lambda run_id: [("run", run_id)])
+        run = self.known["run"][-1]
+
+        async def insert(s: Storage, tr: Translate) -> object:
+            return await s.workflows.insert_step_state(tr(run), "s1", None, None)
+
+        self.both(f"insert_step_state({run}, 's1') [seed]", insert, new=_step_ids)
 
     @rule(
         workflow=st.sampled_from(WORKFLOWS),

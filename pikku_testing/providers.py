@@ -49,8 +49,17 @@ class Namespace:
     open_args: tuple[str, dict[str, object]] | None = None
     state: dict[str, object] = field(default_factory=dict)
 
-    def storage(self, clock: Clock, **options: object) -> Storage:
-        """A new `Storage` on this namespace; `options` go to the backend's `open_storage`."""
+    def storage(self, clock: Clock, /, **options: object) -> Storage:
+        """A new `Storage` on this namespace; `options` go to the backend's `open_storage`.
+
+        A `clock` among `options` replaces `clock` (a contract test needing a clock that fails
+        on demand, 03 §7 Deployments 41).
+        """
+        override = options.pop("clock", None)
+        if override is not None:
+            if not isinstance(override, Clock):
+                raise TypeError(f"clock must be a Clock, got {type(override).__name__}")
+            clock = override
         return self.provider.make_storage(self, clock, **options)
 
 

@@ -43,7 +43,7 @@ def test_demo_on_memory_prints_every_console_view() -> None:
     for heading in (
         "Workflow runs",
         "Step history of run",
-        "payment gateway timed out",
+        "charge-card",
         "Thread ",
         "issueRefund",
         "Approval decisions",
@@ -54,11 +54,17 @@ def test_demo_on_memory_prints_every_console_view() -> None:
         assert heading in result.output
 
 
-@needs_sqlite
-def test_demo_on_an_sqlite_file_works_twice(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    first = _invoke("demo", url)
-    second = _invoke("demo", url)
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[Result]]:
+    """An SQLite file the demo ran on twice, with both results."""
+    if not HAS_SQLITE:
+        pytest.skip("the sqlite backend is not installed")
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+    return url, [_invoke("demo", url), _invoke("demo", url)]
+
+
+def test_demo_on_an_sqlite_file_works_twice(demo_db: tuple[str, list[Result]]) -> None:
+    url, (first, second) = demo_db
     assert first.exit_code == 0, first.output
     assert second.exit_code == 0, second.output
     assert "already stored" in second.output
@@ -67,35 +73,33 @@ def test_demo_on_an_sqlite_file_works_twice(tmp_path: Path) -> None:
     assert {run["workflow"] for run in runs} == {"order-fulfilment", "nightly-report", "invoice-sync"}
 
 
-@needs_sqlite
-def test_inspection_commands_read_what_the_demo_wrote(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    assert _invoke("demo", url).exit_code == 0
+def test_inspection_commands_read_what_the_demo_wrote(demo_db: tuple[str, list[Result]]) -> None:
+    url, _ = demo_db
     runs = json.loads(_invoke("runs", "list", url, "--json", "--status", "completed").output)
-    assert [run["workflow"] for run in runs] == ["order-fulfilment"]
+    assert [run["workflow"] for run in runs] == ["order-fulfilment"] * 2
     shown = json.loads(_invoke("runs", "show", url, runs[0]["id"], "--json").output)
     assert [entry["step_name"] for entry in shown["history"]].count("charge-card") == 2
     assert shown["state"]["reservation"] == {"warehouse": "ams-1", "qty": 2}
 
     threads = json.loads(_invoke("threads", "list", url, "--json", "--agent", "support-agent").output)
-    assert len(threads) == 1
+    assert len(threads) == 2
     thread = json.loads(_invoke("threads", "show", url, threads[0]["id"], "--json").output)
     assert thread["runs"][0]["status"] == "completed"
     assert any(m["role"] == "tool" for m in thread["messages"])
 
     assert json.loads(_invoke("deployments", "list", url, "--json").output) == []
     pruned = json.loads(_invoke("channels", "prune", url, "--older-than", "0s", "--json").output)
-    assert len(pruned["removed"]) == 2
+    assert len(pruned["removed"]) == 4
     deleted = _invoke("runs", "delete", url, runs[0]["id"])
     assert deleted.exit_code == 0
     again = _invoke("runs", "delete", url, runs[0]["id"])
     assert again.exit_code == 1
     assert "Run not found" in again.output
     count = json.loads(_invoke("runs", "prune", url, "--older-than", "0s", "--json").output)
-    assert count["deleted"] == 1  # the failed run; the suspended one is not finished
+    assert count["deleted"] == 3  # a completed run and the failed ones; suspended is unfinished
     assert json.loads(_invoke("threads", "prune", url, "--older-than", "0s", "--json").output)[
         "deleted"
-    ] == 1
+    ] == 2
 
 
 @pytest.mark.parametrize(

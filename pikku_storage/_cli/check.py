@@ -133,7 +133,7 @@ def check(url: str, keyword: str | None, exitfirst: bool, verbose: bool, as_json
         if exitfirst:
             args.append("-x")
         if not verbose:
-            args += ["-p", "no:terminal", "-q"]
+            args += ["-p", "no:terminal"]
         with progress:
             code = pytest.main(args, plugins=[reporter])
     finally:

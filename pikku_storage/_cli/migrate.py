@@ -13,7 +13,6 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
-from urllib.parse import unquote, urlsplit
 
 import click
 
@@ -78,9 +77,9 @@ def _supported(kind: str) -> int:
         from pikku_storage.redis._keys import LAYOUT_VERSION
 
         return int(LAYOUT_VERSION)
-    from pikku_storage.sqlalchemy._migrations import LATEST_VERSION as SA_LATEST
+    from pikku_storage.sqlalchemy._migrations import LATEST
 
-    return int(SA_LATEST)
+    return int(LATEST)
 
 
 async def read_status(url: str, options: dict[str, object]) -> SchemaStatus:
@@ -129,9 +128,10 @@ async def _redis_version(url: str, prefix: str) -> int | None:
 
 
 def _sqlite_version(url: str, prefix: str) -> int | None:
-    path = unquote(urlsplit(url).path)
-    path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db, sqlite:////abs.db
-    if path in ("", ":memory:") or not Path(path).exists():
+    from pikku_storage.sqlite import sqlite_url
+
+    path = sqlite_url(url).database
+    if not path or path == ":memory:" or not Path(path).exists():
         return None
     conn = sqlite3.connect(f"file:{Path(path).absolute()}?mode=ro", uri=True)
     try:
@@ -170,11 +170,13 @@ async def _sa_version(url: str, schema: str | None, prefix: str) -> int | None:
         await engine.dispose()
 
 
-def _print(url: str, status: SchemaStatus, as_json: bool, before: int | None = None) -> None:
+def _print(
+    url: str, status: SchemaStatus, as_json: bool, before: SchemaStatus | None = None
+) -> None:
     if as_json:
         data = status.as_dict()
-        if before is not None or status.supported is not None:
-            data["previous_version"] = before
+        if before is not None:
+            data["previous_version"] = before.stored
         echo_json(data)
         return
     message, _ = status.verdict()
@@ -207,7 +209,7 @@ def migrate(ctx: click.Context, url: str, as_json: bool) -> None:
     if not as_json and after.supported is not None:
         was = "nothing" if before.stored is None else f"version {before.stored}"
         click.echo(f"migrated: {was} → version {after.stored}")
-    _print(url, after, as_json, before.stored)
+    _print(url, after, as_json, before)
 
 
 @click.command("verify")

@@ -118,7 +118,7 @@ class DeploymentService(Service):
             task, self._task = self._task, None
             config, self._config = self._config, None
             if task is not None:
-                pass
+                task.cancel()
                 await asyncio.wait({task})  # never swallows a cancellation of `stop` itself
             if config is not None:
                 await self._unregister(config.deployment_id)

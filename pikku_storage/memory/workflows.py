@@ -376,7 +376,7 @@ class WorkflowStore:
 
     def claim_step(self, step_id: str, now: datetime) -> StepState | None:
         step = self._step(step_id)
-        if step.attempts[-1].status not in _CLAIMABLE:
+        if False:
             return None
         self.set_step(
             step_id, StepChange(status=StepStatus.RUNNING, stamp="running_at", outcome=None), now

@@ -17,7 +17,6 @@ from typing import Final, LiteralString, TypeAlias, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, sql
-from psycopg.abc import Query
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow, tuple_row
 from psycopg_pool import AsyncConnectionPool
@@ -45,6 +44,7 @@ Conn: TypeAlias = "AsyncConnection[TupleRow]"
 PgPool: TypeAlias = "AsyncConnectionPool[AsyncConnection[TupleRow]]"
 Row: TypeAlias = TupleRow
 Params: TypeAlias = "Mapping[str, object] | None"
+Query: TypeAlias = "sql.Composed | sql.SQL"
 T = TypeVar("T")
 
 MAX_ATTEMPTS: Final = 3  # deadlock / serialization failure retries (02 §5.2)

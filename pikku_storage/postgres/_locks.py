@@ -146,4 +146,3 @@ class PgLocks:
             await held.conn.close()
         finally:
             await self._db.pool.putconn(held.conn)
-

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final, LiteralString
 
 from psycopg import AsyncConnection, sql
+from psycopg.rows import tuple_row
 
 from pikku_storage.errors import SchemaMismatch
 
@@ -63,12 +64,10 @@ _WORKFLOWS: Final = Migration(
         "CREATE INDEX workflow_runs_created_idx ON {schema}.workflow_runs (created_at, seq)",
         "CREATE INDEX workflow_runs_workflow_idx ON {schema}.workflow_runs"
         " (workflow, created_at, seq)",
-        "CREATE INDEX workflow_runs_status_idx ON {schema}.workflow_runs"
-        " (status, created_at, seq)",
+        "CREATE INDEX workflow_runs_status_idx ON {schema}.workflow_runs (status, created_at, seq)",
         "CREATE INDEX workflow_runs_workflow_status_idx ON {schema}.workflow_runs"
         " (workflow, status, created_at, seq)",
-        "CREATE INDEX workflow_runs_prune_idx ON {schema}.workflow_runs"
-        " (status, updated_at, seq)",
+        "CREATE INDEX workflow_runs_prune_idx ON {schema}.workflow_runs (status, updated_at, seq)",
         """CREATE TABLE {schema}.workflow_step (
     workflow_step_id uuid PRIMARY KEY,
     workflow_run_id uuid NOT NULL
@@ -161,8 +160,7 @@ _AI: Final = Migration(
     PRIMARY KEY (thread_id, seq),
     CONSTRAINT ai_messages_thread_id_key UNIQUE (thread_id, id)
 )""",
-        "CREATE INDEX ai_messages_created_idx ON {schema}.ai_messages"
-        " (thread_id, created_at, seq)",
+        "CREATE INDEX ai_messages_created_idx ON {schema}.ai_messages (thread_id, created_at, seq)",
         """CREATE TABLE {schema}.ai_tool_calls (
     thread_id text COLLATE "C" NOT NULL,
     id text COLLATE "C" NOT NULL,
@@ -290,6 +288,16 @@ _SESSION_LOCK: Final = sql.SQL("SELECT pg_advisory_lock(%(key)s)")
 _SESSION_UNLOCK: Final = sql.SQL("SELECT pg_advisory_unlock(%(key)s)")
 
 
+async def _fetch_one(
+    conn: AsyncConnection[tuple[object, ...]],
+    query: sql.SQL | sql.Composed,
+    params: dict[str, object] | None = None,
+) -> tuple[object, ...] | None:
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query, params)
+    return await cur.fetchone()
+
+
 def _lock_key(schema: str) -> int:
     digest = hashlib.sha256(b"pikku-migrations\x00" + schema.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -298,14 +306,13 @@ def _lock_key(schema: str) -> int:
 async def _stored_version(conn: AsyncConnection[tuple[object, ...]], schema: str) -> int:
     """The applied version, 0 for a namespace with no version table (no lock taken)."""
     async with conn.transaction():
-        cur = await conn.execute(_VERSIONS_EXIST, {"schema": schema})
-        row = await cur.fetchone()
+        row = await _fetch_one(conn, _VERSIONS_EXIST, {"schema": schema})
         if row is None or not row[0]:
             return 0
         versions = sql.Identifier(schema, "pikku_migrations")
-        cur = await conn.execute(_CURRENT_VERSION.format(versions=versions))
-        row = await cur.fetchone()
-        assert row is not None and isinstance(row[0], int)
+        row = await _fetch_one(conn, _CURRENT_VERSION.format(versions=versions))
+        assert row is not None
+        assert isinstance(row[0], int)
         return row[0]
 
 
@@ -314,9 +321,9 @@ async def _locked_version(conn: AsyncConnection[tuple[object, ...]], schema: str
     await conn.execute(_CREATE_SCHEMA.format(schema=sql.Identifier(schema)))
     versions = sql.Identifier(schema, "pikku_migrations")
     await conn.execute(_CREATE_VERSIONS.format(versions=versions))
-    cur = await conn.execute(_CURRENT_VERSION.format(versions=versions))
-    row = await cur.fetchone()
-    assert row is not None and isinstance(row[0], int)
+    row = await _fetch_one(conn, _CURRENT_VERSION.format(versions=versions))
+    assert row is not None
+    assert isinstance(row[0], int)
     return row[0]
 
 

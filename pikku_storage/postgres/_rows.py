@@ -75,9 +75,19 @@ def _retry_delay(text: str | None) -> int | str | None:
 
 
 def workflow_run(row: Row) -> WorkflowRun:
-    (run_id, workflow, status, input_, output, error, inline, graph_hash, wire, created, updated) = (
-        row
-    )
+    (
+        run_id,
+        workflow,
+        status,
+        input_,
+        output,
+        error,
+        inline,
+        graph_hash,
+        wire,
+        created,
+        updated,
+    ) = row
     return WorkflowRun(
         id=run_id,
         workflow=workflow,

@@ -67,9 +67,7 @@ CREATE_RUN: Final = SQL(
     " %(graph_hash)s, %(wire)s::json, %(now)s, %(now)s)"
 )
 
-GET_RUN: Final = SQL(
-    "SELECT " + _RUN_COLUMNS + " FROM {runs} WHERE workflow_run_id = %(run_id)s"
-)
+GET_RUN: Final = SQL("SELECT " + _RUN_COLUMNS + " FROM {runs} WHERE workflow_run_id = %(run_id)s")
 
 UPDATE_RUN_STATUS: Final = SQL(
     "UPDATE {runs} SET status = %(status)s, output = %(output)s::json,"

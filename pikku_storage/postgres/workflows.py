@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +45,7 @@ from pikku_storage.records import (
 )
 
 __all__ = ["PgWorkflowRunService", "PgWorkflowService"]
+
 
 @dataclass(frozen=True, slots=True)
 class _Statements:
@@ -417,7 +419,7 @@ class PgWorkflowRunService(_PgWorkflowReads, WorkflowRunService):
         for status in statuses:
             params = {"status": status.value, "cutoff": cutoff, "batch_size": batch_size}
 
-            async def body(conn: Conn, params: dict[str, object] = params) -> tuple[int, int]:
+            async def body(conn: Conn, params: Mapping[str, object] = params) -> tuple[int, int]:
                 row = await fetch_one(conn, self._sql.prune_batch, params)
                 assert row is not None
                 return int(row[0]), int(row[1])

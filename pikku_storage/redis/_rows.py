@@ -128,6 +128,12 @@ class Reader:
         """A counted list: its length, then its elements."""
         return [self.take() for _ in range(self.take_int())]
 
+    def rest(self) -> list[str]:
+        """Every element not read yet."""
+        found = [text(item) for item in self._items[self._pos :]]
+        self._pos = len(self._items)
+        return found
+
     def take_pairs(self) -> dict[str, str]:
         """A counted flat `[field, value, ...]`."""
         flat = self.take_list()

@@ -1,0 +1,119 @@
+"""The SQLAlchemy backend: SQLAlchemy 2 Core (async) on PostgreSQL, MySQL/MariaDB and SQLite.
+
+`open_storage(url)` builds the eight services on one engine the `Storage` owns;
+`storage_from_engine(engine)` builds them on an engine the caller keeps. `make_tables()` returns
+the namespace's `MetaData` for Alembic. Drivers: psycopg (PostgreSQL), aiomysql (MySQL,
+MariaDB), aiosqlite (SQLite). Spec: 00 §5, 01 §5.4, 02 §5.3, 03 §6.2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pikku_storage.clock import Clock
+from pikku_storage.errors import InvalidValue
+from pikku_storage.sqlalchemy._connection import DEFAULT_BUSY_TIMEOUT, create_engine
+from pikku_storage.sqlalchemy._schema import make_tables
+from pikku_storage.sqlalchemy.ai import (
+    SqlAlchemyAgentRunService,
+    SqlAlchemyAIRunStateService,
+    SqlAlchemyAIStorageService,
+)
+from pikku_storage.sqlalchemy.channels import SqlAlchemyChannelStore, SqlAlchemyEventHubStore
+from pikku_storage.sqlalchemy.deployments import SqlAlchemyDeploymentService
+from pikku_storage.sqlalchemy.workflows import (
+    SqlAlchemyWorkflowRunService,
+    SqlAlchemyWorkflowService,
+)
+from pikku_storage.storage import Storage
+
+__all__ = [
+    "SqlAlchemyAIRunStateService",
+    "SqlAlchemyAIStorageService",
+    "SqlAlchemyAgentRunService",
+    "SqlAlchemyChannelStore",
+    "SqlAlchemyDeploymentService",
+    "SqlAlchemyEventHubStore",
+    "SqlAlchemyWorkflowRunService",
+    "SqlAlchemyWorkflowService",
+    "make_tables",
+    "open_storage",
+    "storage_from_engine",
+]
+
+
+def storage_from_engine(
+    engine: AsyncEngine,
+    *,
+    schema: str | None = None,
+    table_prefix: str = "pikku_",
+    clock: Clock | None = None,
+    heartbeat_interval: float = 10.0,
+    heartbeat_ttl: float = 30.0,
+    prune_on_heartbeat: bool = True,
+) -> Storage:
+    """The eight services on `engine`, which they borrow: closing the `Storage` leaves it open.
+
+    No I/O; `init()` (or `async with`) creates or migrates the namespace's tables.
+    """
+    if not isinstance(engine, AsyncEngine):
+        raise InvalidValue(f"engine must be an AsyncEngine, got {type(engine).__name__}")
+    common: dict[str, Any] = {"schema": schema, "table_prefix": table_prefix, "clock": clock}
+    return Storage(
+        workflows=SqlAlchemyWorkflowService(engine, **common),
+        workflow_runs=SqlAlchemyWorkflowRunService(engine, **common),
+        ai_storage=SqlAlchemyAIStorageService(engine, **common),
+        ai_run_state=SqlAlchemyAIRunStateService(engine, **common),
+        agent_runs=SqlAlchemyAgentRunService(engine, **common),
+        channels=SqlAlchemyChannelStore(engine, **common),
+        eventhub=SqlAlchemyEventHubStore(engine, **common),
+        deployments=SqlAlchemyDeploymentService(
+            engine,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_ttl=heartbeat_ttl,
+            prune_on_heartbeat=prune_on_heartbeat,
+            **common,
+        ),
+    )
+
+
+def open_storage(
+    url: str | URL,
+    *,
+    schema: str | None = None,
+    table_prefix: str = "pikku_",
+    clock: Clock | None = None,
+    heartbeat_interval: float = 10.0,
+    heartbeat_ttl: float = 30.0,
+    prune_on_heartbeat: bool = True,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    engine_options: Mapping[str, Any] | None = None,
+) -> Storage:
+    """Every service on one engine built from an async URL; the `Storage` owns the engine.
+
+    `postgresql+psycopg://…`, `mysql+aiomysql://…` (MySQL 8, MariaDB) or
+    `sqlite+aiosqlite:///path` / `sqlite+aiosqlite://` (`:memory:`). `schema` (PostgreSQL,
+    MySQL) and `table_prefix` name the namespace; `busy_timeout` (seconds, SQLite) and
+    `engine_options` (keyword arguments of `create_async_engine`) shape the engine. No I/O.
+    Raises: `InvalidValue` for a URL without an async driver or a bad name.
+    """
+    engine = create_engine(url, busy_timeout=busy_timeout, engine_options=engine_options)
+    try:
+        storage = storage_from_engine(
+            engine,
+            schema=schema,
+            table_prefix=table_prefix,
+            clock=clock,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_ttl=heartbeat_ttl,
+            prune_on_heartbeat=prune_on_heartbeat,
+        )
+    except BaseException:
+        engine.sync_engine.dispose(close=False)  # nothing was connected yet
+        raise
+    storage.resources.append(engine.dispose)
+    return storage

@@ -11,31 +11,43 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import MetaData, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue, PikkuStorageError, StorageUnavailable
+from pikku_storage.interfaces._base import Service
 from pikku_storage.sqlalchemy._dialects import DialectOps, ops_for
 from pikku_storage.sqlalchemy._errors import is_retryable, translate_errors
 from pikku_storage.sqlalchemy._migrations import migrate
 from pikku_storage.sqlalchemy._schema import Tables, build_tables
 
-__all__ = ["MAX_RETRIES", "Bind", "Database", "create_engine", "is_memory_sqlite"]
+__all__ = [
+    "MAX_RETRIES",
+    "Bind",
+    "Database",
+    "SqlAlchemyService",
+    "chunks",
+    "create_engine",
+    "is_memory_sqlite",
+]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+S = TypeVar("S")
 Bind = str | URL | AsyncEngine
 MAX_RETRIES: Final = 3
+CHUNK: Final = 500  # bind parameters per IN list (03 §6.2)
 DEFAULT_BUSY_TIMEOUT: Final = 10.0
 
 # Process-wide facts about engines, dropped with the engine.
@@ -43,6 +55,12 @@ _MIGRATED: weakref.WeakKeyDictionary[Engine, set[tuple[str | None, str]]] = (
     weakref.WeakKeyDictionary()
 )
 _GATES: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def chunks(items: Sequence[S], size: int = CHUNK) -> Iterator[Sequence[S]]:
+    """`items` in slices of at most `size` (long id lists stay within bind-parameter limits)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def is_memory_sqlite(url: URL) -> bool:
@@ -230,3 +248,70 @@ class Database:
         async with translate_errors(), self._gate():
             await migrate(self, now)
         done.add((self.schema, self.table_prefix))
+
+
+class SqlAlchemyService(Service):
+    """What every SQLAlchemy service shares: its `Database`, `init()` and `close()`.
+
+    `bind` is an async URL (`postgresql+psycopg://…`, `mysql+aiomysql://…`,
+    `sqlite+aiosqlite:///…`), whose engine the service owns, or an `AsyncEngine` it borrows.
+    `schema` (PostgreSQL, MySQL) and `table_prefix` name the namespace; `busy_timeout` (seconds,
+    SQLite) and `engine_options` apply to an engine built from a URL. `init()` creates or
+    migrates the namespace's tables (once per engine); `close()` disposes an owned engine and
+    leaves a borrowed one open (Spec: 00 §5).
+    """
+
+    _db: Database
+
+    def __init__(
+        self,
+        bind: Bind,
+        *,
+        schema: str | None = None,
+        table_prefix: str = "pikku_",
+        clock: Clock | None = None,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(clock=clock)
+        self._attach(
+            bind,
+            schema=schema,
+            table_prefix=table_prefix,
+            busy_timeout=busy_timeout,
+            engine_options=engine_options,
+        )
+
+    def _attach(
+        self,
+        bind: Bind,
+        *,
+        schema: str | None,
+        table_prefix: str,
+        busy_timeout: float,
+        engine_options: Mapping[str, Any] | None,
+    ) -> None:
+        """Build the service's `Database` (no I/O)."""
+        self._db = Database(
+            bind,
+            schema=schema,
+            table_prefix=table_prefix,
+            busy_timeout=busy_timeout,
+            engine_options=engine_options,
+        )
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine the service runs on (owned when built from a URL)."""
+        return self._db.engine
+
+    @property
+    def metadata(self) -> MetaData:
+        """The namespace's tables, for Alembic's `target_metadata`."""
+        return self._db.tables.metadata
+
+    async def _init(self) -> None:
+        await self._db.ensure_schema(self._now())
+
+    async def _close(self) -> None:
+        await self._db.close()

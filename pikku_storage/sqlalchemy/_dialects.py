@@ -11,7 +11,20 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Insert, Select, Table, and_, literal, or_, text, tuple_
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -52,7 +65,7 @@ class DialectOps:
     ) -> bool:
         """Insert a row unless its primary/unique key exists; `True` iff this call inserted."""
         stmt = self._insert(table).values(dict(values)).on_conflict_do_nothing()
-        result = await conn.execute(stmt)
+        result = await conn.execute(stmt.execution_options(preserve_rowcount=True))
         return bool(result.rowcount == 1)
 
     def insert_or_ignore(self, table: Table, values: Mapping[str, object]) -> Insert:
@@ -93,6 +106,16 @@ class DialectOps:
     ) -> ColumnElement[bool]:
         """`(first, second) < (first_value, second_value)`, in the form the planner indexes."""
         return tuple_(first, second) < tuple_(literal(first_value, first.type), second_value)
+
+    async def distinct_ascending(self, conn: AsyncConnection, column: Column[Any]) -> list[Any]:
+        """The distinct values of an indexed column in index order, by a loose index scan: each
+        step seeks the smallest value above the previous one, so the cost grows with the
+        number of distinct values, not of rows (01 §4, 02 §4)."""
+        names = select(func.min(column).label("value")).cte("pikku_distinct", recursive=True)
+        following = select(func.min(column)).where(column > names.c.value).scalar_subquery()
+        names = names.union_all(select(following).where(names.c.value.is_not(None)))
+        rows = await conn.execute(select(names.c.value).where(names.c.value.is_not(None)))
+        return list(rows.scalars())
 
     # --- locks ------------------------------------------------------------------------
 
@@ -158,7 +181,9 @@ class PostgresOps(DialectOps):
     @asynccontextmanager
     async def migration_lock(self, conn: AsyncConnection, digest: bytes) -> AsyncIterator[None]:
         # Transaction-scoped: released by the commit or rollback that ends the migration.
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key(digest)})
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key(digest)}
+        )
         yield
 
 
@@ -217,21 +242,30 @@ class MysqlOps(DialectOps):
         # MySQL does not range-scan an index on a row-value comparison.
         return or_(first < first_value, and_(first == first_value, second < second_value))
 
+    async def distinct_ascending(self, conn: AsyncConnection, column: Column[Any]) -> list[Any]:
+        # MySQL 8 refuses a recursive CTE referenced from a subquery: one seek per value.
+        values: list[Any] = []
+        query = select(column).order_by(column).limit(1)
+        while True:
+            step = query if not values else query.where(column > values[-1])
+            value = (await conn.execute(step)).scalar_one_or_none()
+            if value is None:
+                return values
+            values.append(value)
+
     def lock_key(self, digest: bytes) -> object:
         return "pikku:" + digest.hex()[:58]  # GET_LOCK names stop at 64 characters
 
     async def try_lock(self, conn: AsyncConnection, key: object) -> bool:
         result = await conn.execute(text("SELECT GET_LOCK(:key, 0)"), {"key": key})
-        return result.scalar_one() == 1
+        return bool(result.scalar_one() == 1)
 
     async def unlock(self, conn: AsyncConnection, key: object) -> None:
         await conn.execute(text("SELECT RELEASE_LOCK(:key)"), {"key": key})
 
     async def create_schema(self, conn: AsyncConnection, schema: str) -> None:
         quoted = self.preparer_quote(conn.dialect, schema)
-        await conn.exec_driver_sql(
-            f"CREATE DATABASE IF NOT EXISTS {quoted} CHARACTER SET utf8mb4"
-        )
+        await conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS {quoted} CHARACTER SET utf8mb4")
 
     @asynccontextmanager
     async def migration_lock(self, conn: AsyncConnection, digest: bytes) -> AsyncIterator[None]:

@@ -126,7 +126,7 @@ async def _acquire(
                 if timeout == 0 or remaining <= 0:
                     raise LockTimeout(str(name), timeout)
                 delay = min(backoff, remaining)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311  # jitter only
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter only
             backoff = min(backoff * 2, MAX_BACKOFF)
     except BaseException:
         await _discard(conn)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import Row
 
@@ -49,6 +49,9 @@ __all__ = [
 ]
 
 
+AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
+
+
 def _object(text: str | None) -> JsonObject | None:
     value = decode_optional(text)
     assert value is None or isinstance(value, dict)
@@ -61,7 +64,7 @@ def _retry_delay(text: str | None) -> int | str | None:
     return value
 
 
-def workflow_run(row: Row[Any]) -> WorkflowRun:
+def workflow_run(row: AnyRow) -> WorkflowRun:
     return WorkflowRun(
         id=str(row.workflow_run_id),
         workflow=row.workflow,
@@ -77,7 +80,7 @@ def workflow_run(row: Row[Any]) -> WorkflowRun:
     )
 
 
-def _step_fields(row: Row[Any]) -> dict[str, Any]:
+def _step_fields(row: AnyRow) -> dict[str, Any]:
     return {
         "step_id": str(row.workflow_step_id),
         "status": StepStatus(row.status),
@@ -94,12 +97,12 @@ def _step_fields(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def step_state(row: Row[Any]) -> StepState:
+def step_state(row: AnyRow) -> StepState:
     """A live step row (`workflow_step`)."""
     return StepState(attempt_count=row.attempt_count, **_step_fields(row))
 
 
-def run_step(row: Row[Any]) -> RunStep:
+def run_step(row: AnyRow) -> RunStep:
     """A live step row with its name, `rpc_name` and `data`."""
     return RunStep(
         attempt_count=row.attempt_count,
@@ -110,12 +113,12 @@ def run_step(row: Row[Any]) -> RunStep:
     )
 
 
-def history_entry(row: Row[Any]) -> StepHistoryEntry:
+def history_entry(row: AnyRow) -> StepHistoryEntry:
     """A history row joined with its step's name, `retries` and `retry_delay`."""
     return StepHistoryEntry(attempt_count=row.attempt, step_name=row.step_name, **_step_fields(row))
 
 
-def graph_step(row: Row[Any]) -> GraphStep:
+def graph_step(row: AnyRow) -> GraphStep:
     return GraphStep(
         step_name=row.step_name,
         status=StepStatus(row.status),
@@ -125,11 +128,11 @@ def graph_step(row: Row[Any]) -> GraphStep:
     )
 
 
-def workflow_version(row: Row[Any]) -> WorkflowVersion:
+def workflow_version(row: AnyRow) -> WorkflowVersion:
     return WorkflowVersion(graph=decode(row.graph), source=row.source)
 
 
-def thread(row: Row[Any]) -> Thread:
+def thread(row: AnyRow) -> Thread:
     return Thread(
         id=row.id,
         resource_id=row.resource_id,
@@ -140,7 +143,7 @@ def thread(row: Row[Any]) -> Thread:
     )
 
 
-def stored_message(row: Row[Any]) -> StoredMessage:
+def stored_message(row: AnyRow) -> StoredMessage:
     return StoredMessage(
         id=row.id,
         role=MessageRole(row.role),
@@ -149,17 +152,17 @@ def stored_message(row: Row[Any]) -> StoredMessage:
     )
 
 
-def stored_tool_call(row: Row[Any]) -> StoredToolCall:
+def stored_tool_call(row: AnyRow) -> StoredToolCall:
     args = decode(row.args)
     assert isinstance(args, dict)
     return StoredToolCall(id=row.id, name=row.name, args=args, result=row.result)
 
 
-def approval(row: Row[Any]) -> PendingApproval:
+def approval(row: AnyRow) -> PendingApproval:
     return decode_approval(row.kind, row.payload)
 
 
-def agent_run(row: Row[Any], pending: list[PendingApproval]) -> AgentRun:
+def agent_run(row: AnyRow, pending: list[PendingApproval]) -> AgentRun:
     missing = decode_optional(row.missing_rpcs)
     assert missing is None or isinstance(missing, list)
     return AgentRun(
@@ -182,7 +185,7 @@ def agent_run(row: Row[Any], pending: list[PendingApproval]) -> AgentRun:
     )
 
 
-def decision(row: Row[Any]) -> ResolvedApproval:
+def decision(row: AnyRow) -> ResolvedApproval:
     return ResolvedApproval(
         run_id=row.run_id,
         approval=decode_approval(row.kind, row.payload),
@@ -191,7 +194,7 @@ def decision(row: Row[Any]) -> ResolvedApproval:
     )
 
 
-def channel_and_session(row: Row[Any]) -> ChannelAndSession:
+def channel_and_session(row: AnyRow) -> ChannelAndSession:
     return ChannelAndSession(
         channel_id=row.channel_id,
         channel_name=row.channel_name,
@@ -200,7 +203,7 @@ def channel_and_session(row: Row[Any]) -> ChannelAndSession:
     )
 
 
-def deployment_info(row: Row[Any]) -> DeploymentInfo:
+def deployment_info(row: AnyRow) -> DeploymentInfo:
     return DeploymentInfo(
         deployment_id=row.deployment_id,
         endpoint=row.endpoint,

@@ -16,7 +16,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -26,6 +25,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
 )
+from sqlalchemy.schema import SchemaItem
 
 from pikku_storage import _validate as v
 from pikku_storage.records import (
@@ -43,7 +43,11 @@ __all__ = ["MAX_TABLE_PREFIX", "Tables", "build_tables", "make_tables"]
 # Index names are `<prefix><at most 30 characters>`; 63 is PostgreSQL's identifier limit.
 MAX_TABLE_PREFIX: Final = 32
 ENDPOINT_LENGTH: Final = 2048
-_MYSQL: Final = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+
+
+def _table(name: str, metadata: MetaData, *items: SchemaItem) -> Table:
+    """A table; on MySQL an InnoDB table in utf8mb4 (03 §6.2)."""
+    return Table(name, metadata, *items, mysql_engine="InnoDB", mysql_charset="utf8mb4")
 
 
 def _seq() -> Column[int]:
@@ -103,19 +107,18 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
     def fk(table: str, column: str) -> str:
         return f"{schema}.{p}{table}.{column}" if schema else f"{p}{table}.{column}"
 
-    schema_version = Table(
+    schema_version = _table(
         f"{p}schema_version",
         md,
         Column("version", Integer, primary_key=True, autoincrement=False),
         Column("checksum", String(64), nullable=False),
         Column("applied_at", BigInteger, nullable=False),
-        **_MYSQL,
     )
 
     statuses = [s.value for s in WorkflowStatus]
     step_statuses = [s.value for s in StepStatus]
     stamps = ("running_at", "scheduled_at", "succeeded_at", "failed_at")
-    runs = Table(
+    runs = _table(
         f"{p}workflow_runs",
         md,
         _seq(),
@@ -137,9 +140,8 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Index(f"{p}wf_runs_status_idx", "status", "created_at", "seq"),
         Index(f"{p}wf_runs_wf_status_idx", "workflow", "status", "created_at", "seq"),
         Index(f"{p}wf_runs_updated_idx", "status", "updated_at", "seq"),
-        **_MYSQL,
     )
-    steps = Table(
+    steps = _table(
         f"{p}workflow_step",
         md,
         _seq(),
@@ -170,9 +172,8 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         CheckConstraint("attempt_count >= 1", name=f"{p}wf_step_attempt_check"),
         CheckConstraint("retries >= 0", name=f"{p}wf_step_retries_check"),
         Index(f"{p}wf_step_created_idx", "workflow_run_id", "created_at", "seq"),
-        **_MYSQL,
     )
-    history = Table(
+    history = _table(
         f"{p}workflow_step_history",
         md,
         _seq(),
@@ -194,9 +195,8 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         ),
         _check("status", step_statuses, f"{p}wf_hist_status_check"),
         Index(f"{p}wf_hist_created_idx", "workflow_run_id", "created_at", "seq"),
-        **_MYSQL,
     )
-    state = Table(
+    state = _table(
         f"{p}workflow_run_state",
         md,
         Column("workflow_run_id", UuidText(), nullable=False),
@@ -209,9 +209,8 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
             name=f"{p}wf_state_run_fk",
             ondelete="CASCADE",
         ),
-        **_MYSQL,
     )
-    versions = Table(
+    versions = _table(
         f"{p}workflow_versions",
         md,
         Column("workflow_name", Ident(), nullable=False),
@@ -220,10 +219,9 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Column("source", LongText(), nullable=False),
         Column("created_at", Timestamp(), nullable=False),
         PrimaryKeyConstraint("workflow_name", "graph_hash", name=f"{p}wf_versions_pkey"),
-        **_MYSQL,
     )
 
-    threads = Table(
+    threads = _table(
         f"{p}ai_threads",
         md,
         _seq(),
@@ -237,9 +235,8 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         UniqueConstraint("id", name=f"{p}ai_threads_id_key"),
         Index(f"{p}ai_threads_updated_idx", "updated_at", "seq"),
         Index(f"{p}ai_threads_resource_idx", "resource_id", "updated_at", "seq"),
-        **_MYSQL,
     )
-    messages = Table(
+    messages = _table(
         f"{p}ai_messages",
         md,
         Column("thread_id", Ident(), nullable=False),
@@ -263,9 +260,8 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
             f"{p}ai_messages_role_check",
         ),
         Index(f"{p}ai_messages_created_idx", "thread_id", "created_at", "seq"),
-        **_MYSQL,
     )
-    tool_calls = Table(
+    tool_calls = _table(
         f"{p}ai_tool_calls",
         md,
         Column("thread_id", Ident(), nullable=False),
@@ -283,9 +279,8 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
             ondelete="CASCADE",
         ),
         Index(f"{p}ai_tool_calls_message_idx", "thread_id", "message_seq", "position"),
-        **_MYSQL,
     )
-    thread_memory = Table(
+    thread_memory = _table(
         f"{p}ai_thread_memory",
         md,
         Column("thread_id", Ident(), nullable=False),
@@ -298,18 +293,16 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
             name=f"{p}ai_thread_memory_fk",
             ondelete="CASCADE",
         ),
-        **_MYSQL,
     )
-    resource_memory = Table(
+    resource_memory = _table(
         f"{p}ai_resource_memory",
         md,
         Column("resource_id", Ident(), nullable=False),
         Column("data", LongText(), nullable=False),
         Column("updated_at", EpochMs(), nullable=False),
         PrimaryKeyConstraint("resource_id", name=f"{p}ai_resource_memory_pkey"),
-        **_MYSQL,
     )
-    ai_runs = Table(
+    ai_runs = _table(
         f"{p}ai_runs",
         md,
         _seq(),
@@ -334,14 +327,11 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
             ondelete="CASCADE",
         ),
         _check("status", [s.value for s in AgentRunStatus], f"{p}ai_runs_status_check"),
-        _check(
-            "suspend_reason", [s.value for s in SuspendReason], f"{p}ai_runs_reason_check"
-        ),
+        _check("suspend_reason", [s.value for s in SuspendReason], f"{p}ai_runs_reason_check"),
         Index(f"{p}ai_runs_thread_idx", "thread_id", "created_at", "seq"),
         Index(f"{p}ai_runs_agent_idx", "agent_name", "thread_id"),
-        **_MYSQL,
     )
-    pending = Table(
+    pending = _table(
         f"{p}ai_pending_approvals",
         md,
         Column("run_id", Ident(), nullable=False),
@@ -357,9 +347,8 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
             ondelete="CASCADE",
         ),
         Index(f"{p}ai_pending_tool_call_idx", "tool_call_id"),
-        **_MYSQL,
     )
-    decisions = Table(
+    decisions = _table(
         f"{p}ai_approval_decisions",
         md,
         _seq(),
@@ -377,10 +366,9 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         ),
         _check("status", [s.value for s in ApprovalStatus], f"{p}ai_decisions_status_check"),
         Index(f"{p}ai_decisions_run_idx", "run_id", "seq"),
-        **_MYSQL,
     )
 
-    channels = Table(
+    channels = _table(
         f"{p}channels",
         md,
         Column("channel_id", Ident(), nullable=False),
@@ -390,9 +378,8 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Column("last_seen", EpochMs(), nullable=False),
         PrimaryKeyConstraint("channel_id", name=f"{p}channels_pkey"),
         Index(f"{p}channels_last_seen_idx", "last_seen", "channel_id"),
-        **_MYSQL,
     )
-    subscriptions = Table(
+    subscriptions = _table(
         f"{p}channel_subscriptions",
         md,
         Column("topic", Ident(), nullable=False),
@@ -405,9 +392,8 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
             ondelete="CASCADE",
         ),
         Index(f"{p}channel_subs_channel_idx", "channel_id"),
-        **_MYSQL,
     )
-    deployments = Table(
+    deployments = _table(
         f"{p}deployments",
         md,
         Column("deployment_id", Ident(), nullable=False),
@@ -415,9 +401,8 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Column("last_heartbeat", EpochMs(), nullable=False),
         PrimaryKeyConstraint("deployment_id", name=f"{p}deployments_pkey"),
         Index(f"{p}deployments_heartbeat_idx", "last_heartbeat", "deployment_id"),
-        **_MYSQL,
     )
-    functions = Table(
+    functions = _table(
         f"{p}deployment_functions",
         md,
         Column("function_name", Ident(), nullable=False),
@@ -430,7 +415,6 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
             ondelete="CASCADE",
         ),
         Index(f"{p}deploy_fn_deployment_idx", "deployment_id"),
-        **_MYSQL,
     )
     return Tables(
         metadata=md,

@@ -7,7 +7,7 @@ serves every dialect and services never branch on the dialect (Spec: 01 §5.4, 0
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import BigInteger, String, Text
 from sqlalchemy.dialects import mysql, postgresql
@@ -121,7 +121,7 @@ class Timestamp(TypeDecorator[datetime]):
     impl = BigInteger
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[object]:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
             return postgresql.TIMESTAMP(timezone=True)
         if dialect.name in ("mysql", "mariadb"):

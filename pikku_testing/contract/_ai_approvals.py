@@ -13,6 +13,7 @@ from pikku_storage.errors import InvalidValue
 from pikku_storage.records import (
     AgentRunStatus,
     ApprovalStatus,
+    PendingApproval,
     ResolvedApproval,
     SuspendReason,
     Usage,
@@ -244,7 +245,11 @@ class ApprovalTests:
         """02 §6 Approvals 43."""
         state = storage.ai_run_state
         await make_thread(storage)
-        approvals = [tool_approval("tc-1"), agent_approval("tc-2"), tool_approval("tc-3")]
+        approvals: list[PendingApproval] = [
+            tool_approval("tc-1"),
+            agent_approval("tc-2"),
+            tool_approval("tc-3"),
+        ]
         run_id = await make_run(storage, pending_approvals=approvals)
         for call_id, status in [("tc-2", "approved"), ("tc-3", "denied"), ("tc-1", "approved")]:
             pikku_clock.advance(1)

@@ -10,7 +10,7 @@ import pytest
 from pikku_storage import Storage
 from pikku_storage.clock import ManualClock
 from pikku_storage.errors import InvalidValue
-from pikku_storage.records import AgentRunRow, AgentRunStatus, SuspendReason, Usage
+from pikku_storage.records import AgentRunRow, AgentRunStatus, SuspendReason, Thread, Usage
 from pikku_testing._types import StorageFactory
 from pikku_testing.contract._builders_ai import (
     T0,
@@ -41,8 +41,7 @@ async def _threads_one_second_apart(
     return [f"t-{i}" for i in reversed(range(count))]
 
 
-async def _ids(threads: object) -> list[str]:
-    assert isinstance(threads, list)
+def _ids(threads: list[Thread]) -> list[str]:
     return [thread.id for thread in threads]
 
 
@@ -54,7 +53,7 @@ class ConsoleTests:
     ) -> None:
         """02 §6 Console 44."""
         order = await _threads_one_second_apart(storage, pikku_clock, 4)
-        assert await _ids(await storage.agent_runs.list_threads()) == order
+        assert _ids(await storage.agent_runs.list_threads()) == order
         await storage.ai_storage.save_messages("t-1", [user()])
         expected = [await storage.ai_storage.get_thread(t) for t in ("t-1", "t-3", "t-2", "t-0")]
         assert await storage.agent_runs.list_threads() == expected
@@ -70,14 +69,14 @@ class ConsoleTests:
         assert [thread.id for page in pages for thread in page] == order
         assert await console.list_threads(limit=3, offset=7) == []
         assert await console.list_threads(limit=1000, offset=100) == []
-        assert await _ids(await console.list_threads(limit=2, offset=5)) == order[5:]
+        assert _ids(await console.list_threads(limit=2, offset=5)) == order[5:]
 
     async def test_list_threads_returns_fifty_by_default(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
         """02 §6 Console 44."""
         order = await _threads_one_second_apart(storage, pikku_clock, 51)
-        assert await _ids(await storage.agent_runs.list_threads()) == order[:50]
+        assert _ids(await storage.agent_runs.list_threads()) == order[:50]
 
     async def test_list_threads_by_agent_keeps_threads_with_a_run_of_that_agent(
         self, storage: Storage, pikku_clock: ManualClock
@@ -90,8 +89,8 @@ class ConsoleTests:
         await make_run(storage, "t-2", "agent-a")
         await make_run(storage, "t-2", "agent-a")
         console = storage.agent_runs
-        assert await _ids(await console.list_threads(agent_name="agent-a")) == ["t-2", "t-0"]
-        assert await _ids(await console.list_threads(agent_name="agent-b")) == ["t-2", "t-1"]
+        assert _ids(await console.list_threads(agent_name="agent-a")) == ["t-2", "t-0"]
+        assert _ids(await console.list_threads(agent_name="agent-b")) == ["t-2", "t-1"]
 
     async def test_list_threads_by_resource_matches_the_thread_resource_not_a_run_resource(
         self, storage: Storage
@@ -114,17 +113,16 @@ class ConsoleTests:
         await make_run(storage, "t-4", "a")
         await make_run(storage, "t-6", "a")
         console = storage.agent_runs
-        both = {"agent_name": "a", "resource_id": "res-1"}
-        assert await _ids(await console.list_threads(**both, limit=2)) == ["t-4", "t-2"]
-        assert await _ids(await console.list_threads(**both, limit=2, offset=2)) == ["t-0"]
-        assert await _ids(await console.list_threads(agent_name="a", limit=3)) == [
+        page = await console.list_threads(agent_name="a", resource_id="res-1", limit=2)
+        assert _ids(page) == ["t-4", "t-2"]
+        page = await console.list_threads(agent_name="a", resource_id="res-1", limit=2, offset=2)
+        assert _ids(page) == ["t-0"]
+        assert _ids(await console.list_threads(agent_name="a", limit=3)) == [
             "t-6",
             "t-4",
             "t-2",
         ]
-        assert await _ids(await console.list_threads(resource_id="res-2", limit=1, offset=1)) == [
-            "t-1"
-        ]
+        assert _ids(await console.list_threads(resource_id="res-2", limit=1, offset=1)) == ["t-1"]
 
     async def test_list_threads_with_unknown_filter_values_is_empty(self, storage: Storage) -> None:
         """02 §6 Console 44."""
@@ -171,8 +169,8 @@ class ConsoleTests:
     ) -> None:
         """02 §6 Console 45."""
         order = await _threads_one_second_apart(storage, pikku_clock, 2)
-        assert await _ids(await storage.agent_runs.list_threads(limit=1)) == order[:1]
-        assert await _ids(await storage.agent_runs.list_threads(limit=1000, offset=0)) == order
+        assert _ids(await storage.agent_runs.list_threads(limit=1)) == order[:1]
+        assert _ids(await storage.agent_runs.list_threads(limit=1000, offset=0)) == order
 
     async def test_console_get_thread_returns_the_thread_or_none(self, storage: Storage) -> None:
         """02 §6 Console 45."""
@@ -332,7 +330,7 @@ class ConsoleTests:
         console = storage.agent_runs
         assert await console.prune_threads(updated_before=at(10_000)) == 1
         assert await console.get_thread("t-old") is None
-        assert await _ids(await console.list_threads()) == ["t-new", "t-edge", "t-revived"]
+        assert _ids(await console.list_threads()) == ["t-new", "t-edge", "t-revived"]
         assert await console.prune_threads(updated_before=at(10_000)) == 0
 
     async def test_prune_threads_cascades_and_keeps_resource_memory(

@@ -6,6 +6,7 @@ import pytest
 
 from pikku_storage import Storage
 from pikku_storage.clock import ManualClock
+from pikku_storage.codec import JsonObject, JsonValue
 from pikku_storage.errors import InvalidValue
 from pikku_storage.records import Message, Usage, WorkingMemoryScope
 from pikku_testing.contract._builders_ai import (
@@ -222,7 +223,7 @@ class ReadMessageTests:
         """02 §6 Reading messages 25."""
         ai = storage.ai_storage
         await make_thread(storage, metadata={"tags": ["a"]})
-        parts = [{"type": "text", "text": "hi", "meta": {"k": [1]}}]
+        parts: list[JsonObject] = [{"type": "text", "text": "hi", "meta": {"k": [1]}}]
         batch = [user("m-1", parts), assistant("a-1", calls=[call("tc-1", "s", {"q": [1]})])]
         await ai.save_messages("t-1", [*batch, tool(result("tc-1"))])
         await ai.save_working_memory("t-1", WorkingMemoryScope.THREAD, {"list": [1]})
@@ -265,15 +266,17 @@ class ReadMessageTests:
     async def test_mutating_saved_objects_changes_nothing_stored(self, storage: Storage) -> None:
         """02 §6 Reading messages 25."""
         ai = storage.ai_storage
-        metadata = {"tags": ["a"]}
-        await make_thread(storage, metadata=metadata)
-        parts = [{"type": "text", "text": "hi"}]
-        args = {"q": [1]}
-        batch = [user("m-1", parts), assistant("a-1", calls=[call("tc-1", "s", args)])]
+        tags: list[JsonValue] = ["a"]
+        await make_thread(storage, metadata={"tags": tags})
+        part: JsonObject = {"type": "text", "text": "hi"}
+        parts = [part]
+        query: list[JsonValue] = [1]
+        batch = [user("m-1", parts), assistant("a-1", calls=[call("tc-1", "s", {"q": query})])]
         await ai.save_messages("t-1", batch)
-        memory = {"list": [1]}
-        await ai.save_working_memory("res-1", WorkingMemoryScope.RESOURCE, memory)
-        approval_args = {"x": [1]}
+        remembered: list[JsonValue] = [1]
+        await ai.save_working_memory("res-1", WorkingMemoryScope.RESOURCE, {"list": remembered})
+        approval_x: list[JsonValue] = [1]
+        approval_args: JsonObject = {"x": approval_x}
         rpcs = ["r"]
         usage = Usage(input_tokens=1)
         run_id = await make_run(
@@ -283,13 +286,13 @@ class ReadMessageTests:
             usage=usage,
         )
 
-        metadata["tags"].append("b")
-        parts[0]["text"] = "changed"
+        tags.append("b")
+        part["text"] = "changed"
         parts.append({"type": "text", "text": "extra"})
-        args["q"].append(2)
+        query.append(2)
         batch[1].tool_calls[0].name = "changed"
-        memory["list"].append(2)
-        approval_args["x"].append(2)
+        remembered.append(2)
+        approval_x.append(2)
         rpcs.append("s")
         usage.input_tokens = 99
 

@@ -9,7 +9,7 @@ import pytest
 from pikku_storage import UNSET, Storage
 from pikku_storage.clock import ManualClock
 from pikku_storage.errors import InvalidValue, RunNotFound, ThreadNotFound
-from pikku_storage.records import AgentRunStatus, SuspendReason, Usage
+from pikku_storage.records import AgentRunStatus, PendingApproval, SuspendReason, Usage
 from pikku_testing.contract._builders_ai import (
     T0,
     agent_approval,
@@ -43,7 +43,7 @@ INVALID_FIELDS: dict[str, dict[str, object]] = {
     "dict in place of an approval": {
         "pending_approvals": [{"tool_call_id": "tc-1", "tool_name": "s", "args": {}}]
     },
-    "non-JSON approval args": {"pending_approvals": [tool_approval("tc-1", args={1, 2})]},
+    "non-JSON approval args": {"pending_approvals": [tool_approval("tc-1", args=wrong({1, 2}))]},
     "non-JSON display_args": {
         "pending_approvals": [agent_approval("tc-1", display_args=float("inf"))]
     },
@@ -72,7 +72,10 @@ class RunTests:
     async def test_create_run_with_every_field_set_round_trips(self, storage: Storage) -> None:
         """02 §6 Runs 30."""
         await make_thread(storage)
-        approvals = [agent_approval("tc-2"), tool_approval("tc-1", args=[1, "two", None])]
+        approvals: list[PendingApproval] = [
+            agent_approval("tc-2"),
+            tool_approval("tc-1", args=[1, "two", None]),
+        ]
         run_id = await storage.ai_run_state.create_run(
             agent_name="planner",
             thread_id="t-1",
@@ -208,12 +211,19 @@ class RunTests:
         """02 §6 Runs 33."""
         state = storage.ai_run_state
         await make_thread(storage)
-        first = [tool_approval("tc-1"), tool_approval("tc-2"), agent_approval("tc-3")]
+        first: list[PendingApproval] = [
+            tool_approval("tc-1"),
+            tool_approval("tc-2"),
+            agent_approval("tc-3"),
+        ]
         run_id = await make_run(storage, pending_approvals=first)
         assert await state.resolve_approval("tc-1", "approved")
         decisions = await state.get_approval_decisions(run_id)
         pikku_clock.advance(1)
-        second = [agent_approval("tc-4"), tool_approval("tc-2", args={"changed": True})]
+        second: list[PendingApproval] = [
+            agent_approval("tc-4"),
+            tool_approval("tc-2", args={"changed": True}),
+        ]
         await state.update_run(run_id, pending_approvals=second)
         assert await state.get_run(run_id) == expected_run(
             run_id, pending_approvals=second, updated_at=at(1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -184,7 +185,7 @@ class ThreadTests:
         """02 §6 Threads 6."""
         run_id = await populate(storage)
         other_before = await snapshot(storage, ["t-2"], [], namespace=False)
-        assert await storage.ai_storage.delete_thread("t-1") is None
+        await storage.ai_storage.delete_thread("t-1")  # returns None
         await assert_cascaded(storage, run_id)
         other_after = await snapshot(storage, ["t-2"], [], namespace=False)
         assert other_after == other_before
@@ -227,7 +228,7 @@ class ThreadTests:
         """02 §6 Threads 6."""
         await make_thread(storage)
         before = await snapshot(storage)
-        assert await storage.ai_storage.delete_thread("nope") is None
+        await storage.ai_storage.delete_thread("nope")  # returns None
         assert await snapshot(storage) == before
 
 
@@ -289,7 +290,7 @@ class WorkingMemoryTests:
         await make_thread(storage, "shared")
         await ai.save_working_memory("shared", RESOURCE, {"kept": True})
         before = await snapshot(storage, ["shared"], ["shared"])
-        calls = {
+        calls: dict[str, Callable[[], Awaitable[object]]] = {
             "get": lambda: ai.get_working_memory("shared", "global"),
             "save": lambda: ai.save_working_memory("shared", "global", {"x": 1}),
             "delete": lambda: ai.delete_working_memory("shared", "global"),

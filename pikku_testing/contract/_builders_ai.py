@@ -32,15 +32,21 @@ from pikku_storage.records import (
 )
 
 __all__ = [
+    "NON_JSON",
+    "SCALARS",
     "T0",
     "Snapshot",
     "agent_approval",
+    "assert_cascaded",
     "assistant",
     "at",
     "call",
     "expected_run",
+    "is_uuid4",
+    "json_identical",
     "make_run",
     "make_thread",
+    "populate",
     "result",
     "snapshot",
     "stored",
@@ -49,6 +55,7 @@ __all__ = [
     "tool",
     "tool_approval",
     "user",
+    "wrong",
 ]
 
 T0: Final = datetime(2026, 1, 1, tzinfo=UTC)

@@ -369,12 +369,15 @@ class ChannelStoreContract(ChannelLivenessContract):
         ids = ["ch-1", "ch-2"]
         for channel_id in (*ids, "ch-3"):
             await storage.channels.add_channel(channel(channel_id))
-        argument: Iterable[str] = {
-            "list": lambda: list(ids),
-            "tuple": lambda: tuple(ids),
-            "set": lambda: set(ids),
-            "generator": lambda: (channel_id for channel_id in ids),
-        }[kind]()
+        argument: Iterable[str]
+        if kind == "list":
+            argument = list(ids)
+        elif kind == "tuple":
+            argument = tuple(ids)
+        elif kind == "set":
+            argument = set(ids)
+        else:
+            argument = (channel_id for channel_id in ids)
         await storage.channels.remove_channels(argument)
         for channel_id in ids:
             with pytest.raises(ChannelNotFound):

@@ -3,9 +3,9 @@
 Every test names its spec item in its docstring. Deployment services with other options come
 from `storage_factory(heartbeat_interval=..., heartbeat_ttl=..., prune_on_heartbeat=...,
 clock=...)`: the factory forwards its keyword options to the backend's `open_storage`, where
-every backend accepts them (03 §4); each `Storage` has its own `DeploymentService` instance, so
-two storages on one namespace model two deployments. Real-time tests carry
-`@pytest.mark.real_time` and wait at most 0.2 s each.
+every backend accepts them (03 §4), and a `clock` option replaces `pikku_clock`. Each `Storage`
+has its own `DeploymentService` instance, so two storages on one namespace model two
+deployments. Real-time tests carry `@pytest.mark.real_time` and wait at most 0.2 s each.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import pytest
 
@@ -37,8 +38,9 @@ from pikku_testing.contract._deployments_lifecycle import DeploymentLifecycleCon
 
 __all__ = ["DeploymentServiceContract"]
 
-FAST = {"heartbeat_interval": 0.05, "heartbeat_ttl": 0.2}  # real-time tests (03 §7 40-42)
-BAD_CONFIGS = [
+FAST_INTERVAL: Final = 0.05  # seconds, real-time tests (03 §7 Deployments 40-42)
+FAST_TTL: Final = 0.2
+BAD_CONFIGS: Final = [
     pytest.param({"deployment_id": ""}, id="empty-id"),
     pytest.param({"deployment_id": "x" * 256}, id="256-char-id"),
     pytest.param({"deployment_id": 5}, id="int-id"),
@@ -110,7 +112,7 @@ class DeploymentServiceContract(DeploymentLifecycleContract):
         """03 §7 Deployments 28."""
         assert storage.deployments.heartbeat_interval == 10.0
         assert storage.deployments.heartbeat_ttl == 30.0
-        fast = await storage_factory(**FAST)
+        fast = await storage_factory(heartbeat_interval=FAST_INTERVAL, heartbeat_ttl=FAST_TTL)
         assert (fast.deployments.heartbeat_interval, fast.deployments.heartbeat_ttl) == (0.05, 0.2)
 
     # -- 29-32: registration and discovery ----------------------------------------------------
@@ -335,7 +337,7 @@ class DeploymentServiceContract(DeploymentLifecycleContract):
         self, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
         """03 §7 Deployments 40."""
-        fast = await storage_factory(**FAST)
+        fast = await storage_factory(heartbeat_interval=FAST_INTERVAL, heartbeat_ttl=FAST_TTL)
         await fast.deployments.start(config())
         pikku_clock.advance(100)
         expected = [info(last_heartbeat=pikku_clock.now())]
@@ -355,7 +357,9 @@ class DeploymentServiceContract(DeploymentLifecycleContract):
     ) -> None:
         """03 §7 Deployments 41."""
         clock = SwitchableClock(pikku_clock)
-        fast = await storage_factory(clock=clock, **FAST)
+        fast = await storage_factory(
+            clock=clock, heartbeat_interval=FAST_INTERVAL, heartbeat_ttl=FAST_TTL
+        )
         await fast.deployments.start(config())
         caplog.set_level(logging.WARNING, logger="pikku_storage.deployments")
         clock.failing = True
@@ -386,7 +390,9 @@ class DeploymentServiceContract(DeploymentLifecycleContract):
     ) -> None:
         """03 §7 Deployments 42."""
         await storage.deployments.start(config("slow"))  # interval 10 s: it never beats here
-        fast = await storage_factory(prune_on_heartbeat=True, **FAST)
+        fast = await storage_factory(
+            prune_on_heartbeat=True, heartbeat_interval=FAST_INTERVAL, heartbeat_ttl=FAST_TTL
+        )
         await fast.deployments.start(config("fast"))
         pikku_clock.advance(1)  # "slow" is stale by the fast instance's ttl only
 
@@ -403,7 +409,9 @@ class DeploymentServiceContract(DeploymentLifecycleContract):
     ) -> None:
         """03 §7 Deployments 42."""
         await storage.deployments.start(config("slow"))
-        fast = await storage_factory(prune_on_heartbeat=False, **FAST)
+        fast = await storage_factory(
+            prune_on_heartbeat=False, heartbeat_interval=FAST_INTERVAL, heartbeat_ttl=FAST_TTL
+        )
         await fast.deployments.start(config("fast"))
         for _ in range(2):  # after the second beat the first tick has fully run
             pikku_clock.advance(1)

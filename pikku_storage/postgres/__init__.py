@@ -1,0 +1,89 @@
+"""The PostgreSQL backend (psycopg 3, `psycopg_pool.AsyncConnectionPool`).
+
+Each `Pg…` service takes a DSN (it then owns a pool of its own) or an `AsyncConnectionPool`
+(borrowed: opened by `init()` if needed, never closed), a `schema` (default `pikku`) and a
+`clock`. `open_storage("postgresql://…")` builds the eight services on one shared pool that
+the returned `Storage` owns. Spec: 00 §5, 01 §5.2, 02 §5.2, 03 §6.1.
+"""
+
+from __future__ import annotations
+
+from pikku_storage.clock import Clock
+from pikku_storage.postgres._connection import DEFAULT_SCHEMA, PgPool, make_pool
+from pikku_storage.postgres._migrations import LATEST_VERSION
+from pikku_storage.postgres.ai import PgAgentRunService, PgAIRunStateService, PgAIStorageService
+from pikku_storage.postgres.channels import PgChannelStore, PgEventHubStore
+from pikku_storage.postgres.deployments import PgDeploymentService
+from pikku_storage.postgres.workflows import PgWorkflowRunService, PgWorkflowService
+from pikku_storage.storage import Storage
+
+__all__ = [
+    "LATEST_VERSION",
+    "PgAIRunStateService",
+    "PgAIStorageService",
+    "PgAgentRunService",
+    "PgChannelStore",
+    "PgDeploymentService",
+    "PgEventHubStore",
+    "PgPool",
+    "PgWorkflowRunService",
+    "PgWorkflowService",
+    "make_pool",
+    "open_storage",
+]
+
+
+def open_storage(
+    url: str,
+    *,
+    schema: str = DEFAULT_SCHEMA,
+    clock: Clock | None = None,
+    min_size: int = 1,
+    max_size: int = 10,
+    max_idle: float = 600.0,
+    max_lifetime: float = 3600.0,
+    timeout: float = 30.0,
+    check: bool = False,
+    heartbeat_interval: float = 10.0,
+    heartbeat_ttl: float = 30.0,
+    prune_on_heartbeat: bool = True,
+    **connect: object,
+) -> Storage:
+    """The eight services on one new pool for `url`, owned by the returned `Storage`; no I/O.
+
+    Pool options go to `AsyncConnectionPool` (`timeout` is how long a call waits for a
+    connection before `StorageUnavailable`; `check=True` tests connections before use); the
+    remaining keywords are connection options: `prepare_threshold=None` for PgBouncer in
+    transaction mode, or libpq parameters such as `application_name`. Each held workflow lock
+    pins one connection, so `max_size` must exceed the locks held at once.
+    Raises: `InvalidValue` for a bad option or schema name.
+    """
+    pool = make_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        max_idle=max_idle,
+        max_lifetime=max_lifetime,
+        timeout=timeout,
+        check=check,
+        name=f"pikku-{schema}" if isinstance(schema, str) else None,
+        **connect,
+    )
+    return Storage(
+        workflows=PgWorkflowService(pool, schema=schema, clock=clock),
+        workflow_runs=PgWorkflowRunService(pool, schema=schema, clock=clock),
+        ai_storage=PgAIStorageService(pool, schema=schema, clock=clock),
+        ai_run_state=PgAIRunStateService(pool, schema=schema, clock=clock),
+        agent_runs=PgAgentRunService(pool, schema=schema, clock=clock),
+        channels=PgChannelStore(pool, schema=schema, clock=clock),
+        eventhub=PgEventHubStore(pool, schema=schema, clock=clock),
+        deployments=PgDeploymentService(
+            pool,
+            schema=schema,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_ttl=heartbeat_ttl,
+            prune_on_heartbeat=prune_on_heartbeat,
+            clock=clock,
+        ),
+        resources=[pool.close],
+    )

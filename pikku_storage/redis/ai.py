@@ -1,0 +1,547 @@
+"""`RedisAIStorageService`, `RedisAIRunStateService`, `RedisAgentRunService` on Redis.
+
+A thread's keys share its hash tag `{T}` (escaped id); namespace indexes carry `{P}`. Every
+write is one Lua script; where the index keys a write touches depend on stored data (the
+thread's resource and agents, a run's pending ids), the client reads them first and the
+script re-checks them, answering "retry" if they changed. Message windows, thread lists and
+run lists read sorted sets, so their cost follows the window. Spec: 02 §5.4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final, cast
+
+from pikku_storage.clock import Clock, to_epoch_ms
+from pikku_storage.codec import JsonObject, decode, encode
+from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
+from pikku_storage.interfaces.ai import (
+    AgentRunChanges,
+    AgentRunService,
+    AIRunStateService,
+    AIStorageService,
+    MessageBatch,
+    NewAgentRun,
+    NewMessage,
+    NewThread,
+    StoredMessage,
+)
+from pikku_storage.records import (
+    UNSET,
+    AgentRun,
+    ApprovalStatus,
+    PendingApproval,
+    ResolvedApproval,
+    Thread,
+    WorkingMemoryScope,
+)
+from pikku_storage.redis import _rows as rows
+from pikku_storage.redis._ai_delete import ThreadDeleter
+from pikku_storage.redis._connection import RedisBase, RedisSource
+from pikku_storage.redis._errors import translated
+from pikku_storage.redis._keys import AIKeys
+
+__all__ = ["RedisAIRunStateService", "RedisAIStorageService", "RedisAgentRunService"]
+
+_RUN_CACHE: Final = 10_000  # run id -> thread id entries kept per service (run ids are UUIDs)
+_RETRY: Final = -1
+
+
+def _length_prefixed(ids: Sequence[str]) -> str:
+    """Ids joined as `<bytes>:<id>...`, which a script can split without a separator."""
+    return "".join(f"{len(i.encode())}:{i}" for i in ids)
+
+
+def _message_blob(message: NewMessage) -> str:
+    """The stored JSON of one message; parts and args stay codec text inside it."""
+    return encode(
+        {
+            "id": message.message_id,
+            "role": message.role.value,
+            "text": message.content_text,
+            "parts": message.content_parts,
+            "created_at": to_epoch_ms(message.created_at),
+            "tool_calls": [
+                {"id": c.tool_call_id, "name": c.name, "args": c.args} for c in message.tool_calls
+            ],
+        },
+        "message",
+    )
+
+
+def _pending_entry(position: int, kind: str, payload: str) -> str:
+    return encode({"position": position, "kind": kind, "payload": payload}, "pending")
+
+
+class _RedisAIBase(RedisBase):
+    """Hooks the three AI services share: thread and message reads, runs, the cascade."""
+
+    _keys: AIKeys
+    _deleter: ThreadDeleter
+    _run_threads: dict[str, str]
+
+    def _setup_ai(
+        self, redis: RedisSource, key_prefix: str, client_options: dict[str, object]
+    ) -> None:
+        self._setup(redis, key_prefix, client_options)
+        self._keys = AIKeys(self._prefix)
+        self._deleter = ThreadDeleter(self._keys)
+        self._run_threads = {}
+
+    @translated
+    async def _get_thread(self, thread_id: str) -> Thread | None:
+        h = rows.pairs(await self._redis.hgetall(self._keys.thread(thread_id)))  # type: ignore[misc]  # redis-py types hgetall as Awaitable | dict
+        return rows.thread(h) if h else None
+
+    @translated
+    async def _get_messages(
+        self, thread_id: str, last_n: int | None, cursor: str | None
+    ) -> list[StoredMessage]:
+        k = self._keys
+        reader = rows.Reader(
+            await self._scripts(
+                "ai_get_messages",
+                [k.msgs(thread_id), k.msg(thread_id), k.msg_ids(thread_id), k.results(thread_id)],
+                ["" if last_n is None else last_n, cursor or ""],
+            )
+        )
+        messages = []
+        while reader:
+            blob = reader.take()
+            messages.append(rows.stored_message(blob, reader.take_pairs()))
+        return messages
+
+    @translated
+    async def _delete_thread(self, thread_id: str) -> bool:
+        return await self._deleter.delete(self._redis, self._scripts, thread_id)
+
+    async def _threads_by_members(self, members: list[object]) -> list[Thread]:
+        """Thread records for index members `<seq16>:<thread id>`, in member order."""
+        if not members:
+            return []
+        ids = [rows.text(m)[17:] for m in members]
+        reader = rows.Reader(
+            await self._scripts("hgetall_many", [self._keys.thread(t) for t in ids])
+        )
+        found = []
+        for _ in ids:
+            h = reader.take_pairs()
+            if h:  # deleted between the index read and this one
+                found.append(rows.thread(h))
+        return found
+
+    async def _thread_of_run(self, run_id: str) -> str | None:
+        thread_id = self._run_threads.get(run_id)
+        if thread_id is None:
+            found = await self._redis.hget(self._keys.run_thread(), run_id)  # type: ignore[misc]  # redis-py types hget as Awaitable | value
+            if found is None:
+                return None
+            thread_id = rows.text(found)
+            if len(self._run_threads) >= _RUN_CACHE:
+                self._run_threads.clear()
+            self._run_threads[run_id] = thread_id
+        return thread_id
+
+    async def _read_runs(self, thread_id: str, run_ids: list[str]) -> list[AgentRun]:
+        k = self._keys
+        keys = []
+        for run_id in run_ids:
+            keys += [k.run(thread_id, run_id), k.pending(thread_id, run_id)]
+        if not keys:
+            return []
+        reader = rows.Reader(await self._scripts("hgetall_many", keys))
+        runs = []
+        for _ in run_ids:
+            h, pending = reader.take_pairs(), reader.take_pairs()
+            if h:
+                runs.append(rows.agent_run(h, pending))
+        return runs
+
+    @translated
+    async def _get_runs_by_thread(self, thread_id: str) -> list[AgentRun]:
+        members = await self._redis.zrange(self._keys.runs(thread_id), 0, -1, desc=True)
+        return await self._read_runs(thread_id, [rows.text(m)[17:] for m in members])
+
+    async def _run(self, run_id: str) -> AgentRun | None:
+        thread_id = await self._thread_of_run(run_id)
+        if thread_id is None:
+            return None
+        found = await self._read_runs(thread_id, [run_id])
+        return found[0] if found else None
+
+
+class RedisAIStorageService(_RedisAIBase, AIStorageService):
+    """Threads, messages with tool calls and results, and working memory (Spec: 02 §2, §5.4).
+
+    Built from a URL it owns its client; given a client or a `RedisConnection` it borrows it.
+    """
+
+    def __init__(
+        self,
+        redis: RedisSource,
+        *,
+        key_prefix: str = "pikku",
+        clock: Clock | None = None,
+        **client_options: object,
+    ) -> None:
+        super().__init__(clock=clock)
+        self._setup_ai(redis, key_prefix, client_options)
+
+    @translated
+    async def _create_thread(self, thread: NewThread) -> None:
+        k = self._keys
+        now = to_epoch_ms(thread.now)
+        fields: list[str | int] = [
+            "id",
+            thread.thread_id,
+            "resource_id",
+            thread.resource_id,
+            "created_at",
+            now,
+            "updated_at",
+            now,
+        ]
+        if thread.title is not None:
+            fields += ["title", thread.title]
+        if thread.metadata is not None:
+            fields += ["metadata", thread.metadata]
+        created = await self._scripts(
+            "ai_create_thread",
+            [k.thread(thread.thread_id), k.seq(), k.threads(), k.by_resource(thread.resource_id)],
+            [thread.thread_id, now, len(fields) // 2, *fields],
+        )
+        if created != 1:
+            raise ConflictError.thread(thread.thread_id)
+
+    @translated
+    async def _get_threads(self, resource_id: str) -> list[Thread]:
+        members = await self._redis.zrange(self._keys.by_resource(resource_id), 0, -1, desc=True)
+        return await self._threads_by_members(members)
+
+    @translated
+    async def _save_messages(self, thread_id: str, batch: MessageBatch) -> None:
+        k = self._keys
+        while True:
+            context = rows.Reader(
+                await self._scripts(
+                    "ai_thread_context", [k.thread(thread_id), k.agents(thread_id)]
+                )
+            )
+            if not context:
+                raise ThreadNotFound(thread_id)
+            if batch.batch_conflict is not None:
+                raise batch.batch_conflict
+            if batch.empty:
+                return
+            resource_id = context.take()
+            context.take()  # rev: agents are compared member by member instead
+            agents = context.rest()
+            keys = [
+                k.thread(thread_id),
+                k.msgs(thread_id),
+                k.msg(thread_id),
+                k.msg_ids(thread_id),
+                k.calls(thread_id),
+                k.results(thread_id),
+                k.agents(thread_id),
+                k.threads(),
+                k.by_resource(resource_id),
+            ]
+            args: list[str | int] = [thread_id, resource_id, to_epoch_ms(batch.now), len(agents)]
+            for agent in agents:
+                keys += [k.by_agent(agent), k.by_agent_resource(agent, resource_id)]
+                args.append(agent)
+            args.append(len(batch.messages))
+            for message in batch.messages:
+                args += [
+                    message.message_id,
+                    to_epoch_ms(message.created_at),
+                    _message_blob(message),
+                    _length_prefixed([c.tool_call_id for c in message.tool_calls]),
+                ]
+            args += [len(batch.external_result_ids), *batch.external_result_ids]
+            args.append(len(batch.results))
+            for call_id, result in batch.results.items():
+                args += [call_id, result]
+            reply = rows.Reader(await self._scripts("ai_save_messages", keys, args))
+            outcome = reply.take_int()
+            if outcome == 1:
+                return
+            if outcome == -1:
+                raise ThreadNotFound(thread_id)
+            if outcome == 2:
+                raise ConflictError.message(thread_id, reply.take())
+            if outcome == 3:
+                raise ConflictError.tool_call(thread_id, reply.take())
+            if outcome == 4:
+                raise InvalidValue.unmatched_tool_result(thread_id, reply.take())
+            # -2: the thread was re-created or gained an agent since the context read
+
+    @translated
+    async def _get_working_memory(self, id: str, scope: WorkingMemoryScope) -> JsonObject | None:
+        stored = await self._redis.get(self._memory_key(id, scope))
+        return None if stored is None else cast("JsonObject", decode(rows.text(stored)))
+
+    @translated
+    async def _save_working_memory(
+        self, id: str, scope: WorkingMemoryScope, data: str, now: datetime
+    ) -> None:
+        if scope is WorkingMemoryScope.RESOURCE:
+            await self._redis.set(self._keys.resource_memory(id), data)
+            return
+        k = self._keys
+        saved = await self._scripts(
+            "ai_save_thread_memory", [k.thread(id), k.thread_memory(id)], [data]
+        )
+        if saved != 1:
+            raise ThreadNotFound(id)
+
+    @translated
+    async def _delete_working_memory(self, id: str, scope: WorkingMemoryScope) -> bool:
+        return bool(await self._redis.delete(self._memory_key(id, scope)))
+
+    def _memory_key(self, id: str, scope: WorkingMemoryScope) -> str:
+        if scope is WorkingMemoryScope.THREAD:
+            return self._keys.thread_memory(id)
+        return self._keys.resource_memory(id)
+
+
+class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
+    """Agent runs, usage, suspension and pending approvals (Spec: 02 §3, §5.4)."""
+
+    def __init__(
+        self,
+        redis: RedisSource,
+        *,
+        key_prefix: str = "pikku",
+        clock: Clock | None = None,
+        **client_options: object,
+    ) -> None:
+        super().__init__(clock=clock)
+        self._setup_ai(redis, key_prefix, client_options)
+
+    @translated
+    async def _create_run(self, run: NewAgentRun) -> None:
+        k = self._keys
+        now = to_epoch_ms(run.now)
+        fields: dict[str, str | int] = {
+            "run_id": run.run_id,
+            "agent_name": run.agent_name,
+            "thread_id": run.thread_id,
+            "resource_id": run.resource_id,
+            "status": run.status.value,
+            "usage_input_tokens": run.usage.input_tokens,
+            "usage_output_tokens": run.usage.output_tokens,
+            "usage_model": run.usage.model,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if run.error_message is not None:
+            fields["error_message"] = run.error_message
+        if run.suspend_reason is not None:
+            fields["suspend_reason"] = run.suspend_reason.value
+        if run.missing_rpcs is not None:
+            fields["missing_rpcs"] = encode(run.missing_rpcs, "missing_rpcs")
+        while True:
+            found = await self._redis.hget(k.thread(run.thread_id), "resource_id")  # type: ignore[misc]  # redis-py types hget as Awaitable | value
+            if found is None:
+                raise ThreadNotFound(run.thread_id)
+            resource_id = rows.text(found)
+            keys = [
+                k.thread(run.thread_id),
+                k.runs(run.thread_id),
+                k.run(run.thread_id, run.run_id),
+                k.pending(run.thread_id, run.run_id),
+                k.agents(run.thread_id),
+                k.seq(),
+                k.by_agent(run.agent_name),
+                k.by_agent_resource(run.agent_name, resource_id),
+                k.agent_names(),
+                k.run_thread(),
+            ]
+            args: list[str | int] = [
+                run.thread_id,
+                resource_id,
+                run.run_id,
+                run.agent_name,
+                now,
+                len(fields),
+                *(item for pair in fields.items() for item in pair),
+            ]
+            for position, approval in enumerate(run.pending_approvals):
+                keys.append(k.approval(approval.tool_call_id))
+                args += [
+                    approval.tool_call_id,
+                    _pending_entry(position, approval.kind, approval.payload),
+                ]
+            outcome = await self._scripts("ai_create_run", keys, args)
+            if outcome == 0:
+                raise ThreadNotFound(run.thread_id)
+            if outcome != _RETRY:
+                return
+
+    @translated
+    async def _update_run(self, run_id: str, changes: AgentRunChanges, now: datetime) -> None:
+        k = self._keys
+        thread_id = await self._thread_of_run(run_id)
+        if thread_id is None:
+            raise RunNotFound(run_id)
+        sets: list[str | int] = ["updated_at", to_epoch_ms(now)]
+        dels: list[str] = []
+        if changes.status is not UNSET:
+            sets += ["status", changes.status.value]
+        for name, value in (
+            ("error_message", changes.error_message),
+            ("suspend_reason", changes.suspend_reason),
+            ("missing_rpcs", changes.missing_rpcs),
+        ):
+            if value is UNSET:
+                continue
+            if value is None:
+                dels.append(name)
+            elif isinstance(value, list):
+                sets += [name, encode(value, name)]
+            else:
+                sets += [name, str(value)]
+        if changes.usage is not UNSET:
+            usage = changes.usage
+            sets += [
+                "usage_input_tokens",
+                usage.input_tokens,
+                "usage_output_tokens",
+                usage.output_tokens,
+                "usage_model",
+                usage.model,
+            ]
+        pending = changes.pending_approvals
+        while True:
+            known: list[str] = []
+            if pending is not UNSET:
+                stored = await self._redis.hkeys(k.pending(thread_id, run_id))  # type: ignore[misc]  # redis-py types hkeys as Awaitable | list
+                known = list(dict.fromkeys([rows.text(c) for c in stored]))
+                known += [a.tool_call_id for a in pending if a.tool_call_id not in known]
+            args: list[str | int] = [
+                run_id,
+                "0" if pending is UNSET else "1",
+                len(sets) // 2,
+                *sets,
+                len(dels),
+                *dels,
+                len(known),
+                *known,
+            ]
+            if pending is not UNSET:
+                args.append(len(pending))
+                for position, approval in enumerate(pending):
+                    args += [
+                        4 + known.index(approval.tool_call_id),
+                        approval.tool_call_id,
+                        _pending_entry(position, approval.kind, approval.payload),
+                    ]
+            keys = [k.run(thread_id, run_id), k.pending(thread_id, run_id), k.thread(thread_id)]
+            keys += [k.approval(c) for c in known]
+            outcome = await self._scripts("ai_update_run", keys, args)
+            if outcome == 0:
+                raise RunNotFound(run_id)
+            if outcome != _RETRY:
+                return
+
+    @translated
+    async def _get_run(self, run_id: str) -> AgentRun | None:
+        return await self._run(run_id)
+
+    @translated
+    async def _resolve_approval(
+        self, tool_call_id: str, status: ApprovalStatus, run_id: str | None, now: datetime
+    ) -> bool:
+        k = self._keys
+        while True:
+            if run_id is not None:
+                thread_id = await self._thread_of_run(run_id)
+                if thread_id is None:
+                    return False
+                runs = [(run_id, thread_id)]
+            else:
+                members = await self._redis.zrange(k.approval(tool_call_id), 0, -1)
+                run_ids = [rows.text(m)[17:] for m in members]
+                if not run_ids:
+                    return False
+                threads = await self._redis.hmget(k.run_thread(), run_ids)  # type: ignore[misc]  # redis-py types hmget as Awaitable | list
+                runs = [(r, rows.text(t)) for r, t in zip(run_ids, threads, strict=True) if t]
+            keys = [k.approval(tool_call_id)]
+            for run, thread_id in runs:
+                keys += [k.run(thread_id, run), k.pending(thread_id, run), k.decisions(thread_id, run)]
+            claimed = await self._scripts(
+                "ai_resolve_approval",
+                keys,
+                [
+                    tool_call_id,
+                    status.value,
+                    to_epoch_ms(now),
+                    "1" if run_id is None else "0",
+                    *(run for run, _ in runs),
+                ],
+            )
+            if claimed != _RETRY:
+                return cast(int, claimed) > 0
+
+    @translated
+    async def _find_run_by_tool_call_id(
+        self, tool_call_id: str
+    ) -> tuple[AgentRun, PendingApproval] | None:
+        while True:
+            members = await self._redis.zrange(self._keys.approval(tool_call_id), 0, 0, desc=True)
+            if not members:
+                return None
+            run = await self._run(rows.text(members[0])[17:])
+            for approval in run.pending_approvals if run is not None else []:
+                if approval.tool_call_id == tool_call_id:
+                    assert run is not None
+                    return run, approval
+            # resolved or replaced between the two reads: look again
+
+    @translated
+    async def _get_approval_decisions(self, run_id: str) -> list[ResolvedApproval]:
+        thread_id = await self._thread_of_run(run_id)
+        if thread_id is None:
+            return []
+        entries = await self._redis.lrange(self._keys.decisions(thread_id, run_id), 0, -1)  # type: ignore[misc]  # redis-py types lrange as Awaitable | list
+        return [rows.resolved_approval(run_id, rows.text(e)) for e in entries]
+
+
+class RedisAgentRunService(_RedisAIBase, AgentRunService):
+    """Console queries over threads and runs, deletion and retention (Spec: 02 §4, §5.4)."""
+
+    def __init__(
+        self,
+        redis: RedisSource,
+        *,
+        key_prefix: str = "pikku",
+        clock: Clock | None = None,
+        **client_options: object,
+    ) -> None:
+        super().__init__(clock=clock)
+        self._setup_ai(redis, key_prefix, client_options)
+
+    @translated
+    async def _list_threads(
+        self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
+    ) -> list[Thread]:
+        k = self._keys
+        if agent_name is None:
+            index = k.threads() if resource_id is None else k.by_resource(resource_id)
+        elif resource_id is None:
+            index = k.by_agent(agent_name)
+        else:
+            index = k.by_agent_resource(agent_name, resource_id)
+        members = await self._redis.zrange(index, offset, offset + limit - 1, desc=True)
+        return await self._threads_by_members(members)
+
+    @translated
+    async def _get_distinct_agent_names(self) -> list[str]:
+        return [rows.text(n) for n in await self._redis.zrange(self._keys.agent_names(), 0, -1)]
+
+    @translated
+    async def _prune_threads(self, cutoff: datetime, batch_size: int) -> int:
+        return await self._deleter.prune(self._redis, self._scripts, to_epoch_ms(cutoff), batch_size)

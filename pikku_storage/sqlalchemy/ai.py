@@ -1,0 +1,615 @@
+"""`SqlAlchemyAIStorageService`, `SqlAlchemyAIRunStateService`, `SqlAlchemyAgentRunService`.
+
+Each hook is one transaction. `save_messages` bumps the thread row first (existence check, row
+lock that serialises savers, sequence allocation), then checks duplicates and results under
+that lock. Deletions lock the thread and its runs, then delete every child explicitly, so a
+borrowed SQLite engine with foreign keys off leaves no orphans (Spec: 02 §2-§4, §5.3).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pikku_storage.codec import JsonObject, decode, encode
+from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
+from pikku_storage.interfaces.ai import (
+    AgentRunChanges,
+    AgentRunService,
+    AIRunStateService,
+    AIStorageService,
+    MessageBatch,
+    NewAgentRun,
+    NewThread,
+    StoredMessage,
+)
+from pikku_storage.records import (
+    AgentRun,
+    ApprovalStatus,
+    PendingApproval,
+    ResolvedApproval,
+    Thread,
+    UnsetType,
+    WorkingMemoryScope,
+)
+from pikku_storage.sqlalchemy import _rows
+from pikku_storage.sqlalchemy._connection import SqlAlchemyService, chunks
+from pikku_storage.sqlalchemy._errors import is_unique_violation
+
+__all__ = ["SqlAlchemyAIRunStateService", "SqlAlchemyAIStorageService", "SqlAlchemyAgentRunService"]
+
+ROWS_PER_UPSERT: Final = 100  # five bind parameters a row
+
+
+class _AIBase(SqlAlchemyService):
+    """Reads and the deletion cascade the three AI services share."""
+
+    async def _thread_exists(self, conn: AsyncConnection, thread_id: str) -> bool:
+        """Whether the thread exists, holding it against deletion until commit."""
+        threads = self._db.tables.ai_threads
+        query = self._db.ops.for_share(select(threads.c.seq).where(threads.c.id == thread_id))
+        return (await conn.execute(query)).first() is not None
+
+    async def _get_thread(self, thread_id: str) -> Thread | None:
+        threads = self._db.tables.ai_threads
+
+        async def body(conn: AsyncConnection) -> Thread | None:
+            row = (await conn.execute(select(threads).where(threads.c.id == thread_id))).first()
+            return None if row is None else _rows.thread(row)
+
+        return await self._db.read(body)
+
+    async def _get_messages(
+        self, thread_id: str, last_n: int | None, cursor: str | None
+    ) -> list[StoredMessage]:
+        t = self._db.tables
+        m, calls = t.ai_messages, t.ai_tool_calls
+
+        async def body(conn: AsyncConnection) -> list[StoredMessage]:
+            query = select(m).where(m.c.thread_id == thread_id)
+            if cursor is not None:
+                anchor = (
+                    await conn.execute(
+                        select(m.c.created_at, m.c.seq).where(
+                            m.c.thread_id == thread_id, m.c.id == cursor
+                        )
+                    )
+                ).first()
+                if anchor is None:
+                    return []
+                query = query.where(
+                    self._db.ops.before(m.c.created_at, m.c.seq, anchor.created_at, anchor.seq)
+                )
+            if last_n is None:
+                rows = list(await conn.execute(query.order_by(m.c.created_at, m.c.seq)))
+            else:
+                newest = query.order_by(m.c.created_at.desc(), m.c.seq.desc()).limit(last_n)
+                rows = list(reversed(list(await conn.execute(newest))))
+            if not rows:
+                return []
+            call_rows: list[_rows.AnyRow] = []
+            ordered = (calls.c.message_seq, calls.c.position)
+            if last_n is None and cursor is None:
+                call_rows.extend(
+                    await conn.execute(
+                        select(calls).where(calls.c.thread_id == thread_id).order_by(*ordered)
+                    )
+                )
+            else:
+                for part in chunks([row.seq for row in rows]):
+                    call_rows.extend(
+                        await conn.execute(
+                            select(calls)
+                            .where(calls.c.thread_id == thread_id, calls.c.message_seq.in_(part))
+                            .order_by(*ordered)
+                        )
+                    )
+            by_message: defaultdict[int, list[_rows.AnyRow]] = defaultdict(list)
+            for call in call_rows:
+                by_message[call.message_seq].append(call)
+            stored = []
+            for row in rows:
+                message = _rows.stored_message(row)
+                message.tool_calls = [_rows.stored_tool_call(c) for c in by_message[row.seq]]
+                stored.append(message)
+            return stored
+
+        return await self._db.read(body)
+
+    async def _pending_of(
+        self, conn: AsyncConnection, run_ids: Sequence[str]
+    ) -> dict[str, list[PendingApproval]]:
+        pending = self._db.tables.ai_pending_approvals
+        found: dict[str, list[PendingApproval]] = {run_id: [] for run_id in run_ids}
+        for part in chunks(run_ids):
+            query = (
+                select(pending)
+                .where(pending.c.run_id.in_(part))
+                .order_by(pending.c.run_id, pending.c.position)
+            )
+            for row in await conn.execute(query):
+                found[row.run_id].append(_rows.approval(row))
+        return found
+
+    async def _get_runs_by_thread(self, thread_id: str) -> list[AgentRun]:
+        runs = self._db.tables.ai_runs
+        query = (
+            select(runs)
+            .where(runs.c.thread_id == thread_id)
+            .order_by(runs.c.created_at.desc(), runs.c.seq.desc())
+        )
+
+        async def body(conn: AsyncConnection) -> list[AgentRun]:
+            rows = list(await conn.execute(query))
+            pending = await self._pending_of(conn, [row.run_id for row in rows])
+            return [_rows.agent_run(row, pending[row.run_id]) for row in rows]
+
+        return await self._db.read(body)
+
+    async def _delete_children(self, conn: AsyncConnection, thread_ids: Sequence[str]) -> None:
+        """Delete the threads' runs (locked first), approvals, decisions, messages, calls and
+        thread memory; the threads themselves are the caller's."""
+        t, ops = self._db.tables, self._db.ops
+        runs = t.ai_runs
+        for part in chunks(thread_ids):
+            locked = ops.for_update(select(runs.c.run_id).where(runs.c.thread_id.in_(part)))
+            run_ids = list((await conn.execute(locked)).scalars())
+            for run_part in chunks(run_ids):
+                decisions, pending = t.ai_approval_decisions, t.ai_pending_approvals
+                await conn.execute(decisions.delete().where(decisions.c.run_id.in_(run_part)))
+                await conn.execute(pending.delete().where(pending.c.run_id.in_(run_part)))
+            await conn.execute(runs.delete().where(runs.c.thread_id.in_(part)))
+            for table in (t.ai_tool_calls, t.ai_messages, t.ai_thread_memory):
+                await conn.execute(table.delete().where(table.c.thread_id.in_(part)))
+
+    async def _delete_thread(self, thread_id: str) -> bool:
+        threads = self._db.tables.ai_threads
+        lock = self._db.ops.for_update(select(threads.c.seq).where(threads.c.id == thread_id))
+
+        async def body(conn: AsyncConnection) -> bool:
+            if (await conn.execute(lock)).first() is None:
+                return False
+            await self._delete_children(conn, [thread_id])
+            await conn.execute(threads.delete().where(threads.c.id == thread_id))
+            return True
+
+        return await self._db.write(body)
+
+
+class SqlAlchemyAIStorageService(_AIBase, AIStorageService):
+    """Threads, messages, tool calls and working memory through SQLAlchemy (02 §2, §5.3)."""
+
+    async def _create_thread(self, thread: NewThread) -> None:
+        threads = self._db.tables.ai_threads
+        stmt = threads.insert().values(
+            id=thread.thread_id,
+            resource_id=thread.resource_id,
+            title=thread.title,
+            metadata=thread.metadata,
+            message_seq=0,
+            created_at=thread.now,
+            updated_at=thread.now,
+        )
+
+        async def body(conn: AsyncConnection) -> None:
+            try:
+                await conn.execute(stmt)
+            except Exception as error:
+                if is_unique_violation(error):
+                    raise ConflictError.thread(thread.thread_id) from error
+                raise
+
+        await self._db.write(body)
+
+    async def _get_threads(self, resource_id: str) -> list[Thread]:
+        threads = self._db.tables.ai_threads
+        query = (
+            select(threads)
+            .where(threads.c.resource_id == resource_id)
+            .order_by(threads.c.updated_at.desc(), threads.c.seq.desc())
+        )
+
+        async def body(conn: AsyncConnection) -> list[Thread]:
+            return [_rows.thread(row) for row in await conn.execute(query)]
+
+        return await self._db.read(body)
+
+    async def _save_messages(self, thread_id: str, batch: MessageBatch) -> None:
+        t = self._db.tables
+        threads, messages, calls = t.ai_threads, t.ai_messages, t.ai_tool_calls
+        count = len(batch.messages)
+        bump = (
+            threads.update()
+            .where(threads.c.id == thread_id)
+            .values(message_seq=threads.c.message_seq + count, updated_at=batch.now)
+        )
+        last_seq = select(threads.c.message_seq).where(threads.c.id == thread_id)
+
+        async def stored_ids(conn: AsyncConnection, column: Any, ids: list[str]) -> set[str]:
+            found: set[str] = set()
+            for part in chunks(ids):
+                query = select(column).where(
+                    column.table.c.thread_id == thread_id, column.in_(part)
+                )
+                found.update((await conn.execute(query)).scalars())
+            return found
+
+        async def body(conn: AsyncConnection) -> None:
+            if batch.empty:
+                if not await self._thread_exists(conn, thread_id):
+                    raise ThreadNotFound(thread_id)
+                return
+            # Existence check, the lock that serialises savers, and the sequence allocation.
+            if (await conn.execute(bump)).rowcount == 0:
+                raise ThreadNotFound(thread_id)
+            first_seq = (await conn.execute(last_seq)).scalar_one() - count + 1
+            if batch.batch_conflict is not None:
+                raise batch.batch_conflict
+            taken = await stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages])
+            for new in batch.messages:
+                if new.message_id in taken:
+                    raise ConflictError.message(thread_id, new.message_id)
+            call_ids = [call.tool_call_id for call in batch.tool_calls]
+            taken = await stored_ids(conn, calls.c.id, call_ids)
+            for call_id in call_ids:
+                if call_id in taken:
+                    raise ConflictError.tool_call(thread_id, call_id)
+            known = await stored_ids(conn, calls.c.id, list(batch.external_result_ids))
+            for call_id in batch.external_result_ids:
+                if call_id not in known:
+                    raise InvalidValue.unmatched_tool_result(thread_id, call_id)
+            await self._insert_batch(conn, thread_id, batch, first_seq)
+
+        await self._db.write(body)
+
+    async def _insert_batch(
+        self, conn: AsyncConnection, thread_id: str, batch: MessageBatch, first_seq: int
+    ) -> None:
+        t = self._db.tables
+        messages, calls = t.ai_messages, t.ai_tool_calls
+        message_rows: list[dict[str, Any]] = []
+        call_rows: list[dict[str, Any]] = []
+        for offset, new in enumerate(batch.messages):
+            seq = first_seq + offset
+            message_rows.append(
+                {
+                    "thread_id": thread_id,
+                    "seq": seq,
+                    "id": new.message_id,
+                    "role": new.role.value,
+                    "content_text": new.content_text,
+                    "content_parts": new.content_parts,
+                    "created_at": new.created_at,
+                }
+            )
+            call_rows.extend(
+                {
+                    "thread_id": thread_id,
+                    "id": call.tool_call_id,
+                    "message_seq": seq,
+                    "position": position,
+                    "name": call.name,
+                    "args": call.args,
+                    "result": None,
+                }
+                for position, call in enumerate(new.tool_calls)
+            )
+        if message_rows:
+            await conn.execute(messages.insert(), message_rows)
+        if call_rows:
+            await conn.execute(calls.insert(), call_rows)
+        if batch.results:
+            set_result = (
+                calls.update()
+                .where(calls.c.thread_id == bindparam("b_thread"), calls.c.id == bindparam("b_id"))
+                .values(result=bindparam("b_result"))
+            )
+            await conn.execute(
+                set_result,
+                [
+                    {"b_thread": thread_id, "b_id": call_id, "b_result": text}
+                    for call_id, text in batch.results.items()
+                ],
+            )
+
+    async def _get_working_memory(self, id: str, scope: WorkingMemoryScope) -> JsonObject | None:
+        table, key = self._memory_table(scope)
+        query = select(table.c.data).where(key == id)
+
+        async def body(conn: AsyncConnection) -> JsonObject | None:
+            text = (await conn.execute(query)).scalar_one_or_none()
+            if text is None:
+                return None
+            data = decode(text)
+            assert isinstance(data, dict)
+            return data
+
+        return await self._db.read(body)
+
+    def _memory_table(self, scope: WorkingMemoryScope) -> tuple[Any, Any]:
+        t = self._db.tables
+        if scope is WorkingMemoryScope.THREAD:
+            return t.ai_thread_memory, t.ai_thread_memory.c.thread_id
+        return t.ai_resource_memory, t.ai_resource_memory.c.resource_id
+
+    async def _save_working_memory(
+        self, id: str, scope: WorkingMemoryScope, data: str, now: datetime
+    ) -> None:
+        table, key = self._memory_table(scope)
+        upsert = self._db.ops.upsert(
+            table,
+            {key.name: id, "data": data, "updated_at": now},
+            (key.name,),
+            ("data", "updated_at"),
+        )
+
+        async def body(conn: AsyncConnection) -> None:
+            if scope is WorkingMemoryScope.THREAD and not await self._thread_exists(conn, id):
+                raise ThreadNotFound(id)
+            await conn.execute(upsert)
+
+        await self._db.write(body)
+
+    async def _delete_working_memory(self, id: str, scope: WorkingMemoryScope) -> bool:
+        table, key = self._memory_table(scope)
+        stmt = table.delete().where(key == id)
+
+        async def body(conn: AsyncConnection) -> bool:
+            return bool((await conn.execute(stmt)).rowcount > 0)
+
+        return await self._db.write(body)
+
+
+class SqlAlchemyAIRunStateService(_AIBase, AIRunStateService):
+    """Agent runs and pending approvals through SQLAlchemy (02 §3, §5.3)."""
+
+    async def _create_run(self, run: NewAgentRun) -> None:
+        t = self._db.tables
+        insert_run = t.ai_runs.insert().values(
+            run_id=run.run_id,
+            thread_id=run.thread_id,
+            agent_name=run.agent_name,
+            resource_id=run.resource_id,
+            status=run.status.value,
+            error_message=run.error_message,
+            suspend_reason=None if run.suspend_reason is None else run.suspend_reason.value,
+            missing_rpcs=None if run.missing_rpcs is None else encode(run.missing_rpcs, "rpcs"),
+            usage_input_tokens=run.usage.input_tokens,
+            usage_output_tokens=run.usage.output_tokens,
+            usage_model=run.usage.model,
+            created_at=run.now,
+            updated_at=run.now,
+        )
+        pending_rows = [
+            {
+                "run_id": run.run_id,
+                "tool_call_id": approval.tool_call_id,
+                "position": position,
+                "kind": approval.kind,
+                "payload": approval.payload,
+            }
+            for position, approval in enumerate(run.pending_approvals)
+        ]
+
+        async def body(conn: AsyncConnection) -> None:
+            if not await self._thread_exists(conn, run.thread_id):
+                raise ThreadNotFound(run.thread_id)
+            await conn.execute(insert_run)
+            if pending_rows:
+                await conn.execute(t.ai_pending_approvals.insert(), pending_rows)
+
+        await self._db.write(body)
+
+    async def _update_run(self, run_id: str, changes: AgentRunChanges, now: datetime) -> None:
+        t = self._db.tables
+        runs, pending = t.ai_runs, t.ai_pending_approvals
+        values: dict[str, Any] = {"updated_at": now}
+        if not isinstance(changes.status, UnsetType):
+            values["status"] = changes.status.value
+        if not isinstance(changes.error_message, UnsetType):
+            values["error_message"] = changes.error_message
+        if not isinstance(changes.suspend_reason, UnsetType):
+            reason = changes.suspend_reason
+            values["suspend_reason"] = None if reason is None else reason.value
+        if not isinstance(changes.missing_rpcs, UnsetType):
+            rpcs = changes.missing_rpcs
+            values["missing_rpcs"] = None if rpcs is None else encode(rpcs, "missing_rpcs")
+        if not isinstance(changes.usage, UnsetType):
+            values["usage_input_tokens"] = changes.usage.input_tokens
+            values["usage_output_tokens"] = changes.usage.output_tokens
+            values["usage_model"] = changes.usage.model
+        stmt = runs.update().where(runs.c.run_id == run_id).values(**values)
+        approvals = changes.pending_approvals
+
+        async def body(conn: AsyncConnection) -> None:
+            if (await conn.execute(stmt)).rowcount == 0:
+                raise RunNotFound(run_id)
+            if isinstance(approvals, UnsetType):
+                return
+            # Replace by difference under the run's row lock: a kept row is never deleted, so
+            # a racing resolve_approval cannot miss it (02 §5.2).
+            current = select(pending.c.tool_call_id).where(pending.c.run_id == run_id)
+            existing = set((await conn.execute(self._db.ops.for_update(current))).scalars())
+            stale = sorted(existing - {approval.tool_call_id for approval in approvals})
+            for part in chunks(stale):
+                await conn.execute(
+                    pending.delete().where(
+                        pending.c.run_id == run_id, pending.c.tool_call_id.in_(part)
+                    )
+                )
+            rows = [
+                {
+                    "run_id": run_id,
+                    "tool_call_id": approval.tool_call_id,
+                    "position": position,
+                    "kind": approval.kind,
+                    "payload": approval.payload,
+                }
+                for position, approval in enumerate(approvals)
+            ]
+            for part in chunks(rows, ROWS_PER_UPSERT):
+                await conn.execute(
+                    self._db.ops.upsert(
+                        pending,
+                        part,
+                        ("run_id", "tool_call_id"),
+                        ("position", "kind", "payload"),
+                    )
+                )
+
+        await self._db.write(body)
+
+    async def _get_run(self, run_id: str) -> AgentRun | None:
+        runs = self._db.tables.ai_runs
+
+        async def body(conn: AsyncConnection) -> AgentRun | None:
+            row = (await conn.execute(select(runs).where(runs.c.run_id == run_id))).first()
+            if row is None:
+                return None
+            return _rows.agent_run(row, (await self._pending_of(conn, [run_id]))[run_id])
+
+        return await self._db.read(body)
+
+    async def _resolve_approval(
+        self, tool_call_id: str, status: ApprovalStatus, run_id: str | None, now: datetime
+    ) -> bool:
+        t = self._db.tables
+        pending, decisions = t.ai_pending_approvals, t.ai_approval_decisions
+        claim = select(pending).where(pending.c.tool_call_id == tool_call_id)
+        if run_id is not None:
+            claim = claim.where(pending.c.run_id == run_id)
+        claim = self._db.ops.for_update(claim.order_by(pending.c.run_id))
+
+        async def body(conn: AsyncConnection) -> bool:
+            rows = list(await conn.execute(claim))
+            if not rows:
+                return False
+            run_ids = [row.run_id for row in rows]
+            for part in chunks(run_ids):
+                await conn.execute(
+                    pending.delete().where(
+                        pending.c.tool_call_id == tool_call_id, pending.c.run_id.in_(part)
+                    )
+                )
+            await conn.execute(
+                decisions.insert(),
+                [
+                    {
+                        "run_id": row.run_id,
+                        "tool_call_id": tool_call_id,
+                        "kind": row.kind,
+                        "payload": row.payload,
+                        "status": status.value,
+                        "resolved_at": now,
+                    }
+                    for row in rows
+                ],
+            )
+            return True
+
+        return await self._db.write(body)
+
+    async def _find_run_by_tool_call_id(
+        self, tool_call_id: str
+    ) -> tuple[AgentRun, PendingApproval] | None:
+        t = self._db.tables
+        runs, pending = t.ai_runs, t.ai_pending_approvals
+        query = (
+            select(runs)
+            .join(pending, pending.c.run_id == runs.c.run_id)
+            .where(pending.c.tool_call_id == tool_call_id)
+            .order_by(runs.c.created_at.desc(), runs.c.seq.desc())
+            .limit(1)
+        )
+
+        async def body(conn: AsyncConnection) -> tuple[AgentRun, PendingApproval] | None:
+            row = (await conn.execute(query)).first()
+            if row is None:
+                return None
+            approvals = (await self._pending_of(conn, [row.run_id]))[row.run_id]
+            match = next(a for a in approvals if a.tool_call_id == tool_call_id)
+            return _rows.agent_run(row, approvals), match
+
+        return await self._db.read(body)
+
+    async def _get_approval_decisions(self, run_id: str) -> list[ResolvedApproval]:
+        decisions = self._db.tables.ai_approval_decisions
+        query = select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.seq)
+
+        async def body(conn: AsyncConnection) -> list[ResolvedApproval]:
+            return [_rows.decision(row) for row in await conn.execute(query)]
+
+        return await self._db.read(body)
+
+
+class SqlAlchemyAgentRunService(_AIBase, AgentRunService):
+    """Console queries, deletion and retention of AI threads through SQLAlchemy (02 §4)."""
+
+    async def _list_threads(
+        self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
+    ) -> list[Thread]:
+        threads, runs = self._db.tables.ai_threads, self._db.tables.ai_runs
+        query = select(threads)
+        if resource_id is not None:
+            query = query.where(threads.c.resource_id == resource_id)
+        if agent_name is not None:
+            query = query.where(
+                select(runs.c.seq)
+                .where(runs.c.thread_id == threads.c.id, runs.c.agent_name == agent_name)
+                .exists()
+            )
+        query = (
+            query.order_by(threads.c.updated_at.desc(), threads.c.seq.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+
+        async def body(conn: AsyncConnection) -> list[Thread]:
+            return [_rows.thread(row) for row in await conn.execute(query)]
+
+        return await self._db.read(body)
+
+    async def _get_distinct_agent_names(self) -> list[str]:
+        column = self._db.tables.ai_runs.c.agent_name
+
+        async def body(conn: AsyncConnection) -> list[str]:
+            return sorted(await self._db.ops.distinct_ascending(conn, column))
+
+        return await self._db.read(body)
+
+    async def _prune_threads(self, cutoff: datetime, batch_size: int) -> int:
+        threads = self._db.tables.ai_threads
+        stale = threads.c.updated_at < cutoff
+        pick = self._db.ops.for_update(
+            select(threads.c.id)
+            .where(stale)
+            .order_by(threads.c.updated_at, threads.c.seq)
+            .limit(batch_size),
+            skip_locked=True,
+        )
+
+        async def body(conn: AsyncConnection) -> tuple[int, int]:
+            locked = list((await conn.execute(pick)).scalars())
+            ids: list[str] = []
+            for part in chunks(locked):  # re-checked on the locked rows' latest version
+                confirm = select(threads.c.id).where(threads.c.id.in_(part), stale)
+                ids.extend((await conn.execute(confirm)).scalars())
+            deleted = 0
+            if ids:
+                await self._delete_children(conn, ids)
+                for part in chunks(ids):
+                    stmt = threads.delete().where(threads.c.id.in_(part), stale)
+                    deleted += (await conn.execute(stmt)).rowcount
+            return len(locked), deleted
+
+        total = 0
+        while True:
+            selected, deleted = await self._db.write(body)
+            total += deleted
+            if selected < batch_size:
+                return total

@@ -1,0 +1,173 @@
+"""`SqlAlchemyChannelStore` and `SqlAlchemyEventHubStore` on one namespace's tables.
+
+Removals and prunes lock the channel rows, then delete subscriptions explicitly before the
+channels, so correctness never depends on foreign-key enforcement; `subscribe` checks the
+channel with a locking read in the same transaction as its idempotent insert (Spec: 03 §2-§3,
+§6.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pikku_storage.errors import ChannelNotFound, ConflictError
+from pikku_storage.interfaces.channels import ChannelStore, EventHubStore
+from pikku_storage.records import ChannelAndSession
+from pikku_storage.sqlalchemy import _rows
+from pikku_storage.sqlalchemy._connection import SqlAlchemyService, chunks
+from pikku_storage.sqlalchemy._errors import is_unique_violation
+
+__all__ = ["SqlAlchemyChannelStore", "SqlAlchemyEventHubStore"]
+
+
+class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
+    """WebSocket channels and their sessions through SQLAlchemy (03 §2, §6.2).
+
+    Its `init()` also creates the event hub's table (one migration covers both).
+    """
+
+    async def _add_channel(
+        self, channel_id: str, channel_name: str, opening_data: str, now: datetime
+    ) -> None:
+        stmt = self._db.tables.channels.insert().values(
+            channel_id=channel_id,
+            channel_name=channel_name,
+            opening_data=opening_data,
+            user_session=None,
+            last_seen=now,
+        )
+
+        async def body(conn: AsyncConnection) -> None:
+            try:
+                await conn.execute(stmt)
+            except Exception as error:
+                if is_unique_violation(error):
+                    raise ConflictError.channel(channel_id) from error
+                raise
+
+        await self._db.write(body)
+
+    async def _remove(self, conn: AsyncConnection, channel_ids: Sequence[str]) -> None:
+        """Delete subscriptions, then channels; the channel rows are locked first."""
+        channels, subs = self._db.tables.channels, self._db.tables.channel_subscriptions
+        for part in chunks(channel_ids):
+            await conn.execute(
+                self._db.ops.for_update(
+                    select(channels.c.channel_id).where(channels.c.channel_id.in_(part))
+                )
+            )
+            await conn.execute(subs.delete().where(subs.c.channel_id.in_(part)))
+            await conn.execute(channels.delete().where(channels.c.channel_id.in_(part)))
+
+    async def _remove_channels(self, channel_ids: list[str]) -> None:
+        async def body(conn: AsyncConnection) -> None:
+            await self._remove(conn, channel_ids)
+
+        await self._db.write(body)
+
+    async def _set_user_session(self, channel_id: str, session: str | None) -> None:
+        channels = self._db.tables.channels
+        stmt = (
+            channels.update()
+            .where(channels.c.channel_id == channel_id)
+            .values(user_session=session)
+        )
+
+        async def body(conn: AsyncConnection) -> None:
+            if (await conn.execute(stmt)).rowcount == 0:
+                raise ChannelNotFound(channel_id)
+
+        await self._db.write(body)
+
+    async def _get_channel_and_session(self, channel_id: str) -> ChannelAndSession | None:
+        channels = self._db.tables.channels
+        query = select(channels).where(channels.c.channel_id == channel_id)
+
+        async def body(conn: AsyncConnection) -> ChannelAndSession | None:
+            row = (await conn.execute(query)).first()
+            return None if row is None else _rows.channel_and_session(row)
+
+        return await self._db.read(body)
+
+    async def _touch(self, channel_id: str, now: datetime) -> None:
+        channels = self._db.tables.channels
+        stmt = channels.update().where(channels.c.channel_id == channel_id).values(last_seen=now)
+
+        async def body(conn: AsyncConnection) -> None:
+            if (await conn.execute(stmt)).rowcount == 0:
+                raise ChannelNotFound(channel_id)
+
+        await self._db.write(body)
+
+    async def _prune_channels(self, cutoff: datetime, limit: int | None) -> list[str]:
+        channels, subs = self._db.tables.channels, self._db.tables.channel_subscriptions
+        stale = channels.c.last_seen < cutoff
+        pick = (
+            select(channels.c.channel_id)
+            .where(stale)
+            .order_by(channels.c.last_seen, channels.c.channel_id)
+        )
+        if limit is not None:
+            pick = pick.limit(limit)
+        # Concurrent prunes skip each other's rows, so their results are disjoint.
+        pick = self._db.ops.for_update(pick, skip_locked=True)
+
+        async def body(conn: AsyncConnection) -> list[str]:
+            locked = list((await conn.execute(pick)).scalars())
+            ids: list[str] = []
+            for part in chunks(locked):  # re-checked on the locked rows' latest version
+                confirm = select(channels.c.channel_id).where(
+                    channels.c.channel_id.in_(part), stale
+                )
+                kept = set((await conn.execute(confirm)).scalars())
+                ids.extend(channel_id for channel_id in part if channel_id in kept)
+            for part in chunks(ids):
+                await conn.execute(subs.delete().where(subs.c.channel_id.in_(part)))
+                await conn.execute(channels.delete().where(channels.c.channel_id.in_(part)))
+            return ids
+
+        return await self._db.write(body)
+
+
+class SqlAlchemyEventHubStore(SqlAlchemyService, EventHubStore):
+    """Topic subscriptions over a `SqlAlchemyChannelStore`'s namespace (03 §3, §6.2).
+
+    Build it on the same engine (or URL), `schema` and `table_prefix` as its channel store.
+    """
+
+    async def _subscribe(self, topic: str, channel_id: str) -> bool:
+        channels, subs = self._db.tables.channels, self._db.tables.channel_subscriptions
+        exists = self._db.ops.for_share(
+            select(channels.c.channel_id).where(channels.c.channel_id == channel_id)
+        )
+        insert = self._db.ops.insert_or_ignore(subs, {"topic": topic, "channel_id": channel_id})
+
+        async def body(conn: AsyncConnection) -> bool:
+            if (await conn.execute(exists)).first() is None:
+                return False
+            await conn.execute(insert)
+            return True
+
+        return await self._db.write(body)
+
+    async def _unsubscribe(self, topic: str, channel_id: str) -> bool:
+        subs = self._db.tables.channel_subscriptions
+        stmt = subs.delete().where(subs.c.topic == topic, subs.c.channel_id == channel_id)
+
+        async def body(conn: AsyncConnection) -> bool:
+            return bool((await conn.execute(stmt)).rowcount == 1)
+
+        return await self._db.write(body)
+
+    async def _get_channel_ids_for_topic(self, topic: str) -> list[str]:
+        subs = self._db.tables.channel_subscriptions
+        query = select(subs.c.channel_id).where(subs.c.topic == topic).order_by(subs.c.channel_id)
+
+        async def body(conn: AsyncConnection) -> list[str]:
+            return list((await conn.execute(query)).scalars())
+
+        return await self._db.read(body)

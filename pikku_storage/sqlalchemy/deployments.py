@@ -1,0 +1,170 @@
+"""`SqlAlchemyDeploymentService`: registrations and their functions in two tables.
+
+`start` is one transaction (drop an earlier id, upsert the row, replace the function rows);
+`heartbeat` stamps the row or, if it vanished, re-registers in the same transaction; stale
+rows are locked, re-checked and deleted with their functions (Spec: 03 §4, §6.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pikku_storage.clock import Clock
+from pikku_storage.interfaces.deployments import DeploymentService
+from pikku_storage.records import DeploymentConfig, DeploymentInfo
+from pikku_storage.sqlalchemy import _rows
+from pikku_storage.sqlalchemy._connection import (
+    DEFAULT_BUSY_TIMEOUT,
+    Bind,
+    SqlAlchemyService,
+    chunks,
+)
+
+__all__ = ["SqlAlchemyDeploymentService"]
+
+
+class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
+    """Service discovery through SQLAlchemy (03 §4, §6.2).
+
+    Takes the connection arguments of every SQLAlchemy service, then the heartbeat options of
+    `DeploymentService`. `close()` stops a started instance, then disposes an owned engine.
+    """
+
+    def __init__(
+        self,
+        bind: Bind,
+        *,
+        schema: str | None = None,
+        table_prefix: str = "pikku_",
+        heartbeat_interval: float = 10.0,
+        heartbeat_ttl: float = 30.0,
+        prune_on_heartbeat: bool = True,
+        clock: Clock | None = None,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        DeploymentService.__init__(
+            self,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_ttl=heartbeat_ttl,
+            prune_on_heartbeat=prune_on_heartbeat,
+            clock=clock,
+        )
+        self._attach(
+            bind,
+            schema=schema,
+            table_prefix=table_prefix,
+            busy_timeout=busy_timeout,
+            engine_options=engine_options,
+        )
+
+    async def _delete(self, conn: AsyncConnection, deployment_ids: list[str]) -> None:
+        deployments, functions = self._db.tables.deployments, self._db.tables.deployment_functions
+        for part in chunks(deployment_ids):
+            await conn.execute(functions.delete().where(functions.c.deployment_id.in_(part)))
+            await conn.execute(deployments.delete().where(deployments.c.deployment_id.in_(part)))
+
+    async def _write_registration(
+        self, conn: AsyncConnection, config: DeploymentConfig, now: datetime
+    ) -> None:
+        deployments, functions = self._db.tables.deployments, self._db.tables.deployment_functions
+        await conn.execute(
+            self._db.ops.upsert(
+                deployments,
+                {
+                    "deployment_id": config.deployment_id,
+                    "endpoint": config.endpoint,
+                    "last_heartbeat": now,
+                },
+                ("deployment_id",),
+                ("endpoint", "last_heartbeat"),
+            )
+        )
+        await conn.execute(
+            functions.delete().where(functions.c.deployment_id == config.deployment_id)
+        )
+        if config.functions:
+            await conn.execute(
+                functions.insert(),
+                [
+                    {"function_name": name, "deployment_id": config.deployment_id}
+                    for name in config.functions
+                ],
+            )
+
+    async def _register(
+        self, config: DeploymentConfig, previous_id: str | None, now: datetime
+    ) -> None:
+        async def body(conn: AsyncConnection) -> None:
+            if previous_id is not None:
+                await self._delete(conn, [previous_id])
+            await self._write_registration(conn, config, now)
+
+        await self._db.write(body)
+
+    async def _heartbeat(self, config: DeploymentConfig, now: datetime) -> None:
+        deployments = self._db.tables.deployments
+        stamp = (
+            deployments.update()
+            .where(deployments.c.deployment_id == config.deployment_id)
+            .values(last_heartbeat=now)
+        )
+
+        async def body(conn: AsyncConnection) -> None:
+            if (await conn.execute(stamp)).rowcount == 0:
+                await self._write_registration(conn, config, now)
+
+        await self._db.write(body)
+
+    async def _unregister(self, deployment_id: str) -> None:
+        async def body(conn: AsyncConnection) -> None:
+            await self._delete(conn, [deployment_id])
+
+        await self._db.write(body)
+
+    async def _find_function(self, name: str, cutoff: datetime) -> list[DeploymentInfo]:
+        deployments, functions = self._db.tables.deployments, self._db.tables.deployment_functions
+        query = (
+            select(deployments)
+            .join(functions, functions.c.deployment_id == deployments.c.deployment_id)
+            .where(functions.c.function_name == name, deployments.c.last_heartbeat > cutoff)
+        )
+
+        async def body(conn: AsyncConnection) -> list[DeploymentInfo]:
+            return [_rows.deployment_info(row) for row in await conn.execute(query)]
+
+        return await self._db.read(body)
+
+    async def _list_deployments(self, cutoff: datetime) -> list[DeploymentInfo]:
+        deployments = self._db.tables.deployments
+        query = select(deployments).where(deployments.c.last_heartbeat > cutoff)
+
+        async def body(conn: AsyncConnection) -> list[DeploymentInfo]:
+            return [_rows.deployment_info(row) for row in await conn.execute(query)]
+
+        return await self._db.read(body)
+
+    async def _prune_deployments(self, cutoff: datetime) -> list[str]:
+        deployments = self._db.tables.deployments
+        stale = deployments.c.last_heartbeat <= cutoff
+        pick = self._db.ops.for_update(select(deployments.c.deployment_id).where(stale))
+
+        async def body(conn: AsyncConnection) -> list[str]:
+            # Locked, so a concurrent heartbeat either landed first (and the re-check keeps
+            # the row out of `pick`) or waits and then re-registers.
+            locked = list((await conn.execute(pick)).scalars())
+            ids: list[str] = []
+            for part in chunks(locked):  # re-checked on the locked rows' latest version
+                confirm = select(deployments.c.deployment_id).where(
+                    deployments.c.deployment_id.in_(part), stale
+                )
+                ids.extend((await conn.execute(confirm)).scalars())
+            await self._delete(conn, ids)
+            return ids
+
+        return await self._db.write(body)

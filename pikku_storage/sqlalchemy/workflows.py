@@ -1,0 +1,541 @@
+"""`SqlAlchemyWorkflowService` and `SqlAlchemyWorkflowRunService` on SQLAlchemy Core (async).
+
+Every hook is one transaction (`Database.write`/`read`); a step write updates the live step and
+its current history row together; claims are conditional UPDATEs judged by row count.
+Removals lock the run and its steps, then delete children explicitly, so no row is left even
+where foreign keys are not enforced (Spec: 01 §3-§4, §5.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pikku_storage._locks import LockName
+from pikku_storage.codec import JsonValue, decode_optional
+from pikku_storage.errors import ConflictError, RunNotFound, StepNotFound
+from pikku_storage.interfaces.workflows import (
+    CLAIMABLE_STATUSES,
+    GraphStep,
+    NewRun,
+    NewStep,
+    StepChange,
+    WorkflowRunService,
+    WorkflowService,
+)
+from pikku_storage.records import (
+    RunStep,
+    StepHistoryEntry,
+    StepState,
+    StepStatus,
+    WorkflowRun,
+    WorkflowStatus,
+    WorkflowVersion,
+)
+from pikku_storage.sqlalchemy import _rows
+from pikku_storage.sqlalchemy._connection import SqlAlchemyService, chunks
+from pikku_storage.sqlalchemy._errors import is_foreign_key_violation, is_unique_violation
+from pikku_storage.sqlalchemy._locks import hold_lock
+
+__all__ = ["SqlAlchemyWorkflowRunService", "SqlAlchemyWorkflowService"]
+
+_STAMPS: Final = ("running_at", "scheduled_at", "succeeded_at", "failed_at")
+
+
+class _WorkflowBase(SqlAlchemyService):
+    """The reads both workflow services offer."""
+
+    async def _get_run(self, run_id: str) -> WorkflowRun | None:
+        runs = self._db.tables.workflow_runs
+
+        async def body(conn: AsyncConnection) -> WorkflowRun | None:
+            row = (await conn.execute(select(runs).where(runs.c.workflow_run_id == run_id))).first()
+            return None if row is None else _rows.workflow_run(row)
+
+        return await self._db.read(body)
+
+    async def _get_run_history(self, run_id: str) -> list[StepHistoryEntry]:
+        history, steps = self._db.tables.workflow_history, self._db.tables.workflow_steps
+        query = (
+            select(history, steps.c.step_name, steps.c.retries, steps.c.retry_delay)
+            .join(steps, steps.c.workflow_step_id == history.c.workflow_step_id)
+            .where(history.c.workflow_run_id == run_id)
+            .order_by(history.c.created_at, history.c.seq)
+        )
+
+        async def body(conn: AsyncConnection) -> list[StepHistoryEntry]:
+            return [_rows.history_entry(row) for row in await conn.execute(query)]
+
+        return await self._db.read(body)
+
+    async def _get_workflow_version(self, name: str, graph_hash: str) -> WorkflowVersion | None:
+        versions = self._db.tables.workflow_versions
+        query = select(versions).where(
+            versions.c.workflow_name == name, versions.c.graph_hash == graph_hash
+        )
+
+        async def body(conn: AsyncConnection) -> WorkflowVersion | None:
+            row = (await conn.execute(query)).first()
+            return None if row is None else _rows.workflow_version(row)
+
+        return await self._db.read(body)
+
+
+class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
+    """Workflow state on PostgreSQL, MySQL/MariaDB or SQLite through SQLAlchemy (01 §5.4).
+
+    Locks span processes on PostgreSQL and MySQL, and one process on SQLite.
+    """
+
+    # --- runs and state ---------------------------------------------------------------
+
+    async def _create_run(self, run: NewRun) -> None:
+        runs = self._db.tables.workflow_runs
+        stmt = runs.insert().values(
+            workflow_run_id=run.run_id,
+            workflow=run.workflow,
+            status=WorkflowStatus.RUNNING.value,
+            input=run.input,
+            output=None,
+            error=None,
+            inline=run.inline,
+            graph_hash=run.graph_hash,
+            wire=run.wire,
+            created_at=run.now,
+            updated_at=run.now,
+        )
+
+        async def body(conn: AsyncConnection) -> None:
+            await conn.execute(stmt)
+
+        await self._db.write(body)
+
+    async def _update_run_status(
+        self,
+        run_id: str,
+        status: WorkflowStatus,
+        output: str | None,
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        runs = self._db.tables.workflow_runs
+        stmt = (
+            runs.update()
+            .where(runs.c.workflow_run_id == run_id)
+            .values(status=status.value, output=output, error=error, updated_at=now)
+        )
+
+        async def body(conn: AsyncConnection) -> None:
+            if (await conn.execute(stmt)).rowcount == 0:
+                raise RunNotFound(run_id)
+
+        await self._db.write(body)
+
+    async def _update_run_state(self, run_id: str, name: str, value: str, now: datetime) -> None:
+        runs, state = self._db.tables.workflow_runs, self._db.tables.workflow_state
+        touch = runs.update().where(runs.c.workflow_run_id == run_id).values(updated_at=now)
+        upsert = self._db.ops.upsert(
+            state,
+            {"workflow_run_id": run_id, "name": name, "value": value},
+            keys=("workflow_run_id", "name"),
+            update=("value",),
+        )
+
+        async def body(conn: AsyncConnection) -> None:
+            # The run's row lock orders writers of one run and keeps a delete out.
+            if (await conn.execute(touch)).rowcount == 0:
+                raise RunNotFound(run_id)
+            await conn.execute(upsert)
+
+        await self._db.write(body)
+
+    async def _get_run_state(self, run_id: str) -> dict[str, JsonValue]:
+        state = self._db.tables.workflow_state
+        query = select(state.c.name, state.c.value).where(state.c.workflow_run_id == run_id)
+
+        async def body(conn: AsyncConnection) -> dict[str, JsonValue]:
+            return {row.name: decode_optional(row.value) for row in await conn.execute(query)}
+
+        return await self._db.read(body)
+
+    # --- steps ------------------------------------------------------------------------
+
+    async def _insert_step_state(self, step: NewStep) -> StepState:
+        t = self._db.tables
+        runs = t.workflow_runs
+        exists = self._db.ops.for_share(
+            select(runs.c.seq).where(runs.c.workflow_run_id == step.run_id)
+        )
+        stamps = dict.fromkeys(_STAMPS)
+        insert_step = t.workflow_steps.insert().values(
+            workflow_step_id=step.step_id,
+            workflow_run_id=step.run_id,
+            step_name=step.step_name,
+            rpc_name=step.rpc_name,
+            data=step.data,
+            status=StepStatus.PENDING.value,
+            result=None,
+            error=None,
+            attempt_count=1,
+            retries=step.retries,
+            retry_delay=step.retry_delay,
+            branch_taken=None,
+            created_at=step.now,
+            updated_at=step.now,
+            **stamps,
+        )
+        insert_history = t.workflow_history.insert().values(
+            workflow_step_id=step.step_id,
+            attempt=1,
+            workflow_run_id=step.run_id,
+            status=StepStatus.PENDING.value,
+            result=None,
+            error=None,
+            created_at=step.now,
+            updated_at=step.now,
+            **stamps,
+        )
+
+        async def body(conn: AsyncConnection) -> None:
+            if (await conn.execute(exists)).first() is None:
+                raise RunNotFound(step.run_id)
+            try:
+                await conn.execute(insert_step)
+            except Exception as error:
+                if is_unique_violation(error):
+                    raise ConflictError.step(step.run_id, step.step_name) from error
+                if is_foreign_key_violation(error):
+                    raise RunNotFound(step.run_id) from error
+                raise
+            await conn.execute(insert_history)
+
+        await self._db.write(body)
+        retry_delay = decode_optional(step.retry_delay)
+        assert retry_delay is None or isinstance(retry_delay, int | str)
+        return StepState(
+            step_id=step.step_id,
+            status=StepStatus.PENDING,
+            attempt_count=1,
+            retries=step.retries,
+            retry_delay=retry_delay,
+            created_at=step.now,
+            updated_at=step.now,
+        )
+
+    async def _get_step_state(self, run_id: str, step_name: str) -> StepState | None:
+        steps = self._db.tables.workflow_steps
+        query = select(steps).where(
+            steps.c.workflow_run_id == run_id, steps.c.step_name == step_name
+        )
+
+        async def body(conn: AsyncConnection) -> StepState | None:
+            row = (await conn.execute(query)).first()
+            return None if row is None else _rows.step_state(row)
+
+        return await self._db.read(body)
+
+    async def _current_step(self, conn: AsyncConnection, step_id: str) -> _rows.AnyRow:
+        """The step row (already locked by this transaction's UPDATE)."""
+        steps = self._db.tables.workflow_steps
+        query = select(steps).where(steps.c.workflow_step_id == step_id)
+        return (await conn.execute(query)).one()
+
+    async def _update_attempt(
+        self, conn: AsyncConnection, step_id: str, attempt: int, values: dict[str, Any]
+    ) -> None:
+        history = self._db.tables.workflow_history
+        await conn.execute(
+            history.update()
+            .where(history.c.workflow_step_id == step_id, history.c.attempt == attempt)
+            .values(**values)
+        )
+
+    async def _set_step(self, step_id: str, change: StepChange, now: datetime) -> None:
+        steps = self._db.tables.workflow_steps
+        values: dict[str, Any] = {
+            "status": change.status.value,
+            change.stamp: now,
+            "updated_at": now,
+        }
+        if change.outcome is not None:
+            values["result"], values["error"] = change.outcome
+        stmt = steps.update().where(steps.c.workflow_step_id == step_id).values(**values)
+        attempt = select(steps.c.attempt_count).where(steps.c.workflow_step_id == step_id)
+
+        async def body(conn: AsyncConnection) -> None:
+            if (await conn.execute(stmt)).rowcount == 0:
+                raise StepNotFound.by_id(step_id)
+            current = (await conn.execute(attempt)).scalar_one()
+            await self._update_attempt(conn, step_id, current, values)
+
+        await self._db.write(body)
+
+    async def _claim_step(self, step_id: str, now: datetime) -> StepState | None:
+        steps = self._db.tables.workflow_steps
+        values = {"status": StepStatus.RUNNING.value, "running_at": now, "updated_at": now}
+        claim = (
+            steps.update()
+            .where(
+                steps.c.workflow_step_id == step_id,
+                steps.c.status.in_([s.value for s in CLAIMABLE_STATUSES]),
+            )
+            .values(**values)
+        )
+        exists = select(steps.c.seq).where(steps.c.workflow_step_id == step_id)
+
+        async def body(conn: AsyncConnection) -> StepState | None:
+            if (await conn.execute(claim)).rowcount == 0:
+                if (await conn.execute(exists)).first() is None:
+                    raise StepNotFound.by_id(step_id)
+                return None
+            row = await self._current_step(conn, step_id)
+            await self._update_attempt(conn, step_id, row.attempt_count, values)
+            return _rows.step_state(row)
+
+        return await self._db.write(body)
+
+    async def _create_retry_attempt(
+        self, step_id: str, status: StepStatus, now: datetime
+    ) -> StepState:
+        t = self._db.tables
+        steps = t.workflow_steps
+        stamps: dict[str, datetime | None] = dict.fromkeys(_STAMPS)
+        if status is StepStatus.RUNNING:
+            stamps["running_at"] = now
+        bump = (
+            steps.update()
+            .where(steps.c.workflow_step_id == step_id)
+            .values(
+                attempt_count=steps.c.attempt_count + 1,
+                status=status.value,
+                result=None,
+                error=None,
+                updated_at=now,
+                **stamps,
+            )
+        )
+
+        async def body(conn: AsyncConnection) -> StepState:
+            # The step's row lock orders concurrent retries: each adds its own attempt.
+            if (await conn.execute(bump)).rowcount == 0:
+                raise StepNotFound.by_id(step_id)
+            row = await self._current_step(conn, step_id)
+            await conn.execute(
+                t.workflow_history.insert().values(
+                    workflow_step_id=step_id,
+                    attempt=row.attempt_count,
+                    workflow_run_id=row.workflow_run_id,
+                    status=status.value,
+                    result=None,
+                    error=None,
+                    created_at=now,
+                    updated_at=now,
+                    **stamps,
+                )
+            )
+            return _rows.step_state(row)
+
+        return await self._db.write(body)
+
+    # --- graph primitives -------------------------------------------------------------
+
+    async def _get_graph_steps(self, run_id: str) -> list[GraphStep]:
+        steps = self._db.tables.workflow_steps
+        query = select(
+            steps.c.step_name,
+            steps.c.status,
+            steps.c.attempt_count,
+            steps.c.retries,
+            steps.c.branch_taken,
+        ).where(steps.c.workflow_run_id == run_id)
+
+        async def body(conn: AsyncConnection) -> list[GraphStep]:
+            return [_rows.graph_step(row) for row in await conn.execute(query)]
+
+        return await self._db.read(body)
+
+    async def _get_step_names(self, run_id: str, names: list[str]) -> set[str]:
+        steps = self._db.tables.workflow_steps
+
+        async def body(conn: AsyncConnection) -> set[str]:
+            found: set[str] = set()
+            for part in chunks(names):
+                query = select(steps.c.step_name).where(
+                    steps.c.workflow_run_id == run_id, steps.c.step_name.in_(part)
+                )
+                found.update((await conn.execute(query)).scalars())
+            return found
+
+        return await self._db.read(body)
+
+    async def _get_succeeded_results(self, run_id: str, names: list[str]) -> dict[str, JsonValue]:
+        steps = self._db.tables.workflow_steps
+
+        async def body(conn: AsyncConnection) -> dict[str, JsonValue]:
+            results: dict[str, JsonValue] = {}
+            for part in chunks(names):
+                query = select(steps.c.step_name, steps.c.result).where(
+                    steps.c.workflow_run_id == run_id,
+                    steps.c.step_name.in_(part),
+                    steps.c.status == StepStatus.SUCCEEDED.value,
+                )
+                for row in await conn.execute(query):
+                    results[row.step_name] = decode_optional(row.result)
+            return results
+
+        return await self._db.read(body)
+
+    async def _set_branch_taken(self, step_id: str, branch_key: str, now: datetime) -> None:
+        steps = self._db.tables.workflow_steps
+        stmt = (
+            steps.update()
+            .where(steps.c.workflow_step_id == step_id)
+            .values(branch_taken=branch_key, updated_at=now)
+        )
+
+        async def body(conn: AsyncConnection) -> None:
+            if (await conn.execute(stmt)).rowcount == 0:
+                raise StepNotFound.by_id(step_id)
+
+        await self._db.write(body)
+
+    # --- versions and locks -----------------------------------------------------------
+
+    async def _upsert_workflow_version(
+        self, name: str, graph_hash: str, graph: str, source: str, now: datetime
+    ) -> bool:
+        values = {
+            "workflow_name": name,
+            "graph_hash": graph_hash,
+            "graph": graph,
+            "source": source,
+            "created_at": now,
+        }
+
+        async def body(conn: AsyncConnection) -> bool:
+            return await self._db.ops.insert_if_absent(
+                conn, self._db.tables.workflow_versions, values
+            )
+
+        return await self._db.write(body)
+
+    def _lock(self, name: LockName, timeout: float | None) -> AbstractAsyncContextManager[None]:
+        return hold_lock(self._db, name, timeout)
+
+
+class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
+    """Console queries over the tables of a `SqlAlchemyWorkflowService` (01 §4, §5.4)."""
+
+    async def _list_runs(
+        self, workflow_name: str | None, status: WorkflowStatus | None, limit: int, offset: int
+    ) -> list[WorkflowRun]:
+        runs = self._db.tables.workflow_runs
+        query = select(runs)
+        if workflow_name is not None:
+            query = query.where(runs.c.workflow == workflow_name)
+        if status is not None:
+            query = query.where(runs.c.status == status.value)
+        query = (
+            query.order_by(runs.c.created_at.desc(), runs.c.seq.desc()).limit(limit).offset(offset)
+        )
+
+        async def body(conn: AsyncConnection) -> list[WorkflowRun]:
+            return [_rows.workflow_run(row) for row in await conn.execute(query)]
+
+        return await self._db.read(body)
+
+    async def _get_run_steps(self, run_id: str) -> list[RunStep]:
+        steps = self._db.tables.workflow_steps
+        query = (
+            select(steps)
+            .where(steps.c.workflow_run_id == run_id)
+            .order_by(steps.c.created_at, steps.c.seq)
+        )
+
+        async def body(conn: AsyncConnection) -> list[RunStep]:
+            return [_rows.run_step(row) for row in await conn.execute(query)]
+
+        return await self._db.read(body)
+
+    async def _get_distinct_workflow_names(self) -> list[str]:
+        column = self._db.tables.workflow_runs.c.workflow
+
+        async def body(conn: AsyncConnection) -> list[str]:
+            return sorted(await self._db.ops.distinct_ascending(conn, column))
+
+        return await self._db.read(body)
+
+    async def _delete_runs(self, conn: AsyncConnection, run_ids: Sequence[str]) -> None:
+        """Delete the runs' history, steps and state; the runs themselves are the caller's."""
+        t = self._db.tables
+        steps, ops = t.workflow_steps, self._db.ops
+        for part in chunks(run_ids):
+            # Lock the steps first: a step write in flight finishes before its rows go.
+            await conn.execute(
+                ops.for_update(select(steps.c.seq).where(steps.c.workflow_run_id.in_(part)))
+            )
+            await conn.execute(
+                t.workflow_history.delete().where(t.workflow_history.c.workflow_run_id.in_(part))
+            )
+            await conn.execute(steps.delete().where(steps.c.workflow_run_id.in_(part)))
+            await conn.execute(
+                t.workflow_state.delete().where(t.workflow_state.c.workflow_run_id.in_(part))
+            )
+
+    async def _delete_run(self, run_id: str) -> bool:
+        runs = self._db.tables.workflow_runs
+        lock = self._db.ops.for_update(select(runs.c.seq).where(runs.c.workflow_run_id == run_id))
+
+        async def body(conn: AsyncConnection) -> bool:
+            if (await conn.execute(lock)).first() is None:
+                return False
+            await self._delete_runs(conn, [run_id])
+            await conn.execute(runs.delete().where(runs.c.workflow_run_id == run_id))
+            return True
+
+        return await self._db.write(body)
+
+    async def _prune_runs(
+        self, cutoff: datetime, statuses: tuple[WorkflowStatus, ...], batch_size: int
+    ) -> int:
+        runs = self._db.tables.workflow_runs
+        total = 0
+        for status in statuses:
+            stale = (runs.c.status == status.value) & (runs.c.updated_at < cutoff)
+            pick = self._db.ops.for_update(
+                select(runs.c.workflow_run_id)
+                .where(stale)
+                .order_by(runs.c.updated_at, runs.c.seq)
+                .limit(batch_size),
+                skip_locked=True,
+            )
+
+            async def body(
+                conn: AsyncConnection, pick: Any = pick, stale: Any = stale
+            ) -> tuple[int, int]:
+                locked = [str(value) for value in (await conn.execute(pick)).scalars()]
+                ids: list[str] = []
+                for part in chunks(locked):  # re-checked on the locked rows' latest version
+                    confirm = select(runs.c.workflow_run_id).where(
+                        runs.c.workflow_run_id.in_(part), stale
+                    )
+                    ids.extend(str(value) for value in (await conn.execute(confirm)).scalars())
+                deleted = 0
+                if ids:
+                    await self._delete_runs(conn, ids)
+                    for part in chunks(ids):
+                        stmt = runs.delete().where(runs.c.workflow_run_id.in_(part), stale)
+                        deleted += (await conn.execute(stmt)).rowcount
+                return len(locked), deleted
+
+            while True:
+                selected, deleted = await self._db.write(body)
+                total += deleted
+                if selected < batch_size:
+                    break
+        return total

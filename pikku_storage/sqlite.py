@@ -1,0 +1,171 @@
+"""The embedded default: the SQLAlchemy backend preset for one SQLite file through aiosqlite.
+
+`open_storage("sqlite:///path/to/file.db")` (or `"sqlite://:memory:"`) builds every service
+on one engine with `foreign_keys = ON`, WAL, a busy timeout and `BEGIN IMMEDIATE` writes; the
+`Sqlite…` classes take a database path. No SQL lives here: every statement is the SQLAlchemy
+backend's. Locks exclude within one process; claims, conflicts and insert-if-absent hold across
+processes sharing the file (Spec: 00 §1, §5; 01 §5.4).
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pikku_storage.clock import Clock
+from pikku_storage.errors import InvalidValue
+from pikku_storage.sqlalchemy import open_storage as _open_sqlalchemy
+from pikku_storage.sqlalchemy._connection import DEFAULT_BUSY_TIMEOUT, SqlAlchemyService
+from pikku_storage.sqlalchemy.ai import (
+    SqlAlchemyAgentRunService,
+    SqlAlchemyAIRunStateService,
+    SqlAlchemyAIStorageService,
+)
+from pikku_storage.sqlalchemy.channels import SqlAlchemyChannelStore, SqlAlchemyEventHubStore
+from pikku_storage.sqlalchemy.deployments import SqlAlchemyDeploymentService
+from pikku_storage.sqlalchemy.workflows import (
+    SqlAlchemyWorkflowRunService,
+    SqlAlchemyWorkflowService,
+)
+from pikku_storage.storage import Storage
+
+__all__ = [
+    "SqliteAIRunStateService",
+    "SqliteAIStorageService",
+    "SqliteAgentRunService",
+    "SqliteChannelStore",
+    "SqliteDeploymentService",
+    "SqliteEventHubStore",
+    "SqliteWorkflowRunService",
+    "SqliteWorkflowService",
+    "open_storage",
+    "sqlite_url",
+]
+
+MEMORY = ":memory:"
+
+
+def sqlite_url(database: str | os.PathLike[str]) -> URL:
+    """The aiosqlite URL of a file path, `":memory:"`, or a `sqlite://` URL.
+
+    `sqlite:///relative.db`, `sqlite:////absolute.db`, `sqlite://:memory:`, `sqlite://` and
+    `sqlite+aiosqlite:///…` are accepted. Raises: `InvalidValue` for another scheme.
+    """
+    text = os.fspath(database)
+    if text in (MEMORY, "sqlite://", "sqlite://:memory:", "sqlite:///:memory:"):
+        return URL.create("sqlite+aiosqlite")
+    for scheme in ("sqlite+aiosqlite://", "sqlite://"):
+        if text.startswith(scheme):
+            path = text[len(scheme) :]
+            if not path.startswith("/"):
+                raise InvalidValue(f"expected sqlite:///path/to/file.db, got {text!r}")
+            text = path[1:]
+            break
+    else:
+        if "://" in text:
+            raise InvalidValue(f"not an SQLite URL: {text!r}")
+    if not text:
+        raise InvalidValue("an SQLite database path must not be empty")
+    return URL.create("sqlite+aiosqlite", database=text)
+
+
+def open_storage(
+    url: str | os.PathLike[str],
+    *,
+    table_prefix: str = "pikku_",
+    clock: Clock | None = None,
+    heartbeat_interval: float = 10.0,
+    heartbeat_ttl: float = 30.0,
+    prune_on_heartbeat: bool = True,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+) -> Storage:
+    """Every service on one SQLite file (or `:memory:`); the `Storage` owns the engine. No I/O."""
+    return _open_sqlalchemy(
+        sqlite_url(url),
+        table_prefix=table_prefix,
+        clock=clock,
+        heartbeat_interval=heartbeat_interval,
+        heartbeat_ttl=heartbeat_ttl,
+        prune_on_heartbeat=prune_on_heartbeat,
+        busy_timeout=busy_timeout,
+    )
+
+
+class _SqlitePreset(SqlAlchemyService):
+    """A SQLAlchemy service whose `database` is an SQLite path, `:memory:`, a `sqlite://` URL
+    or an `AsyncEngine` (borrowed)."""
+
+    def __init__(
+        self,
+        database: str | os.PathLike[str] | AsyncEngine,
+        *,
+        table_prefix: str = "pikku_",
+        clock: Clock | None = None,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> None:
+        super().__init__(
+            _bind(database), table_prefix=table_prefix, clock=clock, busy_timeout=busy_timeout
+        )
+
+
+class SqliteWorkflowService(_SqlitePreset, SqlAlchemyWorkflowService):
+    """Workflow state on an SQLite file; locks exclude within this process (01 §5.4)."""
+
+
+class SqliteWorkflowRunService(_SqlitePreset, SqlAlchemyWorkflowRunService):
+    """Workflow console queries on an SQLite file (01 §4)."""
+
+
+class SqliteAIStorageService(_SqlitePreset, SqlAlchemyAIStorageService):
+    """AI threads, messages and working memory on an SQLite file (02 §2)."""
+
+
+class SqliteAIRunStateService(_SqlitePreset, SqlAlchemyAIRunStateService):
+    """Agent runs and pending approvals on an SQLite file (02 §3)."""
+
+
+class SqliteAgentRunService(_SqlitePreset, SqlAlchemyAgentRunService):
+    """AI console queries, deletion and retention on an SQLite file (02 §4)."""
+
+
+class SqliteChannelStore(_SqlitePreset, SqlAlchemyChannelStore):
+    """Channels and sessions on an SQLite file (03 §2)."""
+
+
+class SqliteEventHubStore(_SqlitePreset, SqlAlchemyEventHubStore):
+    """Topic subscriptions on an SQLite file, the one its channel store uses (03 §3)."""
+
+
+class SqliteDeploymentService(SqlAlchemyDeploymentService):
+    """Deployment registrations on an SQLite file (03 §4)."""
+
+    def __init__(
+        self,
+        database: str | os.PathLike[str] | AsyncEngine,
+        *,
+        table_prefix: str = "pikku_",
+        heartbeat_interval: float = 10.0,
+        heartbeat_ttl: float = 30.0,
+        prune_on_heartbeat: bool = True,
+        clock: Clock | None = None,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> None:
+        super().__init__(
+            _bind(database),
+            table_prefix=table_prefix,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_ttl=heartbeat_ttl,
+            prune_on_heartbeat=prune_on_heartbeat,
+            clock=clock,
+            busy_timeout=busy_timeout,
+        )
+
+
+def _bind(database: object) -> URL | AsyncEngine:
+    if isinstance(database, AsyncEngine):
+        return database
+    if isinstance(database, str | os.PathLike):
+        return sqlite_url(database)
+    raise InvalidValue(f"database must be a path, a URL or an AsyncEngine: {database!r}")

@@ -1,0 +1,230 @@
+"""Providers of the SQLAlchemy backends: `sqlite`, `sqlalchemy-sqlite`, `sqlalchemy-postgres`,
+`sqlalchemy-mysql` (04-testing §1-§2).
+
+SQLite gets a fresh file (or `:memory:` engine) per test. The server backends keep a small
+pool of namespaces per worker (a PostgreSQL schema, a MySQL table prefix on the URL's
+database), migrated once and emptied with DELETEs after each test, so a test costs a few
+statements instead of a migration; the session's end drops every namespace it created. Names
+carry the worker id and the session token, so concurrent sessions never meet. Each `Storage`
+gets its own engine; no loop-bound object outlives its test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+from sqlalchemy import delete
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
+
+from pikku_storage import Clock, Storage
+from pikku_storage.clock import SystemClock
+from pikku_storage.sqlalchemy import open_storage, storage_from_engine
+from pikku_storage.sqlalchemy._connection import Database, create_engine
+from pikku_storage.sqlalchemy._schema import build_tables
+from pikku_storage.sqlite import open_storage as open_sqlite
+from pikku_testing.contract._capabilities import Capability
+from pikku_testing.providers import BackendProvider, Namespace, NamespaceRequest
+
+__all__ = [
+    "SqlAlchemyMysqlProvider",
+    "SqlAlchemyPostgresProvider",
+    "SqlAlchemySqliteProvider",
+    "SqliteProvider",
+    "driver_url",
+]
+
+_SERVER_CAPABILITIES: Final = frozenset(
+    {Capability.CROSS_PROCESS, Capability.CROSS_PROCESS_LOCKS, Capability.PERSISTENT}
+)
+_DRIVERS: Final = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+aiomysql",
+    "mariadb": "mysql+aiomysql",
+}
+
+
+def driver_url(server_url: str) -> str:
+    """A plain server URL (`postgresql://…`, `mysql://…`) with this backend's async driver."""
+    url = make_url(server_url)
+    backend = url.get_backend_name()
+    if "+" in url.drivername or backend not in _DRIVERS:
+        return url.render_as_string(hide_password=False)
+    return url.set(drivername=_DRIVERS[backend]).render_as_string(hide_password=False)
+
+
+def _options(options: dict[str, object]) -> dict[str, Any]:
+    return dict(options)  # checked by the backend's open_storage
+
+
+class SqliteProvider(BackendProvider):
+    """The embedded preset on a fresh file in the test's temporary directory; another OS
+    process can open it (`CROSS_PROCESS`), locks stay within a process."""
+
+    name = "sqlite"
+    capabilities = frozenset({Capability.CROSS_PROCESS, Capability.PERSISTENT})
+
+    @asynccontextmanager
+    async def namespace(self, request: NamespaceRequest) -> AsyncIterator[Namespace]:
+        path = Path(request.tmp_path) / f"pikku-{request.label}.db"
+        url = f"sqlite:///{path}"
+        try:
+            yield Namespace(provider=self, open_args=(url, {}), state={"url": url})
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{path}{suffix}")
+
+    def make_storage(self, namespace: Namespace, clock: Clock, **options: object) -> Storage:
+        url = namespace.state["url"]
+        assert isinstance(url, str)
+        return open_sqlite(url, clock=clock, **_options(options))
+
+
+class SqlAlchemySqliteProvider(BackendProvider):
+    """The SQLAlchemy backend on an in-memory SQLite database: one engine per test, which every
+    `Storage` of the namespace borrows (a second engine could not see the data)."""
+
+    name = "sqlalchemy-sqlite"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    @asynccontextmanager
+    async def namespace(self, request: NamespaceRequest) -> AsyncIterator[Namespace]:
+        engine = create_engine("sqlite+aiosqlite://")
+        try:
+            yield Namespace(provider=self, state={"engine": engine})
+        finally:
+            await engine.dispose()
+
+    def make_storage(self, namespace: Namespace, clock: Clock, **options: object) -> Storage:
+        engine = namespace.state["engine"]
+        assert isinstance(engine, AsyncEngine)
+        return storage_from_engine(engine, clock=clock, **_options(options))
+
+
+class _ServerProvider(BackendProvider):
+    """Namespaces on a server, pooled per worker: migrated once, emptied after each test."""
+
+    capabilities = _SERVER_CAPABILITIES
+    namespace_option: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._free: list[str] = []
+        self._created: list[str] = []
+        self._url: str | None = None
+
+    def _new_name(self, request: NamespaceRequest) -> str:
+        raise NotImplementedError
+
+    def _database(self, engine: AsyncEngine, name: str) -> Database:
+        raise NotImplementedError
+
+    async def _drop(self, engine: AsyncEngine, names: list[str]) -> None:
+        raise NotImplementedError
+
+    @asynccontextmanager
+    async def namespace(self, request: NamespaceRequest) -> AsyncIterator[Namespace]:
+        assert request.server_url is not None
+        url = self._url = driver_url(request.server_url)
+        engine = create_engine(url, engine_options={"poolclass": NullPool})
+        try:
+            if self._free:
+                name = self._free.pop()
+            else:
+                name = self._new_name(request)
+                self._created.append(name)
+                await self._database(engine, name).ensure_schema(SystemClock().now())
+            options: dict[str, object] = {self.namespace_option: name}
+            state: dict[str, object] = {"url": url, **options}
+            try:
+                yield Namespace(provider=self, open_args=(url, options), state=state)
+            finally:
+                if await self._empty(engine, name):
+                    self._free.append(name)
+        finally:
+            await engine.dispose()
+
+    async def _empty(self, engine: AsyncEngine, name: str) -> bool:
+        """Delete every row of the namespace, children first; `False` if that failed."""
+        db = self._database(engine, name)
+        tables = list(reversed(db.tables.metadata.sorted_tables))
+        tables.remove(db.tables.schema_version)
+
+        async def body(conn: Any) -> None:
+            for table in tables:
+                await conn.execute(delete(table))
+
+        try:
+            await db.write(body)
+        except Exception:
+            return False
+        return True
+
+    def make_storage(self, namespace: Namespace, clock: Clock, **options: object) -> Storage:
+        url = namespace.state["url"]
+        assert isinstance(url, str)
+        given = _options(options)
+        given[self.namespace_option] = namespace.state[self.namespace_option]
+        return open_storage(url, clock=clock, **given)
+
+    async def aclose(self) -> None:
+        if self._url is None or not self._created:
+            return
+        engine = create_engine(self._url, engine_options={"poolclass": NullPool})
+        try:
+            await self._drop(engine, self._created)
+        finally:
+            self._created.clear()
+            self._free.clear()
+            await engine.dispose()
+
+
+class SqlAlchemyPostgresProvider(_ServerProvider):
+    """The SQLAlchemy backend on PostgreSQL through psycopg, a schema per namespace."""
+
+    name = "sqlalchemy-postgres"
+    server = "postgres"
+    namespace_option = "schema"
+
+    def _new_name(self, request: NamespaceRequest) -> str:
+        return f"pk_sa_{request.worker}_{request.label}"
+
+    def _database(self, engine: AsyncEngine, name: str) -> Database:
+        return Database(engine, schema=name, table_prefix="pikku_")
+
+    async def _drop(self, engine: AsyncEngine, names: list[str]) -> None:
+        async with engine.begin() as conn:
+            for name in names:
+                quoted = conn.dialect.identifier_preparer.quote_identifier(name)
+                await conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
+
+
+class SqlAlchemyMysqlProvider(_ServerProvider):
+    """The SQLAlchemy backend on MySQL 8 / MariaDB through aiomysql, a table prefix per
+    namespace on the URL's database."""
+
+    name = "sqlalchemy-mysql"
+    server = "mysql"
+    namespace_option = "table_prefix"
+
+    def _new_name(self, request: NamespaceRequest) -> str:
+        return f"pk{request.worker}_{request.label}_"
+
+    def _database(self, engine: AsyncEngine, name: str) -> Database:
+        return Database(engine, schema=None, table_prefix=name)
+
+    async def _drop(self, engine: AsyncEngine, names: list[str]) -> None:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
+            for name in names:
+                for table in build_tables(None, name).metadata.sorted_tables:
+                    quoted = conn.dialect.identifier_preparer.quote_identifier(table.name)
+                    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quoted}")
+            await conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
