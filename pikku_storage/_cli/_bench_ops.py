@@ -71,7 +71,9 @@ async def prepare(storage: Storage, state: BenchState, token: str) -> None:
 def message_pair(i: int, tag: str = "") -> list[Message]:
     """The two messages `save_messages` stores per iteration."""
     return [
-        Message(id=f"u{tag}{i}", role=MessageRole.USER, content=f"question {i}: where is my order?"),
+        Message(
+            id=f"u{tag}{i}", role=MessageRole.USER, content=f"question {i}: where is my order?"
+        ),
         Message(
             id=f"a{tag}{i}",
             role=MessageRole.ASSISTANT,

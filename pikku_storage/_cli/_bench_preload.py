@@ -38,9 +38,7 @@ async def preload(
     wf = storage.workflows
     for start in range(0, rows, concurrency):
         n = min(concurrency, rows - start)
-        await asyncio.gather(
-            *(wf.create_run("bench-preload", {"i": start + j}) for j in range(n))
-        )
+        await asyncio.gather(*(wf.create_run("bench-preload", {"i": start + j}) for j in range(n)))
         progress.advance(task, n)
     progress.reset(task, total=rows, description=f"{target.kind}: preload {rows:,} messages")
     for start in range(0, rows, MESSAGE_BATCH):
@@ -56,4 +54,4 @@ async def preload(
         await storage.ai_storage.save_messages(state.thread_id, batch)
         progress.advance(task, n)
     progress.remove_task(task)
-    return f"public API, {concurrency} concurrent create_run, save_messages ×{MESSAGE_BATCH}"
+    return f"public API, {concurrency} concurrent create_run, save_messages of {MESSAGE_BATCH}"

@@ -2,47 +2,69 @@
 
 The generated test module subclasses `(CheckFixtures, <SomeContract>)`: the mixin's
 `storage`, `storage_factory`, `storage_open_args` and `contract_capabilities` win over the
-contract base's plugin-backed ones, so every test runs on a fresh namespace of the live URL
-the CLI configured in-process (Spec: 04-testing §3).
+contract base's plugin-backed ones. Namespaces come from the backend's test provider
+(`pikku_testing.providers`) pointed at the live URL: a schema, key prefix, table prefix or
+temp file per test, migrated once and emptied between tests, all dropped at the end
+(Spec: 04-testing §2-3).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from pikku_storage.clock import ManualClock
 from pikku_storage.storage import Storage
-from pikku_storage._cli._namespaces import NamespaceSpec, Target
 from pikku_testing._types import StorageFactory
 from pikku_testing.contract._capabilities import Capability
+from pikku_testing.providers import BackendProvider, Namespace, NamespaceRequest
 
-__all__ = ["CheckFixtures", "Reporter", "configure"]
+__all__ = ["CheckFixtures", "CheckTarget", "Outcome", "Reporter", "configure"]
 
 
 @dataclass(slots=True)
-class _Config:
-    target: Target | None = None
-    capabilities: frozenset[Capability] = frozenset()
+class CheckTarget:
+    """The provider, server URL and scratch directory the fixtures make namespaces with."""
+
+    provider: BackendProvider
+    server_url: str | None
+    tmpdir: Path
+    token: str
+    counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def request(self) -> NamespaceRequest:
+        """A request for one more namespace, labelled `chk<token>_<n>`."""
+        n = next(self.counter)
+        directory = self.tmpdir / f"ns{n}"
+        directory.mkdir()
+        return NamespaceRequest(
+            server_url=self.server_url,
+            worker="check",
+            label=f"chk{self.token}_{n}",
+            tmp_path=directory,
+        )
 
 
-_CONFIG = _Config()
+_TARGET: list[CheckTarget] = []
 
 
-def configure(target: Target | None, capabilities: frozenset[Capability]) -> None:
-    """Point the fixtures at `target` (the CLI calls this before `pytest.main`)."""
-    _CONFIG.target = target
-    _CONFIG.capabilities = capabilities
+def configure(target: CheckTarget | None) -> None:
+    """Point the fixtures at `target` (the CLI calls this around `pytest.main`)."""
+    _TARGET.clear()
+    if target is not None:
+        _TARGET.append(target)
 
 
-def _target() -> Target:
-    if _CONFIG.target is None:
+def _target() -> CheckTarget:
+    if not _TARGET:
         pytest.fail("pikku-storage check: no target configured", pytrace=False)
-    return _CONFIG.target
+    return _TARGET[0]
 
 
 class CheckFixtures:
@@ -50,23 +72,28 @@ class CheckFixtures:
 
     @pytest.fixture
     def contract_capabilities(self) -> frozenset[Capability]:
-        return _CONFIG.capabilities
+        return _target().provider.capabilities
 
-    @pytest.fixture
-    def _check_namespace(self) -> NamespaceSpec:
-        return _target().new_namespace()
+    @pytest_asyncio.fixture
+    async def _check_namespace(self) -> AsyncIterator[Namespace]:
+        target = _target()
+        async with target.provider.namespace(target.request()) as namespace:
+            yield namespace
 
     @pytest_asyncio.fixture
     async def storage_factory(
-        self, _check_namespace: NamespaceSpec, pikku_clock: ManualClock
+        self, _check_namespace: Namespace, pikku_clock: ManualClock
     ) -> AsyncIterator[StorageFactory]:
         target = _target()
         async with AsyncExitStack() as stack:
 
             async def factory(*, isolated: bool = False, **options: object) -> Storage:
-                spec = target.new_namespace() if isolated else _check_namespace
-                storage = target.open(spec, pikku_clock, **options)
-                return await stack.enter_async_context(storage)
+                namespace = _check_namespace
+                if isolated:
+                    namespace = await stack.enter_async_context(
+                        target.provider.namespace(target.request())
+                    )
+                return await stack.enter_async_context(namespace.storage(pikku_clock, **options))
 
             yield factory
 
@@ -75,12 +102,11 @@ class CheckFixtures:
         return await storage_factory()
 
     @pytest.fixture
-    def storage_open_args(
-        self, _check_namespace: NamespaceSpec
-    ) -> tuple[str, dict[str, object]]:
-        if not _check_namespace.portable:
+    def storage_open_args(self, _check_namespace: Namespace) -> tuple[str, dict[str, object]]:
+        if _check_namespace.open_args is None:
             pytest.skip("this backend cannot be opened from another process")
-        return _check_namespace.url, dict(_check_namespace.options)
+        url, options = _check_namespace.open_args
+        return url, dict(options)
 
 
 @dataclass(slots=True)
@@ -114,10 +140,9 @@ class Reporter:
         parts = report.nodeid.split("::")
         cls = parts[1] if len(parts) > 2 else parts[0]
         outcome = self.classes.setdefault(cls, Outcome())
-        test = parts[-1]
         if report.failed:
             outcome.failed += 1
-            outcome.failures.append((test, f"{report.when}: {_reason(report)}"))
+            outcome.failures.append((parts[-1], f"{report.when}: {_reason(report)}"))
         elif report.skipped:
             outcome.skipped += 1
             reason = _reason(report)

@@ -17,10 +17,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from pikku_storage._cli._common import backend_kind, display_url
-from pikku_storage.clock import Clock
 from pikku_storage.storage import Storage, open_storage
 
-__all__ = ["NamespaceSpec", "Target"]
+__all__ = ["NamespaceSpec", "Target", "sweep"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,29 +77,18 @@ class Target:
         self.made.append(spec)
         return spec
 
-    def open(self, spec: NamespaceSpec, clock: Clock | None, **options: object) -> Storage:
-        """A new (not yet initialized) `Storage` on `spec`."""
-        extra: dict[str, object] = {**spec.options, **options}
-        if clock is not None:
-            extra["clock"] = clock
-        return open_storage(spec.url, **extra)
+    def open(self, spec: NamespaceSpec, **options: object) -> Storage:
+        """A new (not yet initialized) `Storage` on `spec`; `options` go to `open_storage`."""
+        return open_storage(spec.url, **{**spec.options, **options})
 
     async def cleanup(self) -> list[str]:
-        """Remove every namespace this run made (also ones a crash left); the names removed."""
-        removed: list[str] = []
+        """Remove every namespace this run made (also ones a crash left); what was removed."""
         try:
-            if self.kind == "postgres":
-                removed = await _drop_pg_schemas(self.url, self.prefix)
-            elif self.kind == "redis":
-                removed = await _delete_redis_keys(self.url, self.prefix)
-            elif self.kind.startswith("sqlalchemy-") and self.kind != "sqlalchemy-sqlite":
-                removed = await _drop_sa_tables(self.url, self.prefix)
+            return await sweep(self.url, self.kind, self.prefix)
         finally:
             if self.tmpdir is not None:
                 shutil.rmtree(self.tmpdir, ignore_errors=True)
-                removed.append(str(self.tmpdir))
                 self.tmpdir = None
-        return removed
 
     def describe(self) -> str:
         """Where the namespaces live, for the report."""
@@ -114,49 +102,64 @@ class Target:
         return f"{display_url(self.url)} ({self.kind}): {what}"
 
 
+async def sweep(url: str, kind: str, marker: str) -> list[str]:
+    """Drop every schema, key or table on `url` whose name contains `marker`.
+
+    `marker` holds a random token, so only what this run made can match. SQLite files and
+    in-memory stores need no sweep (their directory is removed by the caller).
+    """
+    if kind in ("postgres", "sqlalchemy-postgres"):
+        return await _drop_pg_schemas(url, marker)
+    if kind == "redis":
+        return await _delete_redis_keys(url, marker)
+    if kind == "sqlalchemy-mysql":
+        return await _drop_sa_tables(url, marker)
+    return []
+
+
 def _plain_pg_url(url: str) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+", 1)[0]
     return urlunsplit(("postgresql" if scheme == "postgres" else scheme, *parts[1:]))
 
 
-async def _drop_pg_schemas(url: str, prefix: str) -> list[str]:
+async def _drop_pg_schemas(url: str, marker: str) -> list[str]:
     import psycopg
     from psycopg import sql
 
     async with await psycopg.AsyncConnection.connect(_plain_pg_url(url), autocommit=True) as conn:
         cur = await conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s) ORDER BY 1",
-            (prefix,),
+            "SELECT nspname FROM pg_namespace WHERE strpos(nspname, %s) > 0 ORDER BY 1",
+            (marker,),
         )
         names = [str(row[0]) for row in await cur.fetchall()]
         for name in names:
-            await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+            await conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name))
+            )
     return names
 
 
-async def _delete_redis_keys(url: str, prefix: str) -> list[str]:
+async def _delete_redis_keys(url: str, marker: str) -> list[str]:
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(url)
     deleted = 0
     try:
         batch: list[bytes] = []
-        # Keys of a namespace start with its prefix, possibly inside a hash tag (`{pkc_…}`).
-        for pattern in (f"{prefix}*", f"{{{prefix}*"):
-            async for key in client.scan_iter(match=pattern, count=1000):
-                batch.append(key)
-                if len(batch) >= 500:
-                    deleted += await client.unlink(*batch)
-                    batch.clear()
+        async for key in client.scan_iter(match=f"*{marker}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                deleted += await client.unlink(*batch)
+                batch.clear()
         if batch:
             deleted += await client.unlink(*batch)
     finally:
         await client.aclose()
-    return [f"{deleted} keys {prefix}*"] if deleted else []
+    return [f"{deleted} keys *{marker}*"] if deleted else []
 
 
-async def _drop_sa_tables(url: str, prefix: str) -> list[str]:
+async def _drop_sa_tables(url: str, marker: str) -> list[str]:
     from sqlalchemy import MetaData
     from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -164,13 +167,16 @@ async def _drop_sa_tables(url: str, prefix: str) -> list[str]:
     def drop(conn: Connection) -> list[str]:
         from sqlalchemy import inspect
 
-        names = [n for n in inspect(conn).get_table_names() if n.startswith(prefix)]
+        names = [n for n in inspect(conn).get_table_names() if marker in n]
         if names:
             meta = MetaData()
             meta.reflect(conn, only=names)
             meta.drop_all(conn)
         return names
 
+    parts = urlsplit(url)
+    if "+" not in parts.scheme:  # mysql://… as the test plugin takes it
+        url = urlunsplit(("mysql+aiomysql", *parts[1:]))
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:

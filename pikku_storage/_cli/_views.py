@@ -1,4 +1,4 @@
-"""Rich tables for what a console shows: runs, steps, history, transcripts, subscribers, deployments."""
+"""Rich tables of what a console shows: runs, steps, history, transcripts, deployments."""
 
 from __future__ import annotations
 

@@ -13,10 +13,18 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from pikku_storage._cli._bench_ops import BenchState, Operation, prepare, public_ops
@@ -72,7 +80,9 @@ class BackendResult:
     measurements: list[Measurement] = field(default_factory=list)
 
 
-async def _time(op: Callable[[int], Awaitable[object]], ops: int, tick: Callable[[], None]) -> list[float]:
+async def _time(
+    op: Callable[[int], Awaitable[object]], ops: int, tick: Callable[[], None]
+) -> list[float]:
     latencies: list[float] = []
     for i in range(ops):
         start = time.perf_counter()
@@ -82,7 +92,15 @@ async def _time(op: Callable[[int], Awaitable[object]], ops: int, tick: Callable
     return latencies
 
 
-def _raw_ops(kind: str, spec: NamespaceSpec, state: BenchState) -> object | None:
+class RawTwin(Protocol):
+    """The workload on the bare driver: `open`/`close` plus one method per operation name."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def _raw_twin(kind: str, spec: NamespaceSpec, state: BenchState) -> RawTwin | None:
     if kind == "postgres":
         from pikku_storage._cli._bench_raw_pg import RawPg
 
@@ -102,7 +120,7 @@ async def run_bench(
     result = BackendResult(url=display_url(url), kind=target.kind, rows=rows, ops=ops)
     try:
         spec = target.new_namespace()
-        storage: Storage = target.open(spec, None)
+        storage: Storage = target.open(spec)
         async with storage:
             state = BenchState(ops=ops + WARMUP)
             task = progress.add_task(f"{target.kind}: setup", total=None)
@@ -111,9 +129,9 @@ async def run_bench(
                 started = time.perf_counter()
                 result.preload = await preload(target, spec, storage, state, rows, progress)
                 result.preload_s = time.perf_counter() - started
-            twin = _raw_ops(target.kind, spec, state) if raw else None
+            twin = _raw_twin(target.kind, spec, state) if raw else None
             if twin is not None:
-                await twin.open()  # type: ignore[attr-defined]
+                await twin.open()
             try:
                 for op in public_ops(storage, state):
                     result.measurements.append(
@@ -121,7 +139,7 @@ async def run_bench(
                     )
             finally:
                 if twin is not None:
-                    await twin.close()  # type: ignore[attr-defined]
+                    await twin.close()
             progress.remove_task(task)
     finally:
         await target.cleanup()
@@ -129,19 +147,19 @@ async def run_bench(
 
 
 async def _measure(
-    op: Operation, twin: object | None, ops: int, progress: Progress, task: object, kind: str
+    op: Operation, twin: RawTwin | None, ops: int, progress: Progress, task: TaskID, kind: str
 ) -> Measurement:
-    progress.reset(task, total=ops, description=f"{kind}: {op.name}")  # type: ignore[arg-type]
+    progress.reset(task, total=ops, description=f"{kind}: {op.name}")
 
     def tick() -> None:
-        progress.advance(task)  # type: ignore[arg-type]
+        progress.advance(task)
 
     await _time(op.call, WARMUP, lambda: None)
     latencies = await _time(lambda i: op.call(i + WARMUP), ops, tick)
     measurement = Measurement(op.name, op.label, latencies)
     twin_op = getattr(twin, op.name, None) if twin is not None else None
     if twin_op is not None:
-        progress.reset(task, total=ops, description=f"{kind}: {op.name} (raw)")  # type: ignore[arg-type]
+        progress.reset(task, total=ops, description=f"{kind}: {op.name} (raw)")
         await _time(twin_op, WARMUP, lambda: None)
         measurement.raw = await _time(lambda i: twin_op(i + WARMUP), ops, tick)
     return measurement
@@ -150,7 +168,8 @@ async def _measure(
 def _table(result: BackendResult) -> Table:
     title = f"{result.kind} — {result.url} — {result.ops} ops"
     if result.rows:
-        title += f", {result.rows:,} preloaded runs + messages ({result.preload}, {result.preload_s:.0f} s)"
+        title += f", {result.rows:,} preloaded runs + messages"
+        title += f" ({result.preload}, {result.preload_s:.0f} s)"
     has_raw = any(m.raw for m in result.measurements)
     table = Table(title=title, title_justify="left")
     columns = ["operation", "ops/s", "p50 ms", "p99 ms"]
@@ -160,7 +179,12 @@ def _table(result: BackendResult) -> Table:
         table.add_column(column, justify="left" if column == "operation" else "right")
     for m in result.measurements:
         ours = Measurement.summary(m.latencies)
-        row = [m.label, f"{ours['ops_per_s']:,.0f}", f"{ours['p50_ms']:.3f}", f"{ours['p99_ms']:.3f}"]
+        row = [
+            m.label,
+            f"{ours['ops_per_s']:,.0f}",
+            f"{ours['p50_ms']:.3f}",
+            f"{ours['p99_ms']:.3f}",
+        ]
         if has_raw:
             if m.raw:
                 raw = Measurement.summary(m.raw)
@@ -168,7 +192,7 @@ def _table(result: BackendResult) -> Table:
                     f"{raw['ops_per_s']:,.0f}",
                     f"{raw['p50_ms']:.3f}",
                     f"{raw['p99_ms']:.3f}",
-                    f"{ours['mean_ms'] / raw['mean_ms']:.2f}×",
+                    f"{ours['mean_ms'] / raw['mean_ms']:.2f}x",
                 ]
             else:
                 row += ["-", "-", "-", "-"]
@@ -178,12 +202,26 @@ def _table(result: BackendResult) -> Table:
 
 @click.command("bench")
 @click.argument("urls", nargs=-1, metavar="[URL ...]")
-@click.option("--ops", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Timed iterations per operation (after 5 warm-up ones).")
-@click.option("--rows", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Preload this many runs and thread messages first (list/window costs).")
-@click.option("--raw/--no-raw", default=True, show_default=True,
-              help="Also time psycopg / redis-py doing the same operations (PostgreSQL, Redis).")
+@click.option(
+    "--ops",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Timed iterations per operation (after 5 warm-up ones).",
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Preload this many runs and thread messages first (list/window costs).",
+)
+@click.option(
+    "--raw/--no-raw",
+    default=True,
+    show_default=True,
+    help="Also time psycopg / redis-py doing the same operations (PostgreSQL, Redis).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def bench(urls: tuple[str, ...], ops: int, rows: int, raw: bool, as_json: bool) -> None:
     """Measure ops/s and p50/p99 latency of the hot operations on each URL.

@@ -21,6 +21,7 @@ from pikku_storage._cli._common import (
     run,
     storage_factory,
 )
+from pikku_storage.codec import JsonObject, JsonValue
 from pikku_storage.records import (
     Channel,
     DeploymentConfig,
@@ -40,7 +41,7 @@ __all__ = ["DEFAULT_URL", "DemoClock", "demo", "run_demo"]
 DEFAULT_URL: Final = "sqlite:///pikku-demo.db"
 WORKFLOW: Final = "order-fulfilment"
 TOPIC: Final = "orders.shipped"
-GRAPH: Final = {
+GRAPH: Final[JsonValue] = {
     "nodes": ["reserve-stock", "charge-card", "check-fraud", "send-confirmation"],
     "edges": [
         ["reserve-stock", "charge-card"],
@@ -95,7 +96,9 @@ async def _workflows(storage: Storage, story: _Story) -> None:
     )
     story.order_run = run_id
     async with wf.run_lock(run_id, timeout=5):
-        reserve = await wf.insert_step_state(run_id, "reserve-stock", "reserveStock", {"sku": "MUG-01"})
+        reserve = await wf.insert_step_state(
+            run_id, "reserve-stock", "reserveStock", {"sku": "MUG-01"}
+        )
         await wf.claim_step(reserve.step_id)
         await wf.set_step_result(reserve.step_id, {"reserved": 2})
         await wf.update_run_state(run_id, "reservation", {"warehouse": "ams-1", "qty": 2})
@@ -148,7 +151,7 @@ async def _agent(storage: Storage, story: _Story) -> None:
         customer, title=f"Refund for {order}", metadata={"channel": "web"}
     )
     story.thread_id = thread.id
-    refund_args: dict[str, object] = {"orderId": order, "amount": 42.5}
+    refund_args: JsonObject = {"orderId": order, "amount": 42.5}
     await ai.save_messages(
         thread.id,
         [
@@ -158,7 +161,9 @@ async def _agent(storage: Storage, story: _Story) -> None:
                 id="m3",
                 role=MessageRole.ASSISTANT,
                 content="Let me look up the order.",
-                tool_calls=[ToolCall(id="call-lookup", name="lookupOrder", args={"orderId": order})],
+                tool_calls=[
+                    ToolCall(id="call-lookup", name="lookupOrder", args={"orderId": order})
+                ],
             ),
             Message(
                 id="m3-result",
@@ -207,7 +212,9 @@ async def _agent(storage: Storage, story: _Story) -> None:
                 id="m5-result",
                 role=MessageRole.TOOL,
                 tool_results=[
-                    ToolResult(id="call-refund", name="issueRefund", result=f"refund re-{story.token}")
+                    ToolResult(
+                        id="call-refund", name="issueRefund", result=f"refund re-{story.token}"
+                    )
                 ],
             ),
             Message(
@@ -256,9 +263,7 @@ async def _channels(storage: Storage, clock: DemoClock, story: _Story) -> None:
     )
 
 
-async def _deployments(
-    storage: Storage, worker: Storage, clock: DemoClock, story: _Story
-) -> None:
+async def _deployments(storage: Storage, worker: Storage, clock: DemoClock, story: _Story) -> None:
     api_id, worker_id = f"api-{story.token}", f"worker-{story.token}"
     await storage.deployments.start(
         DeploymentConfig(

@@ -33,6 +33,7 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead
 def _URL(command: F) -> F:
     return click.argument("url")(namespace_options(command))
 
+
 _STATUSES = [status.value for status in WorkflowStatus]
 
 
@@ -155,7 +156,10 @@ def runs_prune(
     if as_json:
         echo_json({"deleted": count, "finished_before": when, "statuses": list(chosen)})
     else:
-        click.echo(f"deleted {count} runs ({', '.join(chosen)}) updated before {when:%Y-%m-%d %H:%M:%S} UTC")
+        click.echo(
+            f"deleted {count} runs ({', '.join(chosen)}) "
+            f"updated before {when:%Y-%m-%d %H:%M:%S} UTC"
+        )
 
 
 # --- threads ------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ class SchemaStatus:
 def _supported(kind: str) -> int:
     """The schema version this code migrates to (the backend's last migration)."""
     if kind == "postgres":
-        from pikku_storage.postgres._migrations import LATEST_VERSION
+        from pikku_storage.postgres import LATEST_VERSION
 
         return int(LATEST_VERSION)
     if kind == "redis":
@@ -89,19 +89,21 @@ async def read_status(url: str, options: dict[str, object]) -> SchemaStatus:
         return SchemaStatus(kind, "-", None, None)
     if kind == "postgres":
         schema = str(options.get("schema", "pikku"))
-        return SchemaStatus(kind, f"schema {schema}", await _pg_version(url, schema), _supported(kind))
+        return SchemaStatus(
+            kind, f"schema {schema}", await _pg_version(url, schema), _supported(kind)
+        )
     if kind == "redis":
         prefix = str(options.get("key_prefix", "pikku"))
         return SchemaStatus(
             kind, f"key prefix {prefix}", await _redis_version(url, prefix), _supported(kind)
         )
     prefix = str(options.get("table_prefix", "pikku_"))
-    schema = options.get("schema")
-    where = f"table prefix {prefix}" + (f" in schema {schema}" if schema else "")
+    sa_schema = None if options.get("schema") is None else str(options["schema"])
+    where = f"table prefix {prefix}" + (f" in schema {sa_schema}" if sa_schema else "")
     if kind in ("sqlite", "sqlalchemy-sqlite"):
         stored = _sqlite_version(url, prefix)
     else:
-        stored = await _sa_version(url, None if schema is None else str(schema), prefix)
+        stored = await _sa_version(url, sa_schema, prefix)
     return SchemaStatus(kind, where, stored, _supported(kind))
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "PRUNE_BATCH",
     "SET_BRANCH_TAKEN",
     "SET_STEP",
+    "SET_STEP_ATTEMPT",
     "STEP_NAMES",
     "SUCCEEDED_RESULTS",
     "UPDATE_RUN_STATE",
@@ -106,10 +107,11 @@ GET_STEP_STATE: Final = SQL(
     " WHERE workflow_run_id = %(run_id)s AND step_name = %(step_name)s"
 )
 
-# A transition: the step by PK, then its current attempt by (step id, attempt_count).
-SET_STEP: Final = SQL(
-    "WITH step AS ("
-    " UPDATE {steps} SET status = %(status)s,"
+# A transition is two statements of one transaction: the step by PK (its row lock orders it
+# after a concurrent retry), then, in a snapshot taken after that lock, the current attempt by
+# (step id, attempt_count). One data-modifying CTE would read history in the statement's
+# earlier snapshot and miss an attempt a retry committed meanwhile.
+_TRANSITION: Final = (
     " result = CASE WHEN %(set_outcome)s THEN %(result)s::json ELSE result END,"
     " error = CASE WHEN %(set_outcome)s THEN %(error)s::json ELSE error END,"
     " running_at = CASE WHEN %(stamp_running)s THEN %(now)s ELSE running_at END,"
@@ -117,32 +119,26 @@ SET_STEP: Final = SQL(
     " succeeded_at = CASE WHEN %(stamp_succeeded)s THEN %(now)s ELSE succeeded_at END,"
     " failed_at = CASE WHEN %(stamp_failed)s THEN %(now)s ELSE failed_at END,"
     " updated_at = %(now)s"
-    " WHERE workflow_step_id = %(step_id)s"
-    " RETURNING workflow_step_id, attempt_count),"
-    " attempt AS ("
-    " UPDATE {history} AS h SET status = %(status)s,"
-    " result = CASE WHEN %(set_outcome)s THEN %(result)s::json ELSE h.result END,"
-    " error = CASE WHEN %(set_outcome)s THEN %(error)s::json ELSE h.error END,"
-    " running_at = CASE WHEN %(stamp_running)s THEN %(now)s ELSE h.running_at END,"
-    " scheduled_at = CASE WHEN %(stamp_scheduled)s THEN %(now)s ELSE h.scheduled_at END,"
-    " succeeded_at = CASE WHEN %(stamp_succeeded)s THEN %(now)s ELSE h.succeeded_at END,"
-    " failed_at = CASE WHEN %(stamp_failed)s THEN %(now)s ELSE h.failed_at END,"
-    " updated_at = %(now)s"
-    " FROM step WHERE h.workflow_step_id = step.workflow_step_id"
-    " AND h.attempt = step.attempt_count)"
-    " SELECT count(*) FROM step"
+)
+SET_STEP: Final = SQL(
+    "UPDATE {steps} SET status = %(status)s,"
+    + _TRANSITION
+    + " WHERE workflow_step_id = %(step_id)s"
+)
+SET_STEP_ATTEMPT: Final = SQL(
+    "UPDATE {history} SET status = %(status)s,"
+    + _TRANSITION
+    + " WHERE workflow_step_id = %(step_id)s AND attempt = ("
+    "SELECT attempt_count FROM {steps} WHERE workflow_step_id = %(step_id)s)"
 )
 
 # The one conditional transition; `found` tells an unknown step from an unclaimable one.
+# On success SET_STEP_ATTEMPT (running_at stamp) follows in the same transaction.
 CLAIM_STEP: Final = SQL(
     "WITH step AS ("
     " UPDATE {steps} SET status = 'running', running_at = %(now)s, updated_at = %(now)s"
     " WHERE workflow_step_id = %(step_id)s AND status IN ('pending', 'scheduled')"
-    " RETURNING *),"
-    " attempt AS ("
-    " UPDATE {history} AS h SET status = 'running', running_at = %(now)s, updated_at = %(now)s"
-    " FROM step WHERE h.workflow_step_id = step.workflow_step_id"
-    " AND h.attempt = step.attempt_count)"
+    " RETURNING *)"
     " SELECT found.found, " + _STEP_COLUMNS + " FROM ("
     "SELECT EXISTS (SELECT 1 FROM {steps} WHERE workflow_step_id = %(step_id)s) AS found"
     ") AS found LEFT JOIN step ON true"

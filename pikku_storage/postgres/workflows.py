@@ -59,6 +59,7 @@ class _Statements:
     insert_step: sql.Composed
     get_step_state: sql.Composed
     set_step: sql.Composed
+    set_step_attempt: sql.Composed
     claim_step: sql.Composed
     create_retry_attempt: sql.Composed
     graph_steps: sql.Composed
@@ -89,6 +90,7 @@ class _Statements:
             insert_step=db.compose(q.INSERT_STEP, **tables),
             get_step_state=db.compose(q.GET_STEP_STATE, **tables),
             set_step=db.compose(q.SET_STEP, **tables),
+            set_step_attempt=db.compose(q.SET_STEP_ATTEMPT, **tables),
             claim_step=db.compose(q.CLAIM_STEP, **tables),
             create_retry_attempt=db.compose(q.CREATE_RETRY_ATTEMPT, **tables),
             graph_steps=db.compose(q.GRAPH_STEPS, **tables),
@@ -142,6 +144,22 @@ class _PgWorkflowReads:
             return None if row is None else WorkflowVersion(graph=decode(row[0]), source=row[1])
 
         return await self._db.run(body)
+
+
+def _transition_params(step_id: str, change: StepChange, now: datetime) -> dict[str, object]:
+    result, error = change.outcome if change.outcome is not None else (None, None)
+    return {
+        "step_id": step_id,
+        "status": change.status.value,
+        "set_outcome": change.outcome is not None,
+        "result": result,
+        "error": error,
+        "stamp_running": change.stamp == "running_at",
+        "stamp_scheduled": change.stamp == "scheduled_at",
+        "stamp_succeeded": change.stamp == "succeeded_at",
+        "stamp_failed": change.stamp == "failed_at",
+        "now": now,
+    }
 
 
 class PgWorkflowService(_PgWorkflowReads, WorkflowService):
@@ -258,32 +276,31 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
         return await self._db.run(body)
 
     async def _set_step(self, step_id: str, change: StepChange, now: datetime) -> None:
-        result, error = change.outcome if change.outcome is not None else (None, None)
-        params = {
-            "step_id": step_id,
-            "status": change.status.value,
-            "set_outcome": change.outcome is not None,
-            "result": result,
-            "error": error,
-            "stamp_running": change.stamp == "running_at",
-            "stamp_scheduled": change.stamp == "scheduled_at",
-            "stamp_succeeded": change.stamp == "succeeded_at",
-            "stamp_failed": change.stamp == "failed_at",
-            "now": now,
-        }
+        params = _transition_params(step_id, change, now)
 
         async def body(conn: Conn) -> int:
-            row = await fetch_one(conn, self._sql.set_step, params)
-            return 0 if row is None else int(row[0])
+            async with conn.pipeline(), conn.transaction():
+                step = conn.cursor()
+                await step.execute(self._sql.set_step, params)
+                await execute(conn, self._sql.set_step_attempt, params)
+            return step.rowcount
 
         if await self._db.run(body) == 0:
             raise StepNotFound.by_id(step_id)
 
     async def _claim_step(self, step_id: str, now: datetime) -> StepState | None:
+        change = StepChange(status=StepStatus.RUNNING, stamp="running_at", outcome=None)
+        attempt_params = _transition_params(step_id, change, now)
+
         async def body(conn: Conn) -> tuple[bool, StepState | None]:
-            row = await fetch_one(conn, self._sql.claim_step, {"step_id": step_id, "now": now})
-            assert row is not None
-            return bool(row[0]), None if row[1] is None else _rows.step_state(row[1:])
+            async with conn.pipeline(), conn.transaction():
+                params = {"step_id": step_id, "now": now}
+                row = await fetch_one(conn, self._sql.claim_step, params)
+                assert row is not None
+                if row[1] is None:
+                    return bool(row[0]), None
+                await execute(conn, self._sql.set_step_attempt, attempt_params)
+                return True, _rows.step_state(row[1:])
 
         found, state = await self._db.run(body)
         if not found:

@@ -9,6 +9,7 @@ key and index entry, re-checking each thread's `seq` (a re-created thread has an
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, cast
 
@@ -57,7 +58,7 @@ class ThreadDeleter:
     async def prune(self, client: Redis, scripts: Scripts, cutoff_ms: int, batch_size: int) -> int:
         """Delete threads updated before the cutoff, `batch_size` per script; the count."""
         deleted = 0
-        previous: list[object] = []
+        previous: Sequence[object] = []
         while True:
             members = await client.zrangebyscore(
                 self._keys.threads(), "-inf", f"({cutoff_ms}", start=0, num=batch_size

@@ -50,7 +50,9 @@ class RedisConnection:
         if isinstance(source, str):
             scheme = urlsplit(source).scheme.lower()
             if scheme not in _SCHEMES:
-                raise InvalidValue(f"a Redis URL starts with redis://, rediss:// or unix://: {scheme!r}")
+                raise InvalidValue(
+                    f"a Redis URL starts with redis://, rediss:// or unix://: {scheme!r}"
+                )
             self._url: str | None = source
             self._options = dict(client_options)
             self._options.setdefault("retry", Retry(NoBackoff(), 0))
@@ -58,9 +60,13 @@ class RedisConnection:
             self._owned = True
             return
         if isinstance(source, RedisCluster | SyncRedisCluster):
-            raise InvalidValue("Redis Cluster is not supported yet; use a standalone or Sentinel client")
+            raise InvalidValue(
+                "Redis Cluster is not supported yet; use a standalone or Sentinel client"
+            )
         if not isinstance(source, Redis):
-            kind = "a synchronous client" if isinstance(source, SyncRedis) else type(source).__name__
+            kind = (
+                "a synchronous client" if isinstance(source, SyncRedis) else type(source).__name__
+            )
             raise InvalidValue(f"expected a URL or a redis.asyncio.Redis client, got {kind}")
         if client_options:
             raise InvalidValue("client options apply only when the connection is built from a URL")
@@ -107,7 +113,9 @@ class RedisBase:
     _owns_conn: bool
     _prefix: str
 
-    def _setup(self, redis: RedisSource, key_prefix: str, client_options: dict[str, object]) -> None:
+    def _setup(
+        self, redis: RedisSource, key_prefix: str, client_options: dict[str, object]
+    ) -> None:
         self._prefix = v.namespace("key_prefix", key_prefix)
         if isinstance(redis, RedisConnection):
             if client_options:
@@ -136,7 +144,9 @@ class RedisBase:
             found = await self._scripts("layout_init", [layout_key(self._prefix)], [LAYOUT_VERSION])
         recorded = text(found)
         if not recorded.isdigit() or int(recorded) > LAYOUT_VERSION:
-            raise SchemaMismatch(self._prefix, int(recorded) if recorded.isdigit() else -1, LAYOUT_VERSION)
+            raise SchemaMismatch(
+                self._prefix, int(recorded) if recorded.isdigit() else -1, LAYOUT_VERSION
+            )
         logger.debug("redis namespace %s at layout %s", self._prefix, recorded)
 
     async def _close(self) -> None:

@@ -9,9 +9,9 @@ status codes that the services map to errors. Spec: 00 §6, 01 §6 item 61.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from redis import exceptions as rex
 
@@ -48,7 +48,7 @@ async def translate_errors() -> AsyncIterator[None]:
         raise StorageUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
 
 
-def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Run a coroutine function inside `translate_errors()` (used on every backend hook)."""
 
     @functools.wraps(fn)

@@ -199,12 +199,12 @@ class AIKeys:
             self.agents(thread_id),
         ]
 
-    # --- per resource ----------------------------------------------------------------------------
+    # --- per resource -----------------------------------------------------------------------
 
     def resource_memory(self, resource_id: str) -> str:
         return f"{self.p}:ai:r:{{{escape_id(resource_id)}}}:memory"
 
-    # --- namespace indexes -------------------------------------------------------------------------
+    # --- namespace indexes ------------------------------------------------------------------
 
     def seq(self) -> str:
         return self._i("seq")

@@ -258,7 +258,9 @@ def thread(h: Mapping[str, str]) -> Thread:
 def _pending_entry(stored: str) -> tuple[int, PendingApproval]:
     data = cast("dict[str, JsonValue]", decode(stored))
     kind, payload, position = data["kind"], data["payload"], data["position"]
-    assert isinstance(kind, str) and isinstance(payload, str) and isinstance(position, int)
+    assert isinstance(kind, str)
+    assert isinstance(payload, str)
+    assert isinstance(position, int)
     return position, decode_approval(kind, payload)
 
 

@@ -91,7 +91,7 @@ class _RedisAIBase(RedisBase):
 
     @translated
     async def _get_thread(self, thread_id: str) -> Thread | None:
-        h = rows.pairs(await self._redis.hgetall(self._keys.thread(thread_id)))  # type: ignore[misc]  # redis-py types hgetall as Awaitable | dict
+        h = rows.pairs(await self._redis.hgetall(self._keys.thread(thread_id)))
         return rows.thread(h) if h else None
 
     @translated
@@ -116,7 +116,7 @@ class _RedisAIBase(RedisBase):
     async def _delete_thread(self, thread_id: str) -> bool:
         return await self._deleter.delete(self._redis, self._scripts, thread_id)
 
-    async def _threads_by_members(self, members: list[object]) -> list[Thread]:
+    async def _threads_by_members(self, members: Sequence[object]) -> list[Thread]:
         """Thread records for index members `<seq16>:<thread id>`, in member order."""
         if not members:
             return []
@@ -134,7 +134,7 @@ class _RedisAIBase(RedisBase):
     async def _thread_of_run(self, run_id: str) -> str | None:
         thread_id = self._run_threads.get(run_id)
         if thread_id is None:
-            found = await self._redis.hget(self._keys.run_thread(), run_id)  # type: ignore[misc]  # redis-py types hget as Awaitable | value
+            found = await self._redis.hget(self._keys.run_thread(), run_id)
             if found is None:
                 return None
             thread_id = rows.text(found)
@@ -224,9 +224,7 @@ class RedisAIStorageService(_RedisAIBase, AIStorageService):
         k = self._keys
         while True:
             context = rows.Reader(
-                await self._scripts(
-                    "ai_thread_context", [k.thread(thread_id), k.agents(thread_id)]
-                )
+                await self._scripts("ai_thread_context", [k.thread(thread_id), k.agents(thread_id)])
             )
             if not context:
                 raise ThreadNotFound(thread_id)
@@ -344,7 +342,7 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
         if run.missing_rpcs is not None:
             fields["missing_rpcs"] = encode(run.missing_rpcs, "missing_rpcs")
         while True:
-            found = await self._redis.hget(k.thread(run.thread_id), "resource_id")  # type: ignore[misc]  # redis-py types hget as Awaitable | value
+            found = await self._redis.hget(k.thread(run.thread_id), "resource_id")
             if found is None:
                 raise ThreadNotFound(run.thread_id)
             resource_id = rows.text(found)
@@ -418,7 +416,7 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
         while True:
             known: list[str] = []
             if pending is not UNSET:
-                stored = await self._redis.hkeys(k.pending(thread_id, run_id))  # type: ignore[misc]  # redis-py types hkeys as Awaitable | list
+                stored = await self._redis.hkeys(k.pending(thread_id, run_id))
                 known = list(dict.fromkeys([rows.text(c) for c in stored]))
                 known += [a.tool_call_id for a in pending if a.tool_call_id not in known]
             args: list[str | int] = [
@@ -467,11 +465,15 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
                 run_ids = [rows.text(m)[17:] for m in members]
                 if not run_ids:
                     return False
-                threads = await self._redis.hmget(k.run_thread(), run_ids)  # type: ignore[misc]  # redis-py types hmget as Awaitable | list
+                threads = await self._redis.hmget(k.run_thread(), run_ids)
                 runs = [(r, rows.text(t)) for r, t in zip(run_ids, threads, strict=True) if t]
             keys = [k.approval(tool_call_id)]
             for run, thread_id in runs:
-                keys += [k.run(thread_id, run), k.pending(thread_id, run), k.decisions(thread_id, run)]
+                keys += [
+                    k.run(thread_id, run),
+                    k.pending(thread_id, run),
+                    k.decisions(thread_id, run),
+                ]
             claimed = await self._scripts(
                 "ai_resolve_approval",
                 keys,
@@ -506,7 +508,7 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
         thread_id = await self._thread_of_run(run_id)
         if thread_id is None:
             return []
-        entries = await self._redis.lrange(self._keys.decisions(thread_id, run_id), 0, -1)  # type: ignore[misc]  # redis-py types lrange as Awaitable | list
+        entries = await self._redis.lrange(self._keys.decisions(thread_id, run_id), 0, -1)
         return [rows.resolved_approval(run_id, rows.text(e)) for e in entries]
 
 
@@ -544,4 +546,6 @@ class RedisAgentRunService(_RedisAIBase, AgentRunService):
 
     @translated
     async def _prune_threads(self, cutoff: datetime, batch_size: int) -> int:
-        return await self._deleter.prune(self._redis, self._scripts, to_epoch_ms(cutoff), batch_size)
+        return await self._deleter.prune(
+            self._redis, self._scripts, to_epoch_ms(cutoff), batch_size
+        )

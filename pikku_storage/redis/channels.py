@@ -71,7 +71,7 @@ class RedisChannelStore(RedisBase, ChannelStore):
 
     @translated
     async def _get_channel_and_session(self, channel_id: str) -> ChannelAndSession | None:
-        h = rows.pairs(await self._redis.hgetall(self._keys.channel(channel_id)))  # type: ignore[misc]  # redis-py types hgetall as Awaitable | dict
+        h = rows.pairs(await self._redis.hgetall(self._keys.channel(channel_id)))
         return rows.channel_and_session(channel_id, h) if h else None
 
     @translated
@@ -135,7 +135,7 @@ class RedisEventHubStore(RedisBase, EventHubStore):
 
     @translated
     async def _get_channel_ids_for_topic(self, topic: str) -> list[str]:
-        members = await self._redis.smembers(self._keys.topic(topic))  # type: ignore[misc]  # redis-py types smembers as Awaitable | set
+        members = await self._redis.smembers(self._keys.topic(topic))
         return [rows.text(member) for member in members]
 
 

@@ -50,7 +50,11 @@ class RedisDeploymentService(RedisBase, DeploymentService):
         self, mode: str, config: DeploymentConfig, previous_id: str | None, now: datetime
     ) -> None:
         k = self._keys
-        keys = [k.deployments(), k.deployment(config.deployment_id), k.functions_of(config.deployment_id)]
+        keys = [
+            k.deployments(),
+            k.deployment(config.deployment_id),
+            k.functions_of(config.deployment_id),
+        ]
         if previous_id is not None:
             keys += [k.deployment(previous_id), k.functions_of(previous_id)]
         await self._scripts(

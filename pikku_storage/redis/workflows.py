@@ -9,6 +9,7 @@ their cost follows the window, never the number of runs stored. Spec: 01 §5.3.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Final, cast
@@ -62,7 +63,7 @@ class _RedisWorkflowBase(RedisBase):
 
     @translated
     async def _get_run(self, run_id: str) -> WorkflowRun | None:
-        h = rows.pairs(await self._redis.hgetall(self._keys.run(run_id)))  # type: ignore[misc]  # redis-py types hgetall as Awaitable | dict
+        h = rows.pairs(await self._redis.hgetall(self._keys.run(run_id)))
         return rows.workflow_run(run_id, h) if h else None
 
     @translated
@@ -91,7 +92,7 @@ class _RedisWorkflowBase(RedisBase):
 
     async def _run_status(self, run_id: str) -> tuple[str, str, str] | None:
         """`(workflow, status, rev)` of a run, read before a script that moves its indexes."""
-        found = await self._redis.hmget(self._keys.run(run_id), ["workflow", "status", "rev"])  # type: ignore[misc]  # redis-py types hmget as Awaitable | list
+        found = await self._redis.hmget(self._keys.run(run_id), ["workflow", "status", "rev"])
         if found[0] is None:
             return None
         workflow, status, rev = (rows.text(item) for item in found)
@@ -204,7 +205,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
 
     @translated
     async def _get_run_state(self, run_id: str) -> dict[str, JsonValue]:
-        stored = rows.pairs(await self._redis.hgetall(self._keys.state(run_id)))  # type: ignore[misc]  # redis-py types hgetall as Awaitable | dict
+        stored = rows.pairs(await self._redis.hgetall(self._keys.state(run_id)))
         return {name: decode(value) for name, value in stored.items()}
 
     # --- steps ------------------------------------------------------------------------------------
@@ -288,7 +289,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         """The run id of a step (the immutable step-id map, cached); `StepNotFound` if none."""
         run_id = self._steprefs.get(step_id)
         if run_id is None:
-            found = await self._redis.hget(self._keys.steprefs(), step_id)  # type: ignore[misc]  # redis-py types hget as Awaitable | value
+            found = await self._redis.hget(self._keys.steprefs(), step_id)
             if found is None:
                 raise StepNotFound.by_id(step_id)
             run_id = rows.text(found)
@@ -351,12 +352,12 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
 
     @translated
     async def _get_graph_steps(self, run_id: str) -> list[GraphStep]:
-        steps = rows.split_fields(rows.pairs(await self._redis.hgetall(self._keys.steps(run_id))))  # type: ignore[misc]  # redis-py types hgetall as Awaitable | dict
+        steps = rows.split_fields(rows.pairs(await self._redis.hgetall(self._keys.steps(run_id))))
         return [rows.graph_step(fields) for fields in steps.values()]
 
     @translated
     async def _get_step_names(self, run_id: str, names: list[str]) -> set[str]:
-        found = await self._redis.hmget(self._keys.stepids(run_id), names)  # type: ignore[misc]  # redis-py types hmget as Awaitable | list
+        found = await self._redis.hmget(self._keys.stepids(run_id), names)
         return {name for name, step_id in zip(names, found, strict=True) if step_id is not None}
 
     @translated
@@ -439,7 +440,9 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
     @translated
     async def _get_run_steps(self, run_id: str) -> list[RunStep]:
         k = self._keys
-        reader = rows.Reader(await self._scripts("wf_run_steps", [k.order(run_id), k.steps(run_id)]))
+        reader = rows.Reader(
+            await self._scripts("wf_run_steps", [k.order(run_id), k.steps(run_id)])
+        )
         members = reader.take_list()
         steps = rows.split_fields(reader.take_pairs())
         result = []
@@ -455,7 +458,6 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
 
     @translated
     async def _delete_run(self, run_id: str) -> bool:
-        k = self._keys
         while True:
             current = await self._run_status(run_id)
             if current is None:
@@ -477,7 +479,7 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
         cutoff_ms = to_epoch_ms(cutoff)
         deleted = 0
         for status in statuses:
-            previous: list[object] = []
+            previous: Sequence[object] = []
             while True:
                 members = await self._redis.zrangebyscore(
                     k.updated(status.value), "-inf", f"({cutoff_ms}", start=0, num=batch_size
@@ -520,4 +522,3 @@ def _rest_pairs(reader: rows.Reader) -> dict[str, str]:
         name = reader.take()
         found[name] = reader.take()
     return found
-

@@ -64,7 +64,7 @@ class WorkflowConcurrencyTests:
 
     # --- 49 -------------------------------------------------------------------------------
 
-    async def test_concurrent_state_writes_on_distinct_keys_all_land(
+    async def test_concurrent_run_state_writes_on_distinct_keys_all_land(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
         """01 §6 Workflows 49."""
@@ -76,7 +76,7 @@ class WorkflowConcurrencyTests:
         assert results == [None] * 50
         assert await storage.workflows.get_run_state(run_id) == {f"k{i}": i for i in range(50)}
 
-    async def test_concurrent_claims_have_exactly_one_winner(
+    async def test_concurrent_step_claims_have_exactly_one_winner(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
         """01 §6 Workflows 49."""
@@ -133,7 +133,7 @@ class WorkflowConcurrencyTests:
             graph={"n": winner}, source="dsl"
         )
 
-    async def test_concurrent_deletes_of_one_run_have_one_winner(
+    async def test_concurrent_deletes_of_one_workflow_run_have_one_winner(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
         """01 §6 Workflows 51."""
@@ -147,7 +147,7 @@ class WorkflowConcurrencyTests:
         assert results.count(False) == 9
         await assert_gone(storage, run_id)
 
-    async def test_concurrent_create_run_calls_all_land(
+    async def test_concurrent_workflow_create_run_calls_all_land(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
         """01 §6 Workflows 51."""
@@ -301,7 +301,7 @@ class WorkflowConcurrencyTests:
 
     # --- 60 -------------------------------------------------------------------------------
 
-    async def test_init_twice_keeps_the_data(self, storage: Storage) -> None:
+    async def test_workflow_init_twice_keeps_the_data(self, storage: Storage) -> None:
         """01 §6 Workflows 60."""
         run_id = await new_run(storage)
         await new_step(storage, run_id, "s")
@@ -311,7 +311,7 @@ class WorkflowConcurrencyTests:
         await storage.workflows.init()
         assert await snapshot(storage, [run_id]) == before
 
-    async def test_concurrent_init_from_two_instances_keeps_the_data(
+    async def test_concurrent_workflow_init_from_two_instances_keeps_the_data(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
         """01 §6 Workflows 60."""

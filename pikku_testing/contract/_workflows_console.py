@@ -325,6 +325,10 @@ class WorkflowConsoleTests:
         assert await storage.workflow_runs.get_run_history(run_id) == expected
         assert await wf.get_run_history(run_id) == expected
         assert await storage.workflow_runs.get_run_history(unknown_id()) == []
+        pikku_clock.set(T0 - timedelta(seconds=5))
+        early = await new_step(storage, run_id, "early")
+        history = await storage.workflow_runs.get_run_history(run_id)
+        assert history == [history_entry(early, "early"), *expected]
 
     # --- 45 -------------------------------------------------------------------------------
 
@@ -433,6 +437,11 @@ class WorkflowConsoleTests:
             run_id = await new_run(storage)
             await _finish(storage, run_id, status, pikku_clock, at)
             kept.append(run_id)
+        touched = await new_run(storage)
+        await _finish(storage, touched, "completed", pikku_clock, 1)
+        pikku_clock.set(_at(12))
+        await storage.workflows.update_run_state(touched, "k", 1)  # updated_at moves to 12 s
+        kept.append(touched)
         assert await runs.prune_runs(finished_before=_at(10)) == 3
         assert sorted(run.id for run in await runs.list_runs()) == sorted(kept)
         for run_id in doomed:

@@ -195,7 +195,13 @@ class WorkflowRunTests:
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id)
-        full = {"message": "m", "name": "N", "stack": None, "code": 7, "detail": {"x": [1]}}
+        full: dict[str, JsonValue] = {
+            "message": "m",
+            "name": "N",
+            "stack": None,
+            "code": 7,
+            "detail": {"x": [1]},
+        }
         await wf.update_run_status(run_id, "failed", error=full)
         await wf.set_step_error(step.step_id, {"message": "only"})
         run = await wf.get_run(run_id)

@@ -12,18 +12,22 @@ from __future__ import annotations
 from pikku_testing.contract._base import ContractBase
 from pikku_testing.contract._workflows_concurrency import WorkflowConcurrencyTests
 from pikku_testing.contract._workflows_console import WorkflowConsoleTests
+from pikku_testing.contract._workflows_graph import WorkflowGraphTests
 from pikku_testing.contract._workflows_locks import WorkflowLockTests
 from pikku_testing.contract._workflows_runs import WorkflowRunTests
 from pikku_testing.contract._workflows_steps import WorkflowStepTests
+from pikku_testing.contract._workflows_validation import WorkflowValidationTests
 from pikku_testing.contract._workflows_values import WorkflowValueTests
 
 __all__ = ["WorkflowRunServiceContract", "WorkflowServiceContract"]
 
 
 class WorkflowServiceContract(
+    WorkflowValidationTests,
     WorkflowValueTests,
     WorkflowRunTests,
     WorkflowStepTests,
+    WorkflowGraphTests,
     WorkflowLockTests,
     ContractBase,
 ):

@@ -1,0 +1,545 @@
+"""`WorkflowStore`: the in-memory workflow data both in-memory workflow services share.
+
+Every method is synchronous, so a service call that uses one is atomic under asyncio; payloads
+are kept as the codec's JSON text and decoded on every read, so nothing a caller holds aliases
+the store. Sorted lists serve every list order, so reads cost what they return (Spec: 01 §5.5).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from datetime import datetime
+from typing import TypeAlias
+
+from pikku_storage._locks import LocalLockRegistry
+from pikku_storage._serial import decode_wire
+from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
+from pikku_storage.errors import ConflictError, RunNotFound, StepNotFound
+from pikku_storage.interfaces.workflows import GraphStep, NewRun, NewStep, StepChange
+from pikku_storage.records import (
+    RunStep,
+    StepHistoryEntry,
+    StepState,
+    StepStatus,
+    WorkflowRun,
+    WorkflowStatus,
+    WorkflowVersion,
+)
+
+__all__ = ["WorkflowStore"]
+
+# Sort keys: (timestamp, insertion sequence, ...); the sequence is unique, so ties never reach
+# the trailing ids.
+_RunKey: TypeAlias = tuple[datetime, int, str]
+_StepKey: TypeAlias = tuple[datetime, int, str]
+_AttemptKey: TypeAlias = tuple[datetime, int, str, int]
+
+_CLAIMABLE = (StepStatus.PENDING, StepStatus.SCHEDULED)
+
+
+class _Attempt:
+    """One attempt of a step: what its history entry shows (the live step shows the last one)."""
+
+    __slots__ = (
+        "created_at",
+        "error",
+        "failed_at",
+        "number",
+        "result",
+        "running_at",
+        "scheduled_at",
+        "seq",
+        "status",
+        "succeeded_at",
+        "updated_at",
+    )
+
+    def __init__(self, number: int, seq: int, status: StepStatus, now: datetime) -> None:
+        self.number = number
+        self.seq = seq
+        self.status = status
+        self.result: str | None = None
+        self.error: str | None = None
+        self.created_at = now
+        self.updated_at = now
+        self.running_at: datetime | None = now if status is StepStatus.RUNNING else None
+        self.scheduled_at: datetime | None = None
+        self.succeeded_at: datetime | None = None
+        self.failed_at: datetime | None = None
+
+
+class _Step:
+    """A step; its live status, outcome and stamps are those of `attempts[-1]` (01 §3.5)."""
+
+    __slots__ = (
+        "attempts",
+        "branch_taken",
+        "created_at",
+        "data",
+        "id",
+        "name",
+        "retries",
+        "retry_delay",
+        "rpc_name",
+        "run_id",
+        "seq",
+        "updated_at",
+    )
+
+    def __init__(self, new: NewStep, seq: int) -> None:
+        self.id = new.step_id
+        self.run_id = new.run_id
+        self.name = new.step_name
+        self.seq = seq
+        self.rpc_name = new.rpc_name
+        self.data = new.data
+        self.retries = new.retries
+        self.retry_delay = new.retry_delay
+        self.branch_taken: str | None = None
+        self.created_at = new.now
+        self.updated_at = new.now
+        self.attempts: list[_Attempt] = []
+
+
+class _Run:
+    """A run with its state bag, steps by name and the per-run step and history orders."""
+
+    __slots__ = (
+        "created_at",
+        "error",
+        "graph_hash",
+        "history",
+        "id",
+        "inline",
+        "input",
+        "output",
+        "seq",
+        "state",
+        "status",
+        "step_order",
+        "steps",
+        "updated_at",
+        "wire",
+        "workflow",
+    )
+
+    def __init__(self, new: NewRun, seq: int) -> None:
+        self.id = new.run_id
+        self.seq = seq
+        self.workflow = new.workflow
+        self.status = WorkflowStatus.RUNNING
+        self.input = new.input
+        self.output: str | None = None
+        self.error: str | None = None
+        self.inline = new.inline
+        self.graph_hash = new.graph_hash
+        self.wire = new.wire
+        self.created_at = new.now
+        self.updated_at = new.now
+        self.state: dict[str, str] = {}
+        self.steps: dict[str, _Step] = {}
+        self.step_order: list[_StepKey] = []
+        self.history: list[_AttemptKey] = []
+
+    @property
+    def key(self) -> _RunKey:
+        return (self.created_at, self.seq, self.id)
+
+    @property
+    def updated_key(self) -> _RunKey:
+        return (self.updated_at, self.seq, self.id)
+
+
+def _remove(keys: list[_RunKey], key: _RunKey) -> None:
+    del keys[bisect.bisect_left(keys, key)]
+
+
+class WorkflowStore:
+    """One namespace of workflow data, shared by both in-memory services and their locks.
+
+    Dicts hold runs (with their steps by name, state and orders), steps by id and versions;
+    sorted lists of `(created_at, seq, id)` serve `list_runs` overall, per name, per status and
+    per (name, status), `(updated_at, seq, id)` per status serves `prune_runs`, and a sorted
+    name list with per-name run counts serves `get_distinct_workflow_names` (Spec: 01 §5.5).
+    """
+
+    __slots__ = (
+        "_by_name",
+        "_by_name_status",
+        "_by_status",
+        "_by_updated",
+        "_name_counts",
+        "_names",
+        "_runs_by_created",
+        "_seq",
+        "locks",
+        "runs",
+        "steps",
+        "versions",
+    )
+
+    def __init__(self) -> None:
+        self._seq = itertools.count(1)
+        self.runs: dict[str, _Run] = {}
+        self.steps: dict[str, _Step] = {}
+        self.versions: dict[tuple[str, str], tuple[str, str, datetime]] = {}
+        self.locks = LocalLockRegistry()
+        self._runs_by_created: list[_RunKey] = []
+        self._by_name: dict[str, list[_RunKey]] = {}
+        self._by_status: dict[WorkflowStatus, list[_RunKey]] = {}
+        self._by_name_status: dict[tuple[str, WorkflowStatus], list[_RunKey]] = {}
+        self._by_updated: dict[WorkflowStatus, list[_RunKey]] = {}
+        self._names: list[str] = []
+        self._name_counts: dict[str, int] = {}
+
+    # --- indexes ------------------------------------------------------------------------
+
+    def _status_lists(self, run: _Run) -> list[list[_RunKey]]:
+        """The created-order lists keyed by the run's status (they move when it changes)."""
+        return [
+            self._by_status.setdefault(run.status, []),
+            self._by_name_status.setdefault((run.workflow, run.status), []),
+        ]
+
+    def _index(self, run: _Run) -> None:
+        for keys in (self._runs_by_created, self._by_name.setdefault(run.workflow, [])):
+            bisect.insort(keys, run.key)
+        self._index_status(run)
+        count = self._name_counts.get(run.workflow, 0)
+        if count == 0:
+            bisect.insort(self._names, run.workflow)
+        self._name_counts[run.workflow] = count + 1
+
+    def _index_status(self, run: _Run) -> None:
+        for keys in self._status_lists(run):
+            bisect.insort(keys, run.key)
+        bisect.insort(self._by_updated.setdefault(run.status, []), run.updated_key)
+
+    def _unindex_status(self, run: _Run) -> None:
+        for keys in self._status_lists(run):
+            _remove(keys, run.key)
+        _remove(self._by_updated[run.status], run.updated_key)
+        self._drop_empty(run)
+
+    def _unindex(self, run: _Run) -> None:
+        self._unindex_status(run)
+        _remove(self._runs_by_created, run.key)
+        _remove(self._by_name[run.workflow], run.key)
+        self._drop_empty(run)
+        count = self._name_counts.pop(run.workflow) - 1
+        if count:
+            self._name_counts[run.workflow] = count
+        else:
+            del self._names[bisect.bisect_left(self._names, run.workflow)]
+
+    def _drop_empty(self, run: _Run) -> None:
+        """Forget empty per-value lists, so deleted names and statuses leave nothing behind."""
+        if not self._by_status.get(run.status, True):
+            del self._by_status[run.status]
+        if not self._by_updated.get(run.status, True):
+            del self._by_updated[run.status]
+        if not self._by_name_status.get((run.workflow, run.status), True):
+            del self._by_name_status[(run.workflow, run.status)]
+        if not self._by_name.get(run.workflow, True):
+            del self._by_name[run.workflow]
+
+    def _touch(self, run: _Run, now: datetime) -> None:
+        """Move the run's `updated_at`, re-keying the prune index."""
+        updated = self._by_updated[run.status]
+        _remove(updated, run.updated_key)
+        run.updated_at = now
+        bisect.insort(updated, run.updated_key)
+
+    # --- runs and state -----------------------------------------------------------------
+
+    def create_run(self, new: NewRun) -> None:
+        run = _Run(new, next(self._seq))
+        self.runs[run.id] = run
+        self._index(run)
+
+    def _run(self, run_id: str) -> _Run:
+        run = self.runs.get(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
+
+    def update_run_status(
+        self,
+        run_id: str,
+        status: WorkflowStatus,
+        output: str | None,
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        run = self._run(run_id)
+        self._unindex_status(run)
+        run.status, run.output, run.error, run.updated_at = status, output, error, now
+        self._index_status(run)
+
+    def update_run_state(self, run_id: str, name: str, value: str, now: datetime) -> None:
+        run = self._run(run_id)
+        run.state[name] = value
+        self._touch(run, now)
+
+    def run_state(self, run_id: str) -> dict[str, JsonValue]:
+        run = self.runs.get(run_id)
+        return {} if run is None else {name: decode(text) for name, text in run.state.items()}
+
+    def run_record(self, run_id: str) -> WorkflowRun | None:
+        run = self.runs.get(run_id)
+        return None if run is None else _run_record(run)
+
+    def list_runs(
+        self, name: str | None, status: WorkflowStatus | None, limit: int, offset: int
+    ) -> list[WorkflowRun]:
+        if name is not None and status is not None:
+            keys = self._by_name_status.get((name, status), [])
+        elif name is not None:
+            keys = self._by_name.get(name, [])
+        elif status is not None:
+            keys = self._by_status.get(status, [])
+        else:
+            keys = self._runs_by_created
+        end = len(keys) - offset
+        window = keys[max(0, end - limit) : max(0, end)]
+        return [_run_record(self.runs[key[2]]) for key in reversed(window)]
+
+    def distinct_workflow_names(self) -> list[str]:
+        return list(self._names)
+
+    def delete_run(self, run_id: str) -> bool:
+        run = self.runs.pop(run_id, None)
+        if run is None:
+            return False
+        self._unindex(run)
+        for step in run.steps.values():
+            del self.steps[step.id]
+        return True
+
+    def prune_runs(
+        self, cutoff: datetime, statuses: tuple[WorkflowStatus, ...], batch_size: int
+    ) -> int:
+        """Batches of `batch_size`, oldest `updated_at` first per status; each run is re-checked
+        before it is deleted, as on the other backends (D7)."""
+        deleted = 0
+        for status in statuses:
+            while True:
+                keys = self._by_updated.get(status, [])
+                batch = keys[: min(bisect.bisect_left(keys, (cutoff,)), batch_size)]
+                deleted_before = deleted
+                for updated_at, _seq, run_id in batch:
+                    run = self.runs.get(run_id)
+                    if run and run.status is status and run.updated_at == updated_at < cutoff:
+                        deleted += self.delete_run(run_id)
+                if deleted == deleted_before:
+                    break
+        return deleted
+
+    # --- steps --------------------------------------------------------------------------
+
+    def insert_step(self, new: NewStep) -> StepState:
+        run = self._run(new.run_id)
+        if new.step_name in run.steps:
+            raise ConflictError.step(new.run_id, new.step_name)
+        step = _Step(new, next(self._seq))
+        run.steps[step.name] = step
+        self.steps[step.id] = step
+        bisect.insort(run.step_order, (step.created_at, step.seq, step.id))
+        self._add_attempt(run, step, StepStatus.PENDING, new.now)
+        return _step_state(step)
+
+    def _add_attempt(self, run: _Run, step: _Step, status: StepStatus, now: datetime) -> None:
+        attempt = _Attempt(len(step.attempts) + 1, next(self._seq), status, now)
+        step.attempts.append(attempt)
+        bisect.insort(run.history, (now, attempt.seq, step.id, attempt.number))
+
+    def _step(self, step_id: str) -> _Step:
+        step = self.steps.get(step_id)
+        if step is None:
+            raise StepNotFound.by_id(step_id)
+        return step
+
+    def step_state(self, run_id: str, step_name: str) -> StepState | None:
+        run = self.runs.get(run_id)
+        step = None if run is None else run.steps.get(step_name)
+        return None if step is None else _step_state(step)
+
+    def set_step(self, step_id: str, change: StepChange, now: datetime) -> None:
+        step = self._step(step_id)
+        attempt = step.attempts[-1]
+        attempt.status = change.status
+        if change.outcome is not None:
+            attempt.result, attempt.error = change.outcome
+        setattr(attempt, change.stamp, now)
+        attempt.updated_at = step.updated_at = now
+
+    def claim_step(self, step_id: str, now: datetime) -> StepState | None:
+        step = self._step(step_id)
+        if step.attempts[-1].status not in _CLAIMABLE:
+            return None
+        self.set_step(
+            step_id, StepChange(status=StepStatus.RUNNING, stamp="running_at", outcome=None), now
+        )
+        return _step_state(step)
+
+    def create_retry_attempt(self, step_id: str, status: StepStatus, now: datetime) -> StepState:
+        step = self._step(step_id)
+        self._add_attempt(self.runs[step.run_id], step, status, now)
+        step.updated_at = now
+        return _step_state(step)
+
+    def set_branch_taken(self, step_id: str, branch_key: str, now: datetime) -> None:
+        step = self._step(step_id)
+        step.branch_taken = branch_key
+        step.updated_at = now
+
+    def graph_steps(self, run_id: str) -> list[GraphStep]:
+        run = self.runs.get(run_id)
+        if run is None:
+            return []
+        return [
+            GraphStep(
+                step_name=step.name,
+                status=step.attempts[-1].status,
+                attempt_count=len(step.attempts),
+                retries=step.retries,
+                branch_taken=step.branch_taken,
+            )
+            for step in run.steps.values()
+        ]
+
+    def step_names(self, run_id: str, names: list[str]) -> set[str]:
+        run = self.runs.get(run_id)
+        return set() if run is None else {name for name in names if name in run.steps}
+
+    def succeeded_results(self, run_id: str, names: list[str]) -> dict[str, JsonValue]:
+        run = self.runs.get(run_id)
+        results: dict[str, JsonValue] = {}
+        for name in names:
+            step = None if run is None else run.steps.get(name)
+            if step is not None and step.attempts[-1].status is StepStatus.SUCCEEDED:
+                results[name] = decode_optional(step.attempts[-1].result)
+        return results
+
+    def run_steps(self, run_id: str) -> list[RunStep]:
+        run = self.runs.get(run_id)
+        if run is None:
+            return []
+        return [_run_step(self.steps[step_id]) for _at, _seq, step_id in run.step_order]
+
+    def history(self, run_id: str) -> list[StepHistoryEntry]:
+        run = self.runs.get(run_id)
+        if run is None:
+            return []
+        return [
+            _history_entry(self.steps[step_id], self.steps[step_id].attempts[number - 1])
+            for _at, _seq, step_id, number in run.history
+        ]
+
+    # --- versions -----------------------------------------------------------------------
+
+    def upsert_version(
+        self, name: str, graph_hash: str, graph: str, source: str, now: datetime
+    ) -> bool:
+        if (name, graph_hash) in self.versions:
+            return False
+        self.versions[(name, graph_hash)] = (graph, source, now)
+        return True
+
+    def version(self, name: str, graph_hash: str) -> WorkflowVersion | None:
+        stored = self.versions.get((name, graph_hash))
+        return (
+            None if stored is None else WorkflowVersion(graph=decode(stored[0]), source=stored[1])
+        )
+
+
+# --- records ---------------------------------------------------------------------------
+
+
+def _decode_error(text: str | None) -> JsonObject | None:
+    error = decode_optional(text)
+    assert error is None or isinstance(error, dict)
+    return error
+
+
+def _retry_delay(text: str | None) -> int | str | None:
+    delay = decode_optional(text)
+    assert delay is None or isinstance(delay, int | str)
+    return delay
+
+
+def _run_record(run: _Run) -> WorkflowRun:
+    return WorkflowRun(
+        id=run.id,
+        workflow=run.workflow,
+        status=run.status,
+        input=decode_optional(run.input),
+        output=decode_optional(run.output),
+        error=_decode_error(run.error),
+        inline=run.inline,
+        graph_hash=run.graph_hash,
+        wire=decode_wire(run.wire),
+        created_at=run.created_at,
+        updated_at=run.updated_at,
+    )
+
+
+def _step_state(step: _Step) -> StepState:
+    attempt = step.attempts[-1]
+    return StepState(
+        step_id=step.id,
+        status=attempt.status,
+        result=decode_optional(attempt.result),
+        error=_decode_error(attempt.error),
+        attempt_count=attempt.number,
+        retries=step.retries,
+        retry_delay=_retry_delay(step.retry_delay),
+        created_at=step.created_at,
+        updated_at=step.updated_at,
+        running_at=attempt.running_at,
+        scheduled_at=attempt.scheduled_at,
+        succeeded_at=attempt.succeeded_at,
+        failed_at=attempt.failed_at,
+    )
+
+
+def _run_step(step: _Step) -> RunStep:
+    attempt = step.attempts[-1]
+    return RunStep(
+        step_id=step.id,
+        step_name=step.name,
+        rpc_name=step.rpc_name,
+        data=decode_optional(step.data),
+        status=attempt.status,
+        result=decode_optional(attempt.result),
+        error=_decode_error(attempt.error),
+        attempt_count=attempt.number,
+        retries=step.retries,
+        retry_delay=_retry_delay(step.retry_delay),
+        created_at=step.created_at,
+        updated_at=step.updated_at,
+        running_at=attempt.running_at,
+        scheduled_at=attempt.scheduled_at,
+        succeeded_at=attempt.succeeded_at,
+        failed_at=attempt.failed_at,
+    )
+
+
+def _history_entry(step: _Step, attempt: _Attempt) -> StepHistoryEntry:
+    return StepHistoryEntry(
+        step_id=step.id,
+        step_name=step.name,
+        status=attempt.status,
+        result=decode_optional(attempt.result),
+        error=_decode_error(attempt.error),
+        attempt_count=attempt.number,
+        retries=step.retries,
+        retry_delay=_retry_delay(step.retry_delay),
+        created_at=attempt.created_at,
+        updated_at=attempt.updated_at,
+        running_at=attempt.running_at,
+        scheduled_at=attempt.scheduled_at,
+        succeeded_at=attempt.succeeded_at,
+        failed_at=attempt.failed_at,
+    )

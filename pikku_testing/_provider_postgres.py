@@ -1,0 +1,130 @@
+"""Provider of the `postgres` backend: a migrated schema per test, reused per worker.
+
+A schema is created and migrated once, then truncated and handed to the next test of the same
+worker (04-testing §2: migrate once per worker, truncate between tests). Its name carries the
+worker and the label of the test that created it. Connections here are opened per call and
+closed again, so nothing bound to one test's event loop outlives it; `aclose()` drops every
+schema this provider created.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from pikku_storage import Clock, Storage
+from pikku_storage.postgres import LATEST_VERSION, open_storage
+from pikku_storage.postgres._migrations import migrate
+from pikku_testing.contract._capabilities import Capability
+from pikku_testing.providers import BackendProvider, Namespace, NamespaceRequest
+
+__all__ = ["PostgresProvider"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_PREFIX: Final = "pikku_test_"
+# Small pools: several storages per test and other test sessions share the server.
+STORAGE_DEFAULTS: Final[dict[str, object]] = {"min_size": 1, "max_size": 6, "timeout": 15.0}
+
+_TABLES: Final = sql.SQL(
+    "SELECT tablename FROM pg_catalog.pg_tables"
+    " WHERE schemaname = %(schema)s AND tablename <> 'pikku_migrations' ORDER BY tablename"
+)
+_TRUNCATE: Final = sql.SQL("TRUNCATE {tables} RESTART IDENTITY")
+_LOCK_TIMEOUT: Final = sql.SQL("SET lock_timeout = '5s'")
+_VERSION: Final = sql.SQL("SELECT max(version) FROM {versions}")
+_DROP: Final = sql.SQL("DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+class _Unusable(Exception):
+    """A schema a test left at another migration version: not reused."""
+
+
+async def _connect(url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
+    return await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=tuple_row)
+
+
+class PostgresProvider(BackendProvider):
+    """Schemas `pikku_test_<worker>_<label>` on the configured server."""
+
+    name = "postgres"
+    server = "postgres"
+    capabilities = frozenset(
+        {Capability.CROSS_PROCESS, Capability.CROSS_PROCESS_LOCKS, Capability.PERSISTENT}
+    )
+
+    def __init__(self) -> None:
+        self._free: dict[str, list[str]] = {}  # server URL -> clean, migrated schemas
+        self._created: dict[str, set[str]] = {}  # server URL -> every schema made here
+
+    @asynccontextmanager
+    async def namespace(self, request: NamespaceRequest) -> AsyncIterator[Namespace]:
+        url = request.server_url
+        if url is None:
+            raise ValueError("the postgres provider needs a server URL")
+        schema = await self._take(url, f"{SCHEMA_PREFIX}{request.worker}_{request.label}")
+        try:
+            yield Namespace(
+                provider=self,
+                open_args=(url, {"schema": schema}),
+                state={"url": url, "schema": schema},
+            )
+        finally:
+            await self._give_back(url, schema)
+
+    def make_storage(self, namespace: Namespace, clock: Clock, **options: object) -> Storage:
+        url, schema = namespace.state["url"], namespace.state["schema"]
+        assert isinstance(url, str)
+        assert isinstance(schema, str)
+        merged = {**STORAGE_DEFAULTS, **options}
+        return open_storage(url, schema=schema, clock=clock, **merged)  # type: ignore[arg-type]  # options are checked by open_storage
+
+    async def aclose(self) -> None:
+        """Drop every schema this provider created."""
+        for url, schemas in self._created.items():
+            async with await _connect(url) as conn:
+                for schema in sorted(schemas):
+                    await conn.execute(_DROP.format(schema=sql.Identifier(schema)))
+        self._created.clear()
+        self._free.clear()
+
+    async def _take(self, url: str, new_name: str) -> str:
+        free = self._free.setdefault(url, [])
+        if free:
+            return free.pop()
+        self._created.setdefault(url, set()).add(new_name)
+        async with await _connect(url) as conn:
+            await migrate(conn, new_name)
+        return new_name
+
+    async def _give_back(self, url: str, schema: str) -> None:
+        """Truncate the schema for the next test; drop it instead if that fails."""
+        try:
+            async with await _connect(url) as conn:
+                cur = await conn.execute(_TABLES, {"schema": schema})
+                tables = [sql.Identifier(schema, str(row[0])) for row in await cur.fetchall()]
+                await conn.execute(_LOCK_TIMEOUT)
+                cur = await conn.execute(
+                    _VERSION.format(versions=sql.Identifier(schema, "pikku_migrations"))
+                )
+                row = await cur.fetchone()
+                if row is None or row[0] != LATEST_VERSION:
+                    raise _Unusable(schema)
+                if tables:
+                    await conn.execute(_TRUNCATE.format(tables=sql.SQL(", ").join(tables)))
+        except (psycopg.Error, _Unusable):
+            logger.warning("could not reset %s; dropping it", schema, exc_info=True)
+            try:
+                async with await _connect(url) as conn:
+                    await conn.execute(_DROP.format(schema=sql.Identifier(schema)))
+                self._created.get(url, set()).discard(schema)
+            except psycopg.Error:
+                logger.warning("could not drop %s", schema, exc_info=True)
+            return
+        self._free.setdefault(url, []).append(schema)

@@ -1,0 +1,117 @@
+"""Providers of the `redis` and `fakeredis` backends: a fresh key prefix per test.
+
+`redis` runs on the server the plugin found; each test gets a key prefix naming the xdist
+worker and the test's label, and teardown deletes that prefix's keys only (with `SCAN`, which
+is allowed in test teardown, never on a request path). `fakeredis` runs in-process: one
+`FakeServer` per test namespace and a new asyncio client per `Storage`. Nothing bound to an
+event loop outlives the test that made it (04-testing §1-2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import fakeredis
+from fakeredis import aioredis
+from redis.asyncio import Redis
+
+from pikku_storage import Clock, Storage
+from pikku_storage.redis import open_storage, storage_from_client
+from pikku_testing.contract._capabilities import Capability
+from pikku_testing.providers import BackendProvider, Namespace, NamespaceRequest
+
+__all__ = ["FakeRedisProvider", "RedisProvider"]
+
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_]")
+_MAX_PREFIX: Final = 48
+_DELETE_BATCH: Final = 500
+
+
+def key_prefix(request: NamespaceRequest) -> str:
+    """A valid, unique key prefix naming the worker and the test's label."""
+    prefix = _UNSAFE.sub("_", f"pikku_t_{request.worker}_{request.label}")
+    if len(prefix) > _MAX_PREFIX:
+        digest = hashlib.sha256(prefix.encode()).hexdigest()[:16]
+        prefix = f"{prefix[: _MAX_PREFIX - 17]}_{digest}"
+    return prefix
+
+
+async def delete_prefix(client: Redis, prefix: str) -> int:
+    """Delete every key of namespace `prefix` (test teardown only: it scans)."""
+    deleted = 0
+    batch: list[Any] = []
+    async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        batch.append(key)
+        if len(batch) >= _DELETE_BATCH:
+            deleted += await client.unlink(*batch)
+            batch.clear()
+    if batch:
+        deleted += await client.unlink(*batch)
+    return deleted
+
+
+class RedisProvider(BackendProvider):
+    """The Redis backend on a real server; a unique key prefix per test."""
+
+    name = "redis"
+    server = "redis"
+    capabilities = frozenset(
+        {Capability.CROSS_PROCESS, Capability.CROSS_PROCESS_LOCKS, Capability.PERSISTENT}
+    )
+
+    @asynccontextmanager
+    async def namespace(self, request: NamespaceRequest) -> AsyncIterator[Namespace]:
+        assert request.server_url is not None
+        prefix = key_prefix(request)
+        namespace = Namespace(
+            provider=self,
+            open_args=(request.server_url, {"key_prefix": prefix}),
+            state={"url": request.server_url, "key_prefix": prefix},
+        )
+        try:
+            yield namespace
+        finally:
+            client = Redis.from_url(request.server_url)
+            try:
+                await delete_prefix(client, prefix)
+            finally:
+                await client.aclose()
+
+    def make_storage(self, namespace: Namespace, clock: Clock, **options: object) -> Storage:
+        url, prefix = namespace.state["url"], namespace.state["key_prefix"]
+        assert isinstance(url, str)
+        assert isinstance(prefix, str)
+        extra: dict[str, Any] = dict(options)  # checked by the backend's open_storage
+        return open_storage(url, key_prefix=prefix, clock=clock, **extra)
+
+
+class FakeRedisProvider(BackendProvider):
+    """The Redis backend in-process on fakeredis: one `FakeServer` per test namespace."""
+
+    name = "fakeredis"
+    server = None
+    capabilities = frozenset({Capability.PERSISTENT})
+
+    @asynccontextmanager
+    async def namespace(self, request: NamespaceRequest) -> AsyncIterator[Namespace]:
+        yield Namespace(
+            provider=self,
+            state={"server": fakeredis.FakeServer(), "key_prefix": key_prefix(request)},
+        )
+
+    def make_storage(self, namespace: Namespace, clock: Clock, **options: object) -> Storage:
+        server, prefix = namespace.state["server"], namespace.state["key_prefix"]
+        assert isinstance(server, fakeredis.FakeServer)
+        assert isinstance(prefix, str)
+        extra: dict[str, Any] = dict(options)  # checked by storage_from_client
+        return storage_from_client(
+            aioredis.FakeRedis(server=server),
+            own_client=True,
+            key_prefix=prefix,
+            clock=clock,
+            **extra,
+        )
