@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-__all__ = ["Containers", "ContainersUnavailable", "docker_endpoint", "docker_reachable"]
+__all__ = [
+    "Containers",
+    "ContainersUnavailable",
+    "docker_endpoint",
+    "docker_reachable",
+    "testcontainers_installed",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +63,11 @@ _IMAGES: Final = {
 
 class ContainersUnavailable(Exception):
     """A container cannot be started here; the message says why and how to fix it."""
+
+
+def testcontainers_installed() -> bool:
+    """Whether the `testcontainers` package can be imported."""
+    return importlib.util.find_spec("testcontainers") is not None
 
 
 def docker_endpoint() -> str:
@@ -110,7 +121,7 @@ class Containers:
         if not self._checked:
             self._checked = True
             endpoint = docker_endpoint()
-            if importlib.util.find_spec("testcontainers") is None:
+            if not testcontainers_installed():
                 self._problem = "testcontainers is not installed"
             elif not docker_reachable(endpoint):
                 self._problem = f"no Docker engine answers at {endpoint}"

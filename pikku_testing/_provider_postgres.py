@@ -1,7 +1,7 @@
 """Provider of the `postgres` backend: a migrated schema per test, reused per worker.
 
-A schema is created and migrated once, then truncated and handed to the next test of the same
-worker (04-testing §2: migrate once per worker, truncate between tests). Its name carries the
+A schema is created and migrated once, then emptied and handed to the next test of the same
+worker (04-testing §2: migrate once per worker, empty it between tests). Its name carries the
 worker and the label of the test that created it. Connections here are opened per call and
 closed again, so nothing bound to one test's event loop outlives it; `aclose()` drops every
 schema this provider created.
@@ -36,8 +36,11 @@ _TABLES: Final = sql.SQL(
     "SELECT tablename FROM pg_catalog.pg_tables"
     " WHERE schemaname = %(schema)s AND tablename <> 'pikku_migrations' ORDER BY tablename"
 )
-_TRUNCATE: Final = sql.SQL("TRUNCATE {tables} RESTART IDENTITY")
-_LOCK_TIMEOUT: Final = sql.SQL("SET lock_timeout = '5s'")
+_DELETE: Final = sql.SQL("DELETE FROM {table}")
+# Cleanup needs no durability: do not wait for the WAL flush.
+_CLEANUP_SETTINGS: Final = sql.SQL(
+    "SET LOCAL lock_timeout = '5s'; SET LOCAL synchronous_commit = off"
+)
 _VERSION: Final = sql.SQL("SELECT max(version) FROM {versions}")
 _DROP: Final = sql.SQL("DROP SCHEMA IF EXISTS {schema} CASCADE")
 
@@ -62,6 +65,7 @@ class PostgresProvider(BackendProvider):
     def __init__(self) -> None:
         self._free: dict[str, list[str]] = {}  # server URL -> clean, migrated schemas
         self._created: dict[str, set[str]] = {}  # server URL -> every schema made here
+        self._table_names: dict[str, list[str]] = {}
 
     @asynccontextmanager
     async def namespace(self, request: NamespaceRequest) -> AsyncIterator[Namespace]:
@@ -104,20 +108,23 @@ class PostgresProvider(BackendProvider):
         return new_name
 
     async def _give_back(self, url: str, schema: str) -> None:
-        """Truncate the schema for the next test; drop it instead if that fails."""
+        """Empty the schema for the next test; drop it instead if that fails.
+
+        `DELETE` of every table in one transaction: on test-sized data it is an order of
+        magnitude faster than `TRUNCATE`, which rewrites and syncs every table.
+        """
         try:
             async with await _connect(url) as conn:
-                cur = await conn.execute(_TABLES, {"schema": schema})
-                tables = [sql.Identifier(schema, str(row[0])) for row in await cur.fetchall()]
-                await conn.execute(_LOCK_TIMEOUT)
-                cur = await conn.execute(
-                    _VERSION.format(versions=sql.Identifier(schema, "pikku_migrations"))
-                )
+                tables = await self._tables(conn, schema)
+                deletes = [_DELETE.format(table=sql.Identifier(schema, t)) for t in tables]
+                versions = sql.Identifier(schema, "pikku_migrations")
+                cur = await conn.execute(_VERSION.format(versions=versions))
                 row = await cur.fetchone()
                 if row is None or row[0] != LATEST_VERSION:
                     raise _Unusable(schema)
-                if tables:
-                    await conn.execute(_TRUNCATE.format(tables=sql.SQL(", ").join(tables)))
+                async with conn.transaction():
+                    await conn.execute(_CLEANUP_SETTINGS)
+                    await conn.execute(sql.SQL("; ").join(deletes))
         except (psycopg.Error, _Unusable):
             logger.warning("could not reset %s; dropping it", schema, exc_info=True)
             try:
@@ -128,3 +135,13 @@ class PostgresProvider(BackendProvider):
                 logger.warning("could not drop %s", schema, exc_info=True)
             return
         self._free.setdefault(url, []).append(schema)
+
+    async def _tables(
+        self, conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str
+    ) -> list[str]:
+        """The schema's tables but the version table (cached: a migrated schema's are fixed)."""
+        tables = self._table_names.get(schema)
+        if tables is None:
+            cur = await conn.execute(_TABLES, {"schema": schema})
+            tables = self._table_names[schema] = [str(row[0]) for row in await cur.fetchall()]
+        return tables

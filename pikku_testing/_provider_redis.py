@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import fakeredis
 from fakeredis import aioredis
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from pikku_storage import Clock, Storage
 from pikku_storage.redis import open_storage, storage_from_client
@@ -109,7 +109,8 @@ class FakeRedisProvider(BackendProvider):
         assert isinstance(prefix, str)
         extra: dict[str, Any] = dict(options)  # checked by storage_from_client
         return storage_from_client(
-            aioredis.FakeRedis(server=server),
+            # a blocking pool, as `open_storage` builds: many concurrent calls wait, not fail
+            aioredis.FakeRedis(server=server, connection_pool_class=BlockingConnectionPool),
             own_client=True,
             key_prefix=prefix,
             clock=clock,

@@ -13,8 +13,10 @@ import asyncio
 import itertools
 import logging
 import os
+import pkgutil
 import re
 import secrets
+import sys
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from typing import Final, NoReturn
 import pytest
 import pytest_asyncio
 
+import pikku_testing.contract
 from pikku_storage import ManualClock, Storage
 from pikku_testing._containers import Containers, ContainersUnavailable
 from pikku_testing._types import StorageFactory
@@ -44,6 +47,7 @@ __all__ = [
     "CLOCK_START",
     "SERVERS",
     "expand_backends",
+    "namespace_request",
     "pikku_backend_name",
     "pikku_clock",
     "pikku_mysql_url",
@@ -80,6 +84,19 @@ BACKEND_EXTRAS: Final = {
 }
 REQUIRE_ENV: Final = "PIKKU_TEST_REQUIRE"
 _LABEL_UNSAFE: Final = re.compile(r"[^a-z0-9_]")
+
+
+def _register_contract_rewrite() -> None:
+    """Have pytest rewrite the contract modules' asserts (they are test code that lives in the
+    package), so a failing contract test shows the compared values."""
+    package = pikku_testing.contract
+    names = [f"{package.__name__}.{info.name}" for info in pkgutil.iter_modules(package.__path__)]
+    pending = [name for name in names if name not in sys.modules]
+    if pending:
+        pytest.register_assert_rewrite(*pending)
+
+
+_register_contract_rewrite()
 
 
 def _server_env(server: str) -> str:
@@ -292,6 +309,14 @@ def resolve_backend(
         _unavailable(f"backend {name!r}: {exc.msg}", required)
     assert isinstance(url, str)
     return provider, url
+
+
+def namespace_request(
+    config: pytest.Config, server_url: str | None, tmp_path: Path
+) -> NamespaceRequest:
+    """A request for a fresh namespace with a label unique in this session and worker, for
+    tests that open namespaces themselves (with `resolve_backend`)."""
+    return _state(config).namespace_request(server_url, tmp_path)
 
 
 def _server_url(request: pytest.FixtureRequest, server: str) -> str:

@@ -148,7 +148,8 @@ def _content(message: Message) -> str:
         return ""
     if isinstance(message.content, str):
         return message.content
-    return _json(message.content, 200)  # type: ignore[arg-type]  # list of JSON objects
+    parts: list[JsonValue] = list(message.content)
+    return _json(parts, 200)
 
 
 def transcript_table(messages: Sequence[Message], title: str = "Transcript") -> Table:

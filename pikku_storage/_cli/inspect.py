@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
@@ -19,7 +20,17 @@ from pikku_storage._cli._common import (
     namespace_options,
     run,
 )
-from pikku_storage.records import FINISHED_STATUSES, WorkflowStatus
+from pikku_storage.codec import JsonValue
+from pikku_storage.records import (
+    FINISHED_STATUSES,
+    AgentRunRow,
+    Message,
+    RunStep,
+    StepHistoryEntry,
+    Thread,
+    WorkflowRun,
+    WorkflowStatus,
+)
 from pikku_storage.storage import Storage, open_storage
 
 __all__ = ["channels", "deployments", "runs", "threads"]
@@ -45,6 +56,25 @@ def _with_storage(url: str, body: Callable[[Storage], Awaitable[T]], **options: 
             return await body(storage)
 
     return run(main())
+
+
+@dataclass(slots=True)
+class _RunDetail:
+    """What `runs show` prints (and its JSON)."""
+
+    run: WorkflowRun
+    steps: list[RunStep]
+    history: list[StepHistoryEntry]
+    state: dict[str, JsonValue]
+
+
+@dataclass(slots=True)
+class _ThreadDetail:
+    """What `threads show` prints (and its JSON)."""
+
+    thread: Thread
+    messages: list[Message]
+    runs: list[AgentRunRow]
 
 
 # --- runs --------------------------------------------------------------------------------
@@ -85,16 +115,16 @@ def runs_list(
 def runs_show(url: str, run_id: str, as_json: bool) -> None:
     """A run with its steps, full attempt history and state bag."""
 
-    async def body(storage: Storage) -> dict[str, object] | None:
+    async def body(storage: Storage) -> _RunDetail | None:
         run_ = await storage.workflow_runs.get_run(run_id)
         if run_ is None:
             return None
-        return {
-            "run": run_,
-            "steps": await storage.workflow_runs.get_run_steps(run_id),
-            "history": await storage.workflow_runs.get_run_history(run_id),
-            "state": await storage.workflows.get_run_state(run_id),
-        }
+        return _RunDetail(
+            run=run_,
+            steps=await storage.workflow_runs.get_run_steps(run_id),
+            history=await storage.workflow_runs.get_run_history(run_id),
+            state=await storage.workflows.get_run_state(run_id),
+        )
 
     found = _with_storage(url, body)
     if found is None:
@@ -103,10 +133,11 @@ def runs_show(url: str, run_id: str, as_json: bool) -> None:
         echo_json(found)
         return
     out = console()
-    out.print(views.runs_table([found["run"]], "Run"))  # type: ignore[list-item]  # built above
-    out.print(views.steps_table(found["steps"]))  # type: ignore[arg-type]
-    out.print(views.history_table(found["history"]))  # type: ignore[arg-type]
-    out.print(f"  state: {json.dumps(found['state'], ensure_ascii=False)}")
+    out.print(views.runs_table([found.run], "Run"))
+    out.print(f"  wire: {found.run.wire.type} {found.run.wire.id or ''}".rstrip())
+    out.print(views.steps_table(found.steps))
+    out.print(views.history_table(found.history))
+    out.print(f"  state: {json.dumps(found.state, ensure_ascii=False)}")
 
 
 @runs.command("delete")
@@ -200,15 +231,15 @@ def threads_list(
 def threads_show(url: str, thread_id: str, as_json: bool) -> None:
     """A thread with its transcript and agent runs."""
 
-    async def body(storage: Storage) -> dict[str, object] | None:
+    async def body(storage: Storage) -> _ThreadDetail | None:
         thread = await storage.agent_runs.get_thread(thread_id)
         if thread is None:
             return None
-        return {
-            "thread": thread,
-            "messages": await storage.agent_runs.get_thread_messages(thread_id),
-            "runs": await storage.agent_runs.get_thread_runs(thread_id),
-        }
+        return _ThreadDetail(
+            thread=thread,
+            messages=await storage.agent_runs.get_thread_messages(thread_id),
+            runs=await storage.agent_runs.get_thread_runs(thread_id),
+        )
 
     found = _with_storage(url, body)
     if found is None:
@@ -217,9 +248,9 @@ def threads_show(url: str, thread_id: str, as_json: bool) -> None:
         echo_json(found)
         return
     out = console()
-    out.print(views.threads_table([found["thread"]], "Thread"))  # type: ignore[list-item]
-    out.print(views.transcript_table(found["messages"]))  # type: ignore[arg-type]
-    out.print(views.thread_runs_table(found["runs"]))  # type: ignore[arg-type]
+    out.print(views.threads_table([found.thread], "Thread"))
+    out.print(views.transcript_table(found.messages))
+    out.print(views.thread_runs_table(found.runs))
 
 
 @threads.command("prune")

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Final, LiteralString
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, errors, sql
 from psycopg.rows import tuple_row
 
 from pikku_storage.errors import SchemaMismatch
@@ -275,10 +275,6 @@ _CREATE_SCHEMA: Final = sql.SQL("CREATE SCHEMA IF NOT EXISTS {schema}")
 _CREATE_VERSIONS: Final = sql.SQL(
     "CREATE TABLE IF NOT EXISTS {versions} (version int PRIMARY KEY, checksum text NOT NULL)"
 )
-_VERSIONS_EXIST: Final = sql.SQL(
-    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables"
-    " WHERE schemaname = %(schema)s AND tablename = 'pikku_migrations')"
-)
 _CURRENT_VERSION: Final = sql.SQL("SELECT coalesce(max(version), 0) FROM {versions}")
 _RECORD_VERSION: Final = sql.SQL(
     "INSERT INTO {versions} (version, checksum) VALUES (%(version)s, %(checksum)s)"
@@ -304,16 +300,22 @@ def _lock_key(schema: str) -> int:
 
 
 async def _stored_version(conn: AsyncConnection[tuple[object, ...]], schema: str) -> int:
-    """The applied version, 0 for a namespace with no version table (no lock taken)."""
-    async with conn.transaction():
-        row = await _fetch_one(conn, _VERSIONS_EXIST, {"schema": schema})
-        if row is None or not row[0]:
-            return 0
-        versions = sql.Identifier(schema, "pikku_migrations")
-        row = await _fetch_one(conn, _CURRENT_VERSION.format(versions=versions))
-        assert row is not None
-        assert isinstance(row[0], int)
-        return row[0]
+    """The applied version, 0 for a namespace without a version table (no lock taken).
+
+    One statement on an autocommit connection (the common case: every later `init()`).
+    """
+    query = _CURRENT_VERSION.format(versions=sql.Identifier(schema, "pikku_migrations"))
+    try:
+        if conn.autocommit:
+            row = await _fetch_one(conn, query)
+        else:
+            async with conn.transaction():
+                row = await _fetch_one(conn, query)
+    except (errors.UndefinedTable, errors.InvalidSchemaName):
+        return 0
+    assert row is not None
+    assert isinstance(row[0], int)
+    return row[0]
 
 
 async def _locked_version(conn: AsyncConnection[tuple[object, ...]], schema: str) -> int:

@@ -273,13 +273,14 @@ DISTINCT_AGENT_NAMES: Final = SQL(
     " SELECT agent_name FROM names WHERE agent_name IS NOT NULL"
 )
 
-# One prune batch; the DELETE re-checks `updated_at` on the locked row.
+# One prune batch: the ids through (updated_at, seq), then a delete by primary key that
+# re-checks `updated_at` on the locked row, so a thread bumped meanwhile survives.
 PRUNE_THREADS: Final = SQL(
-    "WITH picked AS ("
-    " SELECT id FROM {threads} WHERE updated_at < %(cutoff)s"
-    " ORDER BY updated_at, seq LIMIT %(batch_size)s),"
+    "WITH picked AS MATERIALIZED (SELECT ARRAY("
+    "SELECT id FROM {threads} WHERE updated_at < %(cutoff)s"
+    " ORDER BY updated_at, seq LIMIT %(batch_size)s) AS ids),"
     " gone AS ("
-    " DELETE FROM {threads} AS t USING picked"
-    " WHERE t.id = picked.id AND t.updated_at < %(cutoff)s RETURNING 1)"
-    " SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM gone)"
+    " DELETE FROM {threads} WHERE id = ANY((SELECT ids FROM picked)::text[])"
+    " AND updated_at < %(cutoff)s RETURNING 1)"
+    " SELECT (SELECT cardinality(ids) FROM picked), (SELECT count(*) FROM gone)"
 )

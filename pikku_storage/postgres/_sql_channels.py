@@ -53,11 +53,14 @@ GET_CHANNEL: Final = SQL(
     " WHERE channel_id = %(channel_id)s"
 )
 TOUCH: Final = SQL("UPDATE {channels} SET last_seen = %(now)s WHERE channel_id = %(channel_id)s")
-# SKIP LOCKED keeps concurrent prunes disjoint; the outer test re-checks a touched channel.
+# SKIP LOCKED keeps concurrent prunes disjoint; the picked rows are then deleted by primary key
+# with the staleness test re-checked, so a channel touched meanwhile is kept.
 PRUNE_CHANNELS: Final = SQL(
-    "DELETE FROM {channels} WHERE last_seen < %(cutoff)s AND channel_id IN ("
+    "WITH picked AS MATERIALIZED ("
     "SELECT channel_id FROM {channels} WHERE last_seen < %(cutoff)s"
     " ORDER BY last_seen, channel_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+    " DELETE FROM {channels}"
+    " WHERE channel_id = ANY(ARRAY(SELECT channel_id FROM picked)) AND last_seen < %(cutoff)s"
     " RETURNING channel_id, last_seen"
 )
 # Existence check (KEY SHARE lock, so a racing removal waits) and insert in one statement.

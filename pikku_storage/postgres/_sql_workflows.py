@@ -233,16 +233,16 @@ DISTINCT_WORKFLOW_NAMES: Final = SQL(
 
 DELETE_RUN: Final = SQL("DELETE FROM {runs} WHERE workflow_run_id = %(run_id)s")
 
-# One prune batch of one status; the DELETE re-checks each picked run (D7).
+# One prune batch of one status: the ids through (status, updated_at, seq), then a delete by
+# primary key that re-checks each picked run (D7).
 PRUNE_BATCH: Final = SQL(
-    "WITH picked AS ("
-    " SELECT workflow_run_id FROM {runs}"
+    "WITH picked AS MATERIALIZED (SELECT ARRAY("
+    "SELECT workflow_run_id FROM {runs}"
     " WHERE status = %(status)s AND updated_at < %(cutoff)s"
-    " ORDER BY updated_at, seq LIMIT %(batch_size)s),"
+    " ORDER BY updated_at, seq LIMIT %(batch_size)s) AS ids),"
     " gone AS ("
-    " DELETE FROM {runs} AS r USING picked"
-    " WHERE r.workflow_run_id = picked.workflow_run_id"
-    " AND r.status = %(status)s AND r.updated_at < %(cutoff)s"
+    " DELETE FROM {runs} WHERE workflow_run_id = ANY((SELECT ids FROM picked)::uuid[])"
+    " AND status = %(status)s AND updated_at < %(cutoff)s"
     " RETURNING 1)"
-    " SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM gone)"
+    " SELECT (SELECT cardinality(ids) FROM picked), (SELECT count(*) FROM gone)"
 )

@@ -13,7 +13,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from redis import Redis as SyncRedis
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -36,11 +36,13 @@ _SCHEMES: Final = frozenset({"redis", "rediss", "unix"})
 class RedisConnection:
     """One `redis.asyncio` client, shared by every service built on it.
 
-    Built from a URL, the client is made on first use and closed by `aclose()`; the default
-    `retry` is off so that a command whose reply was lost is never sent twice (an
-    `EVALSHA` that ran must not run again), and a broken pooled connection is replaced on the
-    next call. Given a client, `aclose()` leaves it open. A cluster client, or a synchronous
-    one, raises `InvalidValue` (D17).
+    Built from a URL, the client is made on first use and closed by `aclose()`. Its pool is a
+    `BlockingConnectionPool` (a call waits for a free connection, up to `timeout` seconds,
+    instead of failing when `max_connections` are busy), and `retry` is off by default so a
+    command whose reply was lost is never sent twice (an `EVALSHA` that ran must not run
+    again); a broken pooled connection is replaced on the next call. Given a client,
+    `aclose()` leaves it open. A cluster client, or a synchronous one, raises `InvalidValue`
+    (D17).
     """
 
     __slots__ = ("_client", "_options", "_owned", "_scripts", "_url")
@@ -85,7 +87,8 @@ class RedisConnection:
         """The client, made now if this connection owns it and it was not made yet."""
         if self._client is None:
             assert self._url is not None
-            self._client = Redis.from_url(self._url, **self._options)  # type: ignore[arg-type]  # user options pass through to redis-py
+            pool = BlockingConnectionPool.from_url(self._url, **self._options)
+            self._client = Redis.from_pool(pool)
         return self._client
 
     @property

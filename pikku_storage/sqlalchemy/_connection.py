@@ -55,6 +55,7 @@ _MIGRATED: weakref.WeakKeyDictionary[Engine, set[tuple[str | None, str]]] = (
     weakref.WeakKeyDictionary()
 )
 _GATES: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+_CONFIGURED: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines `create_engine` set up
 
 
 def chunks(items: Sequence[S], size: int = CHUNK) -> Iterator[Sequence[S]]:
@@ -123,6 +124,7 @@ def create_engine(
         raise InvalidValue(f"cannot use {parsed.drivername}:// with asyncio: {error}") from None
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout, not memory))
+    _CONFIGURED.add(engine.sync_engine)
     return engine
 
 
@@ -154,8 +156,8 @@ class Database:
         if schema is not None and not self.ops.has_schemas:
             raise InvalidValue(f"{self.ops.name} has no schemas; use table_prefix")
         self.tables: Tables = build_tables(schema, table_prefix)
-        if not self.owned and self.ops.name == "mysql":
-            # A borrowed engine keeps its own settings; our transactions still need this level.
+        if self.ops.name == "mysql" and self.engine.sync_engine not in _CONFIGURED:
+            # A foreign engine keeps its own settings; our transactions still need this level.
             self.engine = self.engine.execution_options(isolation_level="READ COMMITTED")
         self.schema = schema
         self.table_prefix = table_prefix

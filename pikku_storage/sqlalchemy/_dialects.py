@@ -111,7 +111,7 @@ class DialectOps:
         """The distinct values of an indexed column in index order, by a loose index scan: each
         step seeks the smallest value above the previous one, so the cost grows with the
         number of distinct values, not of rows (01 §4, 02 §4)."""
-        names = select(func.min(column).label("value")).cte("pikku_distinct", recursive=True)
+        names = select(func.min(column).label("value")).cte("distinct_values", recursive=True)
         following = select(func.min(column)).where(column > names.c.value).scalar_subquery()
         names = names.union_all(select(following).where(names.c.value.is_not(None)))
         rows = await conn.execute(select(names.c.value).where(names.c.value.is_not(None)))

@@ -558,11 +558,16 @@ class SqlAlchemyAgentRunService(_AIBase, AgentRunService):
         if resource_id is not None:
             query = query.where(threads.c.resource_id == resource_id)
         if agent_name is not None:
-            query = query.where(
+            # A scalar probe rather than EXISTS, which MariaDB turns into a semi-join that
+            # sorts the agent's threads: every dialect walks the thread index in order and
+            # probes (agent_name, thread_id) per thread (02 §5.2).
+            probe = (
                 select(runs.c.seq)
-                .where(runs.c.thread_id == threads.c.id, runs.c.agent_name == agent_name)
-                .exists()
+                .where(runs.c.agent_name == agent_name, runs.c.thread_id == threads.c.id)
+                .limit(1)
+                .scalar_subquery()
             )
+            query = query.where(probe.is_not(None))
         query = (
             query.order_by(threads.c.updated_at.desc(), threads.c.seq.desc())
             .limit(limit)

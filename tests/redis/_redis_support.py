@@ -1,0 +1,113 @@
+"""Helpers of the Redis white-box tests: raw client access, a command spy, key snapshots."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from pikku_storage import Storage
+from pikku_storage.redis._connection import RedisBase
+from pikku_storage.redis._scripts import SCRIPT_NAMES, script_source
+
+__all__ = [
+    "FORBIDDEN",
+    "CommandSpy",
+    "client_of",
+    "key_count",
+    "prefix_of",
+    "snapshot",
+]
+
+FORBIDDEN: Final = frozenset({"SCAN", "KEYS"})
+
+_SHA_TO_SCRIPT: Final = {
+    hashlib.sha1(script_source(name).encode()).hexdigest(): name for name in SCRIPT_NAMES
+}
+
+
+def _base(storage: Storage) -> RedisBase:
+    service = storage.workflows
+    assert isinstance(service, RedisBase)
+    return service
+
+
+def client_of(storage: Storage) -> Redis:
+    """The client every service of `storage` shares."""
+    return _base(storage)._redis
+
+
+def prefix_of(storage: Storage) -> str:
+    return _base(storage).key_prefix
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class CommandSpy:
+    """Records every command a client sends (scripts by name), without MONITOR."""
+
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+        self.commands: list[tuple[str, ...]] = []
+
+    @contextmanager
+    def recording(self) -> Iterator[CommandSpy]:
+        original: Callable[..., Awaitable[Any]] = self.client.execute_command
+
+        async def spy(*args: Any, **options: Any) -> Any:
+            self.commands.append(tuple(_text(a) for a in args))
+            return await original(*args, **options)
+
+        self.client.execute_command = spy  # type: ignore[method-assign]  # the spy wraps it
+        try:
+            yield self
+        finally:
+            del self.client.execute_command  # back to the class's method
+
+    def clear(self) -> None:
+        self.commands.clear()
+
+    @property
+    def names(self) -> list[str]:
+        """Command names, an `EVALSHA` shown as `EVALSHA:<script name>`."""
+        out = []
+        for command in self.commands:
+            name = command[0].upper()
+            if name == "EVALSHA":
+                name = f"EVALSHA:{_SHA_TO_SCRIPT.get(command[1], command[1])}"
+            out.append(name)
+        return out
+
+    def forbidden(self) -> list[str]:
+        return [n for n in self.names if n.split(" ")[0] in FORBIDDEN]
+
+
+async def key_count(client: Redis, prefix: str) -> int:
+    """How many keys namespace `prefix` holds (tests only: it scans)."""
+    return len([key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)])
+
+
+async def snapshot(client: Redis, prefix: str) -> dict[str, tuple[str, object, int]]:
+    """Every key of namespace `prefix` with its type, full content and TTL (tests only)."""
+    out: dict[str, tuple[str, object, int]] = {}
+    async for raw in client.scan_iter(match=f"{prefix}:*", count=1000):
+        key = _text(raw)
+        kind = _text(await client.type(key))
+        value: object
+        if kind == "hash":
+            value = {_text(k): _text(v) for k, v in (await client.hgetall(key)).items()}
+        elif kind == "zset":
+            value = [(_text(m), s) for m, s in await client.zrange(key, 0, -1, withscores=True)]
+        elif kind == "set":
+            value = sorted(_text(m) for m in await client.smembers(key))
+        elif kind == "list":
+            value = [_text(m) for m in await client.lrange(key, 0, -1)]
+        else:
+            value = _text(await client.get(key))
+        out[key] = (kind, value, await client.ttl(key))
+    return out
