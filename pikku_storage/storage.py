@@ -35,6 +35,15 @@ _BACKENDS: Final = {
     "rediss": ("pikku_storage.redis", "redis"),
 }
 
+# missing driver module -> the extra that installs it (for `dialect+driver` URLs).
+_DRIVER_EXTRAS: Final = {
+    "psycopg": "postgres",
+    "psycopg_pool": "postgres",
+    "aiomysql": "mysql",
+    "asyncmy": "mysql",
+    "pymysql": "mysql",
+}
+
 
 @dataclass(slots=True, kw_only=True)
 class Storage:
@@ -123,10 +132,13 @@ def open_storage(url: str, **options: object) -> Storage:
         )
     try:
         module = importlib.import_module(module_name)
+        opener: Callable[..., Storage] = module.open_storage
+        # SQLAlchemy imports the async driver (aiosqlite, aiomysql, psycopg) only when the
+        # backend builds its engine, so a missing driver surfaces here too.
+        return opener(url, **options)
     except ImportError as exc:
+        extra = _DRIVER_EXTRAS.get((exc.name or "").partition(".")[0], extra)
         raise InvalidValue(
             f"the {scheme}:// backend needs extra packages ({exc.name} is missing): "
             f"pip install 'pikku-storage[{extra}]'"
         ) from exc
-    opener: Callable[..., Storage] = module.open_storage
-    return opener(url, **options)

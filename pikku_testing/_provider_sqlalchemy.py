@@ -1,7 +1,8 @@
 """Providers of the SQLAlchemy backends: `sqlite`, `sqlalchemy-sqlite`, `sqlalchemy-postgres`,
 `sqlalchemy-mysql` (04-testing §1-§2).
 
-SQLite gets a fresh file (or `:memory:` engine) per test. The server backends keep a small
+SQLite gets a fresh file (a copy of a template migrated once per worker) or a fresh
+`:memory:` engine per test. The server backends keep a small
 pool of namespaces per worker (a PostgreSQL schema, a MySQL table prefix on the URL's
 database), migrated once and emptied with DELETEs after each test, so a test costs a few
 statements instead of a migration; the session's end drops every namespace it created. Names
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -66,14 +69,30 @@ def _options(options: dict[str, object]) -> dict[str, Any]:
 
 class SqliteProvider(BackendProvider):
     """The embedded preset on a fresh file in the test's temporary directory; another OS
-    process can open it (`CROSS_PROCESS`), locks stay within a process."""
+    process can open it (`CROSS_PROCESS`), locks stay within a process.
+
+    The file is a copy of a template migrated once per worker, so a test pays a file copy
+    instead of a migration.
+    """
 
     name = "sqlite"
     capabilities = frozenset({Capability.CROSS_PROCESS, Capability.PERSISTENT})
 
+    def __init__(self) -> None:
+        self._template: Path | None = None
+
+    async def _migrated_template(self) -> Path:
+        if self._template is None:
+            template = Path(tempfile.mkdtemp(prefix="pikku-sqlite-")) / "template.db"
+            async with open_sqlite(f"sqlite:///{template}"):
+                pass  # init migrates; closing the last connection checkpoints the WAL
+            self._template = template
+        return self._template
+
     @asynccontextmanager
     async def namespace(self, request: NamespaceRequest) -> AsyncIterator[Namespace]:
         path = Path(request.tmp_path) / f"pikku-{request.label}.db"
+        shutil.copyfile(await self._migrated_template(), path)
         url = f"sqlite:///{path}"
         try:
             yield Namespace(provider=self, open_args=(url, {}), state={"url": url})
@@ -86,6 +105,11 @@ class SqliteProvider(BackendProvider):
         url = namespace.state["url"]
         assert isinstance(url, str)
         return open_sqlite(url, clock=clock, **_options(options))
+
+    async def aclose(self) -> None:
+        if self._template is not None:
+            shutil.rmtree(self._template.parent, ignore_errors=True)
+            self._template = None
 
 
 class SqlAlchemySqliteProvider(BackendProvider):

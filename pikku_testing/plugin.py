@@ -168,11 +168,13 @@ class _State:
             except ImportError as exc:
                 extra = BACKEND_EXTRAS.get(name)
                 hint = (
-                    f"pip install 'pikku-storage[{extra}]'" if extra else "reinstall pikku-storage"
+                    f"install it with pip install 'pikku-storage[{extra}]'"
+                    if extra
+                    else "install the package that provides it"
                 )
                 raise _Unavailable(
                     f"backend {name!r} is not available ({exc.name or exc} cannot be imported); "
-                    f"install it with {hint}"
+                    f"{hint}"
                 ) from exc
             if provider_cls.server is not None and provider_cls.server not in SERVERS:
                 raise _Unavailable(
@@ -259,6 +261,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE_KEY] = _State(
         config=config, require=require, default_backend=str(default), worker=worker
     )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Close providers and containers while the session (an xdist worker too) is still
+    alive; `pytest_unconfigure` repeats it for sessions that never finished."""
+    state = session.config.stash.get(_STATE_KEY, None)
+    if state is not None:
+        state.close()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -1,9 +1,10 @@
 """The benchmark workload written directly on psycopg, for the our/raw ratios on PostgreSQL.
 
-It runs the PostgreSQL backend's own statement templates (`postgres/_sql_*.py`, so the SQL and
-the round trips are exactly the backend's: one statement per call, `save_messages` in two
-pipelined round trips) on one plain autocommit connection, with ids, JSON text and timestamps
-made inline and rows left as tuples. What the ratio measures is therefore the library's own
+It runs the PostgreSQL backend's own statement templates (`postgres/_sql_*.py`) grouped and
+pipelined as the backend groups them (a transition is two statements in one pipelined
+transaction, `save_messages` two round trips), so SQL and round trips are the backend's, on
+one plain autocommit connection, with ids, JSON text and timestamps made inline and rows left
+as tuples. What the ratio measures is therefore the library's own
 cost: validation, the codec, the pool checkout, error translation and record building.
 """
 
@@ -66,6 +67,7 @@ class RawPg:
         self._create_run = self._q(qw.CREATE_RUN, w)
         self._insert_step = self._q(qw.INSERT_STEP, w)
         self._set_step = self._q(qw.SET_STEP, w)
+        self._set_step_attempt = self._q(qw.SET_STEP_ATTEMPT, w)
         self._list_runs = self._q(qw.LIST_RUNS, w)
         self._lock_thread = self._q(qa.LOCK_THREAD_FOR_SAVE, a)
         self._save_checks = self._q(qa.SAVE_CHECKS, a)
@@ -115,15 +117,16 @@ class RawPg:
                 "now": datetime.now(UTC),
             },
         )
-        cur = await self.conn.execute(
-            self._set_step, _step_params(step_id, "running", "running", None)
-        )
-        await cur.fetchone()
+        await self._transition(_step_params(step_id, "running", "running", None))
         result = json.dumps({"paymentId": f"pay-{i}"})
-        cur = await self.conn.execute(
-            self._set_step, _step_params(step_id, "succeeded", "succeeded", result)
-        )
-        await cur.fetchone()
+        await self._transition(_step_params(step_id, "succeeded", "succeeded", result))
+
+    async def _transition(self, params: dict[str, object]) -> None:
+        """The live step, then its current attempt: one pipelined transaction, as the backend."""
+        conn = self.conn
+        async with conn.pipeline(), conn.transaction():
+            await conn.execute(self._set_step, params)
+            await conn.execute(self._set_step_attempt, params)
 
     async def list_runs(self, i: int) -> None:
         cur = await self.conn.execute(self._list_runs, {"limit": 50, "offset": 0})

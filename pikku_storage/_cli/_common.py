@@ -26,6 +26,7 @@ __all__ = [
     "cutoff",
     "display_url",
     "echo_json",
+    "fmt_clock",
     "fmt_seconds",
     "fmt_time",
     "namespace_of",
@@ -135,6 +136,11 @@ def fmt_time(when: datetime | None) -> str:
     if when is None:
         return "-"
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def fmt_clock(when: datetime | None) -> str:
+    """The time of day `HH:MM:SS.mmm` UTC, for columns next to a full timestamp; `-` for none."""
+    return fmt_time(when)[11:] if when is not None else "-"
 
 
 def fmt_seconds(when: datetime | None) -> str:

@@ -10,7 +10,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from pikku_storage._cli._common import fmt_seconds, fmt_time
+from pikku_storage._cli._common import fmt_clock, fmt_seconds, fmt_time
 from pikku_storage.codec import JsonValue
 from pikku_storage.records import (
     AgentRunRow,
@@ -114,7 +114,7 @@ def steps_table(steps: Sequence[RunStep], title: str = "Steps") -> Table:
 
 def history_table(history: Sequence[StepHistoryEntry], title: str = "Step history") -> Table:
     """Every attempt of every step, oldest first (Spec: 01 §4 get_run_history)."""
-    table = _table(title, "step", "attempt", "status", "running at", "finished at", "error")
+    table = _table(title, "step", "attempt", "status", "running (UTC)", "finished", "error")
     for entry in history:
         finished = entry.succeeded_at or entry.failed_at
         error = entry.error.get("message") if entry.error else None
@@ -122,8 +122,8 @@ def history_table(history: Sequence[StepHistoryEntry], title: str = "Step histor
             entry.step_name,
             str(entry.attempt_count),
             _status(entry.status.value),
-            fmt_time(entry.running_at),
-            fmt_time(finished),
+            fmt_clock(entry.running_at),
+            fmt_clock(finished),
             str(error) if error is not None else "",
         )
     return table

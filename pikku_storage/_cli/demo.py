@@ -125,9 +125,8 @@ async def _workflows(storage: Storage, story: _Story) -> None:
         graph = await wf.get_completed_graph_state(run_id)
         await wf.update_run_status(run_id, "completed", output={"orderId": order, "shipped": True})
     story.say(
-        f"run {run_id} of {WORKFLOW} completed under its run lock: "
-        f"{len(graph.completed_node_ids)} steps, charge-card failed once and succeeded on retry, "
-        f"branch {graph.branch_keys.get('check-fraud')}"
+        f"{WORKFLOW} run {run_id} completed: "
+        f"{len(graph.completed_node_ids)} steps, charge-card retried once"
     )
 
     failed = await wf.create_run("nightly-report", {"day": datetime.now(UTC).date().isoformat()})
@@ -140,7 +139,8 @@ async def _workflows(storage: Storage, story: _Story) -> None:
         "invoice-sync", {"batch": 7}, wire=WorkflowRunWire(type="scheduler", id="every-15m")
     )
     await wf.update_run_status(waiting, "suspended")
-    story.say(f"run {failed} of nightly-report failed; run {waiting} of invoice-sync suspended")
+    story.say(f"nightly-report run {failed} failed")
+    story.say(f"invoice-sync run {waiting} suspended")
 
 
 async def _agent(storage: Storage, story: _Story) -> None:
@@ -232,8 +232,8 @@ async def _agent(storage: Storage, story: _Story) -> None:
     await ai.save_working_memory(thread.id, "thread", {"orderId": order, "refund": "approved"})
     await ai.save_working_memory(customer, "resource", {"preferredLanguage": "en"})
     story.say(
-        f"approval found by tool call ({found is not None}), claimed once ({claimed}, then "
-        f"{again}), run resumed and completed; working memory saved"
+        f"approval found by its tool call ({found is not None}), claimed once ({claimed}, "
+        f"then {again}); run resumed and completed"
     )
 
 
@@ -257,8 +257,11 @@ async def _channels(storage: Storage, clock: DemoClock, story: _Story) -> None:
         last_seen_before=clock.now() - timedelta(hours=1), limit=1000
     )
     story.say(
-        f"3 channels connected (session of {ids[0]}: {session.session}), 2 subscribed to "
-        f"{TOPIC}, unknown channel refused ({not orphan}), 1 disconnected, "
+        f"3 channels connected, {ids[0]} has session {json.dumps(session.session)}, "
+        f"2 subscribed to {TOPIC}"
+    )
+    story.say(
+        f"unknown channel refused ({not orphan}), 1 channel disconnected, "
         f"{len(stale)} idle for over an hour pruned"
     )
 
@@ -286,10 +289,8 @@ async def _deployments(storage: Storage, worker: Storage, clock: DemoClock, stor
     after = await storage.deployments.find_function("issueRefund")
     story.live = await storage.deployments.list_deployments()
     story.pruned = await storage.deployments.prune_deployments()
-    story.say(
-        f"deployments {api_id} and {worker_id} registered; issueRefund served by {len(before)}, "
-        f"then by {len(after)} once {worker_id} missed its heartbeats for 35 s (TTL 30 s)"
-    )
+    story.say(f"deployments {api_id} and {worker_id} registered: issueRefund on {len(before)}")
+    story.say(f"{worker_id} missed its heartbeats for 35 s (TTL 30 s): issueRefund on {len(after)}")
 
 
 async def _views(storage: Storage, story: _Story) -> None:

@@ -172,6 +172,8 @@ class PgDatabase:
     async def open(self) -> None:
         """Open the pool if needed and migrate the schema; idempotent."""
         async with translate_errors():
+            if self._pool.closed and self._owned:
+                logger.info("opening pool %s for schema %s", self._pool.name, self.schema)
             await self._pool.open()
             migrated = _MIGRATED.setdefault(self._pool, set())
             if self.schema in migrated:
@@ -187,6 +189,7 @@ class PgDatabase:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(recovery), RECOVERY_TIMEOUT)
         if self._owned and not self._pool.closed:
+            logger.info("closing pool %s of schema %s", self._pool.name, self.schema)
             await self._pool.close()
 
     async def run(self, body: Callable[[Conn], Awaitable[T]]) -> T:
@@ -196,6 +199,7 @@ class PgDatabase:
         must be one transaction or one statement. After a connection failure the idle pool is
         checked, so one broken call does not leave other broken connections behind.
         """
+        logger.debug("%s on schema %s", getattr(body, "__qualname__", body), self.schema)
         attempt = 1
         while True:
             try:

@@ -79,5 +79,5 @@ async def translate_errors() -> AsyncIterator[None]:
         yield
     except psycopg.Error as exc:
         if is_connection_error(exc):
-            raise StorageUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
+            raise StorageUnavailable(f"PostgreSQL unavailable: {exc}") from exc
         raise

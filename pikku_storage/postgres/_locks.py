@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 # lock_timeout is scoped to the statement's own transaction (autocommit): set_config(…, true).
 _LOCK: Final = SQL(
     "WITH timeout AS MATERIALIZED (SELECT set_config('lock_timeout', %(timeout)s, true) AS t)"
-    " SELECT %(key)s FROM timeout"
+    " SELECT pg_advisory_lock(%(key)s) FROM timeout"
 )
 _TRY_LOCK: Final = SQL("SELECT pg_try_advisory_lock(%(key)s)")
 _UNLOCK: Final = SQL("SELECT pg_advisory_unlock(%(key)s)")

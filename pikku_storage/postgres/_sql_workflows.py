@@ -168,12 +168,12 @@ GRAPH_STEPS: Final = SQL(
 
 STEP_NAMES: Final = SQL(
     "SELECT step_name FROM {steps}"
-    " WHERE workflow_run_id = %(run_id)s AND step_name = ANY(%(names)s)"
+    " WHERE workflow_run_id = %(run_id)s AND step_name = ANY(%(names)s::text[])"
 )
 
 SUCCEEDED_RESULTS: Final = SQL(
     "SELECT step_name, result::text FROM {steps}"
-    " WHERE workflow_run_id = %(run_id)s AND step_name = ANY(%(names)s)"
+    " WHERE workflow_run_id = %(run_id)s AND step_name = ANY(%(names)s::text[])"
     " AND status = 'succeeded'"
 )
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from pikku_storage import _validate as v
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue, PikkuStorageError, StorageUnavailable
 from pikku_storage.interfaces._base import Service
@@ -99,6 +100,7 @@ def create_engine(
     timeout and WAL (files), and `:memory:` keeps one shared connection. Raises: `InvalidValue`
     for a URL without an async driver.
     """
+    busy_timeout = v.positive_seconds("busy_timeout", busy_timeout)
     try:
         parsed = make_url(url)
     except sa_exc.ArgumentError as error:
@@ -216,6 +218,7 @@ class Database:
         """Run `body` in one transaction, re-running it after a deadlock or serialization
         failure at most `MAX_RETRIES` times."""
         attempt = 0
+        logger.debug("%s: %s", "write" if write else "read", getattr(body, "__qualname__", body))
         while True:
             try:
                 async with translate_errors(), self._gate(), self.connect() as conn:

@@ -127,8 +127,8 @@ class DialectOps:
         """Take the session lock `key` without waiting."""
         raise InvalidValue(f"{self.name} has no cross-process locks")
 
-    async def unlock(self, conn: AsyncConnection, key: object) -> None:
-        """Release the session lock `key` held by `conn`."""
+    async def unlock(self, conn: AsyncConnection, key: object) -> bool:
+        """Release the session lock `key`; `False` if `conn` did not hold it (it was lost)."""
         raise InvalidValue(f"{self.name} has no cross-process locks")
 
     # --- migrations -------------------------------------------------------------------
@@ -171,8 +171,9 @@ class PostgresOps(DialectOps):
         result = await conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
         return bool(result.scalar_one())
 
-    async def unlock(self, conn: AsyncConnection, key: object) -> None:
-        await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    async def unlock(self, conn: AsyncConnection, key: object) -> bool:
+        result = await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        return bool(result.scalar_one())
 
     async def create_schema(self, conn: AsyncConnection, schema: str) -> None:
         quoted = self.preparer_quote(conn.dialect, schema)
@@ -260,8 +261,9 @@ class MysqlOps(DialectOps):
         result = await conn.execute(text("SELECT GET_LOCK(:key, 0)"), {"key": key})
         return bool(result.scalar_one() == 1)
 
-    async def unlock(self, conn: AsyncConnection, key: object) -> None:
-        await conn.execute(text("SELECT RELEASE_LOCK(:key)"), {"key": key})
+    async def unlock(self, conn: AsyncConnection, key: object) -> bool:
+        result = await conn.execute(text("SELECT RELEASE_LOCK(:key)"), {"key": key})
+        return bool(result.scalar_one() == 1)
 
     async def create_schema(self, conn: AsyncConnection, schema: str) -> None:
         quoted = self.preparer_quote(conn.dialect, schema)

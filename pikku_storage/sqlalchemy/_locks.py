@@ -141,8 +141,10 @@ async def _release(slot: tuple[str, object], name: LockName) -> None:
         return
     del _HELD[slot]
     try:
-        await held.ops.unlock(held.conn, slot[1])
+        released = await held.ops.unlock(held.conn, slot[1])
         await held.conn.commit()
+        if not released:
+            logger.warning("lock %s was lost while held; nothing to release", name)
     except Exception:
         logger.warning("lock %s was lost while held; nothing to release", name, exc_info=True)
         await _discard(held.conn)

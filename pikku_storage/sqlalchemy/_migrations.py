@@ -87,6 +87,24 @@ LATEST: Final = MIGRATIONS[-1].version
 
 def checksum(migration: Migration, tables: Tables, dialect: Dialect) -> str:
     """SHA-256 of the migration's statements as compiled for `dialect`."""
+    mariadb = bool(getattr(dialect, "is_mariadb", False))
+    key = (
+        migration.version,
+        tables.metadata.schema,
+        tables.schema_version.name,
+        dialect.name,
+        mariadb,
+    )
+    found = _CHECKSUMS.get(key)
+    if found is None:
+        found = _CHECKSUMS[key] = _checksum(migration, tables, dialect)
+    return found
+
+
+_CHECKSUMS: dict[tuple[object, ...], str] = {}
+
+
+def _checksum(migration: Migration, tables: Tables, dialect: Dialect) -> str:
     digest = hashlib.sha256()
     for statement in migration.statements(tables):
         digest.update(str(statement.compile(dialect=dialect)).strip().encode())

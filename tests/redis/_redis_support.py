@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import subprocess
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Final
 
+import redis
 from redis.asyncio import Redis
 
 from pikku_storage import Storage
@@ -16,6 +21,7 @@ from pikku_storage.redis._scripts import SCRIPT_NAMES, script_source
 __all__ = [
     "FORBIDDEN",
     "CommandSpy",
+    "PrivateRedis",
     "client_of",
     "key_count",
     "prefix_of",
@@ -111,3 +117,59 @@ async def snapshot(client: Redis, prefix: str) -> dict[str, tuple[str, object, i
             value = _text(await client.get(key))
         out[key] = (kind, value, await client.ttl(key))
     return out
+
+
+class PrivateRedis:
+    """A `redis-server` on a free loopback port, started and killed by the test."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server with an append-only file in `directory`, so a restart reloads
+        what it acknowledged (written before each reply; no fsync needed for SIGKILL)."""
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        try:
+            for _ in range(200):
+                try:
+                    if client.ping():
+                        return
+                except redis.ConnectionError:
+                    time.sleep(0.02)
+            raise RuntimeError("private redis-server did not start")
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL the server and wait until it is gone."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None

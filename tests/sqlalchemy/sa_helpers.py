@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from pikku_storage import Storage
 from pikku_storage.sqlalchemy._connection import Database
+from pikku_storage.sqlalchemy._schema import build_tables
+from pikku_testing._provider_sqlalchemy import driver_url
 
 SQL_BACKENDS = ("sqlite", "sqlalchemy-sqlite", "sqlalchemy-postgres", "sqlalchemy-mysql")
 SEED_BASE = datetime(2025, 12, 1, tzinfo=UTC)
 SEED_ROWS = 10_000
+
+
+@dataclass
+class Fresh:
+    """An empty, never-migrated namespace: `open_storage(url, **options)` reaches it."""
+
+    url: str
+    options: dict[str, Any]
 
 
 def database(storage: Storage) -> Database:
@@ -42,6 +57,37 @@ class Capture:
 
     def close(self) -> None:
         event.remove(self._engine, "before_cursor_execute", self._record)
+
+
+async def drop_namespace(url: str, options: dict[str, Any]) -> None:
+    """Drop a PostgreSQL schema (`options["schema"]`) or a MySQL table prefix's tables."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            if "schema" in options:
+                await conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {options['schema']} CASCADE")
+            else:
+                await conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
+                tables = build_tables(None, str(options["table_prefix"])).metadata
+                for table in tables.sorted_tables:
+                    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def server_namespace(request: pytest.FixtureRequest, server: str) -> AsyncIterator[Fresh]:
+    """A fresh schema (PostgreSQL) or table prefix (MySQL) on the session's server."""
+    url = driver_url(request.getfixturevalue(f"pikku_{server}_url"))
+    token = secrets.token_hex(3)
+    if server == "postgres":
+        namespace = Fresh(url, {"schema": f"pk_sa_t_{token}"})
+    else:
+        namespace = Fresh(url, {"table_prefix": f"pkt{token}_"})
+    try:
+        yield namespace
+    finally:
+        await drop_namespace(namespace.url, namespace.options)
 
 
 def _at(offset_ms: int) -> datetime:

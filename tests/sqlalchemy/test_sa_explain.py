@@ -22,10 +22,7 @@ from pikku_storage import ManualClock, Storage
 from pikku_storage.records import WorkflowStatus
 from pikku_storage.sqlalchemy._connection import Database
 
-pytestmark = [
-    pytest.mark.pikku_backends("sqlite", "sqlalchemy-postgres", "sqlalchemy-mysql"),
-    pytest.mark.asyncio,
-]
+pytestmark = pytest.mark.pikku_backends("sqlite", "sqlalchemy-postgres", "sqlalchemy-mysql")
 
 # Small sorts by design: the pending approvals of the runs read, ordered by position inside
 # their (run_id, tool_call_id) key, and the few runs pending on one tool call, newest first

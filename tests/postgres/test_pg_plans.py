@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, LiteralString, TypeAlias
 
 import psycopg
 import pytest
@@ -31,6 +31,7 @@ RUN1: Final = "c4ca4238-a0b9-3382-8dcc-509a6f75849b"  # md5('1')::uuid: a seeded
 STEP1: Final = "c4ca4238-a0b9-3382-8dcc-509a6f75849b"  # seeded steps reuse md5(i) too
 
 Conn = psycopg.AsyncConnection[TupleRow]
+Cases: TypeAlias = dict[str, tuple[sql.Composed, Mapping[str, object], set[str]]]
 
 
 def _nodes(plan: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -49,7 +50,7 @@ async def _plan(conn: Conn, query: sql.Composed, params: Mapping[str, object]) -
 async def _check(
     conn: Conn,
     schema: str,
-    cases: Mapping[str, tuple[sql.Composed, Mapping[str, object], set[str]]],
+    cases: Cases,
     *,
     no_sort: bool,
 ) -> dict[str, list[str]]:
@@ -77,9 +78,9 @@ async def _check(
     return problems
 
 
-async def _seed(conn: Conn, schema: str, statements: list[str]) -> None:
+async def _seed(conn: Conn, schema: str, statements: list[LiteralString]) -> None:
     for statement in statements:
-        await conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)))  # type: ignore[arg-type]  # test seed text
+        await conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)))
     await conn.execute(sql.SQL("ANALYZE"))
 
 
@@ -90,7 +91,7 @@ async def seeded_storage(pg_url: str, fresh_schema: str) -> str:
     return fresh_schema
 
 
-_WORKFLOW_SEED: Final = [
+_WORKFLOW_SEED: Final[list[LiteralString]] = [
     "INSERT INTO {schema}.workflow_runs (workflow_run_id, workflow, status, input, inline, wire,"
     " created_at, updated_at)"
     " SELECT md5(i::text)::uuid, 'wf' || (i % 40),"
@@ -142,7 +143,7 @@ async def test_workflow_queries_scan_indexes_in_order_without_sorting(
         "stamp_failed": False,
     }
     names = {"run_id": RUN1, "names": ["step2000", "step4000", "x"]}
-    cases = {
+    cases: Cases = {
         "list_runs": (q(w.LIST_RUNS), page, {"workflow_runs_created_idx"}),
         "list_runs by workflow": (
             q(w.LIST_RUNS_BY_WORKFLOW),
@@ -227,7 +228,7 @@ async def test_workflow_queries_scan_indexes_in_order_without_sorting(
     assert await _check(admin, schema, cases, no_sort=True) == {}
 
 
-_AI_SEED: Final = [
+_AI_SEED: Final[list[LiteralString]] = [
     "INSERT INTO {schema}.ai_threads (id, resource_id, message_seq, created_at, updated_at)"
     " SELECT 't' || i, 'r' || (i % 100), CASE WHEN i = 1 THEN 12000 ELSE 0 END,"
     " timestamptz '2025-01-01' + i * interval '1 second',"
@@ -269,7 +270,7 @@ async def test_ai_request_path_queries_use_indexes(admin: Conn, seeded_storage: 
     thread = {"thread_id": "t1"}
     page = {"limit": 50, "offset": 10}
     pending = {"tool_call_ids": ["tc1"], "kinds": ["tool-call"], "payloads": ["{}"]}
-    cases = {
+    cases: Cases = {
         "get_thread": (q(a.GET_THREAD), thread, {"ai_threads_pkey"}),
         "get_threads": (q(a.GET_THREADS), {"resource_id": "r7"}, {"ai_threads_resource_idx"}),
         "save_messages lock": (
@@ -397,7 +398,7 @@ async def test_ai_request_path_queries_use_indexes(admin: Conn, seeded_storage: 
     assert await _check(admin, schema, cases, no_sort=False) == {}
 
 
-_CHANNEL_SEED: Final = [
+_CHANNEL_SEED: Final[list[LiteralString]] = [
     "INSERT INTO {schema}.channels (channel_id, channel_name, opening_data, last_seen)"
     " SELECT 'c' || i, 'chat', 'null', timestamptz '2025-01-01' + i * interval '1 second'"
     " FROM generate_series(1, 12000) AS i",
@@ -426,7 +427,7 @@ async def test_channel_and_deployment_queries_use_indexes(admin: Conn, seeded_st
     c = _sql_channels
     channel = {"channel_id": "c5"}
     late = datetime(2025, 1, 1, 3, 15, tzinfo=UTC)  # most rows older: the live window is short
-    cases = {
+    cases: Cases = {
         "get_channel_ids_for_topic": (
             q(c.TOPIC_CHANNELS),
             {"topic": "topic7"},

@@ -1,0 +1,152 @@
+"""Reads and the deletion cascade the three SQLAlchemy AI services share: threads, message
+windows with their tool calls, runs with their pending approvals (Spec: 02 §2-§4, §5.3)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pikku_storage.interfaces.ai import StoredMessage
+from pikku_storage.records import AgentRun, PendingApproval, Thread
+from pikku_storage.sqlalchemy import _rows
+from pikku_storage.sqlalchemy._connection import SqlAlchemyService, chunks
+
+__all__ = ["AIServiceBase"]
+
+
+class AIServiceBase(SqlAlchemyService):
+    """Reads and the deletion cascade the three AI services share."""
+
+    async def _thread_exists(self, conn: AsyncConnection, thread_id: str) -> bool:
+        """Whether the thread exists, holding it against deletion until commit."""
+        threads = self._db.tables.ai_threads
+        query = self._db.ops.for_share(select(threads.c.seq).where(threads.c.id == thread_id))
+        return (await conn.execute(query)).first() is not None
+
+    async def _get_thread(self, thread_id: str) -> Thread | None:
+        threads = self._db.tables.ai_threads
+
+        async def body(conn: AsyncConnection) -> Thread | None:
+            row = (await conn.execute(select(threads).where(threads.c.id == thread_id))).first()
+            return None if row is None else _rows.thread(row)
+
+        return await self._db.read(body)
+
+    async def _get_messages(
+        self, thread_id: str, last_n: int | None, cursor: str | None
+    ) -> list[StoredMessage]:
+        t = self._db.tables
+        m, calls = t.ai_messages, t.ai_tool_calls
+
+        async def body(conn: AsyncConnection) -> list[StoredMessage]:
+            query = select(m).where(m.c.thread_id == thread_id)
+            if cursor is not None:
+                anchor = (
+                    await conn.execute(
+                        select(m.c.created_at, m.c.seq).where(
+                            m.c.thread_id == thread_id, m.c.id == cursor
+                        )
+                    )
+                ).first()
+                if anchor is None:
+                    return []
+                query = query.where(
+                    self._db.ops.before(m.c.created_at, m.c.seq, anchor.created_at, anchor.seq)
+                )
+            if last_n is None:
+                rows = list(await conn.execute(query.order_by(m.c.created_at, m.c.seq)))
+            else:
+                newest = query.order_by(m.c.created_at.desc(), m.c.seq.desc()).limit(last_n)
+                rows = list(reversed(list(await conn.execute(newest))))
+            if not rows:
+                return []
+            call_rows: list[_rows.AnyRow] = []
+            ordered = (calls.c.message_seq, calls.c.position)
+            if last_n is None and cursor is None:
+                call_rows.extend(
+                    await conn.execute(
+                        select(calls).where(calls.c.thread_id == thread_id).order_by(*ordered)
+                    )
+                )
+            else:
+                for part in chunks([row.seq for row in rows]):
+                    call_rows.extend(
+                        await conn.execute(
+                            select(calls)
+                            .where(calls.c.thread_id == thread_id, calls.c.message_seq.in_(part))
+                            .order_by(*ordered)
+                        )
+                    )
+            by_message: defaultdict[int, list[_rows.AnyRow]] = defaultdict(list)
+            for call in call_rows:
+                by_message[call.message_seq].append(call)
+            stored = []
+            for row in rows:
+                message = _rows.stored_message(row)
+                message.tool_calls = [_rows.stored_tool_call(c) for c in by_message[row.seq]]
+                stored.append(message)
+            return stored
+
+        return await self._db.read(body)
+
+    async def _pending_of(
+        self, conn: AsyncConnection, run_ids: Sequence[str]
+    ) -> dict[str, list[PendingApproval]]:
+        pending = self._db.tables.ai_pending_approvals
+        found: dict[str, list[PendingApproval]] = {run_id: [] for run_id in run_ids}
+        for part in chunks(run_ids):
+            query = (
+                select(pending)
+                .where(pending.c.run_id.in_(part))
+                .order_by(pending.c.run_id, pending.c.position)
+            )
+            for row in await conn.execute(query):
+                found[row.run_id].append(_rows.approval(row))
+        return found
+
+    async def _get_runs_by_thread(self, thread_id: str) -> list[AgentRun]:
+        runs = self._db.tables.ai_runs
+        query = (
+            select(runs)
+            .where(runs.c.thread_id == thread_id)
+            .order_by(runs.c.created_at.desc(), runs.c.seq.desc())
+        )
+
+        async def body(conn: AsyncConnection) -> list[AgentRun]:
+            rows = list(await conn.execute(query))
+            pending = await self._pending_of(conn, [row.run_id for row in rows])
+            return [_rows.agent_run(row, pending[row.run_id]) for row in rows]
+
+        return await self._db.read(body)
+
+    async def _delete_children(self, conn: AsyncConnection, thread_ids: Sequence[str]) -> None:
+        """Delete the threads' runs (locked first), approvals, decisions, messages, calls and
+        thread memory; the threads themselves are the caller's."""
+        t, ops = self._db.tables, self._db.ops
+        runs = t.ai_runs
+        for part in chunks(thread_ids):
+            locked = ops.for_update(select(runs.c.run_id).where(runs.c.thread_id.in_(part)))
+            run_ids = list((await conn.execute(locked)).scalars())
+            for run_part in chunks(run_ids):
+                decisions, pending = t.ai_approval_decisions, t.ai_pending_approvals
+                await conn.execute(decisions.delete().where(decisions.c.run_id.in_(run_part)))
+                await conn.execute(pending.delete().where(pending.c.run_id.in_(run_part)))
+            await conn.execute(runs.delete().where(runs.c.thread_id.in_(part)))
+            for table in (t.ai_tool_calls, t.ai_messages, t.ai_thread_memory):
+                await conn.execute(table.delete().where(table.c.thread_id.in_(part)))
+
+    async def _delete_thread(self, thread_id: str) -> bool:
+        threads = self._db.tables.ai_threads
+        lock = self._db.ops.for_update(select(threads.c.seq).where(threads.c.id == thread_id))
+
+        async def body(conn: AsyncConnection) -> bool:
+            if (await conn.execute(lock)).first() is None:
+                return False
+            await self._delete_children(conn, [thread_id])
+            await conn.execute(threads.delete().where(threads.c.id == thread_id))
+            return True
+
+        return await self._db.write(body)
