@@ -43,6 +43,7 @@ _CLEANUP_SETTINGS: Final = sql.SQL(
 )
 _VERSION: Final = sql.SQL("SELECT max(version) FROM {versions}")
 _DROP: Final = sql.SQL("DROP SCHEMA IF EXISTS {schema} CASCADE")
+_DROP_LOCK_TIMEOUT: Final = sql.SQL("SET lock_timeout = '10s'")
 
 
 class _Unusable(Exception):
@@ -90,13 +91,13 @@ class PostgresProvider(BackendProvider):
         return open_storage(url, schema=schema, clock=clock, **merged)  # type: ignore[arg-type]  # options are checked by open_storage
 
     async def aclose(self) -> None:
-        """Drop every schema this provider created."""
+        """Drop every schema this provider created (each attempt bounded by a lock timeout)."""
         for url, schemas in self._created.items():
-            async with await _connect(url) as conn:
-                for schema in sorted(schemas):
-                    await conn.execute(_DROP.format(schema=sql.Identifier(schema)))
+            for schema in sorted(schemas):
+                await self._drop(url, schema)
         self._created.clear()
         self._free.clear()
+        self._table_names.clear()
 
     async def _take(self, url: str, new_name: str) -> str:
         free = self._free.setdefault(url, [])
@@ -127,14 +128,21 @@ class PostgresProvider(BackendProvider):
                     await conn.execute(sql.SQL("; ").join(deletes))
         except (psycopg.Error, _Unusable):
             logger.warning("could not reset %s; dropping it", schema, exc_info=True)
-            try:
-                async with await _connect(url) as conn:
-                    await conn.execute(_DROP.format(schema=sql.Identifier(schema)))
+            if await self._drop(url, schema):
                 self._created.get(url, set()).discard(schema)
-            except psycopg.Error:
-                logger.warning("could not drop %s", schema, exc_info=True)
             return
         self._free.setdefault(url, []).append(schema)
+
+    async def _drop(self, url: str, schema: str) -> bool:
+        """Drop `schema`; `False` (logged) if the server refused or a lock held it too long."""
+        try:
+            async with await _connect(url) as conn:
+                await conn.execute(_DROP_LOCK_TIMEOUT)
+                await conn.execute(_DROP.format(schema=sql.Identifier(schema)))
+        except psycopg.Error:
+            logger.warning("could not drop %s", schema, exc_info=True)
+            return False
+        return True
 
     async def _tables(
         self, conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str

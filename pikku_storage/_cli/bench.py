@@ -65,7 +65,7 @@ class Measurement:
         if self.raw:
             raw = self.summary(self.raw)
             out["raw"] = raw
-            out["ratio"] = self.summary(self.latencies)["mean_ms"] / raw["mean_ms"]
+            out["ratio_p50"] = self.summary(self.latencies)["p50_ms"] / raw["p50_ms"]
         return out
 
 
@@ -174,7 +174,7 @@ def _table(result: BackendResult) -> Table:
     table = Table(title=title, title_justify="left")
     columns = ["operation", "ops/s", "p50 ms", "p99 ms"]
     if has_raw:
-        columns += ["raw ops/s", "raw p50 ms", "raw p99 ms", "ours/raw"]
+        columns += ["raw ops/s", "raw p50 ms", "raw p99 ms", "ours/raw p50"]
     for column in columns:
         table.add_column(column, justify="left" if column == "operation" else "right")
     for m in result.measurements:
@@ -192,7 +192,7 @@ def _table(result: BackendResult) -> Table:
                     f"{raw['ops_per_s']:,.0f}",
                     f"{raw['p50_ms']:.3f}",
                     f"{raw['p99_ms']:.3f}",
-                    f"{ours['mean_ms'] / raw['mean_ms']:.2f}x",
+                    f"{ours['p50_ms'] / raw['p50_ms']:.2f}x",
                 ]
             else:
                 row += ["-", "-", "-", "-"]

@@ -20,6 +20,7 @@ __all__ = [
     "is_connection_error",
     "is_foreign_key_violation",
     "is_lock_timeout",
+    "is_out_of_range",
     "is_retryable",
     "is_unique_violation",
     "translate_errors",
@@ -28,6 +29,7 @@ __all__ = [
 UNIQUE_VIOLATION: Final = "23505"
 FOREIGN_KEY_VIOLATION: Final = "23503"
 LOCK_NOT_AVAILABLE: Final = "55P03"
+NUMERIC_VALUE_OUT_OF_RANGE: Final = "22003"
 # admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
 _CONNECTION_STATES: Final = frozenset({"57P01", "57P02", "57P03", "53300"})
 # deadlock_detected, serialization_failure
@@ -48,6 +50,11 @@ def is_foreign_key_violation(exc: BaseException) -> bool:
 
 def is_lock_timeout(exc: BaseException) -> bool:
     return _state(exc) == LOCK_NOT_AVAILABLE
+
+
+def is_out_of_range(exc: BaseException) -> bool:
+    """A number too large for its column (an `int` column given more than 2**31 - 1)."""
+    return _state(exc) == NUMERIC_VALUE_OUT_OF_RANGE
 
 
 def is_retryable(exc: BaseException) -> bool:

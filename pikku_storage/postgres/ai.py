@@ -12,10 +12,9 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from pikku_storage.clock import Clock
-from pikku_storage.codec import JsonObject, encode
+from pikku_storage.codec import JsonObject
 from pikku_storage.errors import (
     ConflictError,
-    InvalidValue,
     RunNotFound,
     ThreadNotFound,
 )
@@ -29,6 +28,7 @@ from pikku_storage.interfaces.ai import (
     NewThread,
     StoredMessage,
 )
+from pikku_storage.postgres import _ai_params as p
 from pikku_storage.postgres import _rows
 from pikku_storage.postgres import _sql_ai as q
 from pikku_storage.postgres._connection import (
@@ -190,85 +190,30 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
             # Round trip 1: lock the thread (allocating sequence numbers), then check.
             async with conn.pipeline(), conn.transaction():
                 lock = conn.cursor(row_factory=tuple_row)
-                await lock.execute(
-                    self._sql["LOCK_THREAD_FOR_SAVE"],
-                    {"thread_id": thread_id, "now": batch.now, "count": count},
-                )
+                params = {"thread_id": thread_id, "now": batch.now, "count": count}
+                await lock.execute(self._sql["LOCK_THREAD_FOR_SAVE"], params)
                 checks = conn.cursor(row_factory=tuple_row)
-                await checks.execute(
-                    self._sql["SAVE_CHECKS"],
-                    {
-                        "thread_id": thread_id,
-                        "message_ids": [m.message_id for m in batch.messages],
-                        "call_ids": [c.tool_call_id for c in batch.tool_calls],
-                        "result_ids": list(batch.external_result_ids),
-                    },
-                )
+                await checks.execute(self._sql["SAVE_CHECKS"], p.batch_checks(thread_id, batch))
                 locked = await lock.fetchone()
                 found = await checks.fetchone()
                 if locked is None:
                     raise ThreadNotFound(thread_id)
                 assert found is not None
-                _check_batch(thread_id, batch, found)
+                p.check_batch(thread_id, batch, found)
                 # Round trip 2: the writes and the commit.
-                await self._write_batch(conn, thread_id, batch, int(locked[0]) - count + 1)
+                first_seq = int(locked[0]) - count + 1
+                for name, write in p.batch_writes(thread_id, batch, first_seq):
+                    await execute(conn, self._sql[name], write)
 
         count = len(batch.messages)
         try:
             await self._db.run(body)
         except Exception as exc:
             if is_unique_violation(exc):
-                raise _batch_conflict(thread_id, batch, constraint_name(exc)) from exc
+                raise p.batch_conflict(thread_id, batch, constraint_name(exc)) from exc
             if is_foreign_key_violation(exc):
                 raise ThreadNotFound(thread_id) from exc
             raise
-
-    async def _write_batch(
-        self, conn: Conn, thread_id: str, batch: MessageBatch, first_seq: int
-    ) -> None:
-        seqs = [first_seq + index for index in range(len(batch.messages))]
-        if batch.messages:
-            await execute(
-                conn,
-                self._sql["INSERT_MESSAGES"],
-                {
-                    "thread_id": thread_id,
-                    "seqs": seqs,
-                    "ids": [m.message_id for m in batch.messages],
-                    "roles": [m.role.value for m in batch.messages],
-                    "texts": [m.content_text for m in batch.messages],
-                    "parts": [m.content_parts for m in batch.messages],
-                    "created_at": [m.created_at for m in batch.messages],
-                },
-            )
-        calls = [
-            (call, seq, position)
-            for message, seq in zip(batch.messages, seqs, strict=True)
-            for position, call in enumerate(message.tool_calls)
-        ]
-        if calls:
-            await execute(
-                conn,
-                self._sql["INSERT_TOOL_CALLS"],
-                {
-                    "thread_id": thread_id,
-                    "ids": [call.tool_call_id for call, _, _ in calls],
-                    "message_seqs": [seq for _, seq, _ in calls],
-                    "positions": [position for _, _, position in calls],
-                    "names": [call.name for call, _, _ in calls],
-                    "args": [call.args for call, _, _ in calls],
-                },
-            )
-        if batch.results:
-            await execute(
-                conn,
-                self._sql["SET_TOOL_RESULTS"],
-                {
-                    "thread_id": thread_id,
-                    "ids": list(batch.results),
-                    "results": list(batch.results.values()),
-                },
-            )
 
     async def _get_working_memory(self, id: str, scope: WorkingMemoryScope) -> JsonObject | None:
         query = self._sql[
@@ -310,30 +255,6 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
         return await self._db.run(body) == 1
 
 
-def _check_batch(thread_id: str, batch: MessageBatch, found: Row) -> None:
-    """Steps 3 and 4 of 02 §2 against what the thread stores, in the batch's order."""
-    if batch.batch_conflict is not None:
-        raise batch.batch_conflict
-    stored_messages, stored_calls, answerable = (set(ids) for ids in found)
-    for message in batch.messages:
-        if message.message_id in stored_messages:
-            raise ConflictError.message(thread_id, message.message_id)
-    for call in batch.tool_calls:
-        if call.tool_call_id in stored_calls:
-            raise ConflictError.tool_call(thread_id, call.tool_call_id)
-    for call_id in batch.external_result_ids:
-        if call_id not in answerable:
-            raise InvalidValue.unmatched_tool_result(thread_id, call_id)
-
-
-def _batch_conflict(thread_id: str, batch: MessageBatch, constraint: str | None) -> ConflictError:
-    """A uniqueness violation the checks under the thread lock did not foresee."""
-    if constraint == "ai_tool_calls_pkey" and batch.tool_calls:
-        return ConflictError.tool_call(thread_id, batch.tool_calls[0].tool_call_id)
-    first = batch.messages[0].message_id if batch.messages else ""
-    return ConflictError.message(thread_id, first)
-
-
 class PgAIRunStateService(_PgAIBase, AIRunStateService):
     """Agent runs, usage, suspension and pending approvals (02 §3, §5.2)."""
 
@@ -344,23 +265,7 @@ class PgAIRunStateService(_PgAIBase, AIRunStateService):
         self._setup(pool, schema)
 
     async def _create_run(self, run: NewAgentRun) -> None:
-        params = {
-            "run_id": run.run_id,
-            "thread_id": run.thread_id,
-            "agent_name": run.agent_name,
-            "resource_id": run.resource_id,
-            "status": run.status.value,
-            "error_message": run.error_message,
-            "suspend_reason": None if run.suspend_reason is None else run.suspend_reason.value,
-            "missing_rpcs": None if run.missing_rpcs is None else encode(run.missing_rpcs, "m"),
-            "input_tokens": run.usage.input_tokens,
-            "output_tokens": run.usage.output_tokens,
-            "model": run.usage.model,
-            "now": run.now,
-            "tool_call_ids": [a.tool_call_id for a in run.pending_approvals],
-            "kinds": [a.kind for a in run.pending_approvals],
-            "payloads": [a.payload for a in run.pending_approvals],
-        }
+        params = p.new_run(run)
 
         async def body(conn: Conn) -> None:
             await execute(conn, self._sql["CREATE_RUN"], params)
@@ -373,31 +278,7 @@ class PgAIRunStateService(_PgAIBase, AIRunStateService):
             raise
 
     async def _update_run(self, run_id: str, changes: AgentRunChanges, now: datetime) -> None:
-        usage = changes.usage
-        params = {
-            "run_id": run_id,
-            "now": now,
-            "set_status": changes.status is not UNSET,
-            "status": None if changes.status is UNSET else changes.status.value,
-            "set_error_message": changes.error_message is not UNSET,
-            "error_message": None if changes.error_message is UNSET else changes.error_message,
-            "set_suspend_reason": changes.suspend_reason is not UNSET,
-            "suspend_reason": (
-                None
-                if changes.suspend_reason is UNSET or changes.suspend_reason is None
-                else changes.suspend_reason.value
-            ),
-            "set_missing_rpcs": changes.missing_rpcs is not UNSET,
-            "missing_rpcs": (
-                None
-                if changes.missing_rpcs is UNSET or changes.missing_rpcs is None
-                else encode(changes.missing_rpcs, "missing_rpcs")
-            ),
-            "set_usage": usage is not UNSET,
-            "input_tokens": None if usage is UNSET else usage.input_tokens,
-            "output_tokens": None if usage is UNSET else usage.output_tokens,
-            "model": None if usage is UNSET else usage.model,
-        }
+        params = p.run_changes(run_id, changes, now)
         pending = changes.pending_approvals
 
         async def body(conn: Conn) -> int:

@@ -12,7 +12,7 @@ from psycopg import sql
 from pikku_storage._locks import LockName
 from pikku_storage.clock import Clock
 from pikku_storage.codec import JsonValue, decode, decode_optional
-from pikku_storage.errors import ConflictError, RunNotFound, StepNotFound
+from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, StepNotFound
 from pikku_storage.interfaces.workflows import (
     GraphStep,
     NewRun,
@@ -32,7 +32,11 @@ from pikku_storage.postgres._connection import (
     fetch_all,
     fetch_one,
 )
-from pikku_storage.postgres._errors import is_foreign_key_violation, is_unique_violation
+from pikku_storage.postgres._errors import (
+    is_foreign_key_violation,
+    is_out_of_range,
+    is_unique_violation,
+)
 from pikku_storage.postgres._locks import PgLocks
 from pikku_storage.records import (
     RunStep,
@@ -254,6 +258,8 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
                 raise RunNotFound(step.run_id) from exc
             if is_unique_violation(exc):
                 raise ConflictError.step(step.run_id, step.step_name) from exc
+            if is_out_of_range(exc):  # the spec sets no bound; the int column does
+                raise InvalidValue(f"retries is too large for PostgreSQL: {step.retries}") from exc
             raise
         delay = decode_optional(step.retry_delay)
         assert delay is None or isinstance(delay, int | str)

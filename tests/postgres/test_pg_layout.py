@@ -9,6 +9,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from pikku_storage import ManualClock, Storage
+from pikku_storage.errors import InvalidValue
 from pikku_storage.records import (
     Channel,
     Message,
@@ -155,3 +156,16 @@ async def test_removed_and_pruned_channels_leave_no_subscription_rows(
     pikku_clock.advance(1)
     assert await storage.channels.prune_channels(last_seen_before=pikku_clock.now()) == ["b"]
     assert await _count_of(admin, schema, "channel_subscriptions", "topic", "topic") == 0
+
+
+async def test_retries_beyond_the_int_column_raise_invalid_value_and_store_nothing(
+    storage: Storage,
+) -> None:
+    """D11 sets no upper bound; PostgreSQL's `int` column does (2**31 - 1): a contract error,
+    not a driver error, and no step is created."""
+    wf = storage.workflows
+    run_id = await wf.create_run("wf", None)
+    await wf.insert_step_state(run_id, "max", None, None, retries=2**31 - 1)
+    with pytest.raises(InvalidValue):
+        await wf.insert_step_state(run_id, "over", None, None, retries=2**31)
+    assert [step.step_name for step in await storage.workflow_runs.get_run_steps(run_id)] == ["max"]

@@ -1,0 +1,160 @@
+"""Parameters of the AI services' multi-row writes, and the checks made under the thread lock.
+
+Pure functions over the validated dataclasses of `interfaces.ai`, so `ai.py` keeps only the
+statement flow. Spec: 02 §2 (save_messages steps 3 and 4), §3 (update_run), §5.2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import LiteralString
+
+from pikku_storage.codec import encode
+from pikku_storage.errors import ConflictError, InvalidValue
+from pikku_storage.interfaces.ai import AgentRunChanges, MessageBatch, NewAgentRun
+from pikku_storage.postgres._connection import Row
+from pikku_storage.records import UNSET
+
+__all__ = [
+    "batch_checks",
+    "batch_conflict",
+    "batch_writes",
+    "check_batch",
+    "new_run",
+    "run_changes",
+]
+
+Params = dict[str, object]
+
+
+def batch_checks(thread_id: str, batch: MessageBatch) -> Params:
+    """Parameters of `SAVE_CHECKS`: the ids whose stored twins make the batch fail."""
+    return {
+        "thread_id": thread_id,
+        "message_ids": [m.message_id for m in batch.messages],
+        "call_ids": [c.tool_call_id for c in batch.tool_calls],
+        "result_ids": list(batch.external_result_ids),
+    }
+
+
+def check_batch(thread_id: str, batch: MessageBatch, found: Row) -> None:
+    """Steps 3 and 4 of 02 §2 against what the thread stores (`SAVE_CHECKS`), batch order."""
+    if batch.batch_conflict is not None:
+        raise batch.batch_conflict
+    stored_messages, stored_calls, answerable = (set(ids) for ids in found)
+    for message in batch.messages:
+        if message.message_id in stored_messages:
+            raise ConflictError.message(thread_id, message.message_id)
+    for call in batch.tool_calls:
+        if call.tool_call_id in stored_calls:
+            raise ConflictError.tool_call(thread_id, call.tool_call_id)
+    for call_id in batch.external_result_ids:
+        if call_id not in answerable:
+            raise InvalidValue.unmatched_tool_result(thread_id, call_id)
+
+
+def batch_conflict(thread_id: str, batch: MessageBatch, constraint: str | None) -> ConflictError:
+    """A uniqueness violation the checks under the thread lock did not foresee."""
+    if constraint == "ai_tool_calls_pkey" and batch.tool_calls:
+        return ConflictError.tool_call(thread_id, batch.tool_calls[0].tool_call_id)
+    first = batch.messages[0].message_id if batch.messages else ""
+    return ConflictError.message(thread_id, first)
+
+
+def batch_writes(
+    thread_id: str, batch: MessageBatch, first_seq: int
+) -> Iterator[tuple[LiteralString, Params]]:
+    """(statement name, parameters) of the inserts and result updates, in order."""
+    seqs = [first_seq + index for index in range(len(batch.messages))]
+    if batch.messages:
+        yield (
+            "INSERT_MESSAGES",
+            {
+                "thread_id": thread_id,
+                "seqs": seqs,
+                "ids": [m.message_id for m in batch.messages],
+                "roles": [m.role.value for m in batch.messages],
+                "texts": [m.content_text for m in batch.messages],
+                "parts": [m.content_parts for m in batch.messages],
+                "created_at": [m.created_at for m in batch.messages],
+            },
+        )
+    calls = [
+        (call, seq, position)
+        for message, seq in zip(batch.messages, seqs, strict=True)
+        for position, call in enumerate(message.tool_calls)
+    ]
+    if calls:
+        yield (
+            "INSERT_TOOL_CALLS",
+            {
+                "thread_id": thread_id,
+                "ids": [call.tool_call_id for call, _, _ in calls],
+                "message_seqs": [seq for _, seq, _ in calls],
+                "positions": [position for _, _, position in calls],
+                "names": [call.name for call, _, _ in calls],
+                "args": [call.args for call, _, _ in calls],
+            },
+        )
+    if batch.results:
+        yield (
+            "SET_TOOL_RESULTS",
+            {
+                "thread_id": thread_id,
+                "ids": list(batch.results),
+                "results": list(batch.results.values()),
+            },
+        )
+
+
+def new_run(run: NewAgentRun) -> Params:
+    """Parameters of `CREATE_RUN`: the run and its pending approvals in list order."""
+    return {
+        "run_id": run.run_id,
+        "thread_id": run.thread_id,
+        "agent_name": run.agent_name,
+        "resource_id": run.resource_id,
+        "status": run.status.value,
+        "error_message": run.error_message,
+        "suspend_reason": None if run.suspend_reason is None else run.suspend_reason.value,
+        "missing_rpcs": (
+            None if run.missing_rpcs is None else encode(run.missing_rpcs, "missing_rpcs")
+        ),
+        "input_tokens": run.usage.input_tokens,
+        "output_tokens": run.usage.output_tokens,
+        "model": run.usage.model,
+        "now": run.now,
+        "tool_call_ids": [a.tool_call_id for a in run.pending_approvals],
+        "kinds": [a.kind for a in run.pending_approvals],
+        "payloads": [a.payload for a in run.pending_approvals],
+    }
+
+
+def run_changes(run_id: str, changes: AgentRunChanges, now: datetime) -> Params:
+    """Parameters of `UPDATE_RUN`: each field with a `set_…` flag (`UNSET` keeps it)."""
+    usage = changes.usage
+    suspend_reason = changes.suspend_reason
+    missing_rpcs = changes.missing_rpcs
+    return {
+        "run_id": run_id,
+        "now": now,
+        "set_status": changes.status is not UNSET,
+        "status": None if changes.status is UNSET else changes.status.value,
+        "set_error_message": changes.error_message is not UNSET,
+        "error_message": None if changes.error_message is UNSET else changes.error_message,
+        "set_suspend_reason": suspend_reason is not UNSET,
+        "suspend_reason": (
+            None if suspend_reason is UNSET or suspend_reason is None else suspend_reason.value
+        ),
+        "set_missing_rpcs": missing_rpcs is not UNSET,
+        "missing_rpcs": (
+            None
+            if missing_rpcs is UNSET or missing_rpcs is None
+            else encode(missing_rpcs, "missing_rpcs")
+        ),
+        "set_usage": usage is not UNSET,
+        "input_tokens": None if usage is UNSET else usage.input_tokens,
+        "output_tokens": None if usage is UNSET else usage.output_tokens,
+        "model": None if usage is UNSET else usage.model,
+    }
