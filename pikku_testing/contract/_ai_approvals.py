@@ -20,6 +20,7 @@ from pikku_storage.records import (
 )
 from pikku_testing._types import StorageFactory
 from pikku_testing.contract._builders_ai import (
+    UNKNOWN_RUN_ID,
     agent_approval,
     at,
     expected_run,
@@ -275,7 +276,7 @@ class ApprovalTests:
             ),
         ]
 
-    @pytest.mark.parametrize("run_id", [str(uuid.uuid4()), "not-a-uuid"])
+    @pytest.mark.parametrize("run_id", [UNKNOWN_RUN_ID, "not-a-uuid"])
     async def test_approval_decisions_of_an_unknown_run_are_empty(
         self, storage: Storage, run_id: str
     ) -> None:

@@ -12,6 +12,7 @@ from pikku_storage.errors import InvalidValue, RunNotFound, ThreadNotFound
 from pikku_storage.records import AgentRunStatus, PendingApproval, SuspendReason, Usage
 from pikku_testing.contract._builders_ai import (
     T0,
+    UNKNOWN_RUN_ID,
     agent_approval,
     at,
     expected_run,
@@ -253,7 +254,7 @@ class RunTests:
         assert await state.find_run_by_tool_call_id("tc-2") is None
         assert await state.get_approval_decisions(run_id) == decisions
 
-    @pytest.mark.parametrize("run_id", [str(uuid.uuid4()), "not-a-uuid", "x"])
+    @pytest.mark.parametrize("run_id", [UNKNOWN_RUN_ID, "not-a-uuid", "x"])
     async def test_update_run_of_an_unknown_run_raises_run_not_found(
         self, storage: Storage, run_id: str
     ) -> None:
@@ -265,7 +266,7 @@ class RunTests:
         assert str(caught.value) == f"Run not found: {run_id}"
         assert isinstance(caught.value, LookupError)
 
-    @pytest.mark.parametrize("run_id", [str(uuid.uuid4()), "not-a-uuid", "x"])
+    @pytest.mark.parametrize("run_id", [UNKNOWN_RUN_ID, "not-a-uuid", "x"])
     async def test_get_run_of_an_unknown_run_returns_none(
         self, storage: Storage, run_id: str
     ) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "NON_JSON",
     "SCALARS",
     "T0",
+    "UNKNOWN_RUN_ID",
     "Snapshot",
     "agent_approval",
     "assert_cascaded",
@@ -57,6 +58,9 @@ __all__ = [
     "user",
     "wrong",
 ]
+
+# A canonical UUID4 that no test creates: an unknown run id with a stable test id (xdist).
+UNKNOWN_RUN_ID: Final = "6f1c2a3e-9b4d-4c5e-8f70-123456789abc"
 
 T0: Final = datetime(2026, 1, 1, tzinfo=UTC)
 """The instant `pikku_clock` starts at."""
