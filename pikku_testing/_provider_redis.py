@@ -5,13 +5,17 @@ worker and the test's label, and teardown deletes that prefix's keys only (with 
 is allowed in test teardown, never on a request path). `fakeredis` runs in-process: one
 `FakeServer` per test namespace and a new asyncio client per `Storage`. Nothing bound to an
 event loop outlives the test that made it (04-testing §1-2).
+
+Every client these providers give a `Storage` refuses `SCAN` and `KEYS` with an
+`AssertionError`, so the whole contract and differential suites prove that no request path
+sends them (01 §6 item 57); only the teardown's own client scans.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -21,6 +25,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from pikku_storage import Clock, Storage
 from pikku_storage.redis import open_storage, storage_from_client
+from pikku_storage.redis._connection import RedisBase
 from pikku_testing.contract._capabilities import Capability
 from pikku_testing.providers import BackendProvider, Namespace, NamespaceRequest
 
@@ -29,6 +34,7 @@ __all__ = ["FakeRedisProvider", "RedisProvider"]
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_]")
 _MAX_PREFIX: Final = 48
 _DELETE_BATCH: Final = 500
+_FORBIDDEN: Final = frozenset({"SCAN", "KEYS"})
 
 
 def key_prefix(request: NamespaceRequest) -> str:
@@ -52,6 +58,23 @@ async def delete_prefix(client: Redis, prefix: str) -> int:
     if batch:
         deleted += await client.unlink(*batch)
     return deleted
+
+
+def forbid_scans(storage: Storage) -> Storage:
+    """Make the client shared by `storage`'s services refuse `SCAN` and `KEYS` (01 §5.1)."""
+    service = storage.workflows
+    assert isinstance(service, RedisBase)
+    client = service._redis  # white-box: the backend's shared client, made here (no I/O)
+    original: Callable[..., Awaitable[Any]] = client.execute_command
+
+    async def guarded(*args: Any, **options: Any) -> Any:
+        name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+        if name.upper() in _FORBIDDEN:
+            raise AssertionError(f"the Redis backend sent {name.upper()} on a request path")
+        return await original(*args, **options)
+
+    client.execute_command = guarded  # type: ignore[method-assign]  # the guard wraps it
+    return storage
 
 
 class RedisProvider(BackendProvider):
@@ -86,7 +109,7 @@ class RedisProvider(BackendProvider):
         assert isinstance(url, str)
         assert isinstance(prefix, str)
         extra: dict[str, Any] = dict(options)  # checked by the backend's open_storage
-        return open_storage(url, key_prefix=prefix, clock=clock, **extra)
+        return forbid_scans(open_storage(url, key_prefix=prefix, clock=clock, **extra))
 
 
 class FakeRedisProvider(BackendProvider):
@@ -108,7 +131,7 @@ class FakeRedisProvider(BackendProvider):
         assert isinstance(server, fakeredis.FakeServer)
         assert isinstance(prefix, str)
         extra: dict[str, Any] = dict(options)  # checked by storage_from_client
-        return storage_from_client(
+        storage = storage_from_client(
             # a blocking pool, as `open_storage` builds: many concurrent calls wait, not fail
             aioredis.FakeRedis(server=server, connection_pool_class=BlockingConnectionPool),
             own_client=True,
@@ -116,3 +139,4 @@ class FakeRedisProvider(BackendProvider):
             clock=clock,
             **extra,
         )
+        return forbid_scans(storage)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import click
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,6 +26,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from pikku_storage._cli._bench_ops import BenchState, Operation, prepare, public_ops
 from pikku_storage._cli._bench_preload import preload
@@ -165,13 +166,13 @@ async def _measure(
     return measurement
 
 
-def _table(result: BackendResult) -> Table:
+def _table(result: BackendResult) -> Group:
     title = f"{result.kind} — {result.url} — {result.ops} ops"
     if result.rows:
         title += f", {result.rows:,} preloaded runs + messages"
         title += f" ({result.preload}, {result.preload_s:.0f} s)"
     has_raw = any(m.raw for m in result.measurements)
-    table = Table(title=title, title_justify="left")
+    table = Table()
     columns = ["operation", "ops/s", "p50 ms", "p99 ms"]
     if has_raw:
         columns += ["raw ops/s", "raw p50 ms", "raw p99 ms", "ours/raw p50"]
@@ -197,7 +198,7 @@ def _table(result: BackendResult) -> Table:
             else:
                 row += ["-", "-", "-", "-"]
         table.add_row(*row)
-    return table
+    return Group(Text(title, style="bold"), table)
 
 
 @click.command("bench")

@@ -127,16 +127,12 @@ class AIServiceBase(SqlAlchemyService):
         thread memory; the threads themselves are the caller's."""
         t, ops = self._db.tables, self._db.ops
         runs = t.ai_runs
-        for part in chunks(thread_ids):
-            locked = ops.for_update(select(runs.c.run_id).where(runs.c.thread_id.in_(part)))
-            run_ids = list((await conn.execute(locked)).scalars())
-            for run_part in chunks(run_ids):
-                decisions, pending = t.ai_approval_decisions, t.ai_pending_approvals
-                await conn.execute(decisions.delete().where(decisions.c.run_id.in_(run_part)))
-                await conn.execute(pending.delete().where(pending.c.run_id.in_(run_part)))
-            await conn.execute(runs.delete().where(runs.c.thread_id.in_(part)))
-            for table in (t.ai_tool_calls, t.ai_messages, t.ai_thread_memory):
-                await conn.execute(table.delete().where(table.c.thread_id.in_(part)))
+        run_ids = await ops.lock_keys(conn, runs.c.thread_id, thread_ids, runs.c.run_id)
+        await ops.delete_keys(conn, t.ai_approval_decisions.c.run_id, run_ids)
+        await ops.delete_keys(conn, t.ai_pending_approvals.c.run_id, run_ids)
+        await ops.delete_keys(conn, runs.c.thread_id, thread_ids)
+        for table in (t.ai_tool_calls, t.ai_messages, t.ai_thread_memory):
+            await ops.delete_keys(conn, table.c.thread_id, thread_ids)
 
     async def _delete_thread(self, thread_id: str) -> bool:
         threads = self._db.tables.ai_threads

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from pikku_storage import _validate as v
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue, PikkuStorageError, StorageUnavailable
 from pikku_storage.interfaces._base import Service
-from pikku_storage.sqlalchemy._dialects import DialectOps, ops_for
+from pikku_storage.sqlalchemy._dialects import DialectOps, chunks, ops_for
 from pikku_storage.sqlalchemy._errors import is_retryable, translate_errors
 from pikku_storage.sqlalchemy._migrations import migrate
 from pikku_storage.sqlalchemy._schema import Tables, build_tables
@@ -45,10 +45,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-S = TypeVar("S")
 Bind = str | URL | AsyncEngine
 MAX_RETRIES: Final = 3
-CHUNK: Final = 500  # bind parameters per IN list (03 §6.2)
 DEFAULT_BUSY_TIMEOUT: Final = 10.0
 
 # Process-wide facts about engines, dropped with the engine.
@@ -57,12 +55,6 @@ _MIGRATED: weakref.WeakKeyDictionary[Engine, set[tuple[str | None, str]]] = (
 )
 _GATES: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
 _CONFIGURED: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines `create_engine` set up
-
-
-def chunks(items: Sequence[S], size: int = CHUNK) -> Iterator[Sequence[S]]:
-    """`items` in slices of at most `size` (long id lists stay within bind-parameter limits)."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def is_memory_sqlite(url: URL) -> bool:

@@ -7,9 +7,9 @@ dialect name (style §8). Spec: 01 §5.4, 02 §5.3, 03 §6.2.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     func,
     literal,
     or_,
@@ -32,9 +33,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pikku_storage.errors import InvalidValue, LockTimeout
 from pikku_storage.sqlalchemy._errors import is_unique_violation
 
-__all__ = ["DialectOps", "ops_for"]
+__all__ = ["DialectOps", "chunks", "ops_for"]
 
 MIGRATION_LOCK_TIMEOUT: Final = 300  # seconds a MySQL init waits for another's migration
+CHUNK: Final = 500  # bind parameters per IN list (03 §6.2)
+
+S = TypeVar("S")
+
+
+def chunks(items: Sequence[S], size: int = CHUNK) -> Iterator[Sequence[S]]:
+    """`items` in slices of at most `size` (long id lists stay within bind-parameter limits)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 class DialectOps:
@@ -106,6 +116,36 @@ class DialectOps:
     ) -> ColumnElement[bool]:
         """`(first, second) < (first_value, second_value)`, in the form the planner indexes."""
         return tuple_(first, second) < tuple_(literal(first_value, first.type), second_value)
+
+    async def lock_keys(
+        self,
+        conn: AsyncConnection,
+        column: Column[Any],
+        keys: Sequence[object],
+        result: Column[Any] | None = None,
+    ) -> list[Any]:
+        """Lock the rows whose `column` is one of `keys` for this transaction; `result` (default
+        `column`) of each."""
+        found: list[Any] = []
+        target = column if result is None else result
+        for part in chunks(keys):
+            query = self.for_update(select(target).where(column.in_(part)))
+            found.extend((await conn.execute(query)).scalars())
+        return found
+
+    async def delete_keys(
+        self,
+        conn: AsyncConnection,
+        column: Column[Any],
+        keys: Sequence[object],
+        *where: ColumnElement[bool],
+    ) -> int:
+        """Delete the rows whose `column` is one of `keys` (and `where` holds); the count."""
+        table = column.table
+        deleted = 0
+        for part in chunks(keys):
+            deleted += (await conn.execute(table.delete().where(column.in_(part), *where))).rowcount
+        return deleted
 
     async def distinct_ascending(self, conn: AsyncConnection, column: Column[Any]) -> list[Any]:
         """The distinct values of an indexed column in index order, by a loose index scan: each
@@ -242,6 +282,37 @@ class MysqlOps(DialectOps):
     ) -> ColumnElement[bool]:
         # MySQL does not range-scan an index on a row-value comparison.
         return or_(first < first_value, and_(first == first_value, second < second_value))
+
+    # InnoDB may scan a small table for `IN (…)` and lock every row it reads; a concurrent
+    # `SKIP LOCKED` pick would then miss rows no one removes. One point lookup per key locks
+    # exactly the rows named.
+
+    async def lock_keys(
+        self,
+        conn: AsyncConnection,
+        column: Column[Any],
+        keys: Sequence[object],
+        result: Column[Any] | None = None,
+    ) -> list[Any]:
+        target = column if result is None else result
+        query = select(target).where(column == bindparam("pikku_key")).with_for_update()
+        found: list[Any] = []
+        for key in dict.fromkeys(keys):
+            found.extend((await conn.execute(query, {"pikku_key": key})).scalars())
+        return found
+
+    async def delete_keys(
+        self,
+        conn: AsyncConnection,
+        column: Column[Any],
+        keys: Sequence[object],
+        *where: ColumnElement[bool],
+    ) -> int:
+        stmt = column.table.delete().where(column == bindparam("pikku_key"), *where)
+        deleted = 0
+        for key in dict.fromkeys(keys):
+            deleted += (await conn.execute(stmt, {"pikku_key": key})).rowcount
+        return deleted
 
     async def distinct_ascending(self, conn: AsyncConnection, column: Column[Any]) -> list[Any]:
         # MySQL 8 refuses a recursive CTE referenced from a subquery: one seek per value.

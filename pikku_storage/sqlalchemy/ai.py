@@ -470,9 +470,7 @@ class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
             deleted = 0
             if ids:
                 await self._delete_children(conn, ids)
-                for part in chunks(ids):
-                    stmt = threads.delete().where(threads.c.id.in_(part), stale)
-                    deleted += (await conn.execute(stmt)).rowcount
+                deleted = await self._db.ops.delete_keys(conn, threads.c.id, ids, stale)
             return len(locked), deleted
 
         total = 0

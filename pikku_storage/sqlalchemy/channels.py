@@ -54,14 +54,10 @@ class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
     async def _remove(self, conn: AsyncConnection, channel_ids: Sequence[str]) -> None:
         """Delete subscriptions, then channels; the channel rows are locked first."""
         channels, subs = self._db.tables.channels, self._db.tables.channel_subscriptions
-        for part in chunks(channel_ids):
-            await conn.execute(
-                self._db.ops.for_update(
-                    select(channels.c.channel_id).where(channels.c.channel_id.in_(part))
-                )
-            )
-            await conn.execute(subs.delete().where(subs.c.channel_id.in_(part)))
-            await conn.execute(channels.delete().where(channels.c.channel_id.in_(part)))
+        ops = self._db.ops
+        await ops.lock_keys(conn, channels.c.channel_id, channel_ids)
+        await ops.delete_keys(conn, subs.c.channel_id, channel_ids)
+        await ops.delete_keys(conn, channels.c.channel_id, channel_ids)
 
     async def _remove_channels(self, channel_ids: list[str]) -> None:
         async def body(conn: AsyncConnection) -> None:
@@ -125,9 +121,8 @@ class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
                 )
                 kept = set((await conn.execute(confirm)).scalars())
                 ids.extend(channel_id for channel_id in part if channel_id in kept)
-            for part in chunks(ids):
-                await conn.execute(subs.delete().where(subs.c.channel_id.in_(part)))
-                await conn.execute(channels.delete().where(channels.c.channel_id.in_(part)))
+            await self._db.ops.delete_keys(conn, subs.c.channel_id, ids)
+            await self._db.ops.delete_keys(conn, channels.c.channel_id, ids)
             return ids
 
         return await self._db.write(body)

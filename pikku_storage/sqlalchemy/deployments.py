@@ -65,9 +65,8 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
 
     async def _delete(self, conn: AsyncConnection, deployment_ids: list[str]) -> None:
         deployments, functions = self._db.tables.deployments, self._db.tables.deployment_functions
-        for part in chunks(deployment_ids):
-            await conn.execute(functions.delete().where(functions.c.deployment_id.in_(part)))
-            await conn.execute(deployments.delete().where(deployments.c.deployment_id.in_(part)))
+        await self._db.ops.delete_keys(conn, functions.c.deployment_id, deployment_ids)
+        await self._db.ops.delete_keys(conn, deployments.c.deployment_id, deployment_ids)
 
     async def _write_registration(
         self, conn: AsyncConnection, config: DeploymentConfig, now: datetime

@@ -474,18 +474,11 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
         """Delete the runs' history, steps and state; the runs themselves are the caller's."""
         t = self._db.tables
         steps, ops = t.workflow_steps, self._db.ops
-        for part in chunks(run_ids):
-            # Lock the steps first: a step write in flight finishes before its rows go.
-            await conn.execute(
-                ops.for_update(select(steps.c.seq).where(steps.c.workflow_run_id.in_(part)))
-            )
-            await conn.execute(
-                t.workflow_history.delete().where(t.workflow_history.c.workflow_run_id.in_(part))
-            )
-            await conn.execute(steps.delete().where(steps.c.workflow_run_id.in_(part)))
-            await conn.execute(
-                t.workflow_state.delete().where(t.workflow_state.c.workflow_run_id.in_(part))
-            )
+        # Lock the steps first: a step write in flight finishes before its rows go.
+        await ops.lock_keys(conn, steps.c.workflow_run_id, run_ids, steps.c.seq)
+        await ops.delete_keys(conn, t.workflow_history.c.workflow_run_id, run_ids)
+        await ops.delete_keys(conn, steps.c.workflow_run_id, run_ids)
+        await ops.delete_keys(conn, t.workflow_state.c.workflow_run_id, run_ids)
 
     async def _delete_run(self, run_id: str) -> bool:
         runs = self._db.tables.workflow_runs
@@ -528,9 +521,9 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
                 deleted = 0
                 if ids:
                     await self._delete_runs(conn, ids)
-                    for part in chunks(ids):
-                        stmt = runs.delete().where(runs.c.workflow_run_id.in_(part), stale)
-                        deleted += (await conn.execute(stmt)).rowcount
+                    deleted = await self._db.ops.delete_keys(
+                        conn, runs.c.workflow_run_id, ids, stale
+                    )
                 return len(locked), deleted
 
             while True:

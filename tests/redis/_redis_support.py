@@ -69,11 +69,15 @@ class CommandSpy:
             self.commands.append(tuple(_text(a) for a in args))
             return await original(*args, **options)
 
+        previous = self.client.__dict__.get("execute_command")  # the provider's SCAN guard
         self.client.execute_command = spy  # type: ignore[method-assign]  # the spy wraps it
         try:
             yield self
         finally:
-            del self.client.execute_command  # back to the class's method
+            if previous is None:
+                del self.client.execute_command
+            else:
+                self.client.execute_command = previous  # type: ignore[method-assign]
 
     def clear(self) -> None:
         self.commands.clear()
@@ -93,16 +97,31 @@ class CommandSpy:
         return [n for n in self.names if n.split(" ")[0] in FORBIDDEN]
 
 
+@contextmanager
+def _unguarded(client: Redis) -> Iterator[Redis]:
+    """The client without the provider's SCAN guard, for the tests' own scans."""
+    guard = client.__dict__.pop("execute_command", None)
+    try:
+        yield client
+    finally:
+        if guard is not None:
+            client.execute_command = guard  # type: ignore[method-assign]
+
+
+async def _keys(client: Redis, prefix: str) -> list[str]:
+    with _unguarded(client):
+        return [_text(key) async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+
+
 async def key_count(client: Redis, prefix: str) -> int:
     """How many keys namespace `prefix` holds (tests only: it scans)."""
-    return len([key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)])
+    return len(await _keys(client, prefix))
 
 
 async def snapshot(client: Redis, prefix: str) -> dict[str, tuple[str, object, int]]:
     """Every key of namespace `prefix` with its type, full content and TTL (tests only)."""
     out: dict[str, tuple[str, object, int]] = {}
-    async for raw in client.scan_iter(match=f"{prefix}:*", count=1000):
-        key = _text(raw)
+    for key in await _keys(client, prefix):
         kind = _text(await client.type(key))
         value: object
         if kind == "hash":

@@ -357,3 +357,14 @@ async def test_scripts_read_only_the_window_on_a_server(private_redis: PrivateRe
         many = await _server_calls(client, storage.workflow_runs.list_runs(limit=50))
         assert few == many
         assert few["hgetall"] == 50
+
+
+@BACKENDS
+async def test_the_providers_clients_refuse_scan_and_keys(pikku_storage: Storage) -> None:
+    """01 §6 item 57 for the whole suite: every client the providers hand to a `Storage`
+    fails a test that sends SCAN or KEYS, so the contract and differential runs prove it."""
+    client = client_of(pikku_storage)
+    with pytest.raises(AssertionError, match="SCAN"):
+        await client.scan(0)
+    with pytest.raises(AssertionError, match="KEYS"):
+        await client.keys("*")
