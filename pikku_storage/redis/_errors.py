@@ -8,6 +8,7 @@ status codes that the services map to errors. Spec: 00 §6, 01 §6 item 61.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from redis import exceptions as rex
 
 from pikku_storage.errors import StorageUnavailable
 
-__all__ = ["is_unavailable", "translate_errors", "translated"]
+__all__ = ["is_unavailable", "raise_lost_cancellation", "translate_errors", "translated"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,6 +40,21 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, _UNAVAILABLE)
 
 
+def raise_lost_cancellation() -> None:
+    """Re-raise a cancellation of the current task that a driver call swallowed.
+
+    On Python 3.11, `asyncio.wait_for` returns the inner result when the cancellation and the
+    result arrive together (CPython gh-86296), and redis-py sends every command through it
+    when `socket_timeout` is set: the task goes on as if never cancelled, so a loop (a lease
+    renewal, a heartbeat task) that is cancelled and awaited would run forever. A task whose
+    `cancelling()` count is positive when a call returned normally lost one; raising
+    `CancelledError` here restores it.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 @asynccontextmanager
 async def translate_errors() -> AsyncIterator[None]:
     """Turn connection-level redis-py errors raised in the block into `StorageUnavailable`."""
@@ -49,11 +65,14 @@ async def translate_errors() -> AsyncIterator[None]:
 
 
 def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-    """Run a coroutine function inside `translate_errors()` (used on every backend hook)."""
+    """Run a coroutine function inside `translate_errors()`, then `raise_lost_cancellation()`
+    (used on every backend hook)."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         async with translate_errors():
-            return await fn(*args, **kwargs)
+            result = await fn(*args, **kwargs)
+        raise_lost_cancellation()
+        return result
 
     return wrapper

@@ -22,7 +22,11 @@ from redis.asyncio import Redis
 
 from pikku_storage._locks import LocalLockRegistry, LockName
 from pikku_storage.errors import LockTimeout
-from pikku_storage.redis._errors import is_unavailable, translate_errors
+from pikku_storage.redis._errors import (
+    is_unavailable,
+    raise_lost_cancellation,
+    translate_errors,
+)
 from pikku_storage.redis._keys import WorkflowKeys
 from pikku_storage.redis._scripts import Scripts
 
@@ -88,6 +92,7 @@ class RedisLocks:
             while True:
                 async with translate_errors():
                     taken = await client.set(lease.key, lease.token, nx=True, px=self._lease_ms)
+                raise_lost_cancellation()  # a cancelled waiter must not go on to hold the lock
                 if taken:
                     logger.debug("lock %s acquired", name)
                     return lease
@@ -114,6 +119,9 @@ class RedisLocks:
                 renewed = await scripts("lock_renew", [lease.key], [lease.token, self._lease_ms])
             except Exception:
                 logger.debug("lock renewal failed, retrying at the next tick", exc_info=True)
+                renewed = None
+            raise_lost_cancellation()  # the release awaits this task: it must end when cancelled
+            if renewed is None:
                 continue
             if renewed != 1:
                 lease.lost = True

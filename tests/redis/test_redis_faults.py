@@ -155,3 +155,24 @@ async def test_a_server_killed_mid_run_leaves_no_half_applied_write(
         )
         with contextlib.suppress(Exception):
             await storage.deployments.stop()
+
+
+@pytest.mark.pikku_backends("redis", "fakeredis")
+async def test_a_cancelled_task_never_outlives_its_cancellation(pikku_storage: Storage) -> None:
+    """A cancellation that lands while redis-py sends a command is not lost: on Python 3.11
+    its `asyncio.wait_for` can swallow it (CPython gh-86296), so a cancelled heartbeat or
+    lease renewal would loop on and `stop()`/release would wait for it forever."""
+    hub = pikku_storage.eventhub
+    for trial in range(200):
+
+        async def calls() -> None:
+            while True:
+                await asyncio.sleep(0)
+                await hub.get_channel_ids_for_topic("t")
+
+        task = asyncio.create_task(calls())
+        for _ in range(trial % 23 + 1):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done, f"the task survived its cancellation (trial {trial})"

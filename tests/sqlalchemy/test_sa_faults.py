@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,8 @@ async def test_an_unreachable_sqlite_file_is_unavailable(tmp_path: Path) -> None
     with pytest.raises(StorageUnavailable):
         await storage.init()
     await storage.close()
+    # aiosqlite stops the worker thread of a failed connect without awaiting it; let it
+    # finish while this loop still runs, or it reports to a closed loop.
+    for thread in threading.enumerate():
+        if thread.name.endswith("(_connection_worker_thread)"):
+            await asyncio.to_thread(thread.join, 10)
