@@ -13,6 +13,7 @@ gets its own engine; no loop-bound object outlives its test.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -42,6 +43,8 @@ __all__ = [
     "SqliteProvider",
     "driver_url",
 ]
+
+logger = logging.getLogger(__name__)
 
 _SERVER_CAPABILITIES: Final = frozenset(
     {Capability.CROSS_PROCESS, Capability.CROSS_PROCESS_LOCKS, Capability.PERSISTENT}
@@ -150,7 +153,7 @@ class _ServerProvider(BackendProvider):
     def _database(self, engine: AsyncEngine, name: str) -> Database:
         raise NotImplementedError
 
-    async def _drop(self, engine: AsyncEngine, names: list[str]) -> None:
+    async def _drop(self, engine: AsyncEngine, name: str) -> None:
         raise NotImplementedError
 
     @asynccontextmanager
@@ -203,7 +206,11 @@ class _ServerProvider(BackendProvider):
             return
         engine = create_engine(self._url, engine_options={"poolclass": NullPool})
         try:
-            await self._drop(engine, self._created)
+            for name in self._created:
+                try:
+                    await self._drop(engine, name)
+                except Exception:
+                    logger.warning("could not drop test namespace %s", name, exc_info=True)
         finally:
             self._created.clear()
             self._free.clear()
@@ -223,11 +230,10 @@ class SqlAlchemyPostgresProvider(_ServerProvider):
     def _database(self, engine: AsyncEngine, name: str) -> Database:
         return Database(engine, schema=name, table_prefix="pikku_")
 
-    async def _drop(self, engine: AsyncEngine, names: list[str]) -> None:
+    async def _drop(self, engine: AsyncEngine, name: str) -> None:
         async with engine.begin() as conn:
-            for name in names:
-                quoted = conn.dialect.identifier_preparer.quote_identifier(name)
-                await conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
+            quoted = conn.dialect.identifier_preparer.quote_identifier(name)
+            await conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
 
 
 class SqlAlchemyMysqlProvider(_ServerProvider):
@@ -244,11 +250,10 @@ class SqlAlchemyMysqlProvider(_ServerProvider):
     def _database(self, engine: AsyncEngine, name: str) -> Database:
         return Database(engine, schema=None, table_prefix=name)
 
-    async def _drop(self, engine: AsyncEngine, names: list[str]) -> None:
+    async def _drop(self, engine: AsyncEngine, name: str) -> None:
         async with engine.begin() as conn:
             await conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
-            for name in names:
-                for table in build_tables(None, name).metadata.sorted_tables:
-                    quoted = conn.dialect.identifier_preparer.quote_identifier(table.name)
-                    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quoted}")
+            for table in build_tables(None, name).metadata.sorted_tables:
+                quoted = conn.dialect.identifier_preparer.quote_identifier(table.name)
+                await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quoted}")
             await conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
