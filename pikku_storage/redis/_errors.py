@@ -18,7 +18,13 @@ from redis import exceptions as rex
 
 from pikku_storage.errors import StorageUnavailable
 
-__all__ = ["is_unavailable", "raise_lost_cancellation", "translate_errors", "translated"]
+__all__ = [
+    "cancel_count",
+    "is_unavailable",
+    "raise_lost_cancellation",
+    "translate_errors",
+    "translated",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,18 +46,25 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, _UNAVAILABLE)
 
 
-def raise_lost_cancellation() -> None:
+def cancel_count() -> int:
+    """How many cancellations of the current task are pending (`Task.cancelling()`)."""
+    task = asyncio.current_task()
+    return 0 if task is None else task.cancelling()
+
+
+def raise_lost_cancellation(before: int) -> None:
     """Re-raise a cancellation of the current task that a driver call swallowed.
 
     On Python 3.11, `asyncio.wait_for` returns the inner result when the cancellation and the
     result arrive together (CPython gh-86296), and redis-py sends every command through it
     when `socket_timeout` is set: the task goes on as if never cancelled, so a loop (a lease
-    renewal, a heartbeat task) that is cancelled and awaited would run forever. A task whose
-    `cancelling()` count is positive when a call returned normally lost one; raising
-    `CancelledError` here restores it.
+    renewal, a heartbeat task) that is cancelled and awaited would run forever. A call that
+    returned normally while the task's `cancelling()` count rose above `before` (read when
+    the call started) lost one; raising `CancelledError` restores it. A cancellation already
+    pending before the call (cleanup running in an `except CancelledError` block) is left to
+    its handler.
     """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if cancel_count() > before:
         raise asyncio.CancelledError
 
 
@@ -70,9 +83,10 @@ def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any,
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        before = cancel_count()
         async with translate_errors():
             result = await fn(*args, **kwargs)
-        raise_lost_cancellation()
+        raise_lost_cancellation(before)
         return result
 
     return wrapper

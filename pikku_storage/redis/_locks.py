@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from pikku_storage._locks import LocalLockRegistry, LockName
 from pikku_storage.errors import LockTimeout
 from pikku_storage.redis._errors import (
+    cancel_count,
     is_unavailable,
     raise_lost_cancellation,
     translate_errors,
@@ -88,11 +89,12 @@ class RedisLocks:
     ) -> _Lease:
         lease = _Lease(self._keys.lock(name), secrets.token_hex(16))
         backoff = _MIN_BACKOFF
+        before = cancel_count()
         try:
             while True:
                 async with translate_errors():
                     taken = await client.set(lease.key, lease.token, nx=True, px=self._lease_ms)
-                raise_lost_cancellation()  # a cancelled waiter must not go on to hold the lock
+                raise_lost_cancellation(before)  # a cancelled waiter must not go on to hold it
                 if taken:
                     logger.debug("lock %s acquired", name)
                     return lease
@@ -113,6 +115,7 @@ class RedisLocks:
 
     async def _renew(self, scripts: Scripts, lease: _Lease) -> None:
         """Every `lease / 3`, extend the lease if the token is still ours; stop once it is not."""
+        before = cancel_count()
         while True:
             await asyncio.sleep(self._renew_every)
             try:
@@ -120,7 +123,7 @@ class RedisLocks:
             except Exception:
                 logger.debug("lock renewal failed, retrying at the next tick", exc_info=True)
                 renewed = None
-            raise_lost_cancellation()  # the release awaits this task: it must end when cancelled
+            raise_lost_cancellation(before)  # the release awaits this task: it must end
             if renewed is None:
                 continue
             if renewed != 1:

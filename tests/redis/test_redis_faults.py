@@ -158,6 +158,7 @@ async def test_a_server_killed_mid_run_leaves_no_half_applied_write(
 
 
 @pytest.mark.pikku_backends("redis", "fakeredis")
+@pytest.mark.real_time
 async def test_a_cancelled_task_never_outlives_its_cancellation(pikku_storage: Storage) -> None:
     """A cancellation that lands while redis-py sends a command is not lost: on Python 3.11
     its `asyncio.wait_for` can swallow it (CPython gh-86296), so a cancelled heartbeat or
@@ -176,3 +177,28 @@ async def test_a_cancelled_task_never_outlives_its_cancellation(pikku_storage: S
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=5)
         assert done, f"the task survived its cancellation (trial {trial})"
+
+
+@pytest.mark.pikku_backends("redis", "fakeredis")
+@pytest.mark.real_time
+async def test_calls_in_a_cancellation_handler_still_complete(pikku_storage: Storage) -> None:
+    """Restoring a lost cancellation never breaks cleanup: calls made while a delivered
+    cancellation is being handled run to the end."""
+    channels, done = pikku_storage.channels, []
+
+    async def body() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await channels.add_channel(Channel(channel_id="cleanup", channel_name="n"))
+            await channels.touch("cleanup")
+            done.append(True)
+            raise
+
+    task = asyncio.create_task(body())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert done == [True]
+    assert (await channels.get_channel_and_session("cleanup")).channel_name == "n"
