@@ -25,6 +25,7 @@ logger = logging.getLogger("pikku_storage.deployments")
 TASK_NAME: Final = "pikku-deployment-heartbeat"
 MAX_ENDPOINT: Final = 2048
 MIN_TTL: Final = 0.001
+CANCEL_RETRY: Final = 0.05  # seconds between cancellations of a heartbeat task that ignores one
 
 
 def _config(config: object) -> DeploymentConfig:
@@ -39,6 +40,19 @@ def _config(config: object) -> DeploymentConfig:
         endpoint=endpoint,
         functions=sorted(set(v.identifier_list("functions", config.functions))),
     )
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel `task` until it ends.
+
+    A driver may swallow a cancellation (on Python 3.11 `asyncio.wait_for` can return the
+    result when both arrive together), and the task would then wait for the lock `stop()`
+    holds; cancelling again interrupts that wait. `asyncio.wait` never swallows a
+    cancellation of the caller itself.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_RETRY)
 
 
 def _order(infos: list[DeploymentInfo]) -> list[DeploymentInfo]:
@@ -118,8 +132,7 @@ class DeploymentService(Service):
             task, self._task = self._task, None
             config, self._config = self._config, None
             if task is not None:
-                task.cancel()
-                await asyncio.wait({task})  # never swallows a cancellation of `stop` itself
+                await _cancel_and_wait(task)
             if config is not None:
                 await self._unregister(config.deployment_id)
 
@@ -146,7 +159,7 @@ class DeploymentService(Service):
         await self._close()
 
     async def _beat_forever(self) -> None:
-        while True:
+        while self._task is asyncio.current_task():
             await asyncio.sleep(self._interval)
             config = self._config
             try:
