@@ -30,6 +30,7 @@ __all__ = [
     "PgWorkflowService",
     "make_pool",
     "open_storage",
+    "storage_from_pool",
 ]
 
 
@@ -69,6 +70,31 @@ def open_storage(
         name=f"pikku-{schema}" if isinstance(schema, str) else None,
         **connect,
     )
+    storage = storage_from_pool(
+        pool,
+        schema=schema,
+        clock=clock,
+        heartbeat_interval=heartbeat_interval,
+        heartbeat_ttl=heartbeat_ttl,
+        prune_on_heartbeat=prune_on_heartbeat,
+    )
+    storage.resources.append(pool.close)
+    return storage
+
+
+def storage_from_pool(
+    pool: PgPool,
+    *,
+    schema: str = DEFAULT_SCHEMA,
+    clock: Clock | None = None,
+    heartbeat_interval: float = 10.0,
+    heartbeat_ttl: float = 30.0,
+    prune_on_heartbeat: bool = True,
+) -> Storage:
+    """The eight services on a pool you own: they borrow it, so closing them leaves it open.
+
+    Use it to share one pool between pikku-storage and the rest of an application.
+    """
     return Storage(
         workflows=PgWorkflowService(pool, schema=schema, clock=clock),
         workflow_runs=PgWorkflowRunService(pool, schema=schema, clock=clock),
@@ -85,5 +111,4 @@ def open_storage(
             prune_on_heartbeat=prune_on_heartbeat,
             clock=clock,
         ),
-        resources=[pool.close],
     )

@@ -26,6 +26,7 @@ from pikku_storage.postgres import (
     PgWorkflowRunService,
     PgWorkflowService,
     open_storage,
+    storage_from_pool,
 )
 from pikku_storage.postgres._migrations import MIGRATIONS, Migration, migrate, migration_checksum
 from pikku_storage.records import Channel, StepStatus
@@ -216,6 +217,20 @@ async def test_services_on_a_borrowed_pool_work_and_leave_it_open(
             assert not history.created_at.utcoffset()
             await channels.add_channel(Channel(channel_id="c", channel_name="n"))
             assert (await channels.get_channel_and_session("c")).channel_name == "n"
+        assert not pool.closed
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT 1 AS one")
+            assert await cur.fetchone() == {"one": 1}  # type: ignore[comparison-overlap]  # dict rows
+
+
+async def test_storage_from_pool_shares_a_borrowed_pool_and_leaves_it_open(
+    pg_url: str, fresh_schema: str
+) -> None:
+    """00 §5: the eight services on an application's pool borrow it; closing them keeps it."""
+    async with _borrowed_pool(pg_url) as pool:
+        async with storage_from_pool(pool, schema=fresh_schema, clock=ManualClock()) as storage:
+            run_id = await storage.workflows.create_run("wf", None)
+            assert (await storage.workflow_runs.get_run(run_id)) is not None
         assert not pool.closed
         async with pool.connection() as conn:
             cur = await conn.execute("SELECT 1 AS one")
