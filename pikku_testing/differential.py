@@ -6,16 +6,16 @@ subscriptions, prunes; deployments with the clock moving), applies each to the m
 the subject, and compares every result and exception exactly, mapping only generated ids
 (run, step, agent run and generated thread ids). A divergence is a bug in one of them.
 
-A backend turns it on in one line::
+A backend turns it on in one line, from a plain (sync) test::
 
     def test_my_backend_matches_memory():
-        run_differential(lambda **options: my_fresh_namespace_storage(**options))
+        run_differential(functools.partial(open_my_fresh_storage, "my://server"))
 
-`make_subject(**options)` is called once per generated example with `clock` and the
-deployment options of `DIFFERENTIAL_OPTIONS`, and returns an async context manager giving an
-(uninitialized or initialized) `Storage` on an **empty** namespace; a `Storage` itself is one
-(`async with` initializes and closes it). Everything runs on one event loop the harness owns,
-so call it from a plain (sync) test.
+`make_subject(**options)` is called once per generated example with `clock=` and the options
+of `DIFFERENTIAL_OPTIONS`, and returns an async context manager giving a `Storage` on an
+**empty** namespace; a `Storage` itself is one (`async with` initializes and closes it).
+Everything runs on one event loop the harness owns; the model and the subject share one
+`ManualClock`, so both see every clock move.
 """
 
 from __future__ import annotations

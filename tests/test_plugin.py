@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -12,13 +13,22 @@ import pytest
 
 from pikku_testing import _containers
 from pikku_testing._containers import Containers, ContainersUnavailable, docker_reachable
-from pikku_testing.providers import PROVIDERS, provider_names
+from pikku_testing.providers import PROVIDERS, get_provider, provider_names
 
 # What the outer session was given (CI sets servers), read before any test clears it.
 OUTER_ENVIRONMENT = {
     name: value for name, value in os.environ.items() if name.startswith("PIKKU_TEST_")
 }
 ASYNC_OPTIONS = ("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _providers_imported_before_inner_sessions() -> None:
+    """In-process `pytester` runs drop the modules they imported when they end; a driver
+    (SQLAlchemy) first imported inside one would be half-replaced for later tests."""
+    for name in provider_names():
+        with contextlib.suppress(ImportError):
+            get_provider(name)
 
 
 @pytest.fixture(autouse=True)
