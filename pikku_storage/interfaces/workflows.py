@@ -19,7 +19,7 @@ from pikku_storage._ids import is_canonical_uuid, new_id
 from pikku_storage._locks import LockName, SingleUseLock
 from pikku_storage._serial import ErrorInput, encode_error, encode_wire
 from pikku_storage.clock import Clock
-from pikku_storage.codec import JsonValue, encode, encode_optional
+from pikku_storage.codec import JsonValue, decode_optional, encode, encode_optional
 from pikku_storage.errors import InvalidValue, RunNotFound, StepNotFound
 from pikku_storage.interfaces._base import Service
 from pikku_storage.records import (
@@ -76,6 +76,20 @@ class NewStep:
     retries: int | None
     retry_delay: str | None
     now: datetime
+
+    def initial_state(self) -> StepState:
+        """What the inserted step reads as: `pending`, attempt 1, no outcome or stamps (01 §3.3)."""
+        delay = decode_optional(self.retry_delay)
+        assert delay is None or isinstance(delay, int | str)  # by _retry_delay
+        return StepState(
+            step_id=self.step_id,
+            status=StepStatus.PENDING,
+            attempt_count=1,
+            retries=self.retries,
+            retry_delay=delay,
+            created_at=self.now,
+            updated_at=self.now,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

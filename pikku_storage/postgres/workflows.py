@@ -261,17 +261,7 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
             if is_out_of_range(exc):  # the spec sets no bound; the int column does
                 raise InvalidValue(f"retries is too large for PostgreSQL: {step.retries}") from exc
             raise
-        delay = decode_optional(step.retry_delay)
-        assert delay is None or isinstance(delay, int | str)
-        return StepState(
-            step_id=step.step_id,
-            status=StepStatus.PENDING,
-            attempt_count=1,
-            retries=step.retries,
-            retry_delay=delay,
-            created_at=step.now,
-            updated_at=step.now,
-        )
+        return step.initial_state()
 
     async def _get_step_state(self, run_id: str, step_name: str) -> StepState | None:
         async def body(conn: Conn) -> StepState | None:

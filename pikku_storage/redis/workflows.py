@@ -260,15 +260,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             raise RunNotFound(step.run_id)
         if outcome == _RETRY:
             raise ConflictError.step(step.run_id, step.step_name)
-        return StepState(
-            step_id=step.step_id,
-            status=StepStatus.PENDING,
-            attempt_count=1,
-            retries=step.retries,
-            retry_delay=None if step.retry_delay is None else decode(step.retry_delay),  # type: ignore[arg-type]  # an int or str by _retry_delay
-            created_at=step.now,
-            updated_at=step.now,
-        )
+        return step.initial_state()
 
     @translated
     async def _get_step_state(self, run_id: str, step_name: str) -> StepState | None:

@@ -215,17 +215,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             await conn.execute(insert_history)
 
         await self._db.write(body)
-        retry_delay = decode_optional(step.retry_delay)
-        assert retry_delay is None or isinstance(retry_delay, int | str)
-        return StepState(
-            step_id=step.step_id,
-            status=StepStatus.PENDING,
-            attempt_count=1,
-            retries=step.retries,
-            retry_delay=retry_delay,
-            created_at=step.now,
-            updated_at=step.now,
-        )
+        return step.initial_state()
 
     async def _get_step_state(self, run_id: str, step_name: str) -> StepState | None:
         steps = self._db.tables.workflow_steps
