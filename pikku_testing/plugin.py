@@ -10,6 +10,7 @@ else the backend is skipped with a reason (an error when `PIKKU_TEST_REQUIRE` li
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -18,10 +19,8 @@ import re
 import secrets
 import sys
 from collections.abc import AsyncIterator, Iterable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Final, NoReturn
 
 import pytest
@@ -30,12 +29,12 @@ import pytest_asyncio
 import pikku_testing.contract
 from pikku_storage import ManualClock, Storage
 from pikku_testing._containers import Containers, ContainersUnavailable
+from pikku_testing._scope import TestScope
 from pikku_testing._types import StorageFactory
 from pikku_testing.contract._capabilities import Capability
 from pikku_testing.providers import (
     PROVIDERS,
     BackendProvider,
-    Namespace,
     NamespaceRequest,
     get_provider,
     provider_names,
@@ -83,6 +82,7 @@ BACKEND_EXTRAS: Final = {
     "fakeredis": "fakeredis",
 }
 REQUIRE_ENV: Final = "PIKKU_TEST_REQUIRE"
+ONLY_ENV: Final = "PIKKU_TEST_ONLY"
 _LABEL_UNSAFE: Final = re.compile(r"[^a-z0-9_]")
 
 
@@ -138,6 +138,7 @@ class _State:
     require: frozenset[str]
     default_backend: str
     worker: str
+    only: frozenset[str] = frozenset()  # --pikku-only; empty: every backend
     token: str = field(default_factory=lambda: secrets.token_hex(3))
     counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     providers: dict[str, BackendProvider] = field(default_factory=dict)
@@ -183,10 +184,15 @@ class _State:
             self.providers[name] = provider_cls()
         return self.providers[name]
 
-    def namespace_request(self, server_url: str | None, tmp_path: Path) -> NamespaceRequest:
+    def namespace_request(
+        self, server_url: str | None, tmp_path_factory: pytest.TempPathFactory
+    ) -> NamespaceRequest:
         label = f"{self.token}_{next(self.counter)}"
         return NamespaceRequest(
-            server_url=server_url, worker=self.worker, label=label, tmp_path=tmp_path
+            server_url=server_url,
+            worker=self.worker,
+            label=label,
+            make_tmp_path=functools.partial(tmp_path_factory.mktemp, f"ns-{label}"),
         )
 
     def close(self) -> None:
@@ -238,6 +244,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="LIST",
         help=f"comma list of servers/backends that must not be skipped (also ${REQUIRE_ENV})",
     )
+    group.addoption(
+        "--pikku-only",
+        dest="pikku_only",
+        metavar="LIST",
+        help=f"comma list of backends; pikku_backends(...) runs on others are deselected "
+        f"(also ${ONLY_ENV})",
+    )
     parser.addini("pikku_backend", "default backend of the pikku_storage fixture", default="")
 
 
@@ -257,9 +270,14 @@ def pytest_configure(config: pytest.Config) -> None:
         expand_backends([str(default)])
     except ValueError as exc:
         raise pytest.UsageError(f"--pikku-backend/pikku_backend: {exc}") from None
+    only_text = config.getoption("pikku_only") or os.environ.get(ONLY_ENV, "")
+    try:
+        only = frozenset(expand_backends(n.strip() for n in only_text.split(",") if n.strip()))
+    except ValueError as exc:
+        raise pytest.UsageError(f"--pikku-only/{ONLY_ENV}: {exc}") from None
     worker = _LABEL_UNSAFE.sub("_", os.environ.get("PYTEST_XDIST_WORKER", "main").lower())
     config.stash[_STATE_KEY] = _State(
-        config=config, require=require, default_backend=str(default), worker=worker
+        config=config, require=require, default_backend=str(default), worker=worker, only=only
     )
 
 
@@ -291,7 +309,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = expand_backends(str(arg) for arg in marker.args)
     if not names:
         raise ValueError("pikku_backends needs at least one backend name or 'all'")
+    # `--pikku-only`: other backends' runs are not even generated (collecting thousands of
+    # items only to deselect them costs seconds); a test left with none is deselected below.
+    only = _state(metafunc.config).only
+    names = [name for name in names if not only or name in only] or names
     metafunc.parametrize("pikku_backend_name", names, ids=names, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With `--pikku-only`, deselect the runs of a test on none of the chosen backends (a CI
+    job per backend, or the contract suite on `memory` alone)."""
+    only = _state(config).only
+    if not only:
+        return
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("pikku_backend_name") if callspec is not None else None
+        (dropped if backend is not None and backend not in only else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 # --- backend resolution ---------------------------------------------------------------------
@@ -323,11 +362,12 @@ def resolve_backend(
 
 
 def namespace_request(
-    config: pytest.Config, server_url: str | None, tmp_path: Path
+    config: pytest.Config, server_url: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> NamespaceRequest:
     """A request for a fresh namespace with a label unique in this session and worker, for
-    tests that open namespaces themselves (with `resolve_backend`)."""
-    return _state(config).namespace_request(server_url, tmp_path)
+    tests that open namespaces themselves (with `resolve_backend`); its `tmp_path` is made
+    by `tmp_path_factory` when the backend needs one."""
+    return _state(config).namespace_request(server_url, tmp_path_factory)
 
 
 def _server_url(request: pytest.FixtureRequest, server: str) -> str:
@@ -411,57 +451,42 @@ def pikku_provider(_pikku_backend: _Backend) -> BackendProvider:
 
 
 @pytest_asyncio.fixture
-async def _pikku_namespace(
-    request: pytest.FixtureRequest, _pikku_backend: _Backend, tmp_path: Path
-) -> AsyncIterator[Namespace]:
-    ns_request = _state(request.config).namespace_request(_pikku_backend.server_url, tmp_path)
-    async with _pikku_backend.provider.namespace(ns_request) as namespace:
-        yield namespace
-
-
-@pytest_asyncio.fixture
-async def pikku_storage_factory(
+async def _pikku_scope(
     request: pytest.FixtureRequest,
     _pikku_backend: _Backend,
-    _pikku_namespace: Namespace,
     pikku_clock: ManualClock,
-    tmp_path: Path,
-) -> AsyncIterator[StorageFactory]:
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[TestScope]:
+    """The test's namespace and storages. The only async fixture of the chain, and it builds
+    `pikku_storage` too when the test uses it: each async fixture costs an event-loop round
+    trip per test, a large share of a memory-backed test's time."""
+    new_request = functools.partial(
+        _state(request.config).namespace_request, _pikku_backend.server_url, tmp_path_factory
+    )
+    async with TestScope.open(_pikku_backend.provider, new_request, pikku_clock) as scope:
+        if "pikku_storage" in request.fixturenames:
+            scope.main = await scope.storage()
+        yield scope
+
+
+@pytest.fixture
+def pikku_storage_factory(_pikku_scope: TestScope) -> StorageFactory:
     """An async `factory(*, isolated=False, **options)` building another initialized `Storage`
     on the test's namespace (a second instance) or, with `isolated=True`, on a fresh one.
 
     `options` go to the backend's `open_storage`. Everything built, and every extra namespace,
     is closed and removed after the test, also when it failed.
     """
-    state = _state(request.config)
-    async with AsyncExitStack() as stack:
-
-        async def factory(*, isolated: bool = False, **options: object) -> Storage:
-            namespace = _pikku_namespace
-            if isolated:
-                directory = tmp_path / f"isolated-{next(state.counter)}"
-                directory.mkdir()
-                ns_request = state.namespace_request(_pikku_backend.server_url, directory)
-                namespace = await stack.enter_async_context(
-                    _pikku_backend.provider.namespace(ns_request)
-                )
-            return await stack.enter_async_context(namespace.storage(pikku_clock, **options))
-
-        yield factory
-
-
-@pytest_asyncio.fixture
-async def pikku_storage(pikku_storage_factory: StorageFactory) -> Storage:
-    """A fresh, initialized, isolated `Storage` on the test's backend, closed after the test."""
-    return await pikku_storage_factory()
+    return _pikku_scope.storage
 
 
 @pytest.fixture
-def pikku_storage_open_args(
-    _pikku_namespace: Namespace, pikku_backend_name: str
-) -> tuple[str, dict[str, object]]:
+def pikku_storage(_pikku_scope: TestScope) -> Storage:
+    """A fresh, initialized, isolated `Storage` on the test's backend, closed after the test."""
+    return _pikku_scope.main_storage()
+
+
+@pytest.fixture
+def pikku_storage_open_args(_pikku_scope: TestScope) -> tuple[str, dict[str, object]]:
     """`(url, options)` opening the test's namespace from another OS process, or skip."""
-    if _pikku_namespace.open_args is None:
-        pytest.skip(f"backend {pikku_backend_name} cannot be opened from another process")
-    url, options = _pikku_namespace.open_args
-    return url, dict(options)
+    return _pikku_scope.open_args()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Final
 
@@ -27,14 +29,20 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class NamespaceRequest:
     """What the plugin knows when it asks for a namespace."""
 
     server_url: str | None  # the resolved server URL; None for backends that need no server
     worker: str  # xdist worker id ("gw0"), or "main"
     label: str  # unique within the worker: safe to embed in schema/prefix/file names
-    tmp_path: Path  # a per-test temporary directory
+    make_tmp_path: Callable[[], Path] = field(repr=False, compare=False)
+
+    @cached_property
+    def tmp_path(self) -> Path:
+        """A temporary directory of this namespace, made on first use (only file-based
+        backends need one, and making a directory per test is a large part of a fast test)."""
+        return self.make_tmp_path()
 
 
 @dataclass(slots=True, kw_only=True)

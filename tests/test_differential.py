@@ -4,11 +4,9 @@ the model against itself, and planted divergences proving the harness can fail."
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,16 +32,13 @@ STEPS = 30
 
 @pytest.mark.parametrize("backend", [name for name in provider_names() if name != "memory"])
 def test_backend_matches_the_memory_model(
-    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+    request: pytest.FixtureRequest, backend: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     provider, server_url = resolve_backend(request, backend)
-    counter = itertools.count()
 
     @asynccontextmanager
     async def subject(*, clock: ManualClock, **options: object) -> AsyncIterator[Storage]:
-        directory = tmp_path / f"example-{next(counter)}"
-        directory.mkdir()
-        ns_request = namespace_request(request.config, server_url, directory)
+        ns_request = namespace_request(request.config, server_url, tmp_path_factory)
         async with (
             provider.namespace(ns_request) as namespace,
             namespace.storage(clock, **options) as storage,

@@ -228,6 +228,57 @@ def test_unknown_backend_names_are_usage_errors(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(["*unknown pikku backend 'nosuch'*"])
 
 
+ONLY = """
+import pytest
+
+@pytest.mark.pikku_backends("memory", "sqlite", "fakeredis")
+def test_three(pikku_backend_name):
+    pass
+
+@pytest.mark.pikku_backends("sqlite")
+def test_sqlite_only(pikku_backend_name):
+    pass
+
+def test_plain():
+    pass
+"""
+
+
+def test_pikku_only_runs_pikku_backends_tests_on_the_chosen_backends(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(ONLY)
+    result = run(pytester, "-v", "--pikku-only=memory,fakeredis")
+    result.assert_outcomes(passed=3, deselected=1)
+    result.stdout.fnmatch_lines(["*test_three?memory? PASSED*", "*test_three?fakeredis? PASSED*"])
+    assert "test_three[sqlite]" not in result.stdout.str()
+    assert "test_sqlite_only[sqlite] PASSED" not in result.stdout.str()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PIKKU_TEST_ONLY", "sqlite")
+        run(pytester).assert_outcomes(passed=3)
+    run(pytester).assert_outcomes(passed=5)
+
+
+def test_an_unknown_pikku_only_name_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(ONLY)
+    result = run(pytester, "--pikku-only=memory,memroy")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--pikku-only*unknown pikku backend 'memroy'*"])
+
+
+def test_the_storage_asked_for_late_fails_saying_how_to_ask(pytester: pytest.Pytester) -> None:
+    """`pikku_storage` is built while the fixtures are set up, so a test must name it."""
+    pytester.makepyfile(
+        """
+        def test_late(request):
+            request.getfixturevalue("pikku_storage")
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*request it as an argument*getfixturevalue*"])
+
+
 def test_pikku_requires_skips_with_the_capability_reason(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -442,6 +493,36 @@ def test_sync_test_gets_an_initialized_storage(pikku_storage):
 def test_fixtures_work_in_strict_and_auto_mode(pytester: pytest.Pytester, mode: str) -> None:
     pytester.makepyfile(BOTH_MODES)
     run(pytester, mode=mode).assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_fixtures_follow_a_session_scoped_event_loop(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    """The fixtures take the loop scope a project configures (pytest-asyncio's ini defaults),
+    so a storage is built on the loop its test runs on."""
+    pytester.makepyfile(
+        BOTH_MODES
+        + """
+import asyncio
+
+LOOPS = set()
+
+@pytest.mark.parametrize("n", range(2))
+async def test_same_loop(pikku_storage, n):
+    LOOPS.add(asyncio.get_running_loop())
+    await pikku_storage.channels.add_channel(Channel(channel_id="c", channel_name="n"))
+    assert len(LOOPS) == 1
+"""
+    )
+    run(
+        pytester,
+        "-o",
+        "asyncio_default_fixture_loop_scope=session",
+        "-o",
+        "asyncio_default_test_loop_scope=session",
+        f"--pikku-backend={backend}",
+    ).assert_outcomes(passed=4)
 
 
 def test_namespace_labels_include_the_xdist_worker(pytester: pytest.Pytester) -> None:

@@ -11,8 +11,8 @@ temp file per test, migrated once and emptied between tests, all dropped at the 
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +21,10 @@ import pytest_asyncio
 
 from pikku_storage.clock import ManualClock
 from pikku_storage.storage import Storage
+from pikku_testing._scope import TestScope
 from pikku_testing._types import StorageFactory
 from pikku_testing.contract._capabilities import Capability
-from pikku_testing.providers import BackendProvider, Namespace, NamespaceRequest
+from pikku_testing.providers import BackendProvider, NamespaceRequest
 
 __all__ = ["CheckFixtures", "CheckTarget", "Outcome", "Reporter", "configure"]
 
@@ -41,13 +42,11 @@ class CheckTarget:
     def request(self) -> NamespaceRequest:
         """A request for one more namespace, labelled `chk<token>_<n>`."""
         n = next(self.counter)
-        directory = self.tmpdir / f"ns{n}"
-        directory.mkdir()
         return NamespaceRequest(
             server_url=self.server_url,
             worker="check",
             label=f"chk{self.token}_{n}",
-            tmp_path=directory,
+            make_tmp_path=lambda: Path(tempfile.mkdtemp(prefix=f"ns{n}-", dir=self.tmpdir)),
         )
 
 
@@ -75,38 +74,26 @@ class CheckFixtures:
         return _target().provider.capabilities
 
     @pytest_asyncio.fixture
-    async def _check_namespace(self) -> AsyncIterator[Namespace]:
+    async def _check_scope(
+        self, request: pytest.FixtureRequest, pikku_clock: ManualClock
+    ) -> AsyncIterator[TestScope]:
         target = _target()
-        async with target.provider.namespace(target.request()) as namespace:
-            yield namespace
-
-    @pytest_asyncio.fixture
-    async def storage_factory(
-        self, _check_namespace: Namespace, pikku_clock: ManualClock
-    ) -> AsyncIterator[StorageFactory]:
-        target = _target()
-        async with AsyncExitStack() as stack:
-
-            async def factory(*, isolated: bool = False, **options: object) -> Storage:
-                namespace = _check_namespace
-                if isolated:
-                    namespace = await stack.enter_async_context(
-                        target.provider.namespace(target.request())
-                    )
-                return await stack.enter_async_context(namespace.storage(pikku_clock, **options))
-
-            yield factory
-
-    @pytest_asyncio.fixture
-    async def storage(self, storage_factory: StorageFactory) -> Storage:
-        return await storage_factory()
+        async with TestScope.open(target.provider, target.request, pikku_clock) as scope:
+            if "storage" in request.fixturenames:
+                scope.main = await scope.storage()
+            yield scope
 
     @pytest.fixture
-    def storage_open_args(self, _check_namespace: Namespace) -> tuple[str, dict[str, object]]:
-        if _check_namespace.open_args is None:
-            pytest.skip("this backend cannot be opened from another process")
-        url, options = _check_namespace.open_args
-        return url, dict(options)
+    def storage_factory(self, _check_scope: TestScope) -> StorageFactory:
+        return _check_scope.storage
+
+    @pytest.fixture
+    def storage(self, _check_scope: TestScope) -> Storage:
+        return _check_scope.main_storage()
+
+    @pytest.fixture
+    def storage_open_args(self, _check_scope: TestScope) -> tuple[str, dict[str, object]]:
+        return _check_scope.open_args()
 
 
 @dataclass(slots=True)
