@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue
+from pikku_storage.sqlalchemy import LATEST_VERSION
 from pikku_storage.sqlalchemy import open_storage as _open_sqlalchemy
+from pikku_storage.sqlalchemy import schema_version as _sqlalchemy_schema_version
 from pikku_storage.sqlalchemy._connection import DEFAULT_BUSY_TIMEOUT, SqlAlchemyService
 from pikku_storage.sqlalchemy.ai import (
     SqlAlchemyAgentRunService,
@@ -32,6 +34,7 @@ from pikku_storage.sqlalchemy.workflows import (
 from pikku_storage.storage import Storage
 
 __all__ = [
+    "LATEST_VERSION",
     "SqliteAIRunStateService",
     "SqliteAIStorageService",
     "SqliteAgentRunService",
@@ -41,6 +44,7 @@ __all__ = [
     "SqliteWorkflowRunService",
     "SqliteWorkflowService",
     "open_storage",
+    "schema_version",
     "sqlite_url",
 ]
 
@@ -169,3 +173,12 @@ def _bind(database: object) -> URL | AsyncEngine:
     if isinstance(database, str | os.PathLike):
         return sqlite_url(database)
     raise InvalidValue(f"database must be a path, a URL or an AsyncEngine: {database!r}")
+
+
+async def schema_version(
+    database: str | os.PathLike[str], *, table_prefix: str = "pikku_"
+) -> int | None:
+    """The schema version recorded in the SQLite file (path or `sqlite://` URL; compare with
+    `LATEST_VERSION`), or `None` when nothing was migrated there. Opens the file read-only and
+    never creates it."""
+    return await _sqlalchemy_schema_version(sqlite_url(database), table_prefix=table_prefix)

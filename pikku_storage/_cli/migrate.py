@@ -9,9 +9,7 @@ pikku-storage (`init()` would raise `SchemaMismatch`). Spec: 00 §5.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
 import click
@@ -67,109 +65,34 @@ class SchemaStatus:
         }
 
 
-def _supported(kind: str) -> int:
-    """The schema version this code migrates to (the backend's last migration)."""
-    if kind == "postgres":
-        from pikku_storage.postgres import LATEST_VERSION
-
-        return int(LATEST_VERSION)
-    if kind == "redis":
-        from pikku_storage.redis._keys import LAYOUT_VERSION
-
-        return int(LAYOUT_VERSION)
-    from pikku_storage.sqlalchemy._migrations import LATEST
-
-    return int(LATEST)
-
-
 async def read_status(url: str, options: dict[str, object]) -> SchemaStatus:
-    """Read the namespace's recorded version without creating or changing anything."""
+    """Read the namespace's recorded version without creating or changing anything (each
+    backend's public `schema_version`, against its `LATEST_VERSION`)."""
     kind = backend_kind(url)
     if kind == "memory":
         return SchemaStatus(kind, "-", None, None)
     if kind == "postgres":
+        from pikku_storage import postgres
+
         schema = str(options.get("schema", "pikku"))
-        return SchemaStatus(
-            kind, f"schema {schema}", await _pg_version(url, schema), _supported(kind)
-        )
+        stored = await postgres.schema_version(url, schema=schema)
+        return SchemaStatus(kind, f"schema {schema}", stored, postgres.LATEST_VERSION)
     if kind == "redis":
+        from pikku_storage import redis
+
         prefix = str(options.get("key_prefix", "pikku"))
-        return SchemaStatus(
-            kind, f"key prefix {prefix}", await _redis_version(url, prefix), _supported(kind)
-        )
+        stored = await redis.schema_version(url, key_prefix=prefix)
+        return SchemaStatus(kind, f"key prefix {prefix}", stored, redis.LATEST_VERSION)
+    from pikku_storage import sqlalchemy, sqlite
+
     prefix = str(options.get("table_prefix", "pikku_"))
     sa_schema = None if options.get("schema") is None else str(options["schema"])
     where = f"table prefix {prefix}" + (f" in schema {sa_schema}" if sa_schema else "")
-    if kind in ("sqlite", "sqlalchemy-sqlite"):
-        stored = _sqlite_version(url, prefix)
+    if kind == "sqlite":
+        stored = await sqlite.schema_version(url, table_prefix=prefix)
     else:
-        stored = await _sa_version(url, sa_schema, prefix)
-    return SchemaStatus(kind, where, stored, _supported(kind))
-
-
-async def _pg_version(url: str, schema: str) -> int | None:
-    import psycopg
-
-    from pikku_storage.postgres._migrations import _stored_version
-
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        return await _stored_version(conn, schema) or None
-
-
-async def _redis_version(url: str, prefix: str) -> int | None:
-    import redis.asyncio as aioredis
-
-    from pikku_storage.redis._keys import layout_key
-
-    client = aioredis.Redis.from_url(url)
-    try:
-        value = await client.get(layout_key(prefix))
-    finally:
-        await client.aclose()
-    return None if value is None else int(value)
-
-
-def _sqlite_version(url: str, prefix: str) -> int | None:
-    from pikku_storage.sqlite import sqlite_url
-
-    path = sqlite_url(url).database
-    if not path or path == ":memory:" or not Path(path).exists():
-        return None
-    conn = sqlite3.connect(f"file:{Path(path).absolute()}?mode=ro", uri=True)
-    try:
-        table = f"{prefix}schema_version"
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-        ).fetchone()
-        if found is None:
-            return None
-        row = conn.execute(f'SELECT max(version) FROM "{table}"').fetchone()  # validated name
-        return None if row is None or row[0] is None else int(row[0])
-    finally:
-        conn.close()
-
-
-async def _sa_version(url: str, schema: str | None, prefix: str) -> int | None:
-    from sqlalchemy import func, inspect, select
-    from sqlalchemy.engine import Connection
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from pikku_storage.sqlalchemy._schema import build_tables
-
-    table = build_tables(schema, prefix).schema_version
-
-    def read(conn: Connection) -> int | None:
-        if not inspect(conn).has_table(table.name, schema=schema):
-            return None
-        value = conn.execute(select(func.max(table.c.version))).scalar()
-        return None if value is None else int(value)
-
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(read)
-    finally:
-        await engine.dispose()
+        stored = await sqlalchemy.schema_version(url, schema=sa_schema, table_prefix=prefix)
+    return SchemaStatus(kind, where, stored, sqlalchemy.LATEST_VERSION)
 
 
 def _print(

@@ -8,9 +8,13 @@ the returned `Storage` owns. Spec: 00 §5, 01 §5.2, 02 §5.2, 03 §6.1.
 
 from __future__ import annotations
 
+import psycopg
+
+from pikku_storage import _validate as v
 from pikku_storage.clock import Clock
 from pikku_storage.postgres._connection import DEFAULT_SCHEMA, PgPool, make_pool
-from pikku_storage.postgres._migrations import LATEST_VERSION
+from pikku_storage.postgres._errors import translate_errors
+from pikku_storage.postgres._migrations import LATEST_VERSION, stored_version
 from pikku_storage.postgres.ai import PgAgentRunService, PgAIRunStateService, PgAIStorageService
 from pikku_storage.postgres.channels import PgChannelStore, PgEventHubStore
 from pikku_storage.postgres.deployments import PgDeploymentService
@@ -30,6 +34,7 @@ __all__ = [
     "PgWorkflowService",
     "make_pool",
     "open_storage",
+    "schema_version",
     "storage_from_pool",
 ]
 
@@ -112,3 +117,18 @@ def storage_from_pool(
             clock=clock,
         ),
     )
+
+
+async def schema_version(url: str, *, schema: str = DEFAULT_SCHEMA) -> int | None:
+    """The schema version recorded in `schema` at `url` (compare with `LATEST_VERSION`), or
+    `None` when nothing was migrated there. Read-only: no lock, no DDL, so a deploy check can
+    run it against a live database.
+
+    Raises: `InvalidValue` for a bad schema name; `StorageUnavailable` when the server is down.
+    """
+    v.namespace("schema", schema)
+    async with (
+        translate_errors(),
+        await psycopg.AsyncConnection.connect(url, autocommit=True) as conn,
+    ):
+        return await stored_version(conn, schema) or None

@@ -19,7 +19,14 @@ from psycopg.rows import tuple_row
 
 from pikku_storage.errors import SchemaMismatch
 
-__all__ = ["LATEST_VERSION", "MIGRATIONS", "Migration", "migrate", "migration_checksum"]
+__all__ = [
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "Migration",
+    "migrate",
+    "migration_checksum",
+    "stored_version",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +306,7 @@ def _lock_key(schema: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-async def _stored_version(conn: AsyncConnection[tuple[object, ...]], schema: str) -> int:
+async def stored_version(conn: AsyncConnection[tuple[object, ...]], schema: str) -> int:
     """The applied version, 0 for a namespace without a version table (no lock taken).
 
     One statement on an autocommit connection (the common case: every later `init()`).
@@ -354,7 +361,7 @@ async def migrate(
     newer than `migrations`.
     """
     latest = migrations[-1].version
-    found = await _stored_version(conn, schema)
+    found = await stored_version(conn, schema)
     if found > latest:
         raise SchemaMismatch(schema, found, latest)
     for migration in migrations:

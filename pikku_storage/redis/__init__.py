@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from pikku_storage import _validate as v
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue
 from pikku_storage.redis._connection import RedisConnection
+from pikku_storage.redis._errors import translate_errors
+from pikku_storage.redis._keys import LAYOUT_VERSION, layout_key
 from pikku_storage.redis.ai import (
     RedisAgentRunService,
     RedisAIRunStateService,
@@ -24,6 +27,7 @@ from pikku_storage.redis.workflows import RedisWorkflowRunService, RedisWorkflow
 from pikku_storage.storage import Storage
 
 __all__ = [
+    "LATEST_VERSION",
     "RedisAIRunStateService",
     "RedisAIStorageService",
     "RedisAgentRunService",
@@ -34,8 +38,17 @@ __all__ = [
     "RedisWorkflowRunService",
     "RedisWorkflowService",
     "open_storage",
+    "schema_version",
     "storage_from_client",
 ]
+
+LATEST_VERSION = LAYOUT_VERSION  # the key layout this code reads and writes
+
+
+def _check_url(url: object) -> str:
+    if not isinstance(url, str) or not url.lower().startswith(("redis://", "rediss://")):
+        raise InvalidValue(f"a Redis storage URL starts with redis:// or rediss://: {url!r}")
+    return url
 
 
 def open_storage(
@@ -54,9 +67,7 @@ def open_storage(
     `client_options` go to `redis.asyncio.Redis.from_url` (pool size, timeouts, TLS). The
     `Storage` owns the client and closes it last. Spec: 00 §5.
     """
-    if not isinstance(url, str) or not url.lower().startswith(("redis://", "rediss://")):
-        raise InvalidValue(f"a Redis storage URL starts with redis:// or rediss://: {url!r}")
-    connection = RedisConnection(url, **client_options)
+    connection = RedisConnection(_check_url(url), **client_options)
     storage = _build(
         connection,
         key_prefix=key_prefix,
@@ -130,3 +141,18 @@ def _build(
             clock=clock,
         ),
     )
+
+
+async def schema_version(url: str, *, key_prefix: str = "pikku") -> int | None:
+    """The key-layout version recorded under `key_prefix` at `url` (compare with
+    `LATEST_VERSION`), or `None` when nothing was initialized there. Read-only: one GET.
+
+    Raises: `InvalidValue` for a bad URL or prefix; `StorageUnavailable` when the server is down.
+    """
+    client = Redis.from_url(_check_url(url))
+    try:
+        async with translate_errors():
+            value = await client.get(layout_key(v.namespace("key_prefix", key_prefix)))
+    finally:
+        await client.aclose()
+    return None if value is None else int(value)

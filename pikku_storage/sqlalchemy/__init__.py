@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue
 from pikku_storage.sqlalchemy._connection import DEFAULT_BUSY_TIMEOUT, create_engine
+from pikku_storage.sqlalchemy._migrations import LATEST as LATEST_VERSION
 from pikku_storage.sqlalchemy._schema import make_tables
+from pikku_storage.sqlalchemy._version import schema_version
 from pikku_storage.sqlalchemy.ai import (
     SqlAlchemyAgentRunService,
     SqlAlchemyAIRunStateService,
@@ -32,6 +34,7 @@ from pikku_storage.sqlalchemy.workflows import (
 from pikku_storage.storage import Storage
 
 __all__ = [
+    "LATEST_VERSION",
     "SqlAlchemyAIRunStateService",
     "SqlAlchemyAIStorageService",
     "SqlAlchemyAgentRunService",
@@ -42,6 +45,7 @@ __all__ = [
     "SqlAlchemyWorkflowService",
     "make_tables",
     "open_storage",
+    "schema_version",
     "storage_from_engine",
 ]
 

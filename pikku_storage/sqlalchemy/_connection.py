@@ -40,6 +40,7 @@ __all__ = [
     "chunks",
     "create_engine",
     "is_memory_sqlite",
+    "parse_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,20 @@ def _sqlite_pragmas(busy_timeout: float, wal: bool) -> Callable[[Any, Any], None
     return on_connect
 
 
+def parse_url(url: str | URL) -> URL:
+    """`url` parsed; `InvalidValue` unless it names an explicit (async) driver."""
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError as error:
+        raise InvalidValue(f"not a database URL: {error}") from None
+    if "+" not in parsed.drivername:
+        raise InvalidValue(
+            "an SQLAlchemy URL needs an explicit async driver, such as postgresql+psycopg://, "
+            f"mysql+aiomysql:// or sqlite+aiosqlite:/// (got {parsed.drivername}://)"
+        )
+    return parsed
+
+
 def create_engine(
     url: str | URL,
     *,
@@ -93,15 +108,7 @@ def create_engine(
     for a URL without an async driver.
     """
     busy_timeout = v.positive_seconds("busy_timeout", busy_timeout)
-    try:
-        parsed = make_url(url)
-    except sa_exc.ArgumentError as error:
-        raise InvalidValue(f"not a database URL: {error}") from None
-    if "+" not in parsed.drivername:
-        raise InvalidValue(
-            "an SQLAlchemy URL needs an explicit async driver, such as postgresql+psycopg://, "
-            f"mysql+aiomysql:// or sqlite+aiosqlite:/// (got {parsed.drivername}://)"
-        )
+    parsed = parse_url(url)
     options: dict[str, Any] = {}
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "mysql", "mariadb"):

@@ -123,6 +123,8 @@ def is_unavailable(error: BaseException) -> bool:
     if code is not None and code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN):
         return True
     driver = _driver_error(error)
+    if isinstance(error, sa_exc.OperationalError) and getattr(driver, "sqlstate", "") is None:
+        return True  # psycopg: no SQLSTATE means a client-side connection failure (refused)
     return driver is not error and isinstance(driver, OSError)
 
 

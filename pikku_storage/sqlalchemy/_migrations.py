@@ -112,7 +112,7 @@ def _checksum(migration: Migration, tables: Tables, dialect: Dialect) -> str:
     return digest.hexdigest()
 
 
-async def _current_version(conn: AsyncConnection, tables: Tables) -> int:
+async def current_version(conn: AsyncConnection, tables: Tables) -> int:
     table = tables.schema_version
 
     def has_table(sync_conn: object) -> bool:
@@ -133,7 +133,7 @@ async def migrate(db: Database, now: datetime) -> None:
     """Bring the namespace to `LATEST`; idempotent and safe when several processes run it."""
     async with db.connect() as conn:
         # Fast path without the lock: most inits find the store current.
-        version = await _current_version(conn, db.tables)
+        version = await current_version(conn, db.tables)
         await conn.rollback()
         _check(db, version)
         if version == LATEST:
@@ -143,7 +143,7 @@ async def migrate(db: Database, now: datetime) -> None:
         async with db.ops.migration_lock(conn, digest):
             if db.schema is not None:
                 await db.ops.create_schema(conn, db.schema)
-            version = await _current_version(conn, db.tables)
+            version = await current_version(conn, db.tables)
             _check(db, version)
             for migration in MIGRATIONS:
                 if migration.version > version:

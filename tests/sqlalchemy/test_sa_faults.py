@@ -95,6 +95,21 @@ async def _break_and_recover(namespace: Fresh) -> None:
         await relay.cut()
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://postgres@127.0.0.1:1/test", "mysql+aiomysql://root@127.0.0.1:1/test"],
+    ids=["postgres", "mysql"],
+)
+async def test_a_server_refusing_the_first_connection_is_unavailable(url: str) -> None:
+    """No pooled connection to invalidate yet: the refused connect itself is translated."""
+    storage = open_storage(url, clock=ManualClock())
+    try:
+        with pytest.raises(StorageUnavailable):
+            await storage.init()
+    finally:
+        await storage.close()
+
+
 async def test_an_unreachable_sqlite_file_is_unavailable(tmp_path: Path) -> None:
     """A database file that cannot be opened is `StorageUnavailable`, not a driver error."""
     storage = open_sqlite(tmp_path / "missing-dir" / "x.db")
