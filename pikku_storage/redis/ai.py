@@ -16,6 +16,7 @@ from typing import Final, cast
 from pikku_storage.clock import Clock, to_epoch_ms
 from pikku_storage.codec import JsonObject, decode, encode
 from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
+from pikku_storage.interfaces._base import Service
 from pikku_storage.interfaces.ai import (
     AgentRunChanges,
     AgentRunService,
@@ -74,20 +75,24 @@ def _pending_entry(position: int, kind: str, payload: str) -> str:
     return encode({"position": position, "kind": kind, "payload": payload}, "pending")
 
 
-class _RedisAIBase(RedisBase):
-    """Hooks the three AI services share: thread and message reads, runs, the cascade."""
+class _RedisAIBase(RedisBase, Service):
+    """The constructor and hooks the three AI services share: thread and message reads, runs,
+    the cascade. Built from a URL a service owns its client; given a client or a
+    `RedisConnection` it borrows it."""
 
-    _keys: AIKeys
-    _deleter: ThreadDeleter
-    _run_threads: dict[str, str]
-
-    def _setup_ai(
-        self, redis: RedisSource, key_prefix: str, client_options: dict[str, object]
+    def __init__(
+        self,
+        redis: RedisSource,
+        *,
+        key_prefix: str = "pikku",
+        clock: Clock | None = None,
+        **client_options: object,
     ) -> None:
+        super().__init__(clock=clock)
         self._setup(redis, key_prefix, client_options)
         self._keys = AIKeys(self._prefix)
         self._deleter = ThreadDeleter(self._keys)
-        self._run_threads = {}
+        self._run_threads: dict[str, str] = {}
 
     @translated
     async def _get_thread(self, thread_id: str) -> Thread | None:
@@ -176,17 +181,6 @@ class RedisAIStorageService(_RedisAIBase, AIStorageService):
 
     Built from a URL it owns its client; given a client or a `RedisConnection` it borrows it.
     """
-
-    def __init__(
-        self,
-        redis: RedisSource,
-        *,
-        key_prefix: str = "pikku",
-        clock: Clock | None = None,
-        **client_options: object,
-    ) -> None:
-        super().__init__(clock=clock)
-        self._setup_ai(redis, key_prefix, client_options)
 
     @translated
     async def _create_thread(self, thread: NewThread) -> None:
@@ -307,17 +301,6 @@ class RedisAIStorageService(_RedisAIBase, AIStorageService):
 
 class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
     """Agent runs, usage, suspension and pending approvals (Spec: 02 §3, §5.4)."""
-
-    def __init__(
-        self,
-        redis: RedisSource,
-        *,
-        key_prefix: str = "pikku",
-        clock: Clock | None = None,
-        **client_options: object,
-    ) -> None:
-        super().__init__(clock=clock)
-        self._setup_ai(redis, key_prefix, client_options)
 
     @translated
     async def _create_run(self, run: NewAgentRun) -> None:
@@ -514,17 +497,6 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
 
 class RedisAgentRunService(_RedisAIBase, AgentRunService):
     """Console queries over threads and runs, deletion and retention (Spec: 02 §4, §5.4)."""
-
-    def __init__(
-        self,
-        redis: RedisSource,
-        *,
-        key_prefix: str = "pikku",
-        clock: Clock | None = None,
-        **client_options: object,
-    ) -> None:
-        super().__init__(clock=clock)
-        self._setup_ai(redis, key_prefix, client_options)
 
     @translated
     async def _list_threads(

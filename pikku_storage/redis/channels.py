@@ -11,6 +11,7 @@ from datetime import datetime
 
 from pikku_storage.clock import Clock, to_epoch_ms
 from pikku_storage.errors import ChannelNotFound, ConflictError
+from pikku_storage.interfaces._base import Service
 from pikku_storage.interfaces.channels import ChannelStore, EventHubStore
 from pikku_storage.records import ChannelAndSession
 from pikku_storage.redis import _rows as rows
@@ -21,12 +22,8 @@ from pikku_storage.redis._keys import ChannelKeys
 __all__ = ["RedisChannelStore", "RedisEventHubStore"]
 
 
-class RedisChannelStore(RedisBase, ChannelStore):
-    """Channels with sessions and liveness on Redis (Spec: 03 §2, §6.3).
-
-    Built from a URL it owns its client; given a client or a `RedisConnection` it borrows it.
-    Pair it with a `RedisEventHubStore` on the same connection and `key_prefix`.
-    """
+class _RedisChannelsBase(RedisBase, Service):
+    """The constructor both channel services share, over one namespace's channel keys."""
 
     def __init__(
         self,
@@ -39,6 +36,14 @@ class RedisChannelStore(RedisBase, ChannelStore):
         super().__init__(clock=clock)
         self._setup(redis, key_prefix, client_options)
         self._keys = ChannelKeys(self._prefix)
+
+
+class RedisChannelStore(_RedisChannelsBase, ChannelStore):
+    """Channels with sessions and liveness on Redis (Spec: 03 §2, §6.3).
+
+    Built from a URL it owns its client; given a client or a `RedisConnection` it borrows it.
+    Pair it with a `RedisEventHubStore` on the same connection and `key_prefix`.
+    """
 
     @translated
     async def _add_channel(
@@ -100,20 +105,8 @@ class RedisChannelStore(RedisBase, ChannelStore):
         return [rows.text(item) for item in _items(removed)]
 
 
-class RedisEventHubStore(RedisBase, EventHubStore):
+class RedisEventHubStore(_RedisChannelsBase, EventHubStore):
     """Topic subscriptions over the keys of a `RedisChannelStore` (Spec: 03 §3, §6.3)."""
-
-    def __init__(
-        self,
-        redis: RedisSource,
-        *,
-        key_prefix: str = "pikku",
-        clock: Clock | None = None,
-        **client_options: object,
-    ) -> None:
-        super().__init__(clock=clock)
-        self._setup(redis, key_prefix, client_options)
-        self._keys = ChannelKeys(self._prefix)
 
     @translated
     async def _subscribe(self, topic: str, channel_id: str) -> bool:

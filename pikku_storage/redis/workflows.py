@@ -19,6 +19,7 @@ from pikku_storage._locks import LockName
 from pikku_storage.clock import Clock, to_epoch_ms
 from pikku_storage.codec import JsonValue, decode, encode
 from pikku_storage.errors import ConflictError, RunNotFound, StepNotFound
+from pikku_storage.interfaces._base import Service
 from pikku_storage.interfaces.workflows import (
     GraphStep,
     NewRun,
@@ -50,14 +51,18 @@ _STEPREF_CACHE: Final = 10_000  # step id -> run id entries kept per service (im
 _RETRY: Final = -1
 
 
-class _RedisWorkflowBase(RedisBase):
-    """Reads both workflow services share, over one namespace's keys."""
+class _RedisWorkflowBase(RedisBase, Service):
+    """The constructor and reads both workflow services share, over one namespace's keys."""
 
-    _keys: WorkflowKeys
-
-    def _setup_workflows(
-        self, redis: RedisSource, key_prefix: str, client_options: dict[str, object]
+    def __init__(
+        self,
+        redis: RedisSource,
+        *,
+        key_prefix: str = "pikku",
+        clock: Clock | None = None,
+        **client_options: object,
     ) -> None:
+        super().__init__(clock=clock)
         self._setup(redis, key_prefix, client_options)
         self._keys = WorkflowKeys(self._prefix)
 
@@ -116,8 +121,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         lock_lease: float = 30.0,
         **client_options: object,
     ) -> None:
-        super().__init__(clock=clock)
-        self._setup_workflows(redis, key_prefix, client_options)
+        super().__init__(redis, key_prefix=key_prefix, clock=clock, **client_options)
         lease = v.positive_seconds("lock_lease", lock_lease, minimum=0.0)
         self._locks = RedisLocks(self._keys, lease)
         self._steprefs: dict[str, str] = {}
@@ -392,17 +396,6 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
 
 class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
     """Console queries, deletion and retention over the workflow keys (Spec: 01 §4, §5.3)."""
-
-    def __init__(
-        self,
-        redis: RedisSource,
-        *,
-        key_prefix: str = "pikku",
-        clock: Clock | None = None,
-        **client_options: object,
-    ) -> None:
-        super().__init__(clock=clock)
-        self._setup_workflows(redis, key_prefix, client_options)
 
     @translated
     async def _list_runs(
