@@ -18,13 +18,17 @@ import pkgutil
 import re
 import secrets
 import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 import pytest
-import pytest_asyncio
+
+try:  # the `testing` extra; without it the plugin loads and its async fixtures say so
+    import pytest_asyncio
+except ModuleNotFoundError:  # pragma: no cover - exercised in a venv without the extra
+    pytest_asyncio = None  # type: ignore[assignment]
 
 import pikku_testing.contract
 from pikku_storage import ManualClock, Storage
@@ -450,7 +454,22 @@ def pikku_provider(_pikku_backend: _Backend) -> BackendProvider:
     return _pikku_backend.provider
 
 
-@pytest_asyncio.fixture
+def _async_fixture(func: Callable[..., AsyncIterator[TestScope]]) -> Any:
+    """`pytest_asyncio.fixture`, or without pytest-asyncio a fixture that errors the test
+    saying what to install (unrelated tests still run)."""
+    if pytest_asyncio is not None:
+        return pytest_asyncio.fixture(func)
+
+    def missing() -> NoReturn:
+        pytest.fail(
+            "the pikku_storage fixtures need pytest-asyncio: pip install 'pikku-storage[testing]'",
+            pytrace=False,
+        )
+
+    return pytest.fixture(name=func.__name__)(missing)
+
+
+@_async_fixture
 async def _pikku_scope(
     request: pytest.FixtureRequest,
     _pikku_backend: _Backend,
