@@ -13,11 +13,13 @@ from typing import Any
 import click
 
 from pikku_storage import __version__
+from pikku_storage._cli._env import EXIT_UNAVAILABLE, UrlDefaultGroup
 from pikku_storage._cli.bench import bench
 from pikku_storage._cli.check import check
 from pikku_storage._cli.demo import demo
 from pikku_storage._cli.inspect import channels, deployments, runs, threads
 from pikku_storage._cli.migrate import migrate, verify
+from pikku_storage.errors import StorageUnavailable
 
 __all__ = ["main"]
 
@@ -31,8 +33,19 @@ def _one_line(exc: BaseException) -> str:
     return f"{name}: {first}" if first else name
 
 
-class _Group(click.Group):
-    """Turns any exception a command raises into one `Error: …` line and exit status 1."""
+def _cause(exc: BaseException) -> BaseException:
+    if isinstance(exc, ExceptionGroup) and exc.exceptions:
+        return _cause(exc.exceptions[0])
+    return exc
+
+
+class _Unavailable(click.ClickException):
+    exit_code = EXIT_UNAVAILABLE
+
+
+class _Group(UrlDefaultGroup):
+    """Turns any exception a command raises into one `Error: …` line and exit status 1 (5 when
+    the storage is unavailable)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -42,6 +55,8 @@ class _Group(click.Group):
         except Exception as exc:
             if ctx.meta.get("pikku_debug"):
                 raise
+            if isinstance(_cause(exc), StorageUnavailable):
+                raise _Unavailable(_one_line(exc)) from exc
             raise click.ClickException(_one_line(exc)) from exc
 
 
@@ -59,6 +74,16 @@ def main(ctx: click.Context, debug: bool) -> None:
 
     URLs: memory://, sqlite:///path/file.db, postgresql://user@host/db, redis://host:6379/0,
     or an SQLAlchemy async URL with a driver (mysql+aiomysql://…, postgresql+psycopg://…).
+    A command given no URL uses $PIKKU_STORAGE_URL.
+
+    \b
+    Exit status:
+      0  success
+      1  not found (a run or thread id), or another error
+      2  usage error, or a deletion refused without --yes
+      3  the store is not initialized or behind: run `pikku-storage migrate URL`
+      4  the store was written by a newer pikku-storage: upgrade it
+      5  the storage is unavailable (server down, unreachable, or refused the connection)
     """
     ctx.meta["pikku_debug"] = debug
 

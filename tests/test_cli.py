@@ -94,19 +94,23 @@ def test_inspection_commands_read_what_the_demo_wrote(demo_db: tuple[str, list[R
     assert any(m["role"] == "tool" for m in thread["messages"])
 
     assert json.loads(_invoke("deployments", "list", url, "--json").output) == []
-    pruned = json.loads(_invoke("channels", "prune", url, "--older-than", "0s", "--json").output)
+    pruned = json.loads(
+        _invoke("channels", "prune", url, "--older-than", "0s", "--json", "--yes").output
+    )
     assert len(pruned["removed"]) == 4
-    deleted = _invoke("runs", "delete", url, runs[0]["id"])
+    deleted = _invoke("runs", "delete", url, runs[0]["id"], "--yes")
     assert deleted.exit_code == 0
-    again = _invoke("runs", "delete", url, runs[0]["id"])
+    again = _invoke("runs", "delete", url, runs[0]["id"], "--yes")
     assert again.exit_code == 1
     assert "Run not found" in again.output
-    count = json.loads(_invoke("runs", "prune", url, "--older-than", "0s", "--json").output)
+    count = json.loads(
+        _invoke("runs", "prune", url, "--older-than", "0s", "--json", "--yes").output
+    )
     assert count["deleted"] == 3  # a completed run and the failed ones; suspended is unfinished
     assert (
-        json.loads(_invoke("threads", "prune", url, "--older-than", "0s", "--json").output)[
-            "deleted"
-        ]
+        json.loads(
+            _invoke("threads", "prune", url, "--older-than", "0s", "--json", "--yes").output
+        )["deleted"]
         == 2
     )
 

@@ -1,5 +1,5 @@
-"""The plugin with only the base wheel and pytest installed: it loads, and its fixtures say
-what to install (issue 13 item 1).
+"""The base wheel with only pytest installed: the plugin loads, its fixtures and the
+`pikku-storage` command say what to install (issue 13 items 1 and 7).
 
 Builds a wheel of this tree, installs it with pytest alone into a fresh virtualenv, and runs a
 tiny test project there; about half a minute, bounded by subprocess timeouts.
@@ -81,3 +81,15 @@ def test_plugin_loads_without_pytest_asyncio(minimal_python: Path, tmp_path: Pat
     assert "Error while loading plugin" not in out
     assert "1 passed, 1 error" in out, out
     assert "pip install 'pikku-storage[testing]'" in out, out
+
+
+def test_the_command_without_the_cli_extra_says_what_to_install(
+    minimal_python: Path, tmp_path: Path
+) -> None:
+    result = _run(minimal_python.parent / "pikku-storage", "--help", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "pikku-storage: the command needs the cli extra (click is not installed): "
+        "pip install 'pikku-storage[cli]'"
+    ]

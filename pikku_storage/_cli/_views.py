@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 _WRAPPING = frozenset({"message", "error", "result / error"})
+_SHORT = frozenset({"status", "attempt", "decision", "kind"})
+# Ids users paste into other commands: never cut, never folded (the other columns give way).
+_IDS = frozenset({"run id", "thread id", "resource", "tool call", "deployment", "channel id"})
 _STATUS_STYLE = {
     "running": "cyan",
     "pending": "white",
@@ -60,9 +63,13 @@ def _json(value: JsonValue, limit: int = 60) -> str:
 
 
 class _Titled(Table):
-    """A table whose title is printed above it, unwrapped, however narrow the table is."""
+    """A table whose title is printed above it, unwrapped, however narrow the table is; its
+    id columns are as wide as their longest id, so a narrow terminal never cuts one."""
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for column in self.columns:
+            if column.header in _IDS:
+                column.min_width = max((len(str(cell)) for cell in column.cells), default=0)
         title, self.title = self.title, None
         try:
             if title is not None:
@@ -73,12 +80,21 @@ class _Titled(Table):
 
 
 def _table(title: str, *columns: str) -> Table:
-    table = _Titled(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
+    table = _Titled(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
+    )
     for column in columns:
         if column in _WRAPPING:
             table.add_column(column, overflow="fold", ratio=1)
-        else:
+        elif column in _IDS or column in _SHORT:
             table.add_column(column, no_wrap=True)
+        else:  # wraps at spaces, then folds, before an id column would shrink
+            table.add_column(column, overflow="fold")
     return table
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import Final, TypeVar
 
 import click
 
@@ -15,11 +15,12 @@ from pikku_storage._cli._common import (
     DURATION,
     console,
     cutoff,
+    display_url,
     echo_json,
-    namespace_of,
     namespace_options,
-    run,
 )
+from pikku_storage._cli._env import UrlDefaultGroup
+from pikku_storage._cli._store import confirm, with_storage
 from pikku_storage.codec import JsonValue
 from pikku_storage.records import (
     FINISHED_STATUSES,
@@ -31,7 +32,7 @@ from pikku_storage.records import (
     WorkflowRun,
     WorkflowStatus,
 )
-from pikku_storage.storage import Storage, open_storage
+from pikku_storage.storage import Storage
 
 __all__ = ["channels", "deployments", "runs", "threads"]
 
@@ -46,16 +47,55 @@ def _URL(command: F) -> F:
 
 
 _STATUSES = [status.value for status in WorkflowStatus]
+_FINISHED = [status.value for status in FINISHED_STATUSES]
+_PAGE: Final = 1000
+_YES = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+_DRY_RUN = click.option(
+    "--dry-run", is_flag=True, help="Only say what would be deleted; change nothing."
+)
+_with_storage = with_storage
 
 
-def _with_storage(url: str, body: Callable[[Storage], Awaitable[T]], **options: object) -> T:
-    options = {**namespace_of(click.get_current_context()), **options}
+class _Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """Seconds as a plain number (`30`, `0.5`) or a duration (`30s`, `2m`)."""
 
-    async def main() -> T:
-        async with open_storage(url, **options) as storage:
-            return await body(storage)
+    name = "duration"
 
-    return run(main())
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(str(value))
+        except ValueError:
+            seconds = DURATION.convert(value, param, ctx).total_seconds()
+        if seconds <= 0:
+            self.fail(f"must be positive: {value!r}", param, ctx)
+        return seconds
+
+
+async def _prunable_runs(
+    storage: Storage, statuses: tuple[str, ...], before: datetime
+) -> list[WorkflowRun]:
+    """The runs `prune_runs` would delete, read page by page (for `--dry-run`)."""
+    found: list[WorkflowRun] = []
+    for status in statuses:
+        offset = 0
+        while page := await storage.workflow_runs.list_runs(
+            status=status, limit=_PAGE, offset=offset
+        ):
+            found += [run_ for run_ in page if run_.updated_at < before]
+            offset += len(page)
+    return found
+
+
+async def _prunable_threads(storage: Storage, before: datetime) -> list[Thread]:
+    """The threads `prune_threads` would delete, read page by page (for `--dry-run`)."""
+    found: list[Thread] = []
+    offset = 0
+    while page := await storage.agent_runs.list_threads(limit=_PAGE, offset=offset):
+        found += [thread for thread in page if thread.updated_at < before]
+        offset += len(page)
+    return found
 
 
 @dataclass(slots=True)
@@ -80,7 +120,7 @@ class _ThreadDetail:
 # --- runs --------------------------------------------------------------------------------
 
 
-@click.group("runs")
+@click.group("runs", cls=UrlDefaultGroup)
 def runs() -> None:
     """List, show, delete and prune workflow runs (Spec: 01 §4)."""
 
@@ -143,9 +183,21 @@ def runs_show(url: str, run_id: str, as_json: bool) -> None:
 @runs.command("delete")
 @_URL
 @click.argument("run_id")
+@_DRY_RUN
+@_YES
 @_JSON
-def runs_delete(url: str, run_id: str, as_json: bool) -> None:
+def runs_delete(url: str, run_id: str, dry_run: bool, yes: bool, as_json: bool) -> None:
     """Delete one run with its steps, history and state; exit 1 if it did not exist."""
+    if dry_run:
+        found = _with_storage(url, lambda s: s.workflow_runs.get_run(run_id))
+        if found is None:
+            raise click.ClickException(f"Run not found: {run_id}")
+        if as_json:
+            echo_json({"run_id": run_id, "deleted": False, "would_delete": True})
+        else:
+            click.echo(f"would delete run {run_id} ({found.workflow}, {found.status.value})")
+        return
+    confirm(f"Delete run {run_id} from {display_url(url)}?", yes)
     deleted = _with_storage(url, lambda s: s.workflow_runs.delete_run(run_id))
     if as_json:
         echo_json({"run_id": run_id, "deleted": deleted})
@@ -166,18 +218,36 @@ def runs_delete(url: str, run_id: str, as_json: bool) -> None:
 @click.option(
     "--status",
     "statuses",
-    type=click.Choice(_STATUSES),
+    type=click.Choice(_FINISHED),
     multiple=True,
-    help="Statuses to prune (repeatable); default: completed, failed, cancelled.",
+    help="Finished statuses to prune (repeatable); default: all of them. Unfinished runs "
+    "(running, pending, scheduled, suspended) are never pruned.",
 )
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=1000, show_default=True)
+@_DRY_RUN
+@_YES
 @_JSON
 def runs_prune(
-    url: str, older_than: timedelta, statuses: tuple[str, ...], batch_size: int, as_json: bool
+    url: str,
+    older_than: timedelta,
+    statuses: tuple[str, ...],
+    batch_size: int,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """Delete finished runs last updated before now minus --older-than."""
-    chosen = statuses or tuple(s.value for s in FINISHED_STATUSES)
+    chosen = statuses or tuple(_FINISHED)
     when = cutoff(older_than)
+    what = f"runs ({', '.join(chosen)}) updated before {when:%Y-%m-%d %H:%M:%S} UTC"
+    if dry_run:
+        found = _with_storage(url, lambda s: _prunable_runs(s, chosen, when))
+        if as_json:
+            echo_json({"would_delete": [r.id for r in found], "finished_before": when})
+        else:
+            click.echo(f"would delete {len(found)} {what}")
+        return
+    confirm(f"Delete {what} from {display_url(url)}?", yes)
     count = _with_storage(
         url,
         lambda s: s.workflow_runs.prune_runs(
@@ -187,16 +257,13 @@ def runs_prune(
     if as_json:
         echo_json({"deleted": count, "finished_before": when, "statuses": list(chosen)})
     else:
-        click.echo(
-            f"deleted {count} runs ({', '.join(chosen)}) "
-            f"updated before {when:%Y-%m-%d %H:%M:%S} UTC"
-        )
+        click.echo(f"deleted {count} {what}")
 
 
 # --- threads ------------------------------------------------------------------------------
 
 
-@click.group("threads")
+@click.group("threads", cls=UrlDefaultGroup)
 def threads() -> None:
     """List, show and prune agent threads (Spec: 02 §4)."""
 
@@ -262,23 +329,36 @@ def threads_show(url: str, thread_id: str, as_json: bool) -> None:
     help="Delete threads last updated longer ago than this (30s, 15m, 2h, 7d).",
 )
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=1000, show_default=True)
+@_DRY_RUN
+@_YES
 @_JSON
-def threads_prune(url: str, older_than: timedelta, batch_size: int, as_json: bool) -> None:
+def threads_prune(
+    url: str, older_than: timedelta, batch_size: int, dry_run: bool, yes: bool, as_json: bool
+) -> None:
     """Delete threads (with messages, runs and thread memory) updated before the cutoff."""
     when = cutoff(older_than)
+    what = f"threads updated before {when:%Y-%m-%d %H:%M:%S} UTC"
+    if dry_run:
+        found = _with_storage(url, lambda s: _prunable_threads(s, when))
+        if as_json:
+            echo_json({"would_delete": [t.id for t in found], "updated_before": when})
+        else:
+            click.echo(f"would delete {len(found)} {what}")
+        return
+    confirm(f"Delete {what} (with their messages and runs) from {display_url(url)}?", yes)
     count = _with_storage(
         url, lambda s: s.agent_runs.prune_threads(updated_before=when, batch_size=batch_size)
     )
     if as_json:
         echo_json({"deleted": count, "updated_before": when})
     else:
-        click.echo(f"deleted {count} threads updated before {when:%Y-%m-%d %H:%M:%S} UTC")
+        click.echo(f"deleted {count} {what}")
 
 
 # --- channels and deployments --------------------------------------------------------------
 
 
-@click.group("channels")
+@click.group("channels", cls=UrlDefaultGroup)
 def channels() -> None:
     """Maintain WebSocket channels (Spec: 03 §2)."""
 
@@ -292,10 +372,20 @@ def channels() -> None:
     help="Remove channels last seen longer ago than this (30s, 15m, 2h, 7d).",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Remove at most this many.")
+@_YES
 @_JSON
-def channels_prune(url: str, older_than: timedelta, limit: int | None, as_json: bool) -> None:
-    """Remove channels (and their subscriptions) last seen before the cutoff, oldest first."""
+def channels_prune(
+    url: str, older_than: timedelta, limit: int | None, yes: bool, as_json: bool
+) -> None:
+    """Remove channels (and their subscriptions) last seen before the cutoff, oldest first.
+
+    No --dry-run: a channel's last-seen time is not readable, only acted on by the prune.
+    """
     when = cutoff(older_than)
+    confirm(
+        f"Remove channels last seen before {when:%Y-%m-%d %H:%M:%S} UTC from {display_url(url)}?",
+        yes,
+    )
     removed = _with_storage(
         url, lambda s: s.channels.prune_channels(last_seen_before=when, limit=limit)
     )
@@ -305,7 +395,7 @@ def channels_prune(url: str, older_than: timedelta, limit: int | None, as_json: 
         console().print(views.ids_table(removed, f"Removed {len(removed)} channels"))
 
 
-@click.group("deployments")
+@click.group("deployments", cls=UrlDefaultGroup)
 def deployments() -> None:
     """Look at registered deployments (Spec: 03 §4)."""
 
@@ -314,8 +404,8 @@ def deployments() -> None:
 @_URL
 @click.option(
     "--ttl",
-    type=click.FloatRange(min=0.001),
-    help="Heartbeat TTL in seconds that decides liveness (default: the backend's, 30).",
+    type=_Seconds(),
+    help="Heartbeat TTL that decides liveness: 30s, 2m, or plain seconds (default: 30s).",
 )
 @_JSON
 def deployments_list(url: str, ttl: float | None, as_json: bool) -> None:
