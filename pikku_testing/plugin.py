@@ -10,6 +10,7 @@ else the backend is skipped with a reason (an error when `PIKKU_TEST_REQUIRE` li
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import itertools
 import logging
@@ -304,6 +305,19 @@ def pytest_report_header(config: pytest.Config) -> str:
     state = _state(config)
     required = ",".join(sorted(state.require)) or "nothing"
     return f"pikku: default backend {state.default_backend}, required: {required}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Why tests were skipped, one line per reason with its count (a server not configured,
+    an extra missing): thousands of skipped backend runs otherwise say nothing."""
+    reasons: collections.Counter[str] = collections.Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        if isinstance(report.longrepr, tuple):
+            reasons[str(report.longrepr[2]).removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("pikku: skipped tests by reason", sep="-")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count:6d}  {reason}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
