@@ -24,6 +24,7 @@ def test_runs():
 
 def test_skips_are_summarised_by_reason_with_counts(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_sample=SAMPLE)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, skipped=4)
     result.stdout.fnmatch_lines(
