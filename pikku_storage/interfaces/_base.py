@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from abc import ABC
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from pikku_storage.clock import Clock, SystemClock, now_ms
+from pikku_storage.errors import StorageUnavailable
 
 __all__ = ["Service"]
 
@@ -22,6 +26,7 @@ class Service(ABC):  # noqa: B024  # abstract hooks live in the subclasses
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         self._clock: Clock = clock if clock is not None else SystemClock()
+        _guard_until_init(self)
 
     @property
     def clock(self) -> Clock:
@@ -35,10 +40,13 @@ class Service(ABC):  # noqa: B024  # abstract hooks live in the subclasses
     async def init(self) -> None:
         """Create or migrate the backend's structures; idempotent and safe concurrently."""
         await self._init()
+        for name in _public_coroutines(type(self)):
+            self.__dict__.pop(name, None)  # initialized: calls go straight to the methods
 
     async def close(self) -> None:
         """Release what this service owns (a borrowed pool, client or engine stays open)."""
         await self._close()
+        _guard_until_init(self)
 
     async def _init(self) -> None:  # noqa: B027
         """Backend hook of `init()`; nothing to do by default."""
@@ -57,3 +65,44 @@ class Service(ABC):  # noqa: B024  # abstract hooks live in the subclasses
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+# --- a clear error for a service used before init() (or after close()) -------------------
+
+
+_Method = Callable[..., Coroutine[Any, Any, Any]]
+
+
+@functools.cache
+def _public_coroutines(cls: type[Service]) -> dict[str, _Method]:
+    return {
+        name: member
+        for name, member in inspect.getmembers(cls, inspect.iscoroutinefunction)
+        if not name.startswith("_") and name not in ("init", "close")
+    }
+
+
+def _is_driver_error(exc: Exception) -> bool:
+    """A database driver's own exception, or unavailability (what a missing `init()` gives)."""
+    module = type(exc).__module__.partition(".")[0]
+    return isinstance(exc, StorageUnavailable) or module not in ("builtins", "pikku_storage")
+
+
+def _guard_until_init(service: Service) -> None:
+    """Until `init()`, a call failing with a driver error ("no such table", "pool is not open
+    yet") says to call `init()` instead; `init()` removes the guard, so it costs nothing after."""
+    for name, method in _public_coroutines(type(service)).items():
+        service.__dict__[name] = functools.partial(_guarded, service, method)
+
+
+async def _guarded(service: Service, method: _Method, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return await method(service, *args, **kwargs)
+    except Exception as exc:
+        if not _is_driver_error(exc):
+            raise
+        raise StorageUnavailable(
+            f"{type(service).__name__} is not initialized (or was closed): call "
+            f"`await storage.init()` or use `async with open_storage(...)` before using it "
+            f"({type(exc).__name__}: {str(exc).partition(chr(10))[0]})"
+        ) from exc
