@@ -45,11 +45,6 @@ MAX_TABLE_PREFIX: Final = 32
 ENDPOINT_LENGTH: Final = 2048
 
 
-def _table(name: str, metadata: MetaData, *items: SchemaItem) -> Table:
-    """A table; on MySQL an InnoDB table in utf8mb4 (03 §6.2)."""
-    return Table(name, metadata, *items, mysql_engine="InnoDB", mysql_charset="utf8mb4")
-
-
 def _seq() -> Column[int]:
     """The insertion sequence: the surrogate primary key (`Integer` on SQLite: the rowid)."""
     return Column(
@@ -101,26 +96,59 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
     """The `Tables` of one namespace; cached, since building them is pure."""
     if schema is not None:
         v.namespace("schema", schema)
-    p = v.table_prefix("table_prefix", table_prefix, max_length=MAX_TABLE_PREFIX)
-    md = MetaData(schema=schema)
+    prefix = v.table_prefix("table_prefix", table_prefix, max_length=MAX_TABLE_PREFIX)
+    ns = _Namespace(MetaData(schema=schema), prefix, schema)
+    return Tables(
+        metadata=ns.metadata,
+        schema_version=_version_table(ns),
+        **_workflow_tables(ns),
+        **_ai_tables(ns),
+        **_channel_tables(ns),
+        **_deployment_tables(ns),
+    )
 
-    def fk(table: str, column: str) -> str:
-        return f"{schema}.{p}{table}.{column}" if schema else f"{p}{table}.{column}"
 
-    schema_version = _table(
-        f"{p}schema_version",
-        md,
+@dataclass(frozen=True, slots=True)
+class _Namespace:
+    """Where one namespace's tables go: their `MetaData`, name prefix and schema."""
+
+    metadata: MetaData
+    prefix: str
+    schema: str | None
+
+    def name(self, suffix: str) -> str:
+        """A table, index or constraint name: the prefix, then `suffix`."""
+        return f"{self.prefix}{suffix}"
+
+    def table(self, name: str, *items: SchemaItem) -> Table:
+        """The table `<prefix><name>`; on MySQL an InnoDB table in utf8mb4 (03 §6.2)."""
+        return Table(
+            self.name(name), self.metadata, *items, mysql_engine="InnoDB", mysql_charset="utf8mb4"
+        )
+
+    def fk(self, table: str, column: str) -> str:
+        """The target of a foreign key to `column` of this namespace's `table`."""
+        qualified = self.name(table)
+        return f"{self.schema}.{qualified}.{column}" if self.schema else f"{qualified}.{column}"
+
+
+def _version_table(ns: _Namespace) -> Table:
+    """The applied schema versions (what `migrate` and `verify` read)."""
+    return ns.table(
+        "schema_version",
         Column("version", Integer, primary_key=True, autoincrement=False),
         Column("checksum", String(64), nullable=False),
         Column("applied_at", BigInteger, nullable=False),
     )
 
+
+def _workflow_tables(ns: _Namespace) -> dict[str, Table]:
+    """Runs, steps, attempt history, run state and workflow versions (01 §5.2/§5.4)."""
     statuses = [s.value for s in WorkflowStatus]
     step_statuses = [s.value for s in StepStatus]
     stamps = ("running_at", "scheduled_at", "succeeded_at", "failed_at")
-    runs = _table(
-        f"{p}workflow_runs",
-        md,
+    runs = ns.table(
+        "workflow_runs",
         _seq(),
         Column("workflow_run_id", UuidText(), nullable=False),
         Column("workflow", Ident(), nullable=False),
@@ -133,17 +161,16 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Column("wire", LongText(), nullable=False),
         Column("created_at", Timestamp(), nullable=False),
         Column("updated_at", Timestamp(), nullable=False),
-        UniqueConstraint("workflow_run_id", name=f"{p}wf_runs_id_key"),
-        _check("status", statuses, f"{p}wf_runs_status_check"),
-        Index(f"{p}wf_runs_created_idx", "created_at", "seq"),
-        Index(f"{p}wf_runs_workflow_idx", "workflow", "created_at", "seq"),
-        Index(f"{p}wf_runs_status_idx", "status", "created_at", "seq"),
-        Index(f"{p}wf_runs_wf_status_idx", "workflow", "status", "created_at", "seq"),
-        Index(f"{p}wf_runs_updated_idx", "status", "updated_at", "seq"),
+        UniqueConstraint("workflow_run_id", name=ns.name("wf_runs_id_key")),
+        _check("status", statuses, ns.name("wf_runs_status_check")),
+        Index(ns.name("wf_runs_created_idx"), "created_at", "seq"),
+        Index(ns.name("wf_runs_workflow_idx"), "workflow", "created_at", "seq"),
+        Index(ns.name("wf_runs_status_idx"), "status", "created_at", "seq"),
+        Index(ns.name("wf_runs_wf_status_idx"), "workflow", "status", "created_at", "seq"),
+        Index(ns.name("wf_runs_updated_idx"), "status", "updated_at", "seq"),
     )
-    steps = _table(
-        f"{p}workflow_step",
-        md,
+    steps = ns.table(
+        "workflow_step",
         _seq(),
         Column("workflow_step_id", UuidText(), nullable=False),
         Column("workflow_run_id", UuidText(), nullable=False),
@@ -160,22 +187,21 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Column("created_at", Timestamp(), nullable=False),
         Column("updated_at", Timestamp(), nullable=False),
         *(Column(stamp, Timestamp()) for stamp in stamps),
-        UniqueConstraint("workflow_step_id", name=f"{p}wf_step_id_key"),
-        UniqueConstraint("workflow_run_id", "step_name", name=f"{p}wf_step_name_key"),
+        UniqueConstraint("workflow_step_id", name=ns.name("wf_step_id_key")),
+        UniqueConstraint("workflow_run_id", "step_name", name=ns.name("wf_step_name_key")),
         ForeignKeyConstraint(
             ["workflow_run_id"],
-            [fk("workflow_runs", "workflow_run_id")],
-            name=f"{p}wf_step_run_fk",
+            [ns.fk("workflow_runs", "workflow_run_id")],
+            name=ns.name("wf_step_run_fk"),
             ondelete="CASCADE",
         ),
-        _check("status", step_statuses, f"{p}wf_step_status_check"),
-        CheckConstraint("attempt_count >= 1", name=f"{p}wf_step_attempt_check"),
-        CheckConstraint("retries >= 0", name=f"{p}wf_step_retries_check"),
-        Index(f"{p}wf_step_created_idx", "workflow_run_id", "created_at", "seq"),
+        _check("status", step_statuses, ns.name("wf_step_status_check")),
+        CheckConstraint("attempt_count >= 1", name=ns.name("wf_step_attempt_check")),
+        CheckConstraint("retries >= 0", name=ns.name("wf_step_retries_check")),
+        Index(ns.name("wf_step_created_idx"), "workflow_run_id", "created_at", "seq"),
     )
-    history = _table(
-        f"{p}workflow_step_history",
-        md,
+    history = ns.table(
+        "workflow_step_history",
         _seq(),
         Column("workflow_step_id", UuidText(), nullable=False),
         Column("attempt", Integer, nullable=False),
@@ -186,44 +212,52 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Column("created_at", Timestamp(), nullable=False),
         Column("updated_at", Timestamp(), nullable=False),
         *(Column(stamp, Timestamp()) for stamp in stamps),
-        UniqueConstraint("workflow_step_id", "attempt", name=f"{p}wf_hist_attempt_key"),
+        UniqueConstraint("workflow_step_id", "attempt", name=ns.name("wf_hist_attempt_key")),
         ForeignKeyConstraint(
             ["workflow_step_id"],
-            [fk("workflow_step", "workflow_step_id")],
-            name=f"{p}wf_hist_step_fk",
+            [ns.fk("workflow_step", "workflow_step_id")],
+            name=ns.name("wf_hist_step_fk"),
             ondelete="CASCADE",
         ),
-        _check("status", step_statuses, f"{p}wf_hist_status_check"),
-        Index(f"{p}wf_hist_created_idx", "workflow_run_id", "created_at", "seq"),
+        _check("status", step_statuses, ns.name("wf_hist_status_check")),
+        Index(ns.name("wf_hist_created_idx"), "workflow_run_id", "created_at", "seq"),
     )
-    state = _table(
-        f"{p}workflow_run_state",
-        md,
+    state = ns.table(
+        "workflow_run_state",
         Column("workflow_run_id", UuidText(), nullable=False),
         Column("name", Ident(), nullable=False),
         Column("value", LongText()),
-        PrimaryKeyConstraint("workflow_run_id", "name", name=f"{p}wf_state_pkey"),
+        PrimaryKeyConstraint("workflow_run_id", "name", name=ns.name("wf_state_pkey")),
         ForeignKeyConstraint(
             ["workflow_run_id"],
-            [fk("workflow_runs", "workflow_run_id")],
-            name=f"{p}wf_state_run_fk",
+            [ns.fk("workflow_runs", "workflow_run_id")],
+            name=ns.name("wf_state_run_fk"),
             ondelete="CASCADE",
         ),
     )
-    versions = _table(
-        f"{p}workflow_versions",
-        md,
+    versions = ns.table(
+        "workflow_versions",
         Column("workflow_name", Ident(), nullable=False),
         Column("graph_hash", Ident(), nullable=False),
         Column("graph", LongText(), nullable=False),
         Column("source", LongText(), nullable=False),
         Column("created_at", Timestamp(), nullable=False),
-        PrimaryKeyConstraint("workflow_name", "graph_hash", name=f"{p}wf_versions_pkey"),
+        PrimaryKeyConstraint("workflow_name", "graph_hash", name=ns.name("wf_versions_pkey")),
     )
 
-    threads = _table(
-        f"{p}ai_threads",
-        md,
+    return {
+        "workflow_runs": runs,
+        "workflow_steps": steps,
+        "workflow_history": history,
+        "workflow_state": state,
+        "workflow_versions": versions,
+    }
+
+
+def _ai_tables(ns: _Namespace) -> dict[str, Table]:
+    """Threads, messages, tool calls, memories, agent runs and approvals (02 §5.2/§5.3)."""
+    threads = ns.table(
+        "ai_threads",
         _seq(),
         Column("id", Ident(), nullable=False),
         Column("resource_id", Ident(), nullable=False),
@@ -232,13 +266,12 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Column("message_seq", BigInteger, nullable=False),
         Column("created_at", EpochMs(), nullable=False),
         Column("updated_at", EpochMs(), nullable=False),
-        UniqueConstraint("id", name=f"{p}ai_threads_id_key"),
-        Index(f"{p}ai_threads_updated_idx", "updated_at", "seq"),
-        Index(f"{p}ai_threads_resource_idx", "resource_id", "updated_at", "seq"),
+        UniqueConstraint("id", name=ns.name("ai_threads_id_key")),
+        Index(ns.name("ai_threads_updated_idx"), "updated_at", "seq"),
+        Index(ns.name("ai_threads_resource_idx"), "resource_id", "updated_at", "seq"),
     )
-    messages = _table(
-        f"{p}ai_messages",
-        md,
+    messages = ns.table(
+        "ai_messages",
         Column("thread_id", Ident(), nullable=False),
         Column("seq", BigInteger, nullable=False, autoincrement=False),
         Column("id", Ident(), nullable=False),
@@ -246,24 +279,23 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Column("content_text", LongText()),
         Column("content_parts", LongText()),
         Column("created_at", EpochMs(), nullable=False),
-        PrimaryKeyConstraint("thread_id", "seq", name=f"{p}ai_messages_pkey"),
-        UniqueConstraint("thread_id", "id", name=f"{p}ai_messages_id_key"),
+        PrimaryKeyConstraint("thread_id", "seq", name=ns.name("ai_messages_pkey")),
+        UniqueConstraint("thread_id", "id", name=ns.name("ai_messages_id_key")),
         ForeignKeyConstraint(
             ["thread_id"],
-            [fk("ai_threads", "id")],
-            name=f"{p}ai_messages_thread_fk",
+            [ns.fk("ai_threads", "id")],
+            name=ns.name("ai_messages_thread_fk"),
             ondelete="CASCADE",
         ),
         _check(
             "role",
             [r.value for r in MessageRole if r is not MessageRole.TOOL],
-            f"{p}ai_messages_role_check",
+            ns.name("ai_messages_role_check"),
         ),
-        Index(f"{p}ai_messages_created_idx", "thread_id", "created_at", "seq"),
+        Index(ns.name("ai_messages_created_idx"), "thread_id", "created_at", "seq"),
     )
-    tool_calls = _table(
-        f"{p}ai_tool_calls",
-        md,
+    tool_calls = ns.table(
+        "ai_tool_calls",
         Column("thread_id", Ident(), nullable=False),
         Column("id", Ident(), nullable=False),
         Column("message_seq", BigInteger, nullable=False),
@@ -271,40 +303,37 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Column("name", Ident(), nullable=False),
         Column("args", LongText(), nullable=False),
         Column("result", LongText()),
-        PrimaryKeyConstraint("thread_id", "id", name=f"{p}ai_tool_calls_pkey"),
+        PrimaryKeyConstraint("thread_id", "id", name=ns.name("ai_tool_calls_pkey")),
         ForeignKeyConstraint(
             ["thread_id", "message_seq"],
-            [fk("ai_messages", "thread_id"), fk("ai_messages", "seq")],
-            name=f"{p}ai_tool_calls_message_fk",
+            [ns.fk("ai_messages", "thread_id"), ns.fk("ai_messages", "seq")],
+            name=ns.name("ai_tool_calls_message_fk"),
             ondelete="CASCADE",
         ),
-        Index(f"{p}ai_tool_calls_message_idx", "thread_id", "message_seq", "position"),
+        Index(ns.name("ai_tool_calls_message_idx"), "thread_id", "message_seq", "position"),
     )
-    thread_memory = _table(
-        f"{p}ai_thread_memory",
-        md,
+    thread_memory = ns.table(
+        "ai_thread_memory",
         Column("thread_id", Ident(), nullable=False),
         Column("data", LongText(), nullable=False),
         Column("updated_at", EpochMs(), nullable=False),
-        PrimaryKeyConstraint("thread_id", name=f"{p}ai_thread_memory_pkey"),
+        PrimaryKeyConstraint("thread_id", name=ns.name("ai_thread_memory_pkey")),
         ForeignKeyConstraint(
             ["thread_id"],
-            [fk("ai_threads", "id")],
-            name=f"{p}ai_thread_memory_fk",
+            [ns.fk("ai_threads", "id")],
+            name=ns.name("ai_thread_memory_fk"),
             ondelete="CASCADE",
         ),
     )
-    resource_memory = _table(
-        f"{p}ai_resource_memory",
-        md,
+    resource_memory = ns.table(
+        "ai_resource_memory",
         Column("resource_id", Ident(), nullable=False),
         Column("data", LongText(), nullable=False),
         Column("updated_at", EpochMs(), nullable=False),
-        PrimaryKeyConstraint("resource_id", name=f"{p}ai_resource_memory_pkey"),
+        PrimaryKeyConstraint("resource_id", name=ns.name("ai_resource_memory_pkey")),
     )
-    ai_runs = _table(
-        f"{p}ai_runs",
-        md,
+    ai_runs = ns.table(
+        "ai_runs",
         _seq(),
         Column("run_id", Ident(), nullable=False),
         Column("thread_id", Ident(), nullable=False),
@@ -319,38 +348,36 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Column("usage_model", LongText(), nullable=False),
         Column("created_at", EpochMs(), nullable=False),
         Column("updated_at", EpochMs(), nullable=False),
-        UniqueConstraint("run_id", name=f"{p}ai_runs_id_key"),
+        UniqueConstraint("run_id", name=ns.name("ai_runs_id_key")),
         ForeignKeyConstraint(
             ["thread_id"],
-            [fk("ai_threads", "id")],
-            name=f"{p}ai_runs_thread_fk",
+            [ns.fk("ai_threads", "id")],
+            name=ns.name("ai_runs_thread_fk"),
             ondelete="CASCADE",
         ),
-        _check("status", [s.value for s in AgentRunStatus], f"{p}ai_runs_status_check"),
-        _check("suspend_reason", [s.value for s in SuspendReason], f"{p}ai_runs_reason_check"),
-        Index(f"{p}ai_runs_thread_idx", "thread_id", "created_at", "seq"),
-        Index(f"{p}ai_runs_agent_idx", "agent_name", "thread_id"),
+        _check("status", [s.value for s in AgentRunStatus], ns.name("ai_runs_status_check")),
+        _check("suspend_reason", [s.value for s in SuspendReason], ns.name("ai_runs_reason_check")),
+        Index(ns.name("ai_runs_thread_idx"), "thread_id", "created_at", "seq"),
+        Index(ns.name("ai_runs_agent_idx"), "agent_name", "thread_id"),
     )
-    pending = _table(
-        f"{p}ai_pending_approvals",
-        md,
+    pending = ns.table(
+        "ai_pending_approvals",
         Column("run_id", Ident(), nullable=False),
         Column("tool_call_id", Ident(), nullable=False),
         Column("position", Integer, nullable=False),
         Column("kind", String(16), nullable=False),
         Column("payload", LongText(), nullable=False),
-        PrimaryKeyConstraint("run_id", "tool_call_id", name=f"{p}ai_pending_pkey"),
+        PrimaryKeyConstraint("run_id", "tool_call_id", name=ns.name("ai_pending_pkey")),
         ForeignKeyConstraint(
             ["run_id"],
-            [fk("ai_runs", "run_id")],
-            name=f"{p}ai_pending_run_fk",
+            [ns.fk("ai_runs", "run_id")],
+            name=ns.name("ai_pending_run_fk"),
             ondelete="CASCADE",
         ),
-        Index(f"{p}ai_pending_tool_call_idx", "tool_call_id"),
+        Index(ns.name("ai_pending_tool_call_idx"), "tool_call_id"),
     )
-    decisions = _table(
-        f"{p}ai_approval_decisions",
-        md,
+    decisions = ns.table(
+        "ai_approval_decisions",
         _seq(),
         Column("run_id", Ident(), nullable=False),
         Column("tool_call_id", Ident(), nullable=False),
@@ -360,80 +387,81 @@ def build_tables(schema: str | None, table_prefix: str) -> Tables:
         Column("resolved_at", EpochMs(), nullable=False),
         ForeignKeyConstraint(
             ["run_id"],
-            [fk("ai_runs", "run_id")],
-            name=f"{p}ai_decisions_run_fk",
+            [ns.fk("ai_runs", "run_id")],
+            name=ns.name("ai_decisions_run_fk"),
             ondelete="CASCADE",
         ),
-        _check("status", [s.value for s in ApprovalStatus], f"{p}ai_decisions_status_check"),
-        Index(f"{p}ai_decisions_run_idx", "run_id", "seq"),
+        _check("status", [s.value for s in ApprovalStatus], ns.name("ai_decisions_status_check")),
+        Index(ns.name("ai_decisions_run_idx"), "run_id", "seq"),
     )
 
-    channels = _table(
-        f"{p}channels",
-        md,
+    return {
+        "ai_threads": threads,
+        "ai_messages": messages,
+        "ai_tool_calls": tool_calls,
+        "ai_thread_memory": thread_memory,
+        "ai_resource_memory": resource_memory,
+        "ai_runs": ai_runs,
+        "ai_pending_approvals": pending,
+        "ai_approval_decisions": decisions,
+    }
+
+
+def _channel_tables(ns: _Namespace) -> dict[str, Table]:
+    """Channels and their topic subscriptions (03 §6.1/§6.2)."""
+    channels = ns.table(
+        "channels",
         Column("channel_id", Ident(), nullable=False),
         Column("channel_name", Ident(), nullable=False),
         Column("opening_data", LongText(), nullable=False),
         Column("user_session", LongText()),
         Column("last_seen", EpochMs(), nullable=False),
-        PrimaryKeyConstraint("channel_id", name=f"{p}channels_pkey"),
-        Index(f"{p}channels_last_seen_idx", "last_seen", "channel_id"),
+        PrimaryKeyConstraint("channel_id", name=ns.name("channels_pkey")),
+        Index(ns.name("channels_last_seen_idx"), "last_seen", "channel_id"),
     )
-    subscriptions = _table(
-        f"{p}channel_subscriptions",
-        md,
+    subscriptions = ns.table(
+        "channel_subscriptions",
         Column("topic", Ident(), nullable=False),
         Column("channel_id", Ident(), nullable=False),
-        PrimaryKeyConstraint("topic", "channel_id", name=f"{p}channel_subs_pkey"),
+        PrimaryKeyConstraint("topic", "channel_id", name=ns.name("channel_subs_pkey")),
         ForeignKeyConstraint(
             ["channel_id"],
-            [fk("channels", "channel_id")],
-            name=f"{p}channel_subs_channel_fk",
+            [ns.fk("channels", "channel_id")],
+            name=ns.name("channel_subs_channel_fk"),
             ondelete="CASCADE",
         ),
-        Index(f"{p}channel_subs_channel_idx", "channel_id"),
+        Index(ns.name("channel_subs_channel_idx"), "channel_id"),
     )
-    deployments = _table(
-        f"{p}deployments",
-        md,
+    return {
+        "channels": channels,
+        "channel_subscriptions": subscriptions,
+    }
+
+
+def _deployment_tables(ns: _Namespace) -> dict[str, Table]:
+    """Deployments and the functions each one serves (03 §6.1/§6.2)."""
+    deployments = ns.table(
+        "deployments",
         Column("deployment_id", Ident(), nullable=False),
         Column("endpoint", String(ENDPOINT_LENGTH), nullable=False),
         Column("last_heartbeat", EpochMs(), nullable=False),
-        PrimaryKeyConstraint("deployment_id", name=f"{p}deployments_pkey"),
-        Index(f"{p}deployments_heartbeat_idx", "last_heartbeat", "deployment_id"),
+        PrimaryKeyConstraint("deployment_id", name=ns.name("deployments_pkey")),
+        Index(ns.name("deployments_heartbeat_idx"), "last_heartbeat", "deployment_id"),
     )
-    functions = _table(
-        f"{p}deployment_functions",
-        md,
+    functions = ns.table(
+        "deployment_functions",
         Column("function_name", Ident(), nullable=False),
         Column("deployment_id", Ident(), nullable=False),
-        PrimaryKeyConstraint("function_name", "deployment_id", name=f"{p}deploy_fn_pkey"),
+        PrimaryKeyConstraint("function_name", "deployment_id", name=ns.name("deploy_fn_pkey")),
         ForeignKeyConstraint(
             ["deployment_id"],
-            [fk("deployments", "deployment_id")],
-            name=f"{p}deploy_fn_deployment_fk",
+            [ns.fk("deployments", "deployment_id")],
+            name=ns.name("deploy_fn_deployment_fk"),
             ondelete="CASCADE",
         ),
-        Index(f"{p}deploy_fn_deployment_idx", "deployment_id"),
+        Index(ns.name("deploy_fn_deployment_idx"), "deployment_id"),
     )
-    return Tables(
-        metadata=md,
-        schema_version=schema_version,
-        workflow_runs=runs,
-        workflow_steps=steps,
-        workflow_history=history,
-        workflow_state=state,
-        workflow_versions=versions,
-        ai_threads=threads,
-        ai_messages=messages,
-        ai_tool_calls=tool_calls,
-        ai_thread_memory=thread_memory,
-        ai_resource_memory=resource_memory,
-        ai_runs=ai_runs,
-        ai_pending_approvals=pending,
-        ai_approval_decisions=decisions,
-        channels=channels,
-        channel_subscriptions=subscriptions,
-        deployments=deployments,
-        deployment_functions=functions,
-    )
+    return {
+        "deployments": deployments,
+        "deployment_functions": functions,
+    }
