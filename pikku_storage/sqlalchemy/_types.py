@@ -2,6 +2,8 @@
 
 Each is a `TypeDecorator` choosing its dialect type in `load_dialect_impl`, so one `MetaData`
 serves every dialect and services never branch on the dialect (Spec: 01 §5.4, 02 §5.3, 03 §6.2).
+Their public home is `pikku_storage.sqlalchemy.types` (what Alembic migrations import), and each
+`repr` is a call that rebuilds it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "binary_collation",
 ]
 
+PUBLIC_MODULE: Final = "pikku_storage.sqlalchemy.types"
 MAX_IDENT: Final = 255
 MYSQL_COLLATION: Final = "utf8mb4_0900_bin"
 MARIADB_COLLATION: Final = "utf8mb4_nopad_bin"
@@ -62,6 +65,9 @@ class Ident(TypeDecorator[str]):
             return String(self.length, collation=collation)
         return mysql.VARCHAR(self.length, charset="utf8mb4", collation=collation)
 
+    def __repr__(self) -> str:
+        return "Ident()" if self.length == MAX_IDENT else f"Ident({self.length})"
+
 
 class UuidText(TypeDecorator[str]):
     """A UUID kept as its canonical string: native `uuid` on PostgreSQL, `CHAR(36)` elsewhere.
@@ -72,8 +78,13 @@ class UuidText(TypeDecorator[str]):
     impl = CHAR
     cache_ok = True
 
-    def __init__(self) -> None:
+    def __init__(self, length: int = 36) -> None:
+        if length != 36:  # `length` only because older migrations render it
+            raise ValueError(f"UuidText is 36 characters long, not {length}")
         super().__init__(36)
+
+    def __repr__(self) -> str:
+        return "UuidText()"
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[str]:
         if dialect.name == "postgresql":
@@ -146,3 +157,7 @@ class Timestamp(TypeDecorator[datetime]):
             return value.astimezone(UTC)
         assert isinstance(value, int)
         return from_epoch_ms(value)
+
+
+for _type in (Ident, UuidText, LongText, EpochMs, Timestamp):
+    _type.__module__ = PUBLIC_MODULE  # tracebacks and Alembic name the public module
