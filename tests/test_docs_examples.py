@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -87,3 +88,41 @@ def test_the_plugin_example_passes(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=1)
+
+
+def _spec_refs_script() -> ModuleType:
+    path = DOCS.parents[1] / "scripts" / "spec-refs-to-docs.py"
+    spec = importlib.util.spec_from_file_location("spec_refs_to_docs", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_docs_target_of_the_spec_reference_mapping_exists() -> None:
+    assert _spec_refs_script().check() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("runs (Spec: 01 §4).", "runs (see docs/services/workflow-runs.md)."),
+        (
+            "Spec: 00 §5, 01 §5.4.",
+            "See docs/concepts.md#lifecycle-and-namespaces, docs/operations.md#storage-layout.",
+        ),
+        (
+            '"""02 §6 Saving messages 7."""',
+            '"""docs/services/ai-storage.md#saving-messages item 7."""',
+        ),
+        ("(01 §6 item 35)", "(docs/services/workflows.md#locks item 35)"),
+        (
+            "(03 §2-§3,\n§6.2)",
+            "(docs/services/channels.md, docs/services/eventhub.md, "
+            "docs/operations.md#storage-layout)",
+        ),
+    ],
+)
+def test_spec_references_become_docs_links(text: str, expected: str) -> None:
+    assert _spec_refs_script().rewrite(text)[0] == expected
