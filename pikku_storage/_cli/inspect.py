@@ -53,7 +53,6 @@ _YES = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmati
 _DRY_RUN = click.option(
     "--dry-run", is_flag=True, help="Only say what would be deleted; change nothing."
 )
-_with_storage = with_storage
 
 
 class _Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -71,6 +70,14 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in ne
         if seconds <= 0:
             self.fail(f"must be positive: {value!r}", param, ctx)
         return seconds
+
+
+def _preview(ids: list[str], what: str, cutoff_: dict[str, datetime], as_json: bool) -> None:
+    """What a `--dry-run` prints: how many it would delete, or their ids and the cutoff."""
+    if as_json:
+        echo_json({"would_delete": ids, **cutoff_})
+    else:
+        click.echo(f"would delete {len(ids)} {what}")
 
 
 async def _prunable_runs(
@@ -136,7 +143,7 @@ def runs_list(
     url: str, workflow: str | None, status: str | None, limit: int, offset: int, as_json: bool
 ) -> None:
     """Runs newest first, filtered exactly, then paged."""
-    found = _with_storage(
+    found = with_storage(
         url,
         lambda s: s.workflow_runs.list_runs(
             workflow_name=workflow, status=status, limit=limit, offset=offset
@@ -166,7 +173,7 @@ def runs_show(url: str, run_id: str, as_json: bool) -> None:
             state=await storage.workflows.get_run_state(run_id),
         )
 
-    found = _with_storage(url, body)
+    found = with_storage(url, body)
     if found is None:
         raise click.ClickException(f"Run not found: {run_id}")
     if as_json:
@@ -189,7 +196,7 @@ def runs_show(url: str, run_id: str, as_json: bool) -> None:
 def runs_delete(url: str, run_id: str, dry_run: bool, yes: bool, as_json: bool) -> None:
     """Delete one run with its steps, history and state; exit 1 if it did not exist."""
     if dry_run:
-        found = _with_storage(url, lambda s: s.workflow_runs.get_run(run_id))
+        found = with_storage(url, lambda s: s.workflow_runs.get_run(run_id))
         if found is None:
             raise click.ClickException(f"Run not found: {run_id}")
         if as_json:
@@ -198,7 +205,7 @@ def runs_delete(url: str, run_id: str, dry_run: bool, yes: bool, as_json: bool) 
             click.echo(f"would delete run {run_id} ({found.workflow}, {found.status.value})")
         return
     confirm(f"Delete run {run_id} from {display_url(url)}?", yes)
-    deleted = _with_storage(url, lambda s: s.workflow_runs.delete_run(run_id))
+    deleted = with_storage(url, lambda s: s.workflow_runs.delete_run(run_id))
     if as_json:
         echo_json({"run_id": run_id, "deleted": deleted})
     elif deleted:
@@ -241,14 +248,11 @@ def runs_prune(
     when = cutoff(older_than)
     what = f"runs ({', '.join(chosen)}) updated before {when:%Y-%m-%d %H:%M:%S} UTC"
     if dry_run:
-        found = _with_storage(url, lambda s: _prunable_runs(s, chosen, when))
-        if as_json:
-            echo_json({"would_delete": [r.id for r in found], "finished_before": when})
-        else:
-            click.echo(f"would delete {len(found)} {what}")
+        runs_ = with_storage(url, lambda s: _prunable_runs(s, chosen, when))
+        _preview([r.id for r in runs_], what, {"finished_before": when}, as_json)
         return
     confirm(f"Delete {what} from {display_url(url)}?", yes)
-    count = _with_storage(
+    count = with_storage(
         url,
         lambda s: s.workflow_runs.prune_runs(
             finished_before=when, statuses=chosen, batch_size=batch_size
@@ -279,7 +283,7 @@ def threads_list(
     url: str, agent: str | None, resource: str | None, limit: int, offset: int, as_json: bool
 ) -> None:
     """Threads most recently updated first, filtered, then paged."""
-    found = _with_storage(
+    found = with_storage(
         url,
         lambda s: s.agent_runs.list_threads(
             agent_name=agent, resource_id=resource, limit=limit, offset=offset
@@ -308,7 +312,7 @@ def threads_show(url: str, thread_id: str, as_json: bool) -> None:
             runs=await storage.agent_runs.get_thread_runs(thread_id),
         )
 
-    found = _with_storage(url, body)
+    found = with_storage(url, body)
     if found is None:
         raise click.ClickException(f"Thread not found: {thread_id}")
     if as_json:
@@ -339,14 +343,11 @@ def threads_prune(
     when = cutoff(older_than)
     what = f"threads updated before {when:%Y-%m-%d %H:%M:%S} UTC"
     if dry_run:
-        found = _with_storage(url, lambda s: _prunable_threads(s, when))
-        if as_json:
-            echo_json({"would_delete": [t.id for t in found], "updated_before": when})
-        else:
-            click.echo(f"would delete {len(found)} {what}")
+        threads_ = with_storage(url, lambda s: _prunable_threads(s, when))
+        _preview([t.id for t in threads_], what, {"updated_before": when}, as_json)
         return
     confirm(f"Delete {what} (with their messages and runs) from {display_url(url)}?", yes)
-    count = _with_storage(
+    count = with_storage(
         url, lambda s: s.agent_runs.prune_threads(updated_before=when, batch_size=batch_size)
     )
     if as_json:
@@ -386,7 +387,7 @@ def channels_prune(
         f"Remove channels last seen before {when:%Y-%m-%d %H:%M:%S} UTC from {display_url(url)}?",
         yes,
     )
-    removed = _with_storage(
+    removed = with_storage(
         url, lambda s: s.channels.prune_channels(last_seen_before=when, limit=limit)
     )
     if as_json:
@@ -413,7 +414,7 @@ def deployments_list(url: str, ttl: float | None, as_json: bool) -> None:
     options: dict[str, object] = {}
     if ttl is not None:
         options = {"heartbeat_ttl": ttl, "heartbeat_interval": ttl / 3}
-    found = _with_storage(url, lambda s: s.deployments.list_deployments(), **options)
+    found = with_storage(url, lambda s: s.deployments.list_deployments(), **options)
     if as_json:
         echo_json(found)
     else:
