@@ -47,7 +47,9 @@ def _contract_example() -> str:
 def _run(pytester: pytest.Pytester, backend: str, *args: str) -> pytest.RunResult:
     pytester.makepyfile(my_backend=backend, test_my_backend=_contract_example())
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", *args)
+    # A subprocess: an in-process run drops the modules it imported (SQLAlchemy among them)
+    # from sys.modules afterwards, and later tests then mix two copies of them.
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", *args)
 
 
 def test_the_contract_example_passes_on_a_memory_backend(pytester: pytest.Pytester) -> None:
