@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from typing import Final, TypeAlias
 
 from pikku_storage.errors import InvalidValue
 
 __all__ = [
+    "JsonInput",
+    "JsonInputObject",
     "JsonObject",
     "JsonValue",
     "check_json",
@@ -27,6 +30,14 @@ __all__ = [
 
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 JsonObject: TypeAlias = "dict[str, JsonValue]"
+# What a caller may pass: `Mapping`/`Sequence` are covariant, so a payload typed
+# `dict[str, int]` or `list[str]` type-checks under `mypy --strict` (`dict`/`list` are
+# invariant). At run time an array must still be a `list` and an object a `dict`, so that what
+# is read back is what was written; anything else raises `InvalidValue` naming its path.
+JsonInput: TypeAlias = (
+    "bool | int | float | str | Sequence[JsonInput] | Mapping[str, JsonInput] | None"
+)
+JsonInputObject: TypeAlias = "Mapping[str, JsonInput]"
 
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 _DECODER: Final = json.JSONDecoder()
