@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Final, Self
-from urllib.parse import urlsplit
+from typing import Self
 
-from pikku_storage.errors import InvalidValue
+from pikku_storage.backends import open_url
 from pikku_storage.interfaces import (
     AgentRunService,
     AIRunStateService,
@@ -24,25 +22,6 @@ from pikku_storage.interfaces import (
 )
 
 __all__ = ["Storage", "open_storage"]
-
-# scheme -> (module, extra to install). A `dialect+driver` scheme goes to SQLAlchemy.
-_BACKENDS: Final = {
-    "memory": ("pikku_storage.memory", None),
-    "sqlite": ("pikku_storage.sqlite", "sqlalchemy"),
-    "postgresql": ("pikku_storage.postgres", "postgres"),
-    "postgres": ("pikku_storage.postgres", "postgres"),
-    "redis": ("pikku_storage.redis", "redis"),
-    "rediss": ("pikku_storage.redis", "redis"),
-}
-
-# missing driver module -> the extra that installs it (for `dialect+driver` URLs).
-_DRIVER_EXTRAS: Final = {
-    "psycopg": "postgres",
-    "psycopg_pool": "postgres",
-    "aiomysql": "mysql",
-    "asyncmy": "mysql",
-    "pymysql": "mysql",
-}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -110,35 +89,12 @@ def open_storage(url: str, **options: object) -> Storage:
     """Build every service for one URL; no I/O until `init()` or `async with`.
 
     `memory://`, `sqlite:///path/file.db` (or `sqlite://:memory:`), `postgresql://…`,
-    `redis://…`/`rediss://…`, or an SQLAlchemy async URL with an explicit driver
-    (`postgresql+psycopg://…`, `mysql+aiomysql://…`, `sqlite+aiosqlite:///…`). Options go to
-    the backend (namespace, pool sizes, `clock`, …). Raises: `InvalidValue` for an unknown
-    scheme or a backend whose driver is not installed, saying what to install.
+    `redis://…`/`rediss://…`/`unix://…` (a Redis socket), `mysql://…` (SQLAlchemy through
+    aiomysql), or an SQLAlchemy async URL with an explicit driver (`postgresql+psycopg://…`,
+    `mysql+aiomysql://…`, `sqlite+aiosqlite:///…`). Options go to
+    the backend (namespace, pool sizes, `clock`, …); `pikku_storage.backends` is the table of
+    schemes. Raises: `InvalidValue` for an unknown scheme, an unknown option or a bad option
+    value (before any connection is made), or a backend whose driver is not installed, saying
+    what to install.
     """
-    if not isinstance(url, str):
-        raise InvalidValue(f"url must be a str, got {type(url).__name__}")
-    scheme = urlsplit(url).scheme.lower()
-    extra: str | None
-    if "+" in scheme:
-        module_name = "pikku_storage.sqlalchemy"
-        extra = "mysql" if scheme.startswith(("mysql", "mariadb")) else "sqlalchemy"
-    elif scheme in _BACKENDS:
-        module_name, extra = _BACKENDS[scheme]
-    else:
-        known = ", ".join(sorted(f"{s}://" for s in _BACKENDS))
-        raise InvalidValue(
-            f"unknown storage URL scheme {scheme!r}: use one of {known} or an SQLAlchemy URL "
-            "with an explicit driver such as postgresql+psycopg://"
-        )
-    try:
-        module = importlib.import_module(module_name)
-        opener: Callable[..., Storage] = module.open_storage
-        # SQLAlchemy imports the async driver (aiosqlite, aiomysql, psycopg) only when the
-        # backend builds its engine, so a missing driver surfaces here too.
-        return opener(url, **options)
-    except ImportError as exc:
-        extra = _DRIVER_EXTRAS.get((exc.name or "").partition(".")[0], extra)
-        raise InvalidValue(
-            f"the {scheme}:// backend needs extra packages ({exc.name} is missing): "
-            f"pip install 'pikku-storage[{extra}]'"
-        ) from exc
+    return open_url(url, **options)

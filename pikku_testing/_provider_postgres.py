@@ -16,11 +16,10 @@ from typing import Final
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import tuple_row
 
-from pikku_storage import Clock, Storage
+from pikku_storage import Clock, PikkuStorageError, Storage
 from pikku_storage.postgres import LATEST_VERSION, open_storage
-from pikku_storage.postgres._migrations import migrate
+from pikku_storage.postgres._admin import connect, create_namespace, drop_namespace
 from pikku_testing.contract._capabilities import Capability
 from pikku_testing.providers import BackendProvider, Namespace, NamespaceRequest
 
@@ -42,16 +41,10 @@ _CLEANUP_SETTINGS: Final = sql.SQL(
     "SET LOCAL lock_timeout = '5s'; SET LOCAL synchronous_commit = off"
 )
 _VERSION: Final = sql.SQL("SELECT max(version) FROM {versions}")
-_DROP: Final = sql.SQL("DROP SCHEMA IF EXISTS {schema} CASCADE")
-_DROP_LOCK_TIMEOUT: Final = sql.SQL("SET lock_timeout = '10s'")
 
 
 class _Unusable(Exception):
     """A schema a test left at another migration version: not reused."""
-
-
-async def _connect(url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
-    return await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=tuple_row)
 
 
 class PostgresProvider(BackendProvider):
@@ -104,8 +97,7 @@ class PostgresProvider(BackendProvider):
         if free:
             return free.pop()
         self._created.setdefault(url, set()).add(new_name)
-        async with await _connect(url) as conn:
-            await migrate(conn, new_name)
+        await create_namespace(url, schema=new_name)
         return new_name
 
     async def _give_back(self, url: str, schema: str) -> None:
@@ -115,7 +107,7 @@ class PostgresProvider(BackendProvider):
         magnitude faster than `TRUNCATE`, which rewrites and syncs every table.
         """
         try:
-            async with await _connect(url) as conn:
+            async with await connect(url) as conn:
                 tables = await self._tables(conn, schema)
                 deletes = [_DELETE.format(table=sql.Identifier(schema, t)) for t in tables]
                 versions = sql.Identifier(schema, "pikku_migrations")
@@ -136,10 +128,8 @@ class PostgresProvider(BackendProvider):
     async def _drop(self, url: str, schema: str) -> bool:
         """Drop `schema`; `False` (logged) if the server refused or a lock held it too long."""
         try:
-            async with await _connect(url) as conn:
-                await conn.execute(_DROP_LOCK_TIMEOUT)
-                await conn.execute(_DROP.format(schema=sql.Identifier(schema)))
-        except psycopg.Error:
+            await drop_namespace(url, schema=schema)
+        except (psycopg.Error, PikkuStorageError):
             logger.warning("could not drop %s", schema, exc_info=True)
             return False
         return True

@@ -1,10 +1,11 @@
-"""Providers of the `redis` and `fakeredis` backends: a fresh key prefix per test.
+"""Provider of the `redis` backend: a fresh key prefix per test on a real server.
 
 `redis` runs on the server the plugin found; each test gets a key prefix naming the xdist
-worker and the test's label, and teardown deletes that prefix's keys only (with `SCAN`, which
-is allowed in test teardown, never on a request path). `fakeredis` runs in-process: one
-`FakeServer` per test namespace and a new asyncio client per `Storage`. Nothing bound to an
-event loop outlives the test that made it (04-testing §1-2).
+worker and the test's label, and teardown deletes that prefix's keys only (the backend's
+`drop_namespace`, with `SCAN`, which is allowed in test teardown, never on a request path).
+It needs only the `redis` extra: fakeredis is the `fakeredis` backend's
+(`_provider_fakeredis`). Nothing bound to an event loop outlives the test that made it
+(04-testing §1-2).
 
 Every client these providers give a `Storage` refuses `SCAN` and `KEYS` with an
 `AssertionError`, so the whole contract and differential suites prove that no request path
@@ -19,21 +20,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-import fakeredis
-from fakeredis import aioredis
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from pikku_storage import Clock, Storage
-from pikku_storage.redis import open_storage, storage_from_client
+from pikku_storage.redis import open_storage
+from pikku_storage.redis._admin import delete_matching, drop_namespace
 from pikku_storage.redis._connection import RedisBase
 from pikku_testing.contract._capabilities import Capability
 from pikku_testing.providers import BackendProvider, Namespace, NamespaceRequest
 
-__all__ = ["FakeRedisProvider", "RedisProvider"]
+__all__ = ["RedisProvider", "delete_prefix", "forbid_scans", "key_prefix"]
 
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_]")
 _MAX_PREFIX: Final = 48
-_DELETE_BATCH: Final = 500
 _FORBIDDEN: Final = frozenset({"SCAN", "KEYS"})
 
 
@@ -48,16 +47,7 @@ def key_prefix(request: NamespaceRequest) -> str:
 
 async def delete_prefix(client: Redis, prefix: str) -> int:
     """Delete every key of namespace `prefix` (test teardown only: it scans)."""
-    deleted = 0
-    batch: list[Any] = []
-    async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        batch.append(key)
-        if len(batch) >= _DELETE_BATCH:
-            deleted += await client.unlink(*batch)
-            batch.clear()
-    if batch:
-        deleted += await client.unlink(*batch)
-    return deleted
+    return await delete_matching(client, f"{prefix}:*")
 
 
 def forbid_scans(storage: Storage) -> Storage:
@@ -98,11 +88,7 @@ class RedisProvider(BackendProvider):
         try:
             yield namespace
         finally:
-            client = Redis.from_url(request.server_url)
-            try:
-                await delete_prefix(client, prefix)
-            finally:
-                await client.aclose()
+            await drop_namespace(request.server_url, key_prefix=prefix)
 
     def make_storage(self, namespace: Namespace, clock: Clock, **options: object) -> Storage:
         url, prefix = namespace.state["url"], namespace.state["key_prefix"]
@@ -110,33 +96,3 @@ class RedisProvider(BackendProvider):
         assert isinstance(prefix, str)
         extra: dict[str, Any] = dict(options)  # checked by the backend's open_storage
         return forbid_scans(open_storage(url, key_prefix=prefix, clock=clock, **extra))
-
-
-class FakeRedisProvider(BackendProvider):
-    """The Redis backend in-process on fakeredis: one `FakeServer` per test namespace."""
-
-    name = "fakeredis"
-    server = None
-    capabilities = frozenset({Capability.PERSISTENT})
-
-    @asynccontextmanager
-    async def namespace(self, request: NamespaceRequest) -> AsyncIterator[Namespace]:
-        yield Namespace(
-            provider=self,
-            state={"server": fakeredis.FakeServer(), "key_prefix": key_prefix(request)},
-        )
-
-    def make_storage(self, namespace: Namespace, clock: Clock, **options: object) -> Storage:
-        server, prefix = namespace.state["server"], namespace.state["key_prefix"]
-        assert isinstance(server, fakeredis.FakeServer)
-        assert isinstance(prefix, str)
-        extra: dict[str, Any] = dict(options)  # checked by storage_from_client
-        storage = storage_from_client(
-            # a blocking pool, as `open_storage` builds: many concurrent calls wait, not fail
-            aioredis.FakeRedis(server=server, connection_pool_class=BlockingConnectionPool),
-            own_client=True,
-            key_prefix=prefix,
-            clock=clock,
-            **extra,
-        )
-        return forbid_scans(storage)

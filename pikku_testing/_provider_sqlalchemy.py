@@ -23,15 +23,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Final
 
 from sqlalchemy import delete
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from pikku_storage import Clock, Storage
-from pikku_storage.clock import SystemClock
+from pikku_storage.backends import driver_url
 from pikku_storage.sqlalchemy import open_storage, storage_from_engine
+from pikku_storage.sqlalchemy._admin import create_namespace, drop_namespace
 from pikku_storage.sqlalchemy._connection import Database, create_engine
-from pikku_storage.sqlalchemy._schema import build_tables
 from pikku_storage.sqlite import open_storage as open_sqlite
 from pikku_testing.contract._capabilities import Capability
 from pikku_testing.providers import BackendProvider, Namespace, NamespaceRequest
@@ -41,7 +40,6 @@ __all__ = [
     "SqlAlchemyPostgresProvider",
     "SqlAlchemySqliteProvider",
     "SqliteProvider",
-    "driver_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -49,21 +47,6 @@ logger = logging.getLogger(__name__)
 _SERVER_CAPABILITIES: Final = frozenset(
     {Capability.CROSS_PROCESS, Capability.CROSS_PROCESS_LOCKS, Capability.PERSISTENT}
 )
-_DRIVERS: Final = {
-    "postgresql": "postgresql+psycopg",
-    "postgres": "postgresql+psycopg",
-    "mysql": "mysql+aiomysql",
-    "mariadb": "mysql+aiomysql",
-}
-
-
-def driver_url(server_url: str) -> str:
-    """A plain server URL (`postgresql://…`, `mysql://…`) with this backend's async driver."""
-    url = make_url(server_url)
-    backend = url.get_backend_name()
-    if "+" in url.drivername or backend not in _DRIVERS:
-        return url.render_as_string(hide_password=False)
-    return url.set(drivername=_DRIVERS[backend]).render_as_string(hide_password=False)
 
 
 def _options(options: dict[str, object]) -> dict[str, Any]:
@@ -150,11 +133,13 @@ class _ServerProvider(BackendProvider):
     def _new_name(self, request: NamespaceRequest) -> str:
         raise NotImplementedError
 
-    def _database(self, engine: AsyncEngine, name: str) -> Database:
+    def _namespace(self, name: str) -> tuple[str | None, str]:
+        """The `(schema, table_prefix)` of namespace `name`."""
         raise NotImplementedError
 
-    async def _drop(self, engine: AsyncEngine, name: str) -> None:
-        raise NotImplementedError
+    def _database(self, engine: AsyncEngine, name: str) -> Database:
+        schema, table_prefix = self._namespace(name)
+        return Database(engine, schema=schema, table_prefix=table_prefix)
 
     @asynccontextmanager
     async def namespace(self, request: NamespaceRequest) -> AsyncIterator[Namespace]:
@@ -167,7 +152,8 @@ class _ServerProvider(BackendProvider):
             else:
                 name = self._new_name(request)
                 self._created.append(name)
-                await self._database(engine, name).ensure_schema(SystemClock().now())
+                schema, table_prefix = self._namespace(name)
+                await create_namespace(engine, schema=schema, table_prefix=table_prefix)
             options: dict[str, object] = {self.namespace_option: name}
             state: dict[str, object] = {"url": url, **options}
             try:
@@ -204,17 +190,16 @@ class _ServerProvider(BackendProvider):
     async def aclose(self) -> None:
         if self._url is None or not self._created:
             return
-        engine = create_engine(self._url, engine_options={"poolclass": NullPool})
         try:
             for name in self._created:
                 try:
-                    await self._drop(engine, name)
+                    schema, table_prefix = self._namespace(name)
+                    await drop_namespace(self._url, schema=schema, table_prefix=table_prefix)
                 except Exception:
                     logger.warning("could not drop test namespace %s", name, exc_info=True)
         finally:
             self._created.clear()
             self._free.clear()
-            await engine.dispose()
 
 
 class SqlAlchemyPostgresProvider(_ServerProvider):
@@ -227,13 +212,8 @@ class SqlAlchemyPostgresProvider(_ServerProvider):
     def _new_name(self, request: NamespaceRequest) -> str:
         return f"pk_sa_{request.worker}_{request.label}"
 
-    def _database(self, engine: AsyncEngine, name: str) -> Database:
-        return Database(engine, schema=name, table_prefix="pikku_")
-
-    async def _drop(self, engine: AsyncEngine, name: str) -> None:
-        async with engine.begin() as conn:
-            quoted = conn.dialect.identifier_preparer.quote_identifier(name)
-            await conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
+    def _namespace(self, name: str) -> tuple[str | None, str]:
+        return name, "pikku_"
 
 
 class SqlAlchemyMysqlProvider(_ServerProvider):
@@ -247,13 +227,5 @@ class SqlAlchemyMysqlProvider(_ServerProvider):
     def _new_name(self, request: NamespaceRequest) -> str:
         return f"pk{request.worker}_{request.label}_"
 
-    def _database(self, engine: AsyncEngine, name: str) -> Database:
-        return Database(engine, schema=None, table_prefix=name)
-
-    async def _drop(self, engine: AsyncEngine, name: str) -> None:
-        async with engine.begin() as conn:
-            await conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
-            for table in build_tables(None, name).metadata.sorted_tables:
-                quoted = conn.dialect.identifier_preparer.quote_identifier(table.name)
-                await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quoted}")
-            await conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
+    def _namespace(self, name: str) -> tuple[str | None, str]:
+        return None, name

@@ -33,6 +33,7 @@ except ModuleNotFoundError:  # pragma: no cover - exercised in a venv without th
 
 import pikku_testing.contract
 from pikku_storage import ManualClock, Storage
+from pikku_storage.backends import TEST_BACKENDS, extra_for_module
 from pikku_testing._containers import Containers, ContainersUnavailable
 from pikku_testing._scope import TestScope
 from pikku_testing._types import StorageFactory
@@ -68,24 +69,10 @@ logger = logging.getLogger(__name__)
 
 CLOCK_START: Final = datetime(2026, 1, 1, tzinfo=UTC)
 SERVERS: Final = ("postgres", "redis", "mysql")
-# backend -> the server it needs; backends not listed need none.
-BACKEND_SERVERS: Final = {
-    "postgres": "postgres",
-    "redis": "redis",
-    "sqlalchemy-postgres": "postgres",
-    "sqlalchemy-mysql": "mysql",
-}
-# backend -> the extra that installs its drivers.
-BACKEND_EXTRAS: Final = {
-    "memory": None,
-    "sqlite": "sqlalchemy",
-    "sqlalchemy-sqlite": "sqlalchemy",
-    "sqlalchemy-postgres": "sqlalchemy,postgres",
-    "sqlalchemy-mysql": "mysql",
-    "postgres": "postgres",
-    "redis": "redis",
-    "fakeredis": "fakeredis",
-}
+# backend -> the server it needs (backends not listed need none) and the extra that installs
+# its drivers: both from the backend registry.
+BACKEND_SERVERS: Final = {n: t.server for n, t in TEST_BACKENDS.items() if t.server is not None}
+BACKEND_EXTRAS: Final = {name: test.extra for name, test in TEST_BACKENDS.items()}
 REQUIRE_ENV: Final = "PIKKU_TEST_REQUIRE"
 ONLY_ENV: Final = "PIKKU_TEST_ONLY"
 _LABEL_UNSAFE: Final = re.compile(r"[^a-z0-9_]")
@@ -102,6 +89,17 @@ def _register_contract_rewrite() -> None:
 
 
 _register_contract_rewrite()
+
+
+def _extra_for(backend: str, missing: str | None) -> str | None:
+    """The extra to install when `missing` cannot be imported for `backend`: the backend's
+    own extra when it installs that module, else the extra that does (`fakeredis` for a
+    `redis` test backend never needs `[redis]` advice when redis is installed)."""
+    test = TEST_BACKENDS.get(backend)
+    top = (missing or "").partition(".")[0]
+    if test is not None and top in test.modules:
+        return test.extra
+    return extra_for_module(missing, BACKEND_EXTRAS.get(backend))
 
 
 def _server_env(server: str) -> str:
@@ -172,7 +170,7 @@ class _State:
             try:
                 provider_cls = get_provider(name)
             except ImportError as exc:
-                extra = BACKEND_EXTRAS.get(name)
+                extra = _extra_for(name, exc.name)
                 hint = (
                     f"install it with pip install 'pikku-storage[{extra}]'"
                     if extra

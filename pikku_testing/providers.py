@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar, Final
 
 from pikku_storage import Clock, Storage
+from pikku_storage.backends import TEST_BACKENDS
 from pikku_testing.contract._capabilities import Capability
 
 __all__ = [
@@ -95,17 +96,9 @@ class BackendProvider(ABC):
         """Release per-worker resources at the end of the test session."""
 
 
-# name -> "module:Class"; each module imports its driver, so only used backends need theirs.
-PROVIDERS: Final[dict[str, str]] = {
-    "memory": "pikku_testing._provider_memory:MemoryProvider",
-    "sqlite": "pikku_testing._provider_sqlalchemy:SqliteProvider",
-    "sqlalchemy-sqlite": "pikku_testing._provider_sqlalchemy:SqlAlchemySqliteProvider",
-    "sqlalchemy-postgres": "pikku_testing._provider_sqlalchemy:SqlAlchemyPostgresProvider",
-    "sqlalchemy-mysql": "pikku_testing._provider_sqlalchemy:SqlAlchemyMysqlProvider",
-    "postgres": "pikku_testing._provider_postgres:PostgresProvider",
-    "redis": "pikku_testing._provider_redis:RedisProvider",
-    "fakeredis": "pikku_testing._provider_redis:FakeRedisProvider",
-}
+# name -> "module:Class", from the backend registry; each module imports its driver, so only
+# used backends need theirs.
+PROVIDERS: Final[dict[str, str]] = {name: test.provider for name, test in TEST_BACKENDS.items()}
 
 
 def provider_names() -> list[str]:
@@ -114,11 +107,15 @@ def provider_names() -> list[str]:
 
 
 def get_provider(name: str) -> type[BackendProvider]:
-    """The provider class of backend `name`; `ImportError` if its driver is missing."""
+    """The provider class of backend `name`; `ImportError` naming the missing module if a
+    driver the backend needs (the registry's `TestBackend.modules`) is not installed."""
     try:
         target = PROVIDERS[name]
     except KeyError:
         raise ValueError(f"unknown pikku backend {name!r}; known: {', '.join(PROVIDERS)}") from None
     module_name, _, class_name = target.partition(":")
     provider: type[BackendProvider] = getattr(importlib.import_module(module_name), class_name)
+    test = TEST_BACKENDS.get(name)
+    for required in test.modules if test is not None else ():
+        importlib.import_module(required)
     return provider

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 from rich.console import Console
 
+from pikku_storage.backends import backend_for
 from pikku_storage.errors import InvalidValue
 from pikku_storage.storage import Storage, open_storage
 
@@ -72,33 +73,9 @@ def display_url(url: str) -> str:
 def backend_kind(url: str) -> str:
     """Which backend family a URL selects: memory, sqlite, postgres, redis or sqlalchemy-<dialect>.
 
-    Mirrors `open_storage`'s dispatch (Spec: 00 §5); an unknown scheme is `InvalidValue`.
+    The registry's answer (`pikku_storage.backends`); an unknown scheme is `InvalidValue`.
     """
-    scheme = urlsplit(url).scheme.lower()
-    if "+" in scheme:
-        dialect = scheme.split("+", 1)[0]
-        if dialect in ("mysql", "mariadb"):
-            return "sqlalchemy-mysql"
-        if dialect in ("postgresql", "postgres"):
-            return "sqlalchemy-postgres"
-        if dialect == "sqlite":
-            return "sqlalchemy-sqlite"
-        return f"sqlalchemy-{dialect}"
-    kinds = {
-        "memory": "memory",
-        "sqlite": "sqlite",
-        "postgresql": "postgres",
-        "postgres": "postgres",
-        "redis": "redis",
-        "rediss": "redis",
-    }
-    if scheme not in kinds:
-        raise InvalidValue(
-            f"unknown storage URL scheme {scheme!r} in {display_url(url)!r}: use memory://, "
-            "sqlite:///file.db, postgresql://…, redis://… or an SQLAlchemy URL with a driver "
-            "(mysql+aiomysql://…)"
-        )
-    return kinds[scheme]
+    return backend_for(url).kind(url)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -189,7 +166,7 @@ def storage_factory(url: str, **options: object) -> Callable[[], Storage]:
     For `memory://` every call would otherwise get an empty store, so the function shares
     one `InMemoryStore`; other backends share through their server or file.
     """
-    if backend_kind(url) == "memory":
+    if backend_for(url).in_process:
         from pikku_storage.memory import InMemoryStore
 
         store = InMemoryStore()

@@ -1,8 +1,9 @@
 """Throwaway namespaces on a live URL for `check` and `bench`, and their removal afterwards.
 
-Each namespace is a fresh PostgreSQL schema, Redis key prefix, SQLAlchemy table prefix,
-SQLite temp file or in-memory store, named `pkc_<token>_<n>` so that the final sweep removes
-exactly what this run created and nothing of any sibling namespace (Spec: 00 §5).
+Each namespace is the backend's scratch namespace (`pikku_storage.backends`): a fresh
+PostgreSQL schema, Redis key prefix, SQLAlchemy table prefix, SQLite temp file or in-memory
+store, named `pkc_<token>_<n>` so that the final sweep removes exactly what this run created
+and nothing of any sibling namespace (Spec: 00 §5).
 """
 
 from __future__ import annotations
@@ -14,12 +15,19 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import Final
 
-from pikku_storage._cli._common import backend_kind, display_url
+from pikku_storage._cli._common import display_url
+from pikku_storage.backends import Backend, backend_for
 from pikku_storage.storage import Storage, open_storage
 
 __all__ = ["NamespaceSpec", "Target", "sweep"]
+
+_PLURAL: Final = {
+    "schema": "schemas",
+    "key_prefix": "key prefixes",
+    "table_prefix": "table prefixes",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +52,12 @@ class Target:
     made: list[NamespaceSpec] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.kind = backend_kind(self.url)
+        self.kind = backend_for(self.url).kind(self.url)
+
+    @property
+    def backend(self) -> Backend:
+        """The registry's descriptor of the URL's backend."""
+        return backend_for(self.url)
 
     @property
     def prefix(self) -> str:
@@ -59,21 +72,10 @@ class Target:
     def new_namespace(self) -> NamespaceSpec:
         """A fresh, empty namespace on the target."""
         name = f"{self.prefix}{next(self.counter)}"
-        url, options, portable = self.url, dict[str, object](), True
-        if self.kind == "memory":
-            from pikku_storage.memory import InMemoryStore
-
-            options, portable = {"store": InMemoryStore()}, False
-        elif self.kind in ("sqlite", "sqlalchemy-sqlite"):
-            scheme = urlsplit(self.url).scheme
-            url = f"{scheme}:///{self._dir() / (name + '.db')}"
-        elif self.kind == "postgres":
-            options = {"schema": name}
-        elif self.kind == "redis":
-            options = {"key_prefix": name}
-        else:
-            options = {"table_prefix": name + "_"}
-        spec = NamespaceSpec(name=name, url=url, options=options, portable=portable)
+        url, options = self.backend.scratch_namespace(self.url, name, self._dir)
+        spec = NamespaceSpec(
+            name=name, url=url, options=options, portable=not self.backend.in_process
+        )
         self.made.append(spec)
         return spec
 
@@ -84,7 +86,7 @@ class Target:
     async def cleanup(self) -> list[str]:
         """Remove every namespace this run made (also ones a crash left); what was removed."""
         try:
-            return await sweep(self.url, self.kind, self.prefix)
+            return await sweep(self.url, self.prefix)
         finally:
             if self.tmpdir is not None:
                 shutil.rmtree(self.tmpdir, ignore_errors=True)
@@ -92,94 +94,19 @@ class Target:
 
     def describe(self) -> str:
         """Where the namespaces live, for the report."""
-        what = {
-            "memory": "a fresh in-memory store per test",
-            "sqlite": "a temporary SQLite file per test",
-            "sqlalchemy-sqlite": "a temporary SQLite file per test",
-            "postgres": f"fresh schemas {self.prefix}*",
-            "redis": f"fresh key prefixes {self.prefix}*",
-        }.get(self.kind, f"fresh table prefixes {self.prefix}*")
+        if self.backend.in_process:
+            what = "a fresh in-memory store per test"
+        elif self.kind.endswith("sqlite"):
+            what = "a temporary SQLite file per test"
+        else:
+            option = next(iter(self.backend.scratch_namespace(self.url, "x", self._dir)[1]))
+            what = f"fresh {_PLURAL.get(option, option)} {self.prefix}*"
         return f"{display_url(self.url)} ({self.kind}): {what}"
 
 
-async def sweep(url: str, kind: str, marker: str) -> list[str]:
-    """Drop every schema, key or table on `url` whose name contains `marker`.
-
-    `marker` holds a random token, so only what this run made can match. SQLite files and
-    in-memory stores need no sweep (their directory is removed by the caller).
+async def sweep(url: str, marker: str) -> list[str]:
+    """Drop every namespace on `url` whose name contains `marker` (the registry's
+    `drop_matching`): `marker` holds a random token, so only what this run made can match.
+    SQLite files and in-memory stores need no sweep (their directory is removed by the caller).
     """
-    if kind in ("postgres", "sqlalchemy-postgres"):
-        return await _drop_pg_schemas(url, marker)
-    if kind == "redis":
-        return await _delete_redis_keys(url, marker)
-    if kind == "sqlalchemy-mysql":
-        return await _drop_sa_tables(url, marker)
-    return []
-
-
-def _plain_pg_url(url: str) -> str:
-    parts = urlsplit(url)
-    scheme = parts.scheme.split("+", 1)[0]
-    return urlunsplit(("postgresql" if scheme == "postgres" else scheme, *parts[1:]))
-
-
-async def _drop_pg_schemas(url: str, marker: str) -> list[str]:
-    import psycopg
-    from psycopg import sql
-
-    async with await psycopg.AsyncConnection.connect(_plain_pg_url(url), autocommit=True) as conn:
-        cur = await conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE strpos(nspname, %s) > 0 ORDER BY 1",
-            (marker,),
-        )
-        names = [str(row[0]) for row in await cur.fetchall()]
-        for name in names:
-            await conn.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name))
-            )
-    return names
-
-
-async def _delete_redis_keys(url: str, marker: str) -> list[str]:
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(url)
-    deleted = 0
-    try:
-        batch: list[bytes] = []
-        async for key in client.scan_iter(match=f"*{marker}*", count=1000):
-            batch.append(key)
-            if len(batch) >= 500:
-                deleted += await client.unlink(*batch)
-                batch.clear()
-        if batch:
-            deleted += await client.unlink(*batch)
-    finally:
-        await client.aclose()
-    return [f"{deleted} keys *{marker}*"] if deleted else []
-
-
-async def _drop_sa_tables(url: str, marker: str) -> list[str]:
-    from sqlalchemy import MetaData
-    from sqlalchemy.engine import Connection
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    def drop(conn: Connection) -> list[str]:
-        from sqlalchemy import inspect
-
-        names = [n for n in inspect(conn).get_table_names() if marker in n]
-        if names:
-            meta = MetaData()
-            meta.reflect(conn, only=names)
-            meta.drop_all(conn)
-        return names
-
-    parts = urlsplit(url)
-    if "+" not in parts.scheme:  # mysql://… as the test plugin takes it
-        url = urlunsplit(("mysql+aiomysql", *parts[1:]))
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            return await conn.run_sync(drop)
-    finally:
-        await engine.dispose()
+    return await backend_for(url).drop_matching(url, marker)

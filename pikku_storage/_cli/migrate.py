@@ -15,13 +15,13 @@ from typing import Final
 import click
 
 from pikku_storage._cli._common import (
-    backend_kind,
     display_url,
     echo_json,
     namespace_of,
     namespace_options,
     run,
 )
+from pikku_storage.backends import backend_for
 from pikku_storage.storage import open_storage
 
 __all__ = ["EXIT_AHEAD", "EXIT_BEHIND", "SchemaStatus", "migrate", "read_status", "verify"]
@@ -66,33 +66,15 @@ class SchemaStatus:
 
 
 async def read_status(url: str, options: dict[str, object]) -> SchemaStatus:
-    """Read the namespace's recorded version without creating or changing anything (each
+    """Read the namespace's recorded version without creating or changing anything (the
     backend's public `schema_version`, against its `LATEST_VERSION`)."""
-    kind = backend_kind(url)
-    if kind == "memory":
+    backend = backend_for(url)
+    kind = backend.kind(url)
+    supported = backend.latest_version(url)
+    if supported is None:
         return SchemaStatus(kind, "-", None, None)
-    if kind == "postgres":
-        from pikku_storage import postgres
-
-        schema = str(options.get("schema", "pikku"))
-        stored = await postgres.schema_version(url, schema=schema)
-        return SchemaStatus(kind, f"schema {schema}", stored, postgres.LATEST_VERSION)
-    if kind == "redis":
-        from pikku_storage import redis
-
-        prefix = str(options.get("key_prefix", "pikku"))
-        stored = await redis.schema_version(url, key_prefix=prefix)
-        return SchemaStatus(kind, f"key prefix {prefix}", stored, redis.LATEST_VERSION)
-    from pikku_storage import sqlalchemy, sqlite
-
-    prefix = str(options.get("table_prefix", "pikku_"))
-    sa_schema = None if options.get("schema") is None else str(options["schema"])
-    where = f"table prefix {prefix}" + (f" in schema {sa_schema}" if sa_schema else "")
-    if kind == "sqlite":
-        stored = await sqlite.schema_version(url, table_prefix=prefix)
-    else:
-        stored = await sqlalchemy.schema_version(url, schema=sa_schema, table_prefix=prefix)
-    return SchemaStatus(kind, where, stored, sqlalchemy.LATEST_VERSION)
+    stored = await backend.schema_version(url, **backend.namespace_of(url, options))
+    return SchemaStatus(kind, backend.describe_namespace(url, options), stored, supported)
 
 
 def _print(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from pikku_storage import _validate as v
+from pikku_storage.backends import backend_for, backend_named
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue
 from pikku_storage.redis._connection import RedisConnection
@@ -46,8 +47,9 @@ LATEST_VERSION = LAYOUT_VERSION  # the key layout this code reads and writes
 
 
 def _check_url(url: object) -> str:
-    if not isinstance(url, str) or not url.lower().startswith(("redis://", "rediss://")):
-        raise InvalidValue(f"a Redis storage URL starts with redis:// or rediss://: {url!r}")
+    if not isinstance(url, str) or backend_for(url).name != "redis":
+        known = ", ".join(f"{s}://" for s in backend_named("redis").schemes)
+        raise InvalidValue(f"a Redis storage URL starts with one of {known}: {url!r}")
     return url
 
 

@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster as SyncRedisCluster
 
 from pikku_storage import _validate as v
+from pikku_storage.backends import backend_named
 from pikku_storage.errors import InvalidValue, SchemaMismatch
 from pikku_storage.redis._errors import translate_errors
 from pikku_storage.redis._keys import LAYOUT_VERSION, layout_key
@@ -30,7 +31,7 @@ __all__ = ["RedisBase", "RedisConnection", "RedisSource"]
 
 logger = logging.getLogger(__name__)
 
-_SCHEMES: Final = frozenset({"redis", "rediss", "unix"})
+_SCHEMES: Final = frozenset(backend_named("redis").schemes)  # the registry's, in one place
 
 
 class RedisConnection:
@@ -52,9 +53,8 @@ class RedisConnection:
         if isinstance(source, str):
             scheme = urlsplit(source).scheme.lower()
             if scheme not in _SCHEMES:
-                raise InvalidValue(
-                    f"a Redis URL starts with redis://, rediss:// or unix://: {scheme!r}"
-                )
+                known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
+                raise InvalidValue(f"a Redis URL starts with one of {known}: {scheme!r}")
             self._url: str | None = source
             self._options = dict(client_options)
             self._options.setdefault("retry", Retry(NoBackoff(), 0))

@@ -15,9 +15,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from pikku_storage import Storage
+from pikku_storage.backends import driver_url
 from pikku_storage.sqlalchemy._connection import Database
 from pikku_storage.sqlalchemy._schema import build_tables
-from pikku_testing._provider_sqlalchemy import driver_url
 
 SQL_BACKENDS = ("sqlite", "sqlalchemy-sqlite", "sqlalchemy-postgres", "sqlalchemy-mysql")
 SEED_BASE = datetime(2025, 12, 1, tzinfo=UTC)
