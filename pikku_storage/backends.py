@@ -118,10 +118,6 @@ class Backend:
         """The extra that installs what `url` needs."""
         return self.extra
 
-    def storage_url(self, url: str) -> str:
-        """`url` as the opener takes it (a plain `mysql://` gets its default driver)."""
-        return url
-
     def namespace_of(self, url: str, options: Mapping[str, object]) -> dict[str, object]:
         """The namespace options among `options`, defaults filled in."""
         return {
@@ -152,9 +148,10 @@ class Backend:
         try:
             opener: Callable[..., Storage] = self.load().open_storage
             _check_names(self, opener, options)
+            _check_clock(options.get("clock"))
             # SQLAlchemy imports the async driver only when it builds the engine, so a missing
             # driver surfaces here too.
-            return opener(self.storage_url(url), **options)
+            return opener(url, **options)
         except ImportError as exc:
             raise self.missing(url, exc) from exc
 
@@ -181,13 +178,13 @@ class Backend:
             reader = self.load().schema_version
         except ImportError as exc:
             raise self.missing(url, exc) from exc
-        version: int | None = await reader(self.storage_url(url), **namespace)
+        version: int | None = await reader(url, **namespace)
         return version
 
     async def migrate(self, url: str, **namespace: object) -> None:
         """Create or migrate the namespace, as `init()` does (under the backend's lock)."""
         if self.admin is not None:
-            await self._admin(url).create_namespace(self.storage_url(url), **namespace)
+            await self._admin(url).create_namespace(url, **namespace)
             return
         async with self.open(url, **namespace):
             pass
@@ -199,18 +196,18 @@ class Backend:
     ) -> tuple[str, dict[str, object]]:
         """`(url, options)` of a fresh namespace called `name` (a plain identifier);
         `directory()` gives a scratch directory for file-based namespaces."""
-        return self.storage_url(url), {self.namespace_options[0]: name}
+        return url, {self.namespace_options[0]: name}
 
     async def drop_namespace(self, url: str, **namespace: object) -> None:
         """Remove one namespace and everything in it."""
         if self.admin is not None:
-            await self._admin(url).drop_namespace(self.storage_url(url), **namespace)
+            await self._admin(url).drop_namespace(url, **namespace)
 
     async def drop_matching(self, url: str, marker: str) -> list[str]:
         """Remove every namespace on `url` whose name contains `marker`; what was removed."""
         if self.admin is None:
             return []
-        dropped: list[str] = await self._admin(url).drop_matching(self.storage_url(url), marker)
+        dropped: list[str] = await self._admin(url).drop_matching(url, marker)
         return dropped
 
     def _admin(self, url: str) -> ModuleType:
@@ -236,6 +233,13 @@ def _check_names(
             f"unknown option{'s' if len(unknown) > 1 else ''} {names} for the {backend.name} "
             f"backend; it takes {', '.join(known)}"
         )
+
+
+def _check_clock(clock: object) -> None:
+    from pikku_storage.clock import Clock
+
+    if clock is not None and not isinstance(clock, Clock):
+        raise InvalidValue(f"clock must be a Clock (now() -> datetime), got {type(clock).__name__}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -281,7 +285,8 @@ _SQLALCHEMY_KINDS: Final[Mapping[str, str]] = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _SqlAlchemyBackend(Backend):
-    """Any `dialect+driver://` URL, and plain `mysql://`/`mariadb://` (through aiomysql)."""
+    """Any `dialect+driver://` URL (00 §5): `postgresql+psycopg://`, `mysql+aiomysql://`,
+    `sqlite+aiosqlite://`. A plain `mysql://` names no driver and is refused, with a hint."""
 
     def takes(self, scheme: str) -> bool:
         return "+" in scheme or scheme in self.schemes
@@ -292,9 +297,6 @@ class _SqlAlchemyBackend(Backend):
 
     def extra_for(self, url: str) -> str | None:
         return "mysql" if self.kind(url) == "sqlalchemy-mysql" else self.extra
-
-    def storage_url(self, url: str) -> str:
-        return driver_url(url)
 
     def namespace_of(self, url: str, options: Mapping[str, object]) -> dict[str, object]:
         namespace = Backend.namespace_of(self, url, options)
@@ -314,13 +316,14 @@ class _SqlAlchemyBackend(Backend):
         if kind == "sqlalchemy-sqlite":
             return f"sqlite+aiosqlite:///{directory() / (name + '.db')}", {}
         if kind == "sqlalchemy-postgres":
-            return self.storage_url(url), {"schema": name}
-        return self.storage_url(url), {"table_prefix": name + "_"}
+            return url, {"schema": name}
+        return url, {"table_prefix": name + "_"}
 
 
 def driver_url(url: str) -> str:
-    """A plain server URL (`mysql://…`, `postgresql://…`) with the SQLAlchemy backend's default
-    async driver (`mysql+aiomysql://…`); a URL naming its driver is returned as it is."""
+    """A plain server URL (`mysql://…`, `postgresql://…`, as the pytest plugin takes them) with
+    the SQLAlchemy backend's default async driver (`mysql+aiomysql://…`); a URL naming its
+    driver is returned as it is."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if "+" in scheme or scheme not in _SQLALCHEMY_DRIVERS:
@@ -399,7 +402,7 @@ BACKENDS: Final[tuple[Backend, ...]] = (
     ),
     _SqlAlchemyBackend(
         name="sqlalchemy",
-        schemes=("mysql", "mariadb"),
+        schemes=(),  # every `dialect+driver://` URL (00 §5); see `takes`
         module="pikku_storage.sqlalchemy",
         extra="sqlalchemy",
         namespace_options=("schema", "table_prefix"),
@@ -450,7 +453,10 @@ def backend_for(url: object) -> Backend:
     for backend in BACKENDS:
         if backend.takes(scheme):
             return backend
-    raise InvalidValue(f"unknown storage URL scheme {scheme!r}: use {_known_schemes()}")
+    hint = ""
+    if scheme in _SQLALCHEMY_DRIVERS:
+        hint = f" (through SQLAlchemy: {_SQLALCHEMY_DRIVERS[scheme]}://…)"
+    raise InvalidValue(f"unknown storage URL scheme {scheme!r}{hint}: use {_known_schemes()}")
 
 
 def backend_named(name: str) -> Backend:

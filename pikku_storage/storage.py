@@ -89,9 +89,9 @@ def open_storage(url: str, **options: object) -> Storage:
     """Build every service for one URL; no I/O until `init()` or `async with`.
 
     `memory://`, `sqlite:///path/file.db` (or `sqlite://:memory:`), `postgresql://…`,
-    `redis://…`/`rediss://…`/`unix://…` (a Redis socket), `mysql://…` (SQLAlchemy through
-    aiomysql), or an SQLAlchemy async URL with an explicit driver (`postgresql+psycopg://…`,
-    `mysql+aiomysql://…`, `sqlite+aiosqlite:///…`). Options go to
+    `redis://…`/`rediss://…`/`unix://…` (a Redis socket), or an SQLAlchemy async URL with an
+    explicit driver (`postgresql+psycopg://…`, `mysql+aiomysql://…`, `sqlite+aiosqlite:///…`).
+    Options go to
     the backend (namespace, pool sizes, `clock`, …); `pikku_storage.backends` is the table of
     schemes. Raises: `InvalidValue` for an unknown scheme, an unknown option or a bad option
     value (before any connection is made), or a backend whose driver is not installed, saying

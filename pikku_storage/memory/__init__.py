@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pikku_storage.clock import Clock
+from pikku_storage.errors import InvalidValue
 from pikku_storage.memory.ai import (
     AIStore,
     InMemoryAgentRunService,
@@ -58,6 +59,8 @@ def open_storage(
     prune_on_heartbeat: bool = True,
 ) -> Storage:
     """Every service over `store` (a new, empty one by default); `url` is `memory://`."""
+    if store is not None and not isinstance(store, InMemoryStore):
+        raise InvalidValue(f"store must be an InMemoryStore, got {type(store).__name__}")
     store = store if store is not None else InMemoryStore()
     channels = InMemoryChannelStore(store.channels, clock=clock)
     return Storage(

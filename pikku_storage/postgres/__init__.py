@@ -8,10 +8,14 @@ the returned `Storage` owns. Spec: 00 §5, 01 §5.2, 02 §5.2, 03 §6.1.
 
 from __future__ import annotations
 
+from typing import Final
+
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from pikku_storage import _validate as v
 from pikku_storage.clock import Clock
+from pikku_storage.errors import InvalidValue
 from pikku_storage.postgres._connection import DEFAULT_SCHEMA, PgPool, make_pool
 from pikku_storage.postgres._errors import translate_errors
 from pikku_storage.postgres._migrations import LATEST_VERSION, stored_version
@@ -39,6 +43,40 @@ __all__ = [
 ]
 
 
+# libpq parameters whose value is an integer (`port` may list one per host); libpq itself
+# reads them only when it connects, so a bad value would fail every connection attempt.
+_INTEGER_PARAMETERS: Final = frozenset(
+    {
+        "connect_timeout",
+        "keepalives",
+        "keepalives_count",
+        "keepalives_idle",
+        "keepalives_interval",
+        "port",
+        "tcp_user_timeout",
+    }
+)
+
+
+def _check_connect_options(url: object, connect: dict[str, object]) -> None:
+    """`InvalidValue` naming a connection option (given or in the URL) of the wrong type."""
+    if not isinstance(url, str) or not url:
+        raise InvalidValue("a PostgreSQL URL must be a non-empty str")
+    try:
+        in_url: dict[str, object] = dict(conninfo_to_dict(url))
+    except psycopg.ProgrammingError as exc:
+        raise InvalidValue(f"not a PostgreSQL URL: {exc}") from None
+    for name, value in {**in_url, **connect}.items():
+        if name == "prepare_threshold" or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise InvalidValue(f"{name} must be a str or an int, got {type(value).__name__}")
+        if name in _INTEGER_PARAMETERS:
+            items = str(value).split(",") if name == "port" else [str(value)]
+            if not all(item.strip().isdigit() for item in items if item.strip() or name != "port"):
+                raise InvalidValue(f"{name} must be an integer: {value!r}")
+
+
 def open_storage(
     url: str,
     *,
@@ -62,8 +100,9 @@ def open_storage(
     remaining keywords are connection options: `prepare_threshold=None` for PgBouncer in
     transaction mode, or libpq parameters such as `application_name`. Each held workflow lock
     pins one connection, so `max_size` must exceed the locks held at once.
-    Raises: `InvalidValue` for a bad option or schema name.
+    Raises: `InvalidValue` for a bad option or schema name, before any connection is made.
     """
+    _check_connect_options(url, connect)
     pool = make_pool(
         url,
         min_size=min_size,

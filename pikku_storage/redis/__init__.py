@@ -8,6 +8,10 @@ client is refused. Spec: 00 §5, 01 §5.3, 02 §5.4, 03 §6.3.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
+from typing import Final
+
 from redis.asyncio import Redis
 
 from pikku_storage import _validate as v
@@ -53,6 +57,101 @@ def _check_url(url: object) -> str:
     return url
 
 
+def _seconds_or_none(name: str, value: object) -> None:
+    if value is not None:
+        v.positive_seconds(name, value)
+
+
+def _non_negative_seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidValue(f"{name} must be a number of seconds: {value!r}")
+    if value < 0:
+        raise InvalidValue(f"{name} must be >= 0: {value!r}")
+
+
+def _positive_int(name: str, value: object) -> None:
+    if v.non_negative_int(name, value) < 1:
+        raise InvalidValue(f"{name} must be >= 1: {value!r}")
+
+
+def _text_or_none(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidValue(f"{name} must be a str, got {type(value).__name__}")
+
+
+def _protocol(name: str, value: object) -> None:
+    if value not in (2, 3, "2", "3") or isinstance(value, bool):
+        raise InvalidValue(f"{name} must be 2 or 3: {value!r}")
+
+
+def _given(name: str, value: object) -> None:
+    """An object redis-py takes as it is (a `Retry`, a credential provider, SSL settings)."""
+
+
+_CHECKS: Final[Mapping[str, Callable[[str, object], object]]] = {
+    "socket_timeout": _seconds_or_none,
+    "socket_connect_timeout": _seconds_or_none,
+    "timeout": _seconds_or_none,  # how long a call waits for a free pooled connection
+    "health_check_interval": _non_negative_seconds,
+    "max_connections": _positive_int,
+    "socket_read_size": _positive_int,
+    "db": v.non_negative_int,
+    "port": v.non_negative_int,
+    "protocol": _protocol,
+    "retry_on_timeout": v.boolean,
+    "socket_keepalive": v.boolean,
+    "ssl_check_hostname": v.boolean,
+    **{
+        name: _text_or_none
+        for name in (
+            "client_name",
+            "encoding",
+            "encoding_errors",
+            "host",
+            "lib_name",
+            "lib_version",
+            "password",
+            "path",
+            "ssl_ca_certs",
+            "ssl_ca_data",
+            "ssl_ca_path",
+            "ssl_certfile",
+            "ssl_ciphers",
+            "ssl_keyfile",
+            "ssl_password",
+            "username",
+        )
+    },
+    **{
+        name: _given
+        for name in (
+            "credential_provider",
+            "driver_info",
+            "retry",
+            "retry_on_error",
+            "socket_keepalive_options",
+            "ssl_cert_reqs",
+            "ssl_exclude_verify_flags",
+            "ssl_include_verify_flags",
+            "ssl_min_version",
+        )
+    },
+}
+
+
+def _check_client_options(options: Mapping[str, object]) -> None:
+    """`InvalidValue` naming a client option redis-py does not take or a value of the wrong
+    type, before the client exists (redis-py would raise `TypeError` at the first call)."""
+    for name, value in options.items():
+        check = _CHECKS.get(name)
+        if check is None:
+            raise InvalidValue(
+                f"unknown option {name!r} for the redis backend; client options are "
+                f"{', '.join(sorted(_CHECKS))}"
+            )
+        check(name, value)
+
+
 def open_storage(
     url: str,
     *,
@@ -67,8 +166,10 @@ def open_storage(
     """Every service on one client made from `url` (`redis://` or `rediss://`); no I/O yet.
 
     `client_options` go to `redis.asyncio.Redis.from_url` (pool size, timeouts, TLS). The
-    `Storage` owns the client and closes it last. Spec: 00 §5.
+    `Storage` owns the client and closes it last. Raises: `InvalidValue` for an unknown
+    option or a bad value, before any connection is made. Spec: 00 §5.
     """
+    _check_client_options(client_options)
     connection = RedisConnection(_check_url(url), **client_options)
     storage = _build(
         connection,

@@ -103,9 +103,20 @@ def open_storage(
     `sqlite+aiosqlite:///path` / `sqlite+aiosqlite://` (`:memory:`). `schema` (PostgreSQL,
     MySQL) and `table_prefix` name the namespace; `busy_timeout` (seconds, SQLite) and
     `engine_options` (keyword arguments of `create_async_engine`) shape the engine. No I/O.
-    Raises: `InvalidValue` for a URL without an async driver or a bad name.
+    Raises: `InvalidValue` for a URL without an async driver, a bad name or a bad option,
+    before any connection is made.
     """
-    engine = create_engine(url, busy_timeout=busy_timeout, engine_options=engine_options)
+    if engine_options is not None and (
+        not isinstance(engine_options, Mapping)
+        or not all(isinstance(key, str) for key in engine_options)
+    ):
+        raise InvalidValue(f"engine_options must be a mapping of str keys: {engine_options!r}")
+    if schema is not None and not isinstance(schema, str):
+        raise InvalidValue(f"schema must be a str or None, got {type(schema).__name__}")
+    try:
+        engine = create_engine(url, busy_timeout=busy_timeout, engine_options=engine_options)
+    except TypeError as exc:  # create_async_engine refuses an argument it does not take
+        raise InvalidValue(f"bad engine_options: {exc}") from None
     try:
         storage = storage_from_engine(
             engine,
