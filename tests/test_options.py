@@ -85,16 +85,18 @@ def _url(backend: str, tmp_path: Path) -> str:
     return BACKENDS[backend].format(tmp=tmp_path)
 
 
-def _cases() -> list[object]:
-    cases = []
-    for backend in BACKENDS:
-        for name, value in COMMON + PER_BACKEND[backend]:
-            shown = repr(value) if isinstance(value, str | int | float | dict) else "object"
-            cases.append(pytest.param(backend, name, value, id=f"{backend}-{name}={shown}"))
-    return cases
+def _shown(value: object) -> str:
+    return repr(value) if isinstance(value, str | int | float | dict) else type(value).__name__
 
 
-@pytest.mark.parametrize(("backend", "name", "value"), _cases())
+CASES = [
+    pytest.param(backend, name, value, id=f"{backend}-{name}={_shown(value)}")
+    for backend in BACKENDS
+    for name, value in COMMON + PER_BACKEND[backend]
+]
+
+
+@pytest.mark.parametrize(("backend", "name", "value"), CASES)
 def test_open_storage_raises_invalid_value_naming_an_option_of_the_wrong_type_or_range(
     backend: str, name: str, value: object, tmp_path: Path
 ) -> None:

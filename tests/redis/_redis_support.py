@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import redis
 from redis.asyncio import Redis
@@ -127,7 +127,11 @@ async def snapshot(client: Redis, prefix: str) -> dict[str, tuple[str, object, i
         if kind == "hash":
             value = {_text(k): _text(v) for k, v in (await client.hgetall(key)).items()}
         elif kind == "zset":
-            value = [(_text(m), s) for m, s in await client.zrange(key, 0, -1, withscores=True)]
+            # redis-py types zrange's reply loosely; WITHSCORES gives (member, score) pairs
+            pairs = cast(
+                "list[tuple[bytes, float]]", await client.zrange(key, 0, -1, withscores=True)
+            )
+            value = [(_text(m), s) for m, s in pairs]
         elif kind == "set":
             value = sorted(_text(m) for m in await client.smembers(key))
         elif kind == "list":

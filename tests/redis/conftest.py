@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _redis_support import PrivateRedis
+
+from tests.redis._redis_support import PrivateRedis
 
 
 @pytest.fixture

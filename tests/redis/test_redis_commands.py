@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from importlib import resources
 
 import pytest
-from _redis_support import CommandSpy, PrivateRedis, client_of
 from redis.asyncio import Redis
 
 from pikku_storage import (
@@ -23,6 +23,7 @@ from pikku_storage import (
     InvalidValue,
     ManualClock,
     Message,
+    MessageRole,
     RunNotFound,
     StepNotFound,
     Storage,
@@ -33,6 +34,7 @@ from pikku_storage import (
     Usage,
 )
 from pikku_storage.redis import open_storage
+from tests.redis._redis_support import CommandSpy, PrivateRedis, client_of
 
 BACKENDS = pytest.mark.pikku_backends("redis", "fakeredis")
 
@@ -92,8 +94,10 @@ async def _tour(storage: Storage, clock: ManualClock) -> None:
     await ai.save_messages(
         "t:1",
         [
-            Message(id="m1", role="user", content="hi"),
-            Message(id="m2", role="assistant", content=[{"type": "text"}], tool_calls=[call]),
+            Message(id="m1", role=MessageRole.USER, content="hi"),
+            Message(
+                id="m2", role=MessageRole.ASSISTANT, content=[{"type": "text"}], tool_calls=[call]
+            ),
         ],
     )
     await ai.save_messages(
@@ -101,7 +105,7 @@ async def _tour(storage: Storage, clock: ManualClock) -> None:
         [
             Message(
                 id="r",
-                role="tool",
+                role=MessageRole.TOOL,
                 tool_results=[ToolResult(id="c1", name="search", result="found")],
             )
         ],
@@ -112,7 +116,7 @@ async def _tour(storage: Storage, clock: ManualClock) -> None:
             [
                 Message(
                     id="r",
-                    role="tool",
+                    role=MessageRole.TOOL,
                     tool_results=[ToolResult(id="nope", name="search", result="x")],
                 )
             ],
@@ -229,7 +233,7 @@ async def _create_runs(storage: Storage, count: int) -> None:
 
 @BACKENDS
 async def test_list_runs_sends_as_many_commands_with_5000_runs_as_with_60(
-    pikku_storage: Storage, pikku_backend_name: str, record_property: pytest.RecordProperty
+    pikku_storage: Storage, pikku_backend_name: str, record_property: Callable[[str, object], None]
 ) -> None:
     """01 §6 item 57: `list_runs(limit=50)` costs the same whatever the number of runs (5000 on
     a server; 600 on the in-process fake, which runs scripts a hundred times slower)."""
@@ -254,14 +258,16 @@ async def _fill_thread(storage: Storage, thread_id: str, count: int) -> None:
         for i in range(start, min(count, start + 100)):
             calls = [ToolCall(id=f"c{i}", name="tool")] if i % 3 == 0 else []
             batch.append(
-                Message(id=f"m{i}", role="assistant", content=f"text {i}", tool_calls=calls)
+                Message(
+                    id=f"m{i}", role=MessageRole.ASSISTANT, content=f"text {i}", tool_calls=calls
+                )
             )
         await storage.ai_storage.save_messages(thread_id, batch)
 
 
 @BACKENDS
 async def test_get_messages_window_sends_as_many_commands_on_2000_messages_as_on_30(
-    pikku_storage: Storage, record_property: pytest.RecordProperty
+    pikku_storage: Storage, record_property: Callable[[str, object], None]
 ) -> None:
     """02 §2 cost rule, §6 item 66: a `last_n=20` window or a cursor costs the same on a
     thread of 30 or 2,000 messages."""
@@ -285,7 +291,7 @@ async def test_get_messages_window_sends_as_many_commands_on_2000_messages_as_on
 
 @BACKENDS
 async def test_list_threads_sends_as_many_commands_with_1000_threads_as_with_60(
-    pikku_storage: Storage, record_property: pytest.RecordProperty
+    pikku_storage: Storage, record_property: Callable[[str, object], None]
 ) -> None:
     """02 §4, §5.4: `list_threads` reads a window of an index, then the window's threads."""
     ai, console = pikku_storage.ai_storage, pikku_storage.agent_runs

@@ -13,18 +13,19 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 import pytest
-from _redis_support import PrivateRedis, client_of
 
 from pikku_storage import (
     Channel,
     DeploymentConfig,
     ManualClock,
     Message,
+    MessageRole,
     Storage,
     StorageUnavailable,
     ToolCall,
 )
 from pikku_storage.redis import open_storage
+from tests.redis._redis_support import PrivateRedis, client_of
 
 
 def _outage_calls(
@@ -99,8 +100,12 @@ async def _workload(
         await ai.save_messages(
             thread_id,
             [
-                Message(id=f"m{n}", role="user", content="q"),
-                Message(id=f"a{n}", role="assistant", tool_calls=[ToolCall(id=f"c{n}", name="t")]),
+                Message(id=f"m{n}", role=MessageRole.USER, content="q"),
+                Message(
+                    id=f"a{n}",
+                    role=MessageRole.ASSISTANT,
+                    tool_calls=[ToolCall(id=f"c{n}", name="t")],
+                ),
             ],
         )
         progress[0] += 1

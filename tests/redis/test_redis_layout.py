@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 
 import pytest
-from _redis_support import client_of, key_count, prefix_of, snapshot
 from redis.crc import key_slot
 
 from pikku_storage import (
@@ -19,6 +18,7 @@ from pikku_storage import (
     InvalidValue,
     ManualClock,
     Message,
+    MessageRole,
     NotFoundError,
     SchemaMismatch,
     StepNotFound,
@@ -27,6 +27,7 @@ from pikku_storage import (
     ToolCallApproval,
 )
 from pikku_storage.redis._keys import layout_key
+from tests.redis._redis_support import client_of, key_count, prefix_of, snapshot
 
 BACKENDS = pytest.mark.pikku_backends("redis", "fakeredis")
 
@@ -40,11 +41,14 @@ async def _members_naming(storage: Storage, needle: str) -> list[str]:
     found = []
     for key, (kind, value, _) in (await snapshot(client_of(storage), prefix_of(storage))).items():
         if kind == "zset":
-            items = [member for member, _ in value]  # type: ignore[attr-defined]
+            assert isinstance(value, list)
+            items = [member for member, _ in value]
         elif kind == "hash":
-            items = [*value, *value.values()]  # type: ignore[attr-defined]
+            assert isinstance(value, dict)
+            items = [*value, *value.values()]
         elif kind in ("set", "list"):
-            items = list(value)  # type: ignore[call-overload]
+            assert isinstance(value, list)
+            items = list(value)
         else:
             items = []
         found += [f"{key} -> {item}" for item in items if needle in item]
@@ -150,10 +154,10 @@ async def test_a_threads_keys_share_one_slot_and_delete_thread_leaves_nothing(
     await ai.save_messages(
         thread_id,
         [
-            Message(id="m1", role="user", content="hi"),
+            Message(id="m1", role=MessageRole.USER, content="hi"),
             Message(
                 id="m2",
-                role="assistant",
+                role=MessageRole.ASSISTANT,
                 content=None,
                 tool_calls=[ToolCall(id="c:1", name="n", args={})],
             ),
@@ -210,13 +214,14 @@ async def _failing_calls(storage: Storage, clock: ManualClock) -> None:
         wf.create_retry_attempt(unknown, "pending"),
         wf.set_branch_taken(unknown, "b"),
         wf.update_run_status(run_id, "bogus"),
-        wf.update_run_state(run_id, "k", {1, 2}),
+        wf.update_run_state(run_id, "k", {1, 2}),  # type: ignore[arg-type]  # not JSON: refused
         wf.get_step_state(run_id, "missing"),
         ai.create_thread("res", thread_id="t1"),
-        ai.save_messages("missing", [Message(id="x", role="user", content="x")]),
-        ai.save_messages("t1", [Message(id="m1", role="user", content="again")]),
+        ai.save_messages("missing", [Message(id="x", role=MessageRole.USER, content="x")]),
+        ai.save_messages("t1", [Message(id="m1", role=MessageRole.USER, content="again")]),
         ai.save_messages(
-            "t1", [Message(id="n", role="assistant", tool_calls=[ToolCall(id="c1", name="n")])]
+            "t1",
+            [Message(id="n", role=MessageRole.ASSISTANT, tool_calls=[ToolCall(id="c1", name="n")])],
         ),
         ai.save_working_memory("missing", "thread", {"a": 1}),
         state.create_run(agent_name="a", thread_id="missing", resource_id="r"),
@@ -252,8 +257,8 @@ async def test_failed_calls_leave_every_key_unchanged(
     await ai.save_messages(
         "t1",
         [
-            Message(id="m1", role="user", content="x"),
-            Message(id="m2", role="assistant", tool_calls=[ToolCall(id="c1", name="n")]),
+            Message(id="m1", role=MessageRole.USER, content="x"),
+            Message(id="m2", role=MessageRole.ASSISTANT, tool_calls=[ToolCall(id="c1", name="n")]),
         ],
     )
     await pikku_storage.channels.add_channel(Channel(channel_id="c", channel_name="n"))

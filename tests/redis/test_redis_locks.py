@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from _redis_support import client_of, prefix_of
 
 from pikku_storage import LockTimeout, Storage
 from pikku_storage._locks import LockName
 from pikku_storage.redis._keys import WorkflowKeys
 from pikku_testing._types import StorageFactory
+from tests.redis._redis_support import client_of, prefix_of
 
 BACKENDS = pytest.mark.pikku_backends("redis", "fakeredis")
 WORKER = Path(__file__).with_name("_lock_worker.py")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sa_helpers import Capture, Fresh, database, server_namespace
 
 from pikku_storage import Storage
 from pikku_storage.sqlalchemy._connection import Database
+from tests.sqlalchemy.sa_helpers import Capture, Fresh, database, server_namespace
 
 
 @pytest.fixture

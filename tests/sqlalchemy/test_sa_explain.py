@@ -16,11 +16,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sa_helpers import SEED_BASE, Capture, seed
 
 from pikku_storage import ManualClock, Storage
 from pikku_storage.records import WorkflowStatus
 from pikku_storage.sqlalchemy._connection import Database
+from tests.sqlalchemy.sa_helpers import SEED_BASE, Capture, seed
 
 pytestmark = pytest.mark.pikku_backends("sqlite", "sqlalchemy-postgres", "sqlalchemy-mysql")
 

@@ -12,7 +12,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from sa_helpers import Fresh, server_namespace
 from sqlalchemy.engine import make_url
 
 from pikku_storage import ManualClock
@@ -20,6 +19,7 @@ from pikku_storage.errors import StorageUnavailable
 from pikku_storage.records import Channel
 from pikku_storage.sqlalchemy import open_storage
 from pikku_storage.sqlite import open_storage as open_sqlite
+from tests.sqlalchemy.sa_helpers import Fresh, server_namespace
 
 
 class Relay:

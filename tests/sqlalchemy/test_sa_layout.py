@@ -7,14 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sa_helpers import database
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pikku_storage import ManualClock, Storage
-from pikku_storage.records import Channel, Message, ToolCall, ToolCallApproval
+from pikku_storage.records import Channel, Message, MessageRole, ToolCall, ToolCallApproval
 from pikku_storage.sqlalchemy import storage_from_engine
 from pikku_storage.sqlalchemy._connection import Database
+from tests.sqlalchemy.sa_helpers import database
 
 SQL_BACKENDS = ("sqlite", "sqlalchemy-sqlite", "sqlalchemy-postgres", "sqlalchemy-mysql")
 
@@ -40,10 +40,10 @@ async def _fill(storage: Storage, clock: ManualClock) -> dict[str, str]:
     await ai.save_messages(
         thread.id,
         [
-            Message(id="m1", role="user", content="hi"),
+            Message(id="m1", role=MessageRole.USER, content="hi"),
             Message(
                 id="m2",
-                role="assistant",
+                role=MessageRole.ASSISTANT,
                 content=None,
                 tool_calls=[ToolCall(id="c1", name="t"), ToolCall(id="c2", name="t")],
             ),

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sa_helpers import Fresh, database
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -28,6 +27,7 @@ from pikku_storage.sqlalchemy import (
 from pikku_storage.sqlalchemy._migrations import LATEST, MIGRATIONS, checksum
 from pikku_storage.sqlalchemy._schema import build_tables
 from pikku_storage.sqlite import open_storage as open_sqlite
+from tests.sqlalchemy.sa_helpers import Fresh, database
 
 # SHA-256 of each shipped migration's DDL, compiled for the default namespace ("pikku_", no
 # schema). A changed value means a shipped migration was edited: add a new one instead.
@@ -109,7 +109,7 @@ def test_shipped_migrations_keep_their_checksums() -> None:
     mariadb.is_mariadb = True
     dialects = {
         "sqlite": sqlite.dialect(),
-        "postgresql": postgresql.dialect(),
+        "postgresql": postgresql.dialect(),  # type: ignore[no-untyped-call]  # unannotated in SQLAlchemy
         "mysql": mysql.dialect(),
         "mariadb": mariadb,
     }

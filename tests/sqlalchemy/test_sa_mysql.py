@@ -8,14 +8,14 @@ import logging
 
 import pymysql
 import pytest
-from sa_helpers import database
-from sqlalchemy import update
+from sqlalchemy import Update, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pikku_storage import Storage
 from pikku_storage._locks import LockName
 from pikku_storage.records import Channel
 from pikku_storage.sqlalchemy._connection import MAX_RETRIES
+from tests.sqlalchemy.sa_helpers import database
 
 pytestmark = pytest.mark.pikku_backend("sqlalchemy-mysql")
 
@@ -31,7 +31,7 @@ async def test_a_real_deadlock_is_retried_and_both_transactions_land(
     first_locked, second_locked = asyncio.Event(), asyncio.Event()
     attempts = {"first": 0, "second": 0}
 
-    def touch(channel_id: str, session: str) -> object:
+    def touch(channel_id: str, session: str) -> Update:
         return (
             update(channels).where(channels.c.channel_id == channel_id).values(user_session=session)
         )

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -17,6 +18,15 @@ from pikku_storage.records import StepStatus
 pytestmark = pytest.mark.pikku_backend("sqlite")
 
 COUNT = 40
+
+
+class _Report(TypedDict):
+    """What one worker process prints: the steps, names and versions it won."""
+
+    claimed: list[str]
+    inserted: list[int]
+    upserted: list[int]
+
 
 # Each process opens the file, waits until both are ready (a file barrier), then races the
 # other over the same steps, step names and versions, and prints what it won.
@@ -68,7 +78,7 @@ async def test_claims_conflicts_and_versions_hold_across_two_processes(
     barrier = tmp_path / "barrier"
     barrier.mkdir()
 
-    async def worker(role: str) -> dict[str, list[object]]:
+    async def worker(role: str) -> _Report:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
@@ -84,7 +94,7 @@ async def test_claims_conflicts_and_versions_hold_across_two_processes(
         )
         out, err = await process.communicate()
         assert process.returncode == 0, err.decode()
-        result: dict[str, list[object]] = json.loads(out.decode())
+        result: _Report = json.loads(out.decode())
         return result
 
     first, second = await asyncio.gather(worker("first"), worker("second"))

@@ -1,0 +1,1 @@
+"""This project's own tests: a package, so every module has one name for pytest and mypy."""
