@@ -119,7 +119,15 @@ class Backend:
         return self.extra
 
     def namespace_of(self, url: str, options: Mapping[str, object]) -> dict[str, object]:
-        """The namespace options among `options`, defaults filled in."""
+        """The namespace `options` select, defaults filled in; `InvalidValue` for an option
+        that selects no namespace of this backend (`key_prefix` on PostgreSQL)."""
+        unknown = sorted(set(options) - set(self.namespace_options))
+        if unknown:
+            takes = ", ".join(self.namespace_options) or "no namespace options"
+            raise InvalidValue(
+                f"the {self.name} backend has no namespace option {', '.join(unknown)} "
+                f"(it takes {takes})"
+            )
         return {
             name: options.get(name, self.defaults.get(name))
             for name in self.namespace_options
@@ -183,6 +191,7 @@ class Backend:
 
     async def migrate(self, url: str, **namespace: object) -> None:
         """Create or migrate the namespace, as `init()` does (under the backend's lock)."""
+        namespace = self.namespace_of(url, namespace)
         if self.admin is not None:
             await self._admin(url).create_namespace(url, **namespace)
             return
@@ -200,6 +209,7 @@ class Backend:
 
     async def drop_namespace(self, url: str, **namespace: object) -> None:
         """Remove one namespace and everything in it."""
+        namespace = self.namespace_of(url, namespace)
         if self.admin is not None:
             await self._admin(url).drop_namespace(url, **namespace)
 
@@ -254,12 +264,6 @@ class _MemoryBackend(Backend):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _SqliteBackend(Backend):
-    def namespace_of(self, url: str, options: Mapping[str, object]) -> dict[str, object]:
-        return {"table_prefix": options.get("table_prefix", "pikku_")}
-
-    def describe_namespace(self, url: str, options: Mapping[str, object]) -> str:
-        return f"table prefix {self.namespace_of(url, options)['table_prefix']}"
-
     def scratch_namespace(
         self, url: str, name: str, directory: Callable[[], Path]
     ) -> tuple[str, dict[str, object]]:

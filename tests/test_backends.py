@@ -194,3 +194,22 @@ def test_check_on_mysql_without_aiomysql_says_to_install_the_mysql_extra() -> No
     assert done.returncode == 1
     assert "pip install 'pikku-storage[mysql]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "flag"),
+    [
+        ("postgresql://u@127.0.0.1:1/db", "--key-prefix"),
+        ("redis://127.0.0.1:1/0", "--schema"),
+        ("sqlite:///{tmp}/a.db", "--schema"),
+    ],
+)
+def test_a_namespace_option_the_backend_lacks_is_refused_before_connecting(
+    url: str, flag: str, tmp_path: Path
+) -> None:
+    """The registry names each backend's namespace options; the CLI never ignores one."""
+    for command in ("verify", "migrate"):
+        result = CliRunner().invoke(main, [command, url.format(tmp=tmp_path), flag, "x"])
+        assert result.exit_code == 1, result.output
+        assert "has no namespace option" in result.output
+    assert not (tmp_path / "a.db").exists()

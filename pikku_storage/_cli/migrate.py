@@ -22,7 +22,6 @@ from pikku_storage._cli._common import (
     run,
 )
 from pikku_storage.backends import backend_for
-from pikku_storage.storage import open_storage
 
 __all__ = ["EXIT_AHEAD", "EXIT_BEHIND", "SchemaStatus", "migrate", "read_status", "verify"]
 
@@ -108,8 +107,7 @@ def migrate(ctx: click.Context, url: str, as_json: bool) -> None:
 
     async def main() -> tuple[SchemaStatus, SchemaStatus]:
         before = await read_status(url, options)
-        async with open_storage(url, **options):
-            pass
+        await backend_for(url).migrate(url, **options)
         return before, await read_status(url, options)
 
     before, after = run(main())
