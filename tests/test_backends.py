@@ -19,6 +19,7 @@ from pikku_storage.backends import BACKENDS, TEST_BACKENDS, backend_for, check_t
 from pikku_storage.cli import main
 from pikku_testing.plugin import BACKEND_EXTRAS, BACKEND_SERVERS
 from pikku_testing.providers import PROVIDERS, get_provider
+from tests.test_imports import BLOCKER
 
 ACCEPTED = {
     "memory://": "memory",
@@ -33,19 +34,6 @@ ACCEPTED = {
     "unix:///tmp/pikku-no-such.sock": "redis",
 }
 REFUSED = ["mysql://u@127.0.0.1:1/db", "mariadb://u@h/db", "ftp://x", "bogus://", ""]
-
-# Run in a fresh interpreter: makes every import of a blocked top-level module fail.
-BLOCKER = """
-import importlib.abc, sys
-
-class _Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.partition(".")[0] in BLOCKED:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, _Blocker())
-"""
 
 
 @pytest.mark.parametrize(("url", "kind"), ACCEPTED.items(), ids=list(ACCEPTED.values()))
