@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from _redis_support import PrivateRedis
 from _servers import PrivatePostgres, find_postgres_bin
+from _targets import TARGETS, Target, make_target
 
 
 def _missing(backend: str, what: str) -> None:
@@ -63,3 +64,10 @@ def private_redis() -> Iterator[PrivateRedis]:
 def private_redis_aof() -> Iterator[PrivateRedis]:
     """A server with an append-only file, restarted by SIGKILL (a crash)."""
     yield from _private_redis(append_only=True)
+
+
+@pytest.fixture(params=list(TARGETS))
+def target(request: pytest.FixtureRequest) -> Target:
+    """Each private server with each way of taking it down (indirect-parametrizable)."""
+    name: str = request.param
+    return make_target(name, request.getfixturevalue(TARGETS[name]))

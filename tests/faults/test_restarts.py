@@ -18,86 +18,19 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any, Final
 
-import psycopg
 import pytest
-from _redis_support import PrivateRedis, client_of, snapshot
-from _servers import PrivatePostgres
+from _targets import Target
 from _workload import Writers, check_consistent, delete_everything
-from psycopg import sql
 
-from pikku_storage import ManualClock, Storage, StorageUnavailable, open_storage
+from pikku_storage import Storage, StorageUnavailable
 
 pytestmark = [pytest.mark.faults, pytest.mark.real_time]
 
 WRITERS: Final = 4
 ROUNDS_BEFORE: Final = 10  # whole rounds per writer before the server goes down
 ROUNDS_AFTER: Final = 3  # whole rounds per writer after it is back
-POOL_TIMEOUT: Final = 1.0  # PostgreSQL: how long a call waits for a connection in an outage
-
-
-@dataclass
-class Target:
-    """One private server and how to take it down and bring it back."""
-
-    name: str
-    url: str
-    stop: Callable[[], None]
-    start: Callable[[], None]
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def open(self, namespace: str, **options: Any) -> Storage:
-        key = "schema" if self.url.startswith("postgresql") else "key_prefix"
-        return open_storage(
-            self.url, clock=ManualClock(), **{key: namespace, **self.options, **options}
-        )
-
-    async def leftovers(self, storage: Storage) -> dict[str, int]:
-        """Data the namespace still holds besides its bookkeeping (version, counters)."""
-        if self.url.startswith("postgresql"):
-            schema: str = storage.workflows._db.schema  # type: ignore[attr-defined]  # white-box
-            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-                cur = await conn.execute(
-                    "SELECT table_name FROM information_schema.tables"
-                    " WHERE table_schema = %s AND table_name <> 'pikku_migrations'",
-                    (schema,),
-                )
-                out = {}
-                for (table,) in await cur.fetchall():
-                    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
-                    (n,) = await (await conn.execute(query)).fetchone()  # type: ignore[misc]
-                    if n:
-                        out[table] = n
-                return out
-        prefix: str = storage.workflows.key_prefix  # type: ignore[attr-defined]  # white-box
-        keys = await snapshot(client_of(storage), prefix)
-        return {k: 1 for k in keys if k != f"{prefix}:layout" and not k.endswith("}:seq")}
-
-
-def _postgres(server: PrivatePostgres, mode: str) -> Target:
-    return Target(
-        f"postgres-{mode}",
-        server.url,
-        lambda: server.stop(mode),
-        server.start,
-        {"timeout": POOL_TIMEOUT},
-    )
-
-
-def _redis(server: PrivateRedis, name: str) -> Target:
-    return Target(name, server.url, server.stop, server.start)
-
-
-@pytest.fixture(params=["postgres-fast", "postgres-immediate", "redis-shutdown", "redis-crash"])
-def target(request: pytest.FixtureRequest) -> Target:
-    name: str = request.param
-    if name.startswith("postgres"):
-        return _postgres(request.getfixturevalue("private_postgres"), name.split("-")[1])
-    if name == "redis-shutdown":
-        return _redis(request.getfixturevalue("private_redis"), name)
-    return _redis(request.getfixturevalue("private_redis_aof"), name)
 
 
 @asynccontextmanager
@@ -147,7 +80,8 @@ async def test_a_restart_under_writes_is_storage_unavailable_then_the_same_stora
         left = await target.leftovers(storage)
         _report(
             target,
-            outage_s=f"{up - down:.2f}",
+            outage_s=f"{up - stopping:.2f}",
+            stop_s=f"{down - stopping:.2f}",
             callers_failing_s=f"{writers.failing(stopping):.2f}",
             caller_saw={k: v - before.get(k, 0) for k, v in seen.items()},
             recovery_s=f"{writers.recovery(up):.2f}",

@@ -13,6 +13,8 @@ from typing import Any, Final
 
 import redis
 from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pikku_storage import Storage
 from pikku_storage.redis._connection import RedisBase
@@ -201,7 +203,8 @@ class PrivateRedis:
         if self.append_only:
             self.kill()
             return
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        # No retry: redis-py's default would resend SHUTDOWN to the dying server for seconds.
+        client = redis.Redis(port=self.port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
         try:
             client.shutdown(save=True)
         finally:
