@@ -21,6 +21,7 @@ from typing import Final
 
 import psycopg
 from psycopg.sql import SQL
+from psycopg_pool import PoolClosed, PoolTimeout, TooManyRequests
 
 from pikku_storage._locks import LocalLockRegistry, LockName
 from pikku_storage.errors import LockTimeout, StorageUnavailable
@@ -41,8 +42,11 @@ _UNLOCK: Final = SQL("SELECT pg_advisory_unlock(%(key)s)")
 
 
 def _broken_connection(exc: BaseException) -> bool:
-    """A `StorageUnavailable` raised because the connection (not the pool) failed."""
+    """A `StorageUnavailable` raised because a connection failed in use; not the pool's own
+    errors (no connection within its timeout, closed), which the pool already retried."""
     cause = exc.__cause__
+    if isinstance(cause, PoolTimeout | PoolClosed | TooManyRequests):
+        return False
     return isinstance(cause, psycopg.Error) and is_connection_error(cause)
 
 

@@ -60,7 +60,15 @@ class Target:
                 return out
         prefix: str = storage.workflows.key_prefix  # type: ignore[attr-defined]  # white-box
         keys = await snapshot(client_of(storage), prefix)
-        return {k: 1 for k in keys if k != f"{prefix}:layout" and not k.endswith("}:seq")}
+        # A lock whose release could not reach the server stays until its lease runs out: a
+        # lease (a key with a TTL), not an orphan. One without a TTL would be.
+        return {
+            k: 1
+            for k, (_, _, ttl) in keys.items()
+            if k != f"{prefix}:layout"
+            and not k.endswith("}:seq")
+            and not (":wf:lock:" in k and ttl > 0)
+        }
 
 
 def _postgres(server: PrivatePostgres, mode: str) -> Target:

@@ -1,10 +1,11 @@
 """A stream of writes from one open `Storage`, and the checks of what a store holds afterwards.
 
-Writers run rounds of workflow and AI writes (run, step, failed attempt, retry, result, state,
-status, a two-message batch with a tool call) until told to stop. A failed call ends its round
-and the writer starts the next one: the outcome of a write that raised `StorageUnavailable` is
-unknown (it may have committed before the connection broke, issue 17 item 10), so the checks
-accept each write whole or absent, never half. Spec: 00 §6, 01 §3.5, 02 §2.
+Writers run rounds of workflow and AI writes (run, then under its run lock a step, failed
+attempt, retry and result, then state, status, a two-message batch with a tool call) until told
+to stop. A failed call ends its round and the writer starts the next one: the outcome of a
+write that raised `StorageUnavailable` is unknown (it may have committed before the connection
+broke, issue 17 item 10), so the checks accept each write whole or absent, never half.
+Spec: 00 §6, 01 §3.5, 02 §2.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = ["Writers", "check_consistent", "delete_everything"]
 
 _PAUSE_AFTER_FAILURE: Final = 0.01  # do not spin on a refused connection
 _PAGE: Final = 1000
+_LOCK_TIMEOUT: Final = 5.0  # nobody else takes a writer's run lock
 
 
 @dataclass
@@ -96,10 +98,11 @@ class Writers:
         wf, ai = self.storage.workflows, self.storage.ai_storage
         run_id = await wf.create_run(f"flow{worker}", {"n": n})
         step = await wf.insert_step_state(run_id, "a", None, None, retries=2)
-        await wf.claim_step(step.step_id)
-        await wf.set_step_error(step.step_id, {"message": "again"})
-        await wf.create_retry_attempt(step.step_id, "running")
-        await wf.set_step_result(step.step_id, n)
+        async with wf.run_lock(run_id, timeout=_LOCK_TIMEOUT):
+            await wf.claim_step(step.step_id)
+            await wf.set_step_error(step.step_id, {"message": "again"})
+            await wf.create_retry_attempt(step.step_id, "running")
+            await wf.set_step_result(step.step_id, n)
         await wf.update_run_state(run_id, "n", n)
         await wf.update_run_status(run_id, "completed", output=n)
         await ai.save_messages(
