@@ -1,7 +1,7 @@
 """A client process killed with SIGKILL in the middle of a large write: all or nothing.
 
 The child opens the private server with `open_storage` and runs one large call: a
-`save_messages` of 2,000 messages (about 4 MB), or a `prune_runs` of 150 runs with their steps
+`save_messages` of 2,000 messages (about 4 MB), or a `prune_runs` of 60 runs with their steps
 in one batch. The parent kills it while the call is in flight: on PostgreSQL once its session
 is inside a transaction (`pg_stat_activity`), on Redis once the server holds part of its
 command (`CLIENT LIST` shows a query buffer). Afterwards the batch is stored whole or not at
@@ -32,7 +32,7 @@ from pikku_storage import Message, Storage
 pytestmark = [pytest.mark.faults, pytest.mark.real_time]
 
 MESSAGES: Final = 2000
-RUNS: Final = 150
+RUNS: Final = 60
 APP: Final = "pikku-faults-child"
 POLL: Final = 0.001
 

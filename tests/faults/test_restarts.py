@@ -29,7 +29,7 @@ from pikku_storage import Storage, StorageUnavailable
 pytestmark = [pytest.mark.faults, pytest.mark.real_time]
 
 WRITERS: Final = 4
-ROUNDS_BEFORE: Final = 10  # whole rounds per writer before the server goes down
+ROUNDS_BEFORE: Final = 6  # whole rounds per writer before the server goes down
 ROUNDS_AFTER: Final = 3  # whole rounds per writer after it is back
 
 
