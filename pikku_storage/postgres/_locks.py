@@ -19,12 +19,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Final
 
+import psycopg
 from psycopg.sql import SQL
+from psycopg_pool import PoolClosed, PoolTimeout, TooManyRequests
 
 from pikku_storage._locks import LocalLockRegistry, LockName
-from pikku_storage.errors import LockTimeout
+from pikku_storage.errors import LockTimeout, StorageUnavailable
 from pikku_storage.postgres._connection import Conn, PgDatabase, fetch_one
-from pikku_storage.postgres._errors import is_lock_timeout, translate_errors
+from pikku_storage.postgres._errors import is_connection_error, is_lock_timeout, translate_errors
 
 __all__ = ["PgLocks", "lock_key"]
 
@@ -37,6 +39,15 @@ _LOCK: Final = SQL(
 )
 _TRY_LOCK: Final = SQL("SELECT pg_try_advisory_lock(%(key)s)")
 _UNLOCK: Final = SQL("SELECT pg_advisory_unlock(%(key)s)")
+
+
+def _broken_connection(exc: BaseException) -> bool:
+    """A `StorageUnavailable` raised because a connection failed in use; not the pool's own
+    errors (no connection within its timeout, closed), which the pool already retried."""
+    cause = exc.__cause__
+    if isinstance(cause, PoolTimeout | PoolClosed | TooManyRequests):
+        return False
+    return isinstance(cause, psycopg.Error) and is_connection_error(cause)
 
 
 def lock_key(schema: str, name: LockName) -> int:
@@ -85,6 +96,22 @@ class PgLocks:
     async def _acquire(
         self, key: int, label: str, timeout: float | None, deadline: float | None
     ) -> _Held:
+        """Take the key on a dedicated connection; once more on a fresh one if that connection
+        turns out to be broken (the pool hands out idle connections unchecked, so after a
+        server restart every idle one is stale: the failure sweeps them, as the data path does).
+        A broken session holds no advisory lock, so the second attempt is safe."""
+        try:
+            return await self._acquire_once(key, label, timeout, deadline)
+        except StorageUnavailable as exc:
+            if not _broken_connection(exc):
+                raise
+            logger.warning("lock %s: connection broken, retrying on a fresh one", label)
+            await self._db.recover()
+        return await self._acquire_once(key, label, timeout, deadline)
+
+    async def _acquire_once(
+        self, key: int, label: str, timeout: float | None, deadline: float | None
+    ) -> _Held:
         async with translate_errors():
             conn = await self._db.pool.getconn()
         held = _Held(conn, conn.autocommit)
@@ -127,6 +154,8 @@ class PgLocks:
             if not isinstance(exc, Exception):
                 raise
             logger.warning("lock %s was lost while held (connection broken)", label, exc_info=True)
+            if _broken_connection(exc):
+                await self._db.recover()  # the pool's other idle connections died with it
             return
         if row is None or row[0] is not True:
             logger.warning("lock %s was lost while held (session reset)", label)

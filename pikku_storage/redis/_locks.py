@@ -19,6 +19,8 @@ from contextlib import asynccontextmanager
 from typing import Final
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from pikku_storage._locks import LocalLockRegistry, LockName
 from pikku_storage.errors import LockTimeout
@@ -29,6 +31,7 @@ from pikku_storage.redis._errors import (
     translate_errors,
 )
 from pikku_storage.redis._keys import WorkflowKeys
+from pikku_storage.redis._rows import text
 from pikku_storage.redis._scripts import Scripts
 
 __all__ = ["RedisLocks"]
@@ -37,6 +40,25 @@ logger = logging.getLogger(__name__)
 
 _MIN_BACKOFF: Final = 0.010
 _MAX_BACKOFF: Final = 0.200
+
+
+# Lock commands are safe to send twice (a token compare, or SET NX GET answering the holder),
+# so each is retried once after a connection error: redis-py has already dropped the broken
+# connection, and the retry takes a fresh one from the pool. After a server restart every idle
+# pooled connection is stale, and a release that failed on one would leave the lock taken by
+# nobody until its lease ran out (issue 17 item 4). Data commands are never resent (D17).
+_RETRY_ONCE: Final = Retry(NoBackoff(), 1)
+
+
+async def _on_broken(error: Exception) -> None:
+    logger.debug("lock command failed on a broken connection, retrying once: %r", error)
+
+
+async def _compare_and_delete(scripts: Scripts, lease: _Lease) -> object:
+    """Delete the lock key if it still holds this lease's token; 1 if it did."""
+    return await _RETRY_ONCE.call_with_retry(
+        lambda: scripts("lock_release", [lease.key], [lease.token]), _on_broken
+    )
 
 
 class _Lease:
@@ -93,7 +115,15 @@ class RedisLocks:
         try:
             while True:
                 async with translate_errors():
-                    taken = await client.set(lease.key, lease.token, nx=True, px=self._lease_ms)
+                    # NX with GET answers the holder's token: ours when a SET whose reply was
+                    # lost to a broken connection had taken it, before the retry.
+                    holder = await _RETRY_ONCE.call_with_retry(
+                        lambda: client.set(
+                            lease.key, lease.token, nx=True, px=self._lease_ms, get=True
+                        ),
+                        _on_broken,
+                    )
+                taken = holder is None or text(holder) == lease.token
                 raise_lost_cancellation(before)  # a cancelled waiter must not go on to hold it
                 if taken:
                     logger.debug("lock %s acquired", name)
@@ -110,7 +140,7 @@ class RedisLocks:
             # A SET whose reply was lost (cancellation, broken connection) may have taken the
             # lock: give back whatever this token holds, so a cancelled waiter holds nothing.
             with contextlib.suppress(Exception):
-                await asyncio.shield(scripts("lock_release", [lease.key], [lease.token]))
+                await asyncio.shield(_compare_and_delete(scripts, lease))
             raise
 
     async def _renew(self, scripts: Scripts, lease: _Lease) -> None:
@@ -119,7 +149,10 @@ class RedisLocks:
         while True:
             await asyncio.sleep(self._renew_every)
             try:
-                renewed = await scripts("lock_renew", [lease.key], [lease.token, self._lease_ms])
+                renewed = await _RETRY_ONCE.call_with_retry(
+                    lambda: scripts("lock_renew", [lease.key], [lease.token, self._lease_ms]),
+                    _on_broken,
+                )
             except Exception:
                 logger.debug("lock renewal failed, retrying at the next tick", exc_info=True)
                 renewed = None
@@ -132,7 +165,7 @@ class RedisLocks:
 
     async def _release(self, scripts: Scripts, lease: _Lease, name: LockName) -> None:
         try:
-            released = await scripts("lock_release", [lease.key], [lease.token])
+            released = await _compare_and_delete(scripts, lease)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise

@@ -1,8 +1,8 @@
-"""Broken connections, an unreachable server, deadlocks (00 §6, 01 §6 61, 02 §5.2).
+"""Broken connections and deadlocks (00 §6, 01 §6 61, 02 §5.2).
 
 A multi-row write is stopped midway by a row lock another session holds, its backend is killed
-with `pg_terminate_backend`, and the store is checked for leftovers. A TCP proxy in the test
-plays a server that goes away and comes back.
+with `pg_terminate_backend`, and the store is checked for leftovers. A server that goes away
+and comes back (a restart, a crash) is in tests/faults, on a private cluster.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -21,7 +19,6 @@ from psycopg.rows import TupleRow
 
 from pikku_storage import ManualClock, Storage
 from pikku_storage.errors import StorageUnavailable
-from pikku_storage.postgres import open_storage
 from pikku_storage.postgres._connection import Conn as PoolConn
 from pikku_storage.postgres._connection import PgDatabase, execute
 from pikku_storage.records import (
@@ -259,91 +256,6 @@ async def test_a_call_on_killed_connections_raises_storage_unavailable_then_the_
     assert [r.id for r in await asyncio.gather(*(wf.get_run(i) for i in run_ids)) if r] == list(
         run_ids
     )
-
-
-class _Proxy:
-    """A TCP proxy to the server that can go away (dropping every connection) and come back."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._target = (host, port)
-        self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.Task[None]] = set()
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._pipes):
-            task.cancel()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._pipes.add(task)
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
-            try:
-                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-            finally:
-                up_writer.close()
-        except (OSError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-            self._pipes.discard(task)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while data := await reader.read(65536):
-        writer.write(data)
-        await writer.drain()
-    writer.close()
-
-
-@asynccontextmanager
-async def _proxied_storage(pg_url: str, schema: str) -> AsyncIterator[tuple[Storage, _Proxy]]:
-    parts = urlsplit(pg_url)
-    proxy = _Proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await proxy.start()
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{proxy.port}"
-    url = urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
-    storage = open_storage(url, schema=schema, clock=ManualClock(), timeout=1.0, max_size=4)
-    try:
-        async with storage:
-            yield storage, proxy
-    finally:
-        await proxy.stop()
-
-
-async def test_an_unreachable_server_raises_storage_unavailable_until_it_is_back(
-    storage: Storage, pg_url: str
-) -> None:
-    """00 §6 / 01 §6 61: connection failures always propagate as `StorageUnavailable`; once
-    the server answers again, calls succeed on the same service."""
-    async with _proxied_storage(pg_url, _schema(storage)) as (proxied, proxy):
-        run_id = await proxied.workflows.create_run("wf", 1)
-        await proxy.stop()
-        for _ in range(2):  # the broken pooled connection, then no connection at all
-            with pytest.raises(StorageUnavailable):
-                await proxied.workflows.get_run(run_id)
-        await proxy.start()
-        for _ in range(30):  # the pool reconnects with backoff
-            try:
-                run = await proxied.workflows.get_run(run_id)
-                break
-            except StorageUnavailable:
-                continue
-        else:
-            pytest.fail("the service never recovered")
-        assert run is not None
-        assert run.input == 1
 
 
 async def test_a_deadlock_is_retried_inside_the_call(

@@ -13,6 +13,8 @@ from typing import Any, Final, cast
 
 import redis
 from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pikku_storage import Storage
 from pikku_storage.redis._connection import RedisBase
@@ -143,10 +145,17 @@ async def snapshot(client: Redis, prefix: str) -> dict[str, tuple[str, object, i
 
 
 class PrivateRedis:
-    """A `redis-server` on a free loopback port, started and killed by the test."""
+    """A `redis-server` on a free loopback port, started, restarted and killed by the test.
 
-    def __init__(self, directory: Path) -> None:
+    `append_only=True` (the default) keeps an append-only file written before each reply, so
+    a SIGKILL and restart reloads exactly what the server acknowledged. `append_only=False`
+    runs with `--save '' --appendonly no` (nothing written on its own); `restart()` then stops
+    it with `SHUTDOWN SAVE`, which snapshots what it holds once, and starts it again.
+    """
+
+    def __init__(self, directory: Path, *, append_only: bool = True) -> None:
         self.directory = directory
+        self.append_only = append_only
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -157,8 +166,12 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        """Start the server with an append-only file in `directory`, so a restart reloads
-        what it acknowledged (written before each reply; no fsync needed for SIGKILL)."""
+        """Start the server (reloading what it persisted) and wait until it answers."""
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "always"]  # no fsync needed for SIGKILL
+            if self.append_only
+            else ["--appendonly", "no"]
+        )
         self.process = subprocess.Popen(
             [
                 "redis-server",
@@ -168,10 +181,7 @@ class PrivateRedis:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
+                *persistence,
                 "--dir",
                 str(self.directory),
             ],
@@ -189,6 +199,26 @@ class PrivateRedis:
             raise RuntimeError("private redis-server did not start")
         finally:
             client.close()
+
+    def stop(self) -> None:
+        """Take the server down: SIGKILL with an append-only file, else `SHUTDOWN SAVE`."""
+        if self.process is None:
+            return
+        if self.append_only:
+            self.kill()
+            return
+        # No retry: redis-py's default would resend SHUTDOWN to the dying server for seconds.
+        client = redis.Redis(port=self.port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+        try:
+            client.shutdown(save=True)
+        finally:
+            client.close()
+        self.process.wait(timeout=30)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
     def kill(self) -> None:
         """SIGKILL the server and wait until it is gone."""
