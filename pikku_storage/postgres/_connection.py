@@ -172,8 +172,9 @@ class PgDatabase:
     async def open(self) -> None:
         """Open the pool if needed and migrate the schema; idempotent."""
         async with translate_errors():
-            if self._pool.closed and self._owned:
+            if self._pool.closed:
                 logger.info("opening pool %s for schema %s", self._pool.name, self.schema)
+                await self._probe()
             await self._pool.open()
             migrated = _MIGRATED.setdefault(self._pool, set())
             if self.schema in migrated:
@@ -181,6 +182,16 @@ class PgDatabase:
             async with self._pool.connection() as conn:
                 await migrate(conn, self.schema)
             migrated.add(self.schema)
+
+    async def _probe(self) -> None:
+        """Connect once outside the pool, so that a wrong database, user or host fails at once
+        with the server's own reason; a pool only logs it and times out after `timeout`."""
+        conninfo, kwargs = self._pool.conninfo, self._pool.kwargs
+        if not isinstance(conninfo, str) or not isinstance(kwargs, dict):
+            return  # a pool given callables makes its own connections: nothing to probe with
+        async with asyncio.timeout(self._pool.timeout):
+            conn = await psycopg.AsyncConnection.connect(conninfo, **kwargs)
+        await conn.close()
 
     async def close(self) -> None:
         """Close an owned pool (idempotent); a borrowed one stays open."""

@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from pikku_storage import ManualClock
 from pikku_storage import open_storage as open_any_storage
-from pikku_storage.errors import InvalidValue, SchemaMismatch
+from pikku_storage.errors import InvalidValue, SchemaMismatch, StorageUnavailable
 from pikku_storage.postgres import (
     LATEST_VERSION,
     PgAIStorageService,
@@ -314,3 +314,22 @@ async def test_a_schema_name_is_quoted_so_case_makes_another_namespace(
         await admin.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(upper))
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"dbname": "pikku_no_such_database"}, 'database "pikku_no_such_database" does not exist'),
+        ({"user": "pikku_no_such_role"}, 'role "pikku_no_such_role" does not exist'),
+    ],
+)
+async def test_init_reports_the_servers_reason_at_once(
+    pg_url: str, change: dict[str, str], reason: str
+) -> None:
+    """Issue 13 item 7: a wrong database or user fails `init()` with the server's own reason,
+    not after the pool's 30 s timeout with "couldn't get a connection"."""
+    url = psycopg.conninfo.make_conninfo(pg_url, **change)
+    storage = open_storage(url, clock=ManualClock(), timeout=30.0)
+    with pytest.raises(StorageUnavailable, match=reason):  # a pool timeout names no reason
+        await storage.init()
+    await storage.close()
