@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Final
 
 from pikku_storage import _validate as v
-from pikku_storage.clock import Clock, from_epoch_ms, to_epoch_ms
+from pikku_storage.clock import Clock, clamp_ms, to_epoch_ms
 from pikku_storage.errors import DeploymentNotStarted, InvalidValue
 from pikku_storage.interfaces._base import Service
 from pikku_storage.records import DeploymentConfig, DeploymentInfo
@@ -101,7 +101,7 @@ class DeploymentService(Service):
 
     def _cutoff(self) -> datetime:
         """Registrations with `last_heartbeat` at or before this are stale."""
-        return from_epoch_ms(to_epoch_ms(self._now()) - self._ttl_ms)
+        return clamp_ms(to_epoch_ms(self._now()) - self._ttl_ms)  # a clock near year 1: year 1
 
     async def start(self, config: DeploymentConfig) -> None:
         """Register (replacing an earlier id of this instance) and keep one heartbeat task."""

@@ -116,7 +116,7 @@ class GraphStep:
 
 
 def _retries(value: object) -> int | None:
-    return None if value is None else v.non_negative_int("retries", value)
+    return None if value is None else v.non_negative_int("retries", value, below=v.INT32_END)
 
 
 def _retry_delay(value: object) -> str | None:
