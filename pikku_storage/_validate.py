@@ -13,6 +13,7 @@ from pikku_storage.codec import check_text
 from pikku_storage.errors import InvalidValue
 
 __all__ = [
+    "COUNT_CEILING",
     "INT32_END",
     "INT64_END",
     "MAX_ID_LENGTH",
@@ -21,6 +22,7 @@ __all__ = [
     "aware_cutoff",
     "batch_size",
     "boolean",
+    "count",
     "enum_member",
     "identifier",
     "identifier_list",
@@ -41,6 +43,10 @@ MAX_LIMIT: Final = 1000
 INT64_END: Final = 2**63
 """Counts and positions (`last_n`, `offset`, limits, tokens) are below this: signed 64-bit, what
 every SQL driver binds and Redis parses."""
+COUNT_CEILING: Final = 2**53
+"""A count or position (`last_n`, `offset`, a prune `limit`) at or above this reaches past every
+record a store can hold, so it is passed to the backend as this value (exact in a double, with
+room to add a page to it in Redis and Lua)."""
 INT32_END: Final = 2**31
 """Values stored in an `int` column (`retries`) are below this."""
 MAX_LOCK_WAIT: Final = (2**31 - 1) / 1000
@@ -110,12 +116,18 @@ def non_negative_int(field: str, value: object, *, below: int = INT64_END) -> in
     return value
 
 
+def count(field: str, value: object) -> int:
+    """A count or position: an `int` in `0 <= value < 2**63` (`InvalidValue` otherwise, on
+    every backend), given to the backend capped at `COUNT_CEILING`, which means the same."""
+    return min(non_negative_int(field, value), COUNT_CEILING)
+
+
 def limit_offset(limit: object, offset: object) -> tuple[int, int]:
-    """Console paging: `limit` in 1..1000, `offset` >= 0."""
+    """Console paging: `limit` in 1..1000, `offset` a count (see `count`)."""
     checked_limit = non_negative_int("limit", limit)
     if not 1 <= checked_limit <= MAX_LIMIT:
         raise InvalidValue(f"limit must be between 1 and {MAX_LIMIT}: {checked_limit}")
-    return checked_limit, non_negative_int("offset", offset)
+    return checked_limit, count("offset", offset)
 
 
 def batch_size(value: object) -> int:

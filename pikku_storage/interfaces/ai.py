@@ -410,7 +410,7 @@ class AIStorageService(_ThreadReads):
         """Messages in stored order with synthetic tool-result messages (02 §2)."""
         v.identifier("thread_id", thread_id)
         if last_n is not None:
-            v.non_negative_int("last_n", last_n)
+            last_n = v.count("last_n", last_n)
         v.optional_identifier("cursor", cursor)
         if cursor is not None and last_n is None:
             last_n = DEFAULT_CURSOR_WINDOW
