@@ -158,7 +158,7 @@ def aware_cutoff(field: str, value: object) -> datetime:
     try:
         return truncate_ms(value)
     except OverflowError:  # before year 1 or after 9999 in UTC: nothing is older or newer
-        return EARLIEST if value.year == 1 else truncate_ms(LATEST)
+        return EARLIEST if value.year == 1 else LATEST
 
 
 def timeout(value: object) -> float | None:

@@ -25,7 +25,7 @@ __all__ = [
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
-LATEST: Final = datetime.max.replace(tzinfo=UTC)
+LATEST: Final = datetime.max.replace(microsecond=999_000, tzinfo=UTC)  # whole milliseconds
 TEST_START: Final = datetime(2026, 1, 1, tzinfo=UTC)
 """Where a `ManualClock` starts by default, and with it the `pikku_clock` fixture."""
 
@@ -135,4 +135,4 @@ def from_epoch_ms(ms: int) -> datetime:
 
 
 _EARLIEST_MS: Final = to_epoch_ms(EARLIEST)
-_LATEST_MS: Final = to_epoch_ms(truncate_ms(LATEST))
+_LATEST_MS: Final = to_epoch_ms(LATEST)

@@ -15,7 +15,9 @@ from pikku_storage import Storage
 from pikku_storage._validate import INT32_END, INT64_END, MAX_LOCK_WAIT
 from pikku_storage.clock import ManualClock
 from pikku_storage.codec import MAX_INT_DIGITS, MAX_JSON_DEPTH, JsonValue
+from pikku_storage.errors import InvalidValue
 from pikku_storage.records import Channel, DeploymentConfig, DeploymentInfo, Message, MessageRole
+from pikku_testing._types import StorageFactory
 from pikku_testing.contract._builders_workflows import (
     expect_invalid,
     json_identical,
@@ -23,7 +25,13 @@ from pikku_testing.contract._builders_workflows import (
     new_step,
 )
 
-__all__ = ["ChannelLimitTests", "DeploymentLimitTests", "MessageLimitTests", "WorkflowLimitTests"]
+__all__ = [
+    "ChannelLimitTests",
+    "ClockLimitTests",
+    "DeploymentLimitTests",
+    "MessageLimitTests",
+    "WorkflowLimitTests",
+]
 
 CALL_STACK_DEPTH = 400
 """Frames a caller may already have used when it reads (a framework, middleware, a test
@@ -171,6 +179,48 @@ class WorkflowLimitTests:
 
 async def _one() -> int:
     return 1
+
+
+class NaiveClock:
+    """A `Clock` whose `now()` has no timezone: the mistake `datetime.now()` makes."""
+
+    def now(self) -> datetime:
+        return datetime(2026, 1, 1, 12, 0)  # naive on purpose
+
+
+class ClockLimitTests:
+    """A clock that returns naive datetimes is refused where it is read, on every service."""
+
+    async def test_a_clock_returning_naive_datetimes_is_invalid_and_nothing_is_written(
+        self, storage: Storage, storage_factory: StorageFactory
+    ) -> None:
+        """00 §4: timestamps are aware UTC; a naive `now()` (local time of unknown zone) is
+        `InvalidValue` at the first stamped write, never stored as a guess."""
+        try:
+            naive = await storage_factory(clock=NaiveClock())
+        except InvalidValue:  # a backend whose init() stamps its schema version refuses there
+            naive = None
+        if naive is not None:
+            await expect_invalid("create_run", naive.workflows.create_run, "wf", None)
+            await expect_invalid("create_thread", lambda: naive.ai_storage.create_thread("r"))
+            await expect_invalid(
+                "add_channel",
+                naive.channels.add_channel,
+                Channel(channel_id="ch", channel_name="c"),
+            )
+            await expect_invalid(
+                "start",
+                naive.deployments.start,
+                DeploymentConfig(deployment_id="d", endpoint="http://a", functions=["f"]),
+            )
+            await expect_invalid("list_deployments", naive.deployments.list_deployments)
+        assert await storage.workflow_runs.list_runs() == []
+        assert await storage.ai_storage.get_threads("r") == []
+        assert (
+            await storage.channels.prune_channels(last_seen_before=datetime.max.replace(tzinfo=UTC))
+            == []
+        )
+        assert await storage.deployments.list_deployments() == []
 
 
 class MessageLimitTests:
