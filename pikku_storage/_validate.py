@@ -62,6 +62,13 @@ E = TypeVar("E", bound=StrEnum)
 
 def identifier(field: str, value: object) -> str:
     """A non-empty `str` of at most 255 characters, without U+0000 or lone surrogates."""
+    if (
+        type(value) is str
+        and 0 < len(value) <= MAX_ID_LENGTH
+        and value.isascii()
+        and "\x00" not in value
+    ):
+        return value  # the common case: ASCII needs no encoding check
     if not isinstance(value, str):
         raise InvalidValue(f"{field} must be a str, got {type(value).__name__}")
     if not value:

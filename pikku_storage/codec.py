@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any, Final, TypeAlias
 
 from pikku_storage.errors import InvalidValue
@@ -41,6 +42,8 @@ _KNOWN: Final = frozenset({str, int, float, bool, type(None), list, dict})
 
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 _DECODER: Final = json.JSONDecoder()
+# The C scanner without decode()'s whitespace regexes (typeshed does not declare it).
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def check_text(value: str, path: str) -> None:
@@ -155,11 +158,17 @@ def decode(text: str | bytes) -> JsonValue:
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     try:
-        result: JsonValue = _DECODER.decode(text)
+        try:
+            value, end = _SCAN(text, 0)  # this codec's text: no whitespace around the value
+        except StopIteration:
+            end = -1
+        if end != len(text):  # other text (whitespace, trailing data): the full decoder
+            value = _DECODER.decode(text)
     except RecursionError:
         raise InvalidValue(
             f"stored JSON is nested too deep to read (the limit is {MAX_JSON_DEPTH} levels)"
         ) from None
+    result: JsonValue = value
     return result
 
 

@@ -97,8 +97,8 @@ class WorkflowLimitTests:
     async def test_json_far_past_the_depth_limit_is_invalid_not_a_recursion_error(
         self, storage: Storage
     ) -> None:
-        """00 §4: a value nested 100,000 deep is refused like any other bad value."""
-        await expect_invalid("create_run", storage.workflows.create_run, "wf", nested(100_000))
+        """00 §4: a value nested 10,000 deep is refused like any other bad value."""
+        await expect_invalid("create_run", storage.workflows.create_run, "wf", nested(10_000))
 
     async def test_deepest_value_reads_back_from_a_deep_call_stack(self, storage: Storage) -> None:
         """00 §4: reads stay far below the recursion limit, whatever stack the caller has."""
