@@ -198,6 +198,8 @@ def _approvals(value: object) -> tuple[EncodedApproval, ...]:
 
 
 def _records(field_name: str, value: object, kind: type[object]) -> list[object]:
+    if type(value) is list and not value:
+        return []  # the common case (no tool calls or results): nothing to check or copy
     if not isinstance(value, list | tuple):
         raise InvalidValue(f"{field_name} must be a list of {kind.__name__}")
     for index, item in enumerate(value):
@@ -212,7 +214,9 @@ def _created_at(path: str, value: object, now: datetime) -> datetime:
 
 def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBatch:
     """Step 1 of 02 §2 (shape), plus what can be known of duplicates without storage."""
-    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+    if type(messages) is not list and (
+        isinstance(messages, str | bytes) or not isinstance(messages, Sequence)
+    ):
         raise InvalidValue("messages must be a sequence of Message")
     stored: list[NewMessage] = []
     results: dict[str, str] = {}
@@ -220,60 +224,65 @@ def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBa
     seen_messages: set[str] = set()
     seen_calls: set[str] = set()
     for index, message in enumerate(messages):
-        path = f"messages[{index}]"
-        if not isinstance(message, Message):
-            raise InvalidValue(f"{path} must be a Message, got {type(message).__name__}")
-        message_id = v.identifier(f"{path}.id", message.id)
-        role = v.enum_member(MessageRole, f"{path}.role", message.role)
-        created_at = _created_at(path, message.created_at, now)
-        calls = _records(f"{path}.tool_calls", message.tool_calls, ToolCall)
-        tool_results = _records(f"{path}.tool_results", message.tool_results, ToolResult)
-        if role is MessageRole.TOOL:
-            if message.content is not None or calls:
-                raise InvalidValue(f"{path}: a tool message carries only tool_results")
-            for r_index, result in enumerate(tool_results):
-                assert isinstance(result, ToolResult)
-                r_path = f"{path}.tool_results[{r_index}]"
-                call_id = v.identifier(f"{r_path}.id", result.id)
-                v.plain_text(f"{r_path}.name", result.name)
-                results.pop(call_id, None)  # keep "later wins" in dict order too
-                results[call_id] = v.plain_text(f"{r_path}.result", result.result)
-            continue
-        if tool_results:
-            raise InvalidValue(f"{path}: only tool messages carry tool_results")
-        if message_id.startswith(SYNTHETIC_PREFIX):
-            raise InvalidValue(f"{path}.id must not start with {SYNTHETIC_PREFIX!r}")
-        if calls and role is not MessageRole.ASSISTANT:
-            raise InvalidValue(f"{path}: only assistant messages carry tool_calls")
-        text, parts = encode_content(message.content, f"{path}.content")
-        new_calls: list[NewToolCall] = []
-        for c_index, call in enumerate(calls):
-            assert isinstance(call, ToolCall)
-            c_path = f"{path}.tool_calls[{c_index}]"
-            call_id = v.identifier(f"{c_path}.id", call.id)
-            new_calls.append(
-                NewToolCall(
-                    tool_call_id=call_id,
-                    name=v.identifier(f"{c_path}.name", call.name),
-                    args=encode_object(call.args, f"{c_path}.args"),
+        # Paths are relative ("" for the message): an error gets its "messages[i]" prefix
+        # below, so a valid batch builds no path strings.
+        path = ""
+        try:
+            if not isinstance(message, Message):
+                raise InvalidValue(f"{path} must be a Message, got {type(message).__name__}")
+            message_id = v.identifier(f"{path}.id", message.id)
+            role = v.enum_member(MessageRole, f"{path}.role", message.role)
+            created_at = _created_at(path, message.created_at, now)
+            calls = _records(f"{path}.tool_calls", message.tool_calls, ToolCall)
+            tool_results = _records(f"{path}.tool_results", message.tool_results, ToolResult)
+            if role is MessageRole.TOOL:
+                if message.content is not None or calls:
+                    raise InvalidValue(f"{path}: a tool message carries only tool_results")
+                for r_index, result in enumerate(tool_results):
+                    assert isinstance(result, ToolResult)
+                    r_path = f"{path}.tool_results[{r_index}]"
+                    call_id = v.identifier(f"{r_path}.id", result.id)
+                    v.plain_text(f"{r_path}.name", result.name)
+                    results.pop(call_id, None)  # keep "later wins" in dict order too
+                    results[call_id] = v.plain_text(f"{r_path}.result", result.result)
+                continue
+            if tool_results:
+                raise InvalidValue(f"{path}: only tool messages carry tool_results")
+            if message_id.startswith(SYNTHETIC_PREFIX):
+                raise InvalidValue(f"{path}.id must not start with {SYNTHETIC_PREFIX!r}")
+            if calls and role is not MessageRole.ASSISTANT:
+                raise InvalidValue(f"{path}: only assistant messages carry tool_calls")
+            text, parts = encode_content(message.content, f"{path}.content")
+            new_calls: list[NewToolCall] = []
+            for c_index, call in enumerate(calls):
+                assert isinstance(call, ToolCall)
+                c_path = f"{path}.tool_calls[{c_index}]"
+                call_id = v.identifier(f"{c_path}.id", call.id)
+                new_calls.append(
+                    NewToolCall(
+                        tool_call_id=call_id,
+                        name=v.identifier(f"{c_path}.name", call.name),
+                        args=encode_object(call.args, f"{c_path}.args"),
+                    )
+                )
+                if call_id in seen_calls and conflict is None:
+                    conflict = ConflictError.tool_call(thread_id, call_id)
+                seen_calls.add(call_id)
+            if message_id in seen_messages and conflict is None:
+                conflict = ConflictError.message(thread_id, message_id)
+            seen_messages.add(message_id)
+            stored.append(
+                NewMessage(
+                    message_id=message_id,
+                    role=role,
+                    content_text=text,
+                    content_parts=parts,
+                    created_at=created_at,
+                    tool_calls=tuple(new_calls),
                 )
             )
-            if call_id in seen_calls and conflict is None:
-                conflict = ConflictError.tool_call(thread_id, call_id)
-            seen_calls.add(call_id)
-        if message_id in seen_messages and conflict is None:
-            conflict = ConflictError.message(thread_id, message_id)
-        seen_messages.add(message_id)
-        stored.append(
-            NewMessage(
-                message_id=message_id,
-                role=role,
-                content_text=text,
-                content_parts=parts,
-                created_at=created_at,
-                tool_calls=tuple(new_calls),
-            )
-        )
+        except InvalidValue as exc:
+            raise InvalidValue(f"messages[{index}]{exc}") from None
     return MessageBatch(
         messages=tuple(stored),
         results=results,
