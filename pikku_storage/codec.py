@@ -113,7 +113,8 @@ def _find_problem(value: object, path: str, depth: int) -> None:
             raise InvalidValue(f"{path}: {value!r} is not a JSON number")
     elif isinstance(value, list | dict):
         if depth == 0:
-            raise InvalidValue(f"{path}: nested deeper than {MAX_JSON_DEPTH} levels")
+            shown = path if len(path) <= 100 else f"{path[:48]}…{path[-48:]}"
+            raise InvalidValue(f"{shown}: nested deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(value, list):
             for index, item in enumerate(value):
                 _find_problem(item, f"{path}[{index}]", depth - 1)
