@@ -90,8 +90,10 @@ def _require_aware(when: datetime) -> datetime:
 
 def truncate_ms(when: datetime) -> datetime:
     """Convert an aware datetime to UTC and drop everything below the millisecond."""
-    when = when.astimezone(UTC)
-    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    sub_ms = when.microsecond % 1000
+    return when if sub_ms == 0 else when.replace(microsecond=when.microsecond - sub_ms)
 
 
 def now_ms(clock: Clock) -> datetime:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, TypeAlias
 
 from pikku_storage.errors import InvalidValue
@@ -38,9 +38,23 @@ MAX_INT_DIGITS: Final = 4300
 
 _INT_LIMIT: Final = 10**MAX_INT_DIGITS
 _SAFE_INT_BITS: Final = 14_284  # 2**14284 < 10**4300: shorter ints need no comparison
-_KNOWN: Final = frozenset({str, int, float, bool, type(None), list, dict})
 
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _make_encode() -> Callable[[object, int], Iterable[str]]:
+    """The C encoder `_ENCODER.encode` builds on every call, built once (CPython), else the
+    pure-Python path. No cycle markers: `check_json` bounds the depth, so no cycle gets here."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover  # interpreters without the C accelerator
+        return lambda value, _level: (_ENCODER.encode(value),)
+    encode: Callable[[object, int], Iterable[str]] = make(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    return encode
+
+
+_ENCODE: Final = _make_encode()
 _DECODER: Final = json.JSONDecoder()
 # The C scanner without decode()'s whitespace regexes (typeshed does not declare it).
 _SCAN: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
@@ -132,7 +146,7 @@ def encode(value: object, path: str) -> str:
     """Validate `value` and return its JSON text; `path` names it in errors (`input`, `data`)."""
     check_json(value, path)
     try:
-        return _ENCODER.encode(value)
+        return "".join(_ENCODE(value, 0))
     except ValueError as exc:  # an interpreter run with a lower int-to-text digit limit
         raise InvalidValue(f"{path}: {exc}") from None
 
