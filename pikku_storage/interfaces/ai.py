@@ -208,10 +208,6 @@ def _records(field_name: str, value: object, kind: type[object]) -> list[object]
     return list(value)
 
 
-def _created_at(path: str, value: object, now: datetime) -> datetime:
-    return now if value is None else v.aware_cutoff(f"{path}.created_at", value)
-
-
 def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBatch:
     """Step 1 of 02 §2 (shape), plus what can be known of duplicates without storage."""
     if type(messages) is not list and (
@@ -224,39 +220,42 @@ def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBa
     seen_messages: set[str] = set()
     seen_calls: set[str] = set()
     for index, message in enumerate(messages):
-        # Paths are relative ("" for the message): an error gets its "messages[i]" prefix
+        # Paths are relative to the message: an error gets its "messages[i]" prefix
         # below, so a valid batch builds no path strings.
-        path = ""
         try:
             if not isinstance(message, Message):
-                raise InvalidValue(f"{path} must be a Message, got {type(message).__name__}")
-            message_id = v.identifier(f"{path}.id", message.id)
-            role = v.enum_member(MessageRole, f"{path}.role", message.role)
-            created_at = _created_at(path, message.created_at, now)
-            calls = _records(f"{path}.tool_calls", message.tool_calls, ToolCall)
-            tool_results = _records(f"{path}.tool_results", message.tool_results, ToolResult)
+                raise InvalidValue(f" must be a Message, got {type(message).__name__}")
+            message_id = v.identifier(".id", message.id)
+            role = v.enum_member(MessageRole, ".role", message.role)
+            created_at = (
+                now
+                if message.created_at is None
+                else v.aware_cutoff(".created_at", message.created_at)
+            )
+            calls = _records(".tool_calls", message.tool_calls, ToolCall)
+            tool_results = _records(".tool_results", message.tool_results, ToolResult)
             if role is MessageRole.TOOL:
                 if message.content is not None or calls:
-                    raise InvalidValue(f"{path}: a tool message carries only tool_results")
+                    raise InvalidValue(": a tool message carries only tool_results")
                 for r_index, result in enumerate(tool_results):
                     assert isinstance(result, ToolResult)
-                    r_path = f"{path}.tool_results[{r_index}]"
+                    r_path = f".tool_results[{r_index}]"
                     call_id = v.identifier(f"{r_path}.id", result.id)
                     v.plain_text(f"{r_path}.name", result.name)
                     results.pop(call_id, None)  # keep "later wins" in dict order too
                     results[call_id] = v.plain_text(f"{r_path}.result", result.result)
                 continue
             if tool_results:
-                raise InvalidValue(f"{path}: only tool messages carry tool_results")
+                raise InvalidValue(": only tool messages carry tool_results")
             if message_id.startswith(SYNTHETIC_PREFIX):
-                raise InvalidValue(f"{path}.id must not start with {SYNTHETIC_PREFIX!r}")
+                raise InvalidValue(f".id must not start with {SYNTHETIC_PREFIX!r}")
             if calls and role is not MessageRole.ASSISTANT:
-                raise InvalidValue(f"{path}: only assistant messages carry tool_calls")
-            text, parts = encode_content(message.content, f"{path}.content")
+                raise InvalidValue(": only assistant messages carry tool_calls")
+            text, parts = encode_content(message.content, ".content")
             new_calls: list[NewToolCall] = []
             for c_index, call in enumerate(calls):
                 assert isinstance(call, ToolCall)
-                c_path = f"{path}.tool_calls[{c_index}]"
+                c_path = f".tool_calls[{c_index}]"
                 call_id = v.identifier(f"{c_path}.id", call.id)
                 new_calls.append(
                     NewToolCall(
@@ -278,7 +277,7 @@ def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBa
                     content_text=text,
                     content_parts=parts,
                     created_at=created_at,
-                    tool_calls=tuple(new_calls),
+                    tool_calls=tuple(new_calls) if new_calls else (),
                 )
             )
         except InvalidValue as exc:
@@ -286,7 +285,9 @@ def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBa
     return MessageBatch(
         messages=tuple(stored),
         results=results,
-        external_result_ids=tuple(call_id for call_id in results if call_id not in seen_calls),
+        external_result_ids=tuple(call_id for call_id in results if call_id not in seen_calls)
+        if results
+        else (),
         batch_conflict=conflict,
         empty=not messages,
         now=now,
