@@ -7,7 +7,7 @@ are imported lazily by URL scheme, so importing this package loads no database d
 from __future__ import annotations
 
 from pikku_storage.clock import Clock, ManualClock, SystemClock
-from pikku_storage.codec import JsonObject, JsonValue
+from pikku_storage.codec import JsonInput, JsonInputObject, JsonObject, JsonValue
 from pikku_storage.errors import (
     ChannelNotFound,
     ConflictError,
@@ -94,6 +94,8 @@ __all__ = [
     "EventHubStore",
     "GraphState",
     "InvalidValue",
+    "JsonInput",
+    "JsonInputObject",
     "JsonObject",
     "JsonValue",
     "LockTimeout",

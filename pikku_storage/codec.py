@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
 from pikku_storage.errors import InvalidValue
@@ -16,6 +16,8 @@ from pikku_storage.errors import InvalidValue
 __all__ = [
     "MAX_INT_DIGITS",
     "MAX_JSON_DEPTH",
+    "JsonInput",
+    "JsonInputObject",
     "JsonObject",
     "JsonValue",
     "check_json",
@@ -30,6 +32,14 @@ __all__ = [
 
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 JsonObject: TypeAlias = "dict[str, JsonValue]"
+# What a caller may pass: `Mapping`/`Sequence` are covariant, so a payload typed
+# `dict[str, int]` or `list[str]` type-checks under `mypy --strict` (`dict`/`list` are
+# invariant). At run time an array must still be a `list` and an object a `dict`, so that what
+# is read back is what was written; anything else raises `InvalidValue` naming its path.
+JsonInput: TypeAlias = (
+    "bool | int | float | str | Sequence[JsonInput] | Mapping[str, JsonInput] | None"
+)
+JsonInputObject: TypeAlias = "Mapping[str, JsonInput]"
 
 MAX_JSON_DEPTH: Final = 128
 """Containers (lists and objects) a stored JSON document may nest; `[[1]]` is 2 deep."""

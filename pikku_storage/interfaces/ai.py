@@ -17,7 +17,7 @@ from typing import Final
 from pikku_storage import _validate as v
 from pikku_storage._ids import is_canonical_uuid, new_id
 from pikku_storage._serial import EncodedApproval, encode_approval, encode_content
-from pikku_storage.codec import JsonObject, decode, encode_object
+from pikku_storage.codec import JsonInputObject, JsonObject, decode, encode_object
 from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
 from pikku_storage.interfaces._base import Service
 from pikku_storage.records import (
@@ -373,7 +373,7 @@ class AIStorageService(_ThreadReads):
         *,
         thread_id: str | None = None,
         title: str | None = None,
-        metadata: JsonObject | None = None,
+        metadata: JsonInputObject | None = None,
     ) -> Thread:
         """Create a thread (a new UUID4 id when `thread_id` is None). Raises: `ConflictError`."""
         thread = NewThread(
@@ -436,7 +436,7 @@ class AIStorageService(_ThreadReads):
         return await self._get_working_memory(v.identifier("id", id), checked)
 
     async def save_working_memory(
-        self, id: str, scope: WorkingMemoryScope | str, data: JsonObject
+        self, id: str, scope: WorkingMemoryScope | str, data: JsonInputObject
     ) -> None:
         """Replace the object of (`scope`, `id`). Raises: `ThreadNotFound` for thread scope."""
         checked = v.enum_member(WorkingMemoryScope, "scope", scope)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from pikku_storage import _validate as v
-from pikku_storage.codec import JsonValue, encode, encode_object
+from pikku_storage.codec import JsonInputObject, encode, encode_object
 from pikku_storage.errors import ChannelNotFound, InvalidValue
 from pikku_storage.interfaces._base import Service
 from pikku_storage.records import Channel, ChannelAndSession
@@ -33,7 +33,7 @@ class ChannelStore(Service):
         if ids:
             await self._remove_channels(ids)
 
-    async def set_user_session(self, channel_id: str, session: dict[str, JsonValue] | None) -> None:
+    async def set_user_session(self, channel_id: str, session: JsonInputObject | None) -> None:
         """Replace the whole session; `None` clears it. Raises: `ChannelNotFound`."""
         v.identifier("channel_id", channel_id)
         text = None if session is None else encode_object(session, "session")

@@ -19,7 +19,7 @@ from pikku_storage._ids import is_canonical_uuid, new_id
 from pikku_storage._locks import LockName, SingleUseLock
 from pikku_storage._serial import ErrorInput, encode_error, encode_wire
 from pikku_storage.clock import Clock
-from pikku_storage.codec import JsonValue, decode_optional, encode, encode_optional
+from pikku_storage.codec import JsonInput, JsonValue, decode_optional, encode, encode_optional
 from pikku_storage.errors import InvalidValue, RunNotFound, StepNotFound
 from pikku_storage.interfaces._base import Service
 from pikku_storage.records import (
@@ -183,7 +183,7 @@ class WorkflowService(_WorkflowReads):
     async def create_run(
         self,
         workflow: str,
-        input: JsonValue,
+        input: JsonInput,
         *,
         inline: bool = False,
         graph_hash: str | None = None,
@@ -207,7 +207,7 @@ class WorkflowService(_WorkflowReads):
         run_id: str,
         status: WorkflowStatus | str,
         *,
-        output: JsonValue = None,
+        output: JsonInput = None,
         error: ErrorInput | None = None,
     ) -> None:
         """Overwrite status, output and error in one write; omitted ones become `None`.
@@ -222,7 +222,7 @@ class WorkflowService(_WorkflowReads):
             raise RunNotFound(run_id)
         await self._update_run_status(run_id, checked, output_text, error_text, self._now())
 
-    async def update_run_state(self, run_id: str, name: str, value: JsonValue) -> None:
+    async def update_run_state(self, run_id: str, name: str, value: JsonInput) -> None:
         """Set one key of the run's state bag; other keys stay. Raises: `RunNotFound` (01 §3.2)."""
         run_id, known = _run_id(run_id)
         v.identifier("name", name)
@@ -243,7 +243,7 @@ class WorkflowService(_WorkflowReads):
         run_id: str,
         step_name: str,
         rpc_name: str | None,
-        data: JsonValue,
+        data: JsonInput,
         *,
         retries: int | None = None,
         retry_delay: int | str | None = None,
@@ -288,7 +288,7 @@ class WorkflowService(_WorkflowReads):
             step_id, StepChange(status=StepStatus.SCHEDULED, stamp="scheduled_at", outcome=None)
         )
 
-    async def set_step_result(self, step_id: str, result: JsonValue) -> None:
+    async def set_step_result(self, step_id: str, result: JsonInput) -> None:
         """Set `succeeded` with `result`, clear the error and stamp `succeeded_at`."""
         outcome = (encode_optional(result, "result"), None)
         await self._transition(
@@ -370,7 +370,7 @@ class WorkflowService(_WorkflowReads):
     # --- versions -----------------------------------------------------------------------
 
     async def upsert_workflow_version(
-        self, name: str, graph_hash: str, graph: JsonValue, source: str
+        self, name: str, graph_hash: str, graph: JsonInput, source: str
     ) -> bool:
         """Insert-if-absent: `True` iff this call stored the version (01 §3.7)."""
         v.identifier("name", name)

@@ -74,7 +74,9 @@ async def translate_errors() -> AsyncIterator[None]:
     try:
         yield
     except _UNAVAILABLE as exc:
-        raise StorageUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
+        # redis-py's own text names the host and port and the reason (refused, timed out, ...)
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise StorageUnavailable(f"Redis unavailable: {detail}") from exc
 
 
 def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:

@@ -74,9 +74,11 @@ def test_open_storage_routes_redis_urls_and_refuses_others() -> None:
 
 
 async def test_constructors_do_no_io_and_init_reports_an_unreachable_server() -> None:
-    """00 §5: building services touches nothing; `init()` raises `StorageUnavailable`."""
-    storage = open_storage(f"redis://127.0.0.1:{_closed_port()}/0", clock=ManualClock())
-    with pytest.raises(StorageUnavailable):
+    """00 §5: building services touches nothing; `init()` raises `StorageUnavailable`, whose
+    message names the address and the reason (issue 13 item 7)."""
+    port = _closed_port()
+    storage = open_storage(f"redis://127.0.0.1:{port}/0", clock=ManualClock())
+    with pytest.raises(StorageUnavailable, match=rf"ConnectionError: .*127\.0\.0\.1:{port}"):
         await storage.init()
     with pytest.raises(StorageUnavailable):
         await storage.workflows.create_run("flow", None)
