@@ -6,7 +6,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from pikku_storage import _validate as v
 from pikku_storage.codec import JsonObject, JsonValue, check_json, decode, encode
@@ -19,6 +19,7 @@ from pikku_storage.records import (
 )
 
 __all__ = [
+    "UNKNOWN_WIRE",
     "EncodedApproval",
     "ErrorInput",
     "decode_approval",
@@ -66,10 +67,14 @@ def encode_error(error: object, path: str = "error") -> str:
     return encode(stored, path)
 
 
+UNKNOWN_WIRE: Final = '{"type":"unknown","id":null,"parent_run_id":null}'
+"""The stored text of `wire=None` (D9), a constant: no validation per call."""
+
+
 def encode_wire(wire: object) -> str:
     """Validate a `WorkflowRunWire` (or `None`, stored as type "unknown", D9) to JSON text."""
     if wire is None:
-        wire = WorkflowRunWire(type="unknown")
+        return UNKNOWN_WIRE
     if not isinstance(wire, WorkflowRunWire):
         raise InvalidValue(f"wire must be a WorkflowRunWire or None, got {type(wire).__name__}")
     return encode(

@@ -6,11 +6,17 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol, runtime_checkable
 
+from pikku_storage.errors import InvalidValue
+
 __all__ = [
+    "EARLIEST",
     "EPOCH",
+    "LATEST",
+    "TEST_START",
     "Clock",
     "ManualClock",
     "SystemClock",
+    "clamp_ms",
     "from_epoch_ms",
     "now_ms",
     "to_epoch_ms",
@@ -18,6 +24,10 @@ __all__ = [
 ]
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+LATEST: Final = datetime.max.replace(microsecond=999_000, tzinfo=UTC)  # whole milliseconds
+TEST_START: Final = datetime(2026, 1, 1, tzinfo=UTC)
+"""Where a `ManualClock` starts by default, and with it the `pikku_clock` fixture."""
 
 
 @runtime_checkable
@@ -51,7 +61,7 @@ class ManualClock:
     __slots__ = ("_now",)
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = _require_aware(start) if start is not None else datetime(2026, 1, 1, tzinfo=UTC)
+        self._now = _require_aware(start) if start is not None else TEST_START
 
     def now(self) -> datetime:
         return self._now
@@ -80,13 +90,39 @@ def _require_aware(when: datetime) -> datetime:
 
 def truncate_ms(when: datetime) -> datetime:
     """Convert an aware datetime to UTC and drop everything below the millisecond."""
-    when = when.astimezone(UTC)
-    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    sub_ms = when.microsecond % 1000
+    return when if sub_ms == 0 else when.replace(microsecond=when.microsecond - sub_ms)
 
 
 def now_ms(clock: Clock) -> datetime:
-    """Read `clock` once: the instant every write of one call stamps (Spec: 01 §2)."""
-    return truncate_ms(clock.now())
+    """Read `clock` once: the instant every write of one call stamps (Spec: 01 §2).
+
+    The one place a service reads its clock: a naive datetime (which would be read as local
+    time) or anything else that is not an aware datetime raises `InvalidValue`.
+    """
+    when = clock.now()
+    if not isinstance(when, datetime) or when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidValue(
+            f"{type(clock).__name__}.now() must return a timezone-aware datetime, got {when!r}"
+        )
+    try:
+        return truncate_ms(when)
+    except OverflowError:
+        raise InvalidValue(
+            f"{type(clock).__name__}.now() is outside year 1..9999 in UTC: {when!r}"
+        ) from None
+
+
+def clamp_ms(ms: int) -> datetime:
+    """The aware UTC datetime of epoch milliseconds, saturated at year 1 and year 9999, so a
+    cutoff computed back from a clock near year 1 never overflows."""
+    if ms <= _EARLIEST_MS:
+        return EARLIEST
+    if ms >= _LATEST_MS:
+        return LATEST
+    return from_epoch_ms(ms)
 
 
 def to_epoch_ms(when: datetime) -> int:
@@ -98,3 +134,7 @@ def to_epoch_ms(when: datetime) -> int:
 def from_epoch_ms(ms: int) -> datetime:
     """The aware UTC datetime of whole epoch milliseconds."""
     return EPOCH + timedelta(milliseconds=ms)
+
+
+_EARLIEST_MS: Final = to_epoch_ms(EARLIEST)
+_LATEST_MS: Final = to_epoch_ms(LATEST)

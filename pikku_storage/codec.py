@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
-from typing import Final, TypeAlias
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, TypeAlias
 
 from pikku_storage.errors import InvalidValue
 
 __all__ = [
+    "MAX_INT_DIGITS",
+    "MAX_JSON_DEPTH",
     "JsonInput",
     "JsonInputObject",
     "JsonObject",
@@ -39,8 +41,33 @@ JsonInput: TypeAlias = (
 )
 JsonInputObject: TypeAlias = "Mapping[str, JsonInput]"
 
+MAX_JSON_DEPTH: Final = 128
+"""Containers (lists and objects) a stored JSON document may nest; `[[1]]` is 2 deep."""
+MAX_INT_DIGITS: Final = 4300
+"""Decimal digits of the largest int a payload may hold (CPython's int-to-text limit)."""
+
+_INT_LIMIT: Final = 10**MAX_INT_DIGITS
+_SAFE_INT_BITS: Final = 14_284  # 2**14284 < 10**4300: shorter ints need no comparison
+
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _make_encode() -> Callable[[object, int], Iterable[str]]:
+    """The C encoder `_ENCODER.encode` builds on every call, built once (CPython), else the
+    pure-Python path. No cycle markers: `check_json` bounds the depth, so no cycle gets here."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover  # interpreters without the C accelerator
+        return lambda value, _level: (_ENCODER.encode(value),)
+    encode: Callable[[object, int], Iterable[str]] = make(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    return encode
+
+
+_ENCODE: Final = _make_encode()
 _DECODER: Final = json.JSONDecoder()
+# The C scanner without decode()'s whitespace regexes (typeshed does not declare it).
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def check_text(value: str, path: str) -> None:
@@ -53,25 +80,74 @@ def check_text(value: str, path: str) -> None:
 
 
 def check_json(value: object, path: str) -> None:
-    """Raise `InvalidValue` naming the path of the first part of `value` that is not JSON."""
+    """Raise `InvalidValue` naming the path of the first part of `value` that is not JSON.
+
+    Also refused: nesting deeper than `MAX_JSON_DEPTH` containers (so every read decodes far
+    below the interpreter's recursion limit) and ints of more than `MAX_INT_DIGITS` digits
+    (CPython cannot write them as text). The common case, a valid value, takes a fast pass that
+    builds no path; only a failing value is walked again to name the path.
+    """
+    if not _valid(value, MAX_JSON_DEPTH):  # the fast pass refuses some valid subclasses
+        _find_problem(value, path, MAX_JSON_DEPTH)
+
+
+def _valid(value: Any, depth: int) -> bool:  # Any: narrowed by exact type() tests
+    """True iff `value` is JSON within `depth` levels of containers; builds nothing."""
+    kind = type(value)
+    if kind is str:
+        return bool(value.isascii()) or _encodable(value)
+    if kind is int:
+        return bool(value.bit_length() <= _SAFE_INT_BITS or abs(value) < _INT_LIMIT)
+    if value is None or kind is bool:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict or kind is list:
+        if depth == 0:
+            return False
+        depth -= 1
+        if kind is list:
+            return all(_valid(item, depth) for item in value)
+        return all(
+            type(key) is str and (key.isascii() or _encodable(key)) and _valid(item, depth)
+            for key, item in value.items()
+        )
+    return False  # another type, or a subclass of a JSON type: `_find_problem` decides
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _find_problem(value: object, path: str, depth: int) -> None:
+    """Raise `InvalidValue` for the first part of `value` that is not JSON, naming its path."""
     if value is None or value is True or value is False:
         return
     if isinstance(value, str):
         check_text(value, path)
     elif isinstance(value, int):
-        return
+        if value.bit_length() > _SAFE_INT_BITS and abs(value) >= _INT_LIMIT:
+            raise InvalidValue(f"{path}: int has more than {MAX_INT_DIGITS} digits")
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidValue(f"{path}: {value!r} is not a JSON number")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_json(item, f"{path}[{index}]")
-    elif isinstance(value, dict):
+    elif isinstance(value, list | dict):
+        if depth == 0:
+            shown = path if len(path) <= 100 else f"{path[:48]}…{path[-48:]}"
+            raise InvalidValue(f"{shown}: nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                _find_problem(item, f"{path}[{index}]", depth - 1)
+            return
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidValue(f"{path}: key {key!r} is not a string")
             check_text(key, f"{path} key {key!r}")
-            check_json(item, f"{path}[{key!r}]")
+            _find_problem(item, f"{path}[{key!r}]", depth - 1)
     else:
         raise InvalidValue(f"{path}: {type(value).__name__} is not a JSON value")
 
@@ -79,7 +155,10 @@ def check_json(value: object, path: str) -> None:
 def encode(value: object, path: str) -> str:
     """Validate `value` and return its JSON text; `path` names it in errors (`input`, `data`)."""
     check_json(value, path)
-    return _ENCODER.encode(value)
+    try:
+        return "".join(_ENCODE(value, 0))
+    except ValueError as exc:  # an interpreter run with a lower int-to-text digit limit
+        raise InvalidValue(f"{path}: {exc}") from None
 
 
 def encode_object(value: object, path: str) -> str:
@@ -95,10 +174,26 @@ def encode_optional(value: object, path: str) -> str | None:
 
 
 def decode(text: str | bytes) -> JsonValue:
-    """Parse text this codec wrote."""
+    """Parse text this codec wrote.
+
+    Text this codec wrote nests at most `MAX_JSON_DEPTH` levels, far below the interpreter's
+    recursion limit; a deeper document (stored by a version without the limit) raises
+    `InvalidValue`, never a raw `RecursionError`.
+    """
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    result: JsonValue = _DECODER.decode(text)
+    try:
+        try:
+            value, end = _SCAN(text, 0)  # this codec's text: no whitespace around the value
+        except StopIteration:
+            end = -1
+        if end != len(text):  # other text (whitespace, trailing data): the full decoder
+            value = _DECODER.decode(text)
+    except RecursionError:
+        raise InvalidValue(
+            f"stored JSON is nested too deep to read (the limit is {MAX_JSON_DEPTH} levels)"
+        ) from None
+    result: JsonValue = value
     return result
 
 

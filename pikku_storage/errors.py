@@ -35,15 +35,34 @@ class RunNotFound(NotFoundError):
 
 
 class StepNotFound(NotFoundError):
-    """A workflow step does not exist, named by step id or by run and step name."""
+    """A workflow step does not exist, named by step id or by run and step name.
+
+    The ids are attributes: `step_id` (by id), or `run_id` and `step_name` (by name); the
+    others are `None`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step_id: str | None = None,
+        run_id: str | None = None,
+        step_name: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.step_id = step_id
+        self.run_id = run_id
+        self.step_name = step_name
 
     @classmethod
     def by_id(cls, step_id: str) -> StepNotFound:
-        return cls(f"Step not found: {step_id}")
+        return cls(f"Step not found: {step_id}", step_id=step_id)
 
     @classmethod
     def by_name(cls, run_id: str, step_name: str) -> StepNotFound:
-        return cls(f"Step not found: run={run_id}, step={step_name}")
+        return cls(
+            f"Step not found: run={run_id}, step={step_name}", run_id=run_id, step_name=step_name
+        )
 
 
 class ThreadNotFound(NotFoundError):
@@ -63,27 +82,63 @@ class ChannelNotFound(NotFoundError):
 
 
 class ConflictError(PikkuStorageError):
-    """A create-only write found its key already taken."""
+    """A create-only write found its key already taken.
+
+    The key is in attributes: `run_id` and `step_name` (a step), `thread_id` (a thread; with
+    `message_id` or `tool_call_id` for a message or tool call), `channel_id` (a channel); the
+    others are `None`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_id: str | None = None,
+        step_name: str | None = None,
+        thread_id: str | None = None,
+        message_id: str | None = None,
+        tool_call_id: str | None = None,
+        channel_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.step_name = step_name
+        self.thread_id = thread_id
+        self.message_id = message_id
+        self.tool_call_id = tool_call_id
+        self.channel_id = channel_id
 
     @classmethod
     def step(cls, run_id: str, step_name: str) -> ConflictError:
-        return cls(f"Step already exists: run={run_id}, step={step_name}")
+        return cls(
+            f"Step already exists: run={run_id}, step={step_name}",
+            run_id=run_id,
+            step_name=step_name,
+        )
 
     @classmethod
     def thread(cls, thread_id: str) -> ConflictError:
-        return cls(f"Thread already exists: {thread_id}")
+        return cls(f"Thread already exists: {thread_id}", thread_id=thread_id)
 
     @classmethod
     def message(cls, thread_id: str, message_id: str) -> ConflictError:
-        return cls(f"Message already exists: thread={thread_id}, message={message_id}")
+        return cls(
+            f"Message already exists: thread={thread_id}, message={message_id}",
+            thread_id=thread_id,
+            message_id=message_id,
+        )
 
     @classmethod
     def tool_call(cls, thread_id: str, tool_call_id: str) -> ConflictError:
-        return cls(f"Tool call already exists: thread={thread_id}, tool_call={tool_call_id}")
+        return cls(
+            f"Tool call already exists: thread={thread_id}, tool_call={tool_call_id}",
+            thread_id=thread_id,
+            tool_call_id=tool_call_id,
+        )
 
     @classmethod
     def channel(cls, channel_id: str) -> ConflictError:
-        return cls(f"Channel already exists: {channel_id}")
+        return cls(f"Channel already exists: {channel_id}", channel_id=channel_id)
 
 
 class InvalidValue(PikkuStorageError, ValueError):
@@ -106,7 +161,18 @@ class LockTimeout(PikkuStorageError, TimeoutError):
 
 
 class StorageUnavailable(PikkuStorageError):
-    """The server could not be reached or the connection broke."""
+    """The server could not be reached or the connection broke.
+
+    The outcome of the call is unknown: a connection can break after a write was sent, and
+    even after its COMMIT, so the write may have happened. `outcome_unknown` is `True` unless
+    the backend knows nothing was sent (for example a service used before `init()`). Reads can
+    be retried freely; which writes can be retried, and how to tell whether one landed, is in
+    the documentation (concepts, "Retrying after StorageUnavailable").
+    """
+
+    def __init__(self, message: str = "", *, outcome_unknown: bool = True) -> None:
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
 
 
 class SchemaMismatch(PikkuStorageError):
@@ -117,6 +183,7 @@ class SchemaMismatch(PikkuStorageError):
             f"Store {namespace!r} is at schema version {found}, newer than this library's "
             f"{supported}; upgrade pikku-storage"
         )
+        self.namespace = namespace
         self.found = found
         self.supported = supported
 

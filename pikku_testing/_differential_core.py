@@ -12,13 +12,14 @@ import dataclasses
 import enum
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final, TypeAlias
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from pikku_storage import ManualClock, Storage
+from pikku_storage.clock import TEST_START
 
 __all__ = [
     "CLOCK_START",
@@ -35,7 +36,7 @@ SubjectFactory: TypeAlias = Callable[..., AbstractAsyncContextManager[Storage]]
 Translate: TypeAlias = Callable[[str | None], Any]
 Operation: TypeAlias = Callable[[Storage, Translate], Awaitable[object]]
 
-CLOCK_START: Final = datetime(2026, 1, 1, tzinfo=UTC)
+CLOCK_START: Final = TEST_START
 UNKNOWN_UUID: Final = "00000000-0000-4000-8000-000000000000"
 # Options every factory receives besides `clock`: a heartbeat task that never fires during a
 # run (it would beat on one side only) and a TTL the clock rule can cross.

@@ -21,7 +21,6 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
 import pytest
@@ -34,6 +33,7 @@ except ModuleNotFoundError:  # pragma: no cover - exercised in a venv without th
 import pikku_testing.contract
 from pikku_storage import ManualClock, Storage
 from pikku_storage.backends import TEST_BACKENDS, extra_for_module
+from pikku_storage.clock import TEST_START
 from pikku_testing._containers import Containers, ContainersUnavailable
 from pikku_testing._scope import TestScope
 from pikku_testing._types import StorageFactory
@@ -67,7 +67,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CLOCK_START: Final = datetime(2026, 1, 1, tzinfo=UTC)
+CLOCK_START: Final = TEST_START
 SERVERS: Final = ("postgres", "redis", "mysql")
 # backend -> the server it needs (backends not listed need none) and the extra that installs
 # its drivers: both from the backend registry.

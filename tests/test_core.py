@@ -6,6 +6,7 @@ import json
 import math
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -32,8 +33,19 @@ from pikku_storage._serial import (
     encode_error,
     encode_wire,
 )
-from pikku_storage.clock import from_epoch_ms, now_ms, to_epoch_ms, truncate_ms
+from pikku_storage.clock import (
+    EARLIEST,
+    LATEST,
+    TEST_START,
+    clamp_ms,
+    from_epoch_ms,
+    now_ms,
+    to_epoch_ms,
+    truncate_ms,
+)
 from pikku_storage.codec import (
+    MAX_INT_DIGITS,
+    MAX_JSON_DEPTH,
     copy_json,
     decode,
     decode_optional,
@@ -41,9 +53,11 @@ from pikku_storage.codec import (
     encode_object,
     encode_optional,
 )
+from pikku_storage.errors import ConflictError, SchemaMismatch, StepNotFound, StorageUnavailable
+from pikku_storage.memory import InMemoryStore
 from pikku_storage.records import StepStatus, WorkflowStatus
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T0 = TEST_START
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
@@ -424,3 +438,183 @@ def test_open_storage_refuses_unknown_schemes_naming_the_known_ones(url: str) ->
 def test_open_storage_refuses_a_non_string_url() -> None:
     with pytest.raises(InvalidValue, match="url must be a str"):
         open_storage(b"memory://")  # type: ignore[arg-type]  # the wrong type on purpose
+
+
+# --- limits of issue 17 -----------------------------------------------------------------------
+
+
+def _nested(depth: int) -> object:
+    value: object = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_json_depth_limit_is_checked_once_in_the_codec() -> None:
+    """Item 1: the limit and one past it; far past it is `InvalidValue`, not RecursionError."""
+    assert decode(encode(_nested(MAX_JSON_DEPTH), "input")) == _nested(MAX_JSON_DEPTH)
+    for depth in (MAX_JSON_DEPTH + 1, 10_000, 1_000_000):
+        with pytest.raises(InvalidValue, match=f"nested deeper than {MAX_JSON_DEPTH}"):
+            encode(_nested(depth), "input")
+    with pytest.raises(InvalidValue, match=r"^input\['a'\]\[0\]"):
+        encode({"a": [_nested(MAX_JSON_DEPTH)]}, "input")
+
+
+def test_a_stored_document_too_deep_to_read_is_invalid_value_not_recursion_error() -> None:
+    """Item 1: text written before the limit existed (depth 100,000) reads as `InvalidValue`."""
+    with pytest.raises(InvalidValue, match="nested too deep"):
+        decode("[" * 100_000 + "]" * 100_000)
+
+
+def test_ints_past_the_digit_limit_are_invalid_value_not_value_error() -> None:
+    """Item 7: CPython writes at most 4,300 digits; one more is `InvalidValue` naming the path."""
+    assert MAX_INT_DIGITS == 4300
+    for value in (10**MAX_INT_DIGITS - 1, -(10**MAX_INT_DIGITS - 1), 2**14_284):
+        assert decode(encode(value, "n")) == value
+    for value in (10**MAX_INT_DIGITS, -(10**MAX_INT_DIGITS), 10**100_000):
+        with pytest.raises(InvalidValue, match=r"^input\[0\]: int has more than 4300 digits"):
+            encode([value], "input")
+
+
+def test_json_subclasses_pass_the_slow_path() -> None:
+    class Tag(int):
+        pass
+
+    class Bag(dict[str, object]):
+        pass
+
+    assert encode(Bag(k=Tag(3)), "x") == '{"k":3}'
+    with pytest.raises(InvalidValue, match="tuple"):
+        encode(Bag(k=(1,)), "x")
+
+
+def test_counts_are_signed_64_bit_and_capped_for_the_backend() -> None:
+    """Item 7 / issue 12: 2**63 is `InvalidValue`; 2**63 - 1 reaches the backend as 2**53."""
+    assert v.count("last_n", 5) == 5
+    assert v.count("last_n", 2**63 - 1) == v.COUNT_CEILING
+    assert v.limit_offset(50, 2**63 - 1) == (50, v.COUNT_CEILING)
+    for bad in (2**63, 2**100, -1, True):
+        with pytest.raises(InvalidValue, match="last_n"):
+            v.count("last_n", bad)
+    with pytest.raises(InvalidValue, match=r"out of range 0\.\.9223372036854775807"):
+        v.non_negative_int("offset", 2**63)
+    with pytest.raises(InvalidValue, match="an int of 1001 bits"):
+        v.non_negative_int("offset", 2**1000)
+
+
+def test_lock_timeouts_past_what_a_server_can_wait_mean_no_deadline() -> None:
+    """Item 6: over (2**31 - 1) ms the timeout is `None` on every backend."""
+    assert v.timeout(v.MAX_LOCK_WAIT) == v.MAX_LOCK_WAIT
+    for huge in (v.MAX_LOCK_WAIT + 0.001, 1e300, 10**400):
+        assert v.timeout(huge) is None
+
+
+def test_table_prefixes_must_be_lower_case() -> None:
+    """Item 2."""
+    assert v.table_prefix("table_prefix", "pikku_") == "pikku_"
+    assert v.table_prefix("table_prefix", "") == ""
+    for bad in ("Pikku_", "xCase_", "X"):
+        with pytest.raises(InvalidValue, match="must be lower case"):
+            v.table_prefix("table_prefix", bad)
+    assert v.namespace("key_prefix", "MyApp") == "MyApp"  # Redis keys compare exactly
+    assert v.namespace("schema", "Pikku_X") == "Pikku_X"  # a quoted schema: case matters
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["pg_catalog", "pg_toast", "pg_temp_3", "PG_TEMP", "information_schema", "mysql", "sys"],
+)
+def test_reserved_schema_names_are_invalid(name: str) -> None:
+    """Item 8."""
+    with pytest.raises(InvalidValue, match="reserved by the database server"):
+        v.namespace("schema", name)
+    assert v.namespace("key_prefix", name) == name  # not a schema
+
+
+class _Naive:
+    def now(self) -> datetime:
+        return datetime(2026, 1, 1, 12, 0)  # naive on purpose
+
+
+class _Text:
+    def now(self) -> object:
+        return "2026-01-01T00:00:00Z"
+
+
+def test_a_clock_returning_naive_or_non_datetimes_is_invalid_where_it_is_read() -> None:
+    """Item 9: never read as local time."""
+    with pytest.raises(InvalidValue, match=r"_Naive.now\(\) must return a timezone-aware"):
+        now_ms(_Naive())
+    with pytest.raises(InvalidValue, match="timezone-aware"):
+        now_ms(_Text())  # type: ignore[arg-type]  # deliberately not a Clock
+
+
+async def test_a_naive_clock_fails_the_first_stamped_write_on_memory() -> None:
+    """Item 9: the write is refused and nothing is stored."""
+    store = InMemoryStore()
+    async with open_storage("memory://", store=store, clock=_Naive()) as naive:
+        with pytest.raises(InvalidValue, match="timezone-aware"):
+            await naive.workflows.create_run("wf", None)
+    async with open_storage("memory://", store=store) as storage:
+        assert await storage.workflow_runs.list_runs() == []
+
+
+def test_cutoffs_saturate_at_the_ends_of_the_calendar() -> None:
+    """Item 9: a clock near year 1 minus a TTL, or an aware year-1 cutoff east of UTC."""
+    assert clamp_ms(to_epoch_ms(EARLIEST) - 30_000) == EARLIEST
+    assert clamp_ms(10**20) == LATEST
+    assert clamp_ms(0) == from_epoch_ms(0)
+    east = timezone(timedelta(hours=5))
+    assert v.aware_cutoff("before", datetime(1, 1, 1, 1, tzinfo=east)) == EARLIEST
+    west = timezone(timedelta(hours=-5))
+    assert v.aware_cutoff("before", datetime(9999, 12, 31, 23, tzinfo=west)) == LATEST
+
+
+def test_a_clock_outside_the_calendar_in_utc_is_invalid() -> None:
+    class Edge:
+        def now(self) -> datetime:
+            return datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+
+    with pytest.raises(InvalidValue, match=r"outside year 1\.\.9999"):
+        now_ms(Edge())
+
+
+def test_errors_carry_the_ids_they_name() -> None:
+    """Issue 12: ids as attributes."""
+    by_id = StepNotFound.by_id("s-1")
+    assert (by_id.step_id, by_id.run_id, by_id.step_name) == ("s-1", None, None)
+    by_name = StepNotFound.by_name("r-1", "charge")
+    assert (by_name.step_id, by_name.run_id, by_name.step_name) == (None, "r-1", "charge")
+    assert str(by_name) == "Step not found: run=r-1, step=charge"
+    step = ConflictError.step("r-1", "charge")
+    assert (step.run_id, step.step_name, step.thread_id) == ("r-1", "charge", None)
+    message = ConflictError.message("t-1", "m-1")
+    assert (message.thread_id, message.message_id) == ("t-1", "m-1")
+    tool_call = ConflictError.tool_call("t-1", "tc-1")
+    assert (tool_call.thread_id, tool_call.tool_call_id) == ("t-1", "tc-1")
+    assert ConflictError.thread("t-1").thread_id == "t-1"
+    assert ConflictError.channel("c-1").channel_id == "c-1"
+    assert SchemaMismatch("pikku", 9, 3).namespace == "pikku"
+
+
+def test_storage_unavailable_says_the_outcome_is_unknown_by_default() -> None:
+    """Item 10."""
+    assert StorageUnavailable("connection lost").outcome_unknown is True
+    assert StorageUnavailable("not initialized", outcome_unknown=False).outcome_unknown is False
+    assert "outcome of the call is unknown" in (StorageUnavailable.__doc__ or "")
+
+
+async def test_a_service_used_before_init_is_unavailable_with_a_known_outcome(
+    tmp_path: Path,
+) -> None:
+    """Item 10: nothing was sent, so `outcome_unknown` is `False`."""
+    storage = open_storage(f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(StorageUnavailable, match="not initialized") as caught:
+        await storage.workflow_runs.list_runs()
+    assert caught.value.outcome_unknown is False
+    await storage.close()
+
+
+def test_the_test_clock_start_is_one_constant() -> None:
+    """Issue 12: every default start is `clock.TEST_START`."""
+    assert ManualClock().now() == TEST_START == T0

@@ -104,5 +104,6 @@ async def _guarded(service: Service, method: _Method, *args: Any, **kwargs: Any)
         raise StorageUnavailable(
             f"{type(service).__name__} is not initialized (or was closed): call "
             f"`await storage.init()` or use `async with open_storage(...)` before using it "
-            f"({type(exc).__name__}: {str(exc).partition(chr(10))[0]})"
+            f"({type(exc).__name__}: {str(exc).partition(chr(10))[0]})",
+            outcome_unknown=False,  # nothing reached a store that is not set up
         ) from exc

@@ -58,7 +58,7 @@ class ChannelStore(Service):
         """Remove channels last seen strictly before the cutoff, oldest first (ties by id)."""
         cutoff = v.aware_cutoff("last_seen_before", last_seen_before)
         if limit is not None:
-            limit = v.non_negative_int("limit", limit)
+            limit = v.count("limit", limit)
             if limit < 1:
                 raise InvalidValue(f"limit must be >= 1: {limit}")
         return await self._prune_channels(cutoff, limit)

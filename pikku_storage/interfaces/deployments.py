@@ -13,16 +13,20 @@ from datetime import datetime
 from typing import Final
 
 from pikku_storage import _validate as v
-from pikku_storage.clock import Clock, from_epoch_ms, to_epoch_ms
+from pikku_storage.clock import Clock, clamp_ms, to_epoch_ms
 from pikku_storage.errors import DeploymentNotStarted, InvalidValue
 from pikku_storage.interfaces._base import Service
 from pikku_storage.records import DeploymentConfig, DeploymentInfo
 
-__all__ = ["DeploymentService"]
+__all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "DEFAULT_HEARTBEAT_TTL", "DeploymentService"]
 
 logger = logging.getLogger("pikku_storage.deployments")
 
 TASK_NAME: Final = "pikku-deployment-heartbeat"
+DEFAULT_HEARTBEAT_INTERVAL: Final = 10.0
+"""Seconds between heartbeats unless a constructor is told otherwise (03 §4)."""
+DEFAULT_HEARTBEAT_TTL: Final = 30.0
+"""Seconds after its last heartbeat a registration turns stale unless told otherwise (03 §4)."""
 MAX_ENDPOINT: Final = 2048
 MIN_TTL: Final = 0.001
 CANCEL_RETRY: Final = 0.05  # seconds between cancellations of a heartbeat task that ignores one
@@ -68,8 +72,8 @@ class DeploymentService(Service):
     def __init__(
         self,
         *,
-        heartbeat_interval: float = 10.0,
-        heartbeat_ttl: float = 30.0,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+        heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
         prune_on_heartbeat: bool = True,
         clock: Clock | None = None,
     ) -> None:
@@ -101,7 +105,7 @@ class DeploymentService(Service):
 
     def _cutoff(self) -> datetime:
         """Registrations with `last_heartbeat` at or before this are stale."""
-        return from_epoch_ms(to_epoch_ms(self._now()) - self._ttl_ms)
+        return clamp_ms(to_epoch_ms(self._now()) - self._ttl_ms)  # a clock near year 1: year 1
 
     async def start(self, config: DeploymentConfig) -> None:
         """Register (replacing an earlier id of this instance) and keep one heartbeat task."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue
+from pikku_storage.interfaces.deployments import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TTL
 from pikku_storage.memory.ai import (
     AIStore,
     InMemoryAgentRunService,
@@ -54,8 +55,8 @@ def open_storage(
     *,
     clock: Clock | None = None,
     store: InMemoryStore | None = None,
-    heartbeat_interval: float = 10.0,
-    heartbeat_ttl: float = 30.0,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
 ) -> Storage:
     """Every service over `store` (a new, empty one by default); `url` is `memory://`."""

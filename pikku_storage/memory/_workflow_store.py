@@ -23,6 +23,7 @@ from pikku_storage.records import (
     StepState,
     StepStatus,
     WorkflowRun,
+    WorkflowRunWire,
     WorkflowStatus,
     WorkflowVersion,
 )
@@ -134,7 +135,8 @@ class _Run:
         self.error: str | None = None
         self.inline = new.inline
         self.graph_hash = new.graph_hash
-        self.wire = new.wire
+        wire = decode_wire(new.wire)  # once: reads build the record from the fields
+        self.wire = (wire.type, wire.id, wire.parent_run_id)
         self.created_at = new.now
         self.updated_at = new.now
         self.state: dict[str, str] = {}
@@ -153,6 +155,14 @@ class _Run:
 
 def _remove(keys: list[_RunKey], key: _RunKey) -> None:
     del keys[bisect.bisect_left(keys, key)]
+
+
+def _insert(keys: list[_RunKey], key: _RunKey) -> None:
+    """Insert in order; a key after the last (the clock moving forward) is a plain append."""
+    if not keys or keys[-1] < key:
+        keys.append(key)
+    else:
+        bisect.insort(keys, key)
 
 
 class WorkflowStore:
@@ -203,18 +213,20 @@ class WorkflowStore:
         ]
 
     def _index(self, run: _Run) -> None:
-        for keys in (self._runs_by_created, self._by_name.setdefault(run.workflow, [])):
-            bisect.insort(keys, run.key)
-        self._index_status(run)
+        key = run.key
+        _insert(self._runs_by_created, key)
+        _insert(self._by_name.setdefault(run.workflow, []), key)
+        self._index_status(run, key)
         count = self._name_counts.get(run.workflow, 0)
         if count == 0:
             bisect.insort(self._names, run.workflow)
         self._name_counts[run.workflow] = count + 1
 
-    def _index_status(self, run: _Run) -> None:
-        for keys in self._status_lists(run):
-            bisect.insort(keys, run.key)
-        bisect.insort(self._by_updated.setdefault(run.status, []), run.updated_key)
+    def _index_status(self, run: _Run, key: _RunKey | None = None) -> None:
+        key = run.key if key is None else key
+        _insert(self._by_status.setdefault(run.status, []), key)
+        _insert(self._by_name_status.setdefault((run.workflow, run.status), []), key)
+        _insert(self._by_updated.setdefault(run.status, []), run.updated_key)
 
     def _unindex_status(self, run: _Run) -> None:
         for keys in self._status_lists(run):
@@ -458,8 +470,10 @@ class WorkflowStore:
 
 
 def _decode_error(text: str | None) -> JsonObject | None:
-    error = decode_optional(text)
-    assert error is None or isinstance(error, dict)
+    if text is None:
+        return None
+    error = decode(text)
+    assert isinstance(error, dict)
     return error
 
 
@@ -479,7 +493,7 @@ def _run_record(run: _Run) -> WorkflowRun:
         error=_decode_error(run.error),
         inline=run.inline,
         graph_hash=run.graph_hash,
-        wire=decode_wire(run.wire),
+        wire=WorkflowRunWire(type=run.wire[0], id=run.wire[1], parent_run_id=run.wire[2]),
         created_at=run.created_at,
         updated_at=run.updated_at,
     )

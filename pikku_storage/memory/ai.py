@@ -276,9 +276,15 @@ class AIStore:
     def _bump(self, thread: _Thread, now: datetime) -> None:
         old, indexes = thread.key, self._indexes(thread)
         thread.updated_at = now
+        new = thread.key
         for index in indexes:
-            _remove(index, old)
-            bisect.insort(index, thread.key)
+            position = bisect.bisect_left(index, old)
+            assert index[position] == old
+            if position == len(index) - 1 and (position == 0 or index[position - 1] < new):
+                index[position] = new  # already the freshest and stays so: re-key in place
+            else:
+                del index[position]
+                bisect.insort(index, new)
 
     def messages(
         self, thread_id: str, last_n: int | None, cursor: str | None

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pikku_storage.clock import Clock, from_epoch_ms, to_epoch_ms
 from pikku_storage.interfaces import DeploymentService
+from pikku_storage.interfaces.deployments import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TTL
 from pikku_storage.records import DeploymentConfig, DeploymentInfo
 
 __all__ = ["DeploymentState", "InMemoryDeploymentService"]
@@ -67,8 +68,8 @@ class InMemoryDeploymentService(DeploymentService):
         self,
         state: DeploymentState | None = None,
         *,
-        heartbeat_interval: float = 10.0,
-        heartbeat_ttl: float = 30.0,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+        heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
         prune_on_heartbeat: bool = True,
         clock: Clock | None = None,
     ) -> None:

@@ -32,6 +32,7 @@ __all__ = ["PgLocks", "lock_key"]
 
 logger = logging.getLogger(__name__)
 
+_MAX_MS = 2**31 - 1  # lock_timeout's ceiling; longer timeouts are None already (v.timeout)
 # lock_timeout is scoped to the statement's own transaction (autocommit): set_config(…, true).
 _LOCK: Final = SQL(
     "WITH timeout AS MATERIALIZED (SELECT set_config('lock_timeout', %(timeout)s, true) AS t)"
@@ -124,7 +125,11 @@ class PgLocks:
                     row = await fetch_one(conn, _TRY_LOCK, {"key": key})
                     acquired = row is not None and row[0] is True
                 else:
-                    ms = "0" if remaining is None else str(max(1, math.ceil(remaining * 1000)))
+                    ms = (
+                        "0"
+                        if remaining is None
+                        else str(min(_MAX_MS, max(1, math.ceil(remaining * 1000))))
+                    )
                     try:
                         await fetch_one(conn, _LOCK, {"timeout": ms, "key": key})
                         acquired = True

@@ -6,12 +6,13 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import pytest
 
 from pikku_storage import Storage
+from pikku_storage.clock import TEST_START
 from pikku_storage.codec import JsonObject, JsonValue
 from pikku_storage.errors import ThreadNotFound
 from pikku_storage.records import (
@@ -62,7 +63,7 @@ __all__ = [
 # A canonical UUID4 that no test creates: an unknown run id with a stable test id (xdist).
 UNKNOWN_RUN_ID: Final = "6f1c2a3e-9b4d-4c5e-8f70-123456789abc"
 
-T0: Final = datetime(2026, 1, 1, tzinfo=UTC)
+T0: Final = TEST_START
 """The instant `pikku_clock` starts at."""
 
 

@@ -13,6 +13,7 @@ from typing import Final
 import pytest
 
 from pikku_storage import Storage
+from pikku_storage.clock import TEST_START
 from pikku_storage.codec import JsonObject, JsonValue
 from pikku_storage.errors import InvalidValue
 from pikku_storage.records import (
@@ -51,7 +52,7 @@ __all__ = [
     "unknown_id",
 ]
 
-T0: Final = datetime(2026, 1, 1, tzinfo=UTC)
+T0: Final = TEST_START
 """The instant the `pikku_clock` fixture starts at."""
 
 LONG_ID: Final = "x" * 255

@@ -19,6 +19,7 @@ from pikku_testing.contract._ai_threads import ThreadTests, WorkingMemoryTests
 from pikku_testing.contract._ai_values import StorageValueTests
 from pikku_testing.contract._ai_values_runs import ConsoleValueTests, RunValueTests
 from pikku_testing.contract._base import ContractBase
+from pikku_testing.contract._limits import MessageLimitTests
 
 __all__ = ["AIRunStateServiceContract", "AIStorageServiceContract", "AgentRunServiceContract"]
 
@@ -30,6 +31,7 @@ class AIStorageServiceContract(
     WorkingMemoryTests,
     StorageValueTests,
     StorageConcurrencyTests,
+    MessageLimitTests,
     ContractBase,
 ):
     """Threads, messages, working memory, identifiers and concurrent writes (02 §6 1-28,

@@ -32,6 +32,7 @@ from pikku_testing.contract._builders_channels import (
 )
 from pikku_testing.contract._channels_liveness import ChannelLivenessContract
 from pikku_testing.contract._eventhub import EventHubStoreContract
+from pikku_testing.contract._limits import ChannelLimitTests
 
 __all__ = ["ChannelStoreContract", "EventHubStoreContract"]
 
@@ -53,7 +54,7 @@ OPENING_DATA: Final = [
 ]
 
 
-class ChannelStoreContract(ChannelLivenessContract):
+class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     """`ChannelStore`: channels, sessions and liveness (03 §2)."""
 
     # -- 1-3: add and read -------------------------------------------------------------------

@@ -35,6 +35,7 @@ from pikku_testing.contract._builders_channels import (
 )
 from pikku_testing.contract._capabilities import Capability, requires
 from pikku_testing.contract._deployments_lifecycle import DeploymentLifecycleContract
+from pikku_testing.contract._limits import DeploymentLimitTests
 
 __all__ = ["DeploymentServiceContract"]
 
@@ -67,7 +68,7 @@ def _bad_config(change: dict[str, object]) -> DeploymentConfig:
     return DeploymentConfig(**unchecked(fields))
 
 
-class DeploymentServiceContract(DeploymentLifecycleContract):
+class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContract):
     """`DeploymentService`: registration, heartbeats, liveness and discovery (03 §4)."""
 
     # -- 28: constructor options --------------------------------------------------------------

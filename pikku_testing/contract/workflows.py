@@ -10,6 +10,7 @@ pytest collects them only through a subclass (see `FullContract`).
 from __future__ import annotations
 
 from pikku_testing.contract._base import ContractBase
+from pikku_testing.contract._limits import ClockLimitTests, WorkflowLimitTests
 from pikku_testing.contract._workflows_concurrency import WorkflowConcurrencyTests
 from pikku_testing.contract._workflows_console import WorkflowConsoleTests
 from pikku_testing.contract._workflows_graph import WorkflowGraphTests
@@ -29,6 +30,8 @@ class WorkflowServiceContract(
     WorkflowStepTests,
     WorkflowGraphTests,
     WorkflowLockTests,
+    WorkflowLimitTests,
+    ClockLimitTests,
     ContractBase,
 ):
     """01 §6 Workflows 1 to 37: values and validation, runs and state, steps, transitions,
