@@ -7,9 +7,12 @@ session's `TimeZone`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import cast
 
-from pikku_storage._serial import decode_approval, decode_content, decode_wire
+from pikku_storage import _build
+from pikku_storage._serial import decode_approval, decode_content
 from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
 from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
 from pikku_storage.interfaces.workflows import GraphStep
@@ -31,7 +34,6 @@ from pikku_storage.records import (
     Thread,
     Usage,
     WorkflowRun,
-    WorkflowStatus,
 )
 
 __all__ = [
@@ -49,7 +51,7 @@ __all__ = [
     "stored_tool_call",
     "thread",
     "utc",
-    "workflow_run",
+    "workflow_runs",
 ]
 
 
@@ -74,33 +76,9 @@ def _retry_delay(text: str | None) -> int | str | None:
     return value
 
 
-def workflow_run(row: Row) -> WorkflowRun:
-    (
-        run_id,
-        workflow,
-        status,
-        input_,
-        output,
-        error,
-        inline,
-        graph_hash,
-        wire,
-        created,
-        updated,
-    ) = row
-    return WorkflowRun(
-        id=run_id,
-        workflow=workflow,
-        status=WorkflowStatus(status),
-        input=decode_optional(input_),
-        output=decode_optional(output),
-        error=json_object(error),
-        inline=inline,
-        graph_hash=graph_hash,
-        wire=decode_wire(wire),
-        created_at=utc(created),
-        updated_at=utc(updated),
-    )
+def workflow_runs(rows: Sequence[Row]) -> list[WorkflowRun]:
+    """Runs from `_RUN_COLUMNS` rows, their JSON parsed in one call (`_build`)."""
+    return _build.workflow_runs(cast("Sequence[_build.RunColumns]", rows))
 
 
 def step_state(row: Row) -> StepState:

@@ -130,7 +130,7 @@ class _PgWorkflowReads:
     async def _get_run(self, run_id: str) -> WorkflowRun | None:
         async def body(conn: Conn) -> WorkflowRun | None:
             row = await fetch_one(conn, self._sql.get_run, {"run_id": run_id})
-            return None if row is None else _rows.workflow_run(row)
+            return None if row is None else _rows.workflow_runs([row])[0]
 
         return await self._db.run(body)
 
@@ -401,7 +401,7 @@ class PgWorkflowRunService(_PgWorkflowReads, WorkflowRunService):
         }
 
         async def body(conn: Conn) -> list[WorkflowRun]:
-            return [_rows.workflow_run(row) for row in await fetch_all(conn, query, params)]
+            return _rows.workflow_runs(await fetch_all(conn, query, params))
 
         return await self._db.run(body)
 

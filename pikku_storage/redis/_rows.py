@@ -11,7 +11,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Final, cast
 
-from pikku_storage._serial import decode_approval, decode_content, decode_wire
+from pikku_storage import _build
+from pikku_storage._serial import decode_approval, decode_content
 from pikku_storage.clock import from_epoch_ms
 from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
 from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
@@ -33,7 +34,6 @@ from pikku_storage.records import (
     Thread,
     Usage,
     WorkflowRun,
-    WorkflowStatus,
     WorkflowVersion,
 )
 
@@ -53,9 +53,11 @@ __all__ = [
     "split_fields",
     "step_state",
     "stored_message",
+    "strings",
     "text",
     "thread",
     "workflow_run",
+    "workflow_runs",
     "workflow_version",
 ]
 
@@ -85,6 +87,12 @@ def text(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     raise TypeError(f"unexpected Redis reply element: {type(value).__name__}")
+
+
+def strings(reply: object) -> list[str]:
+    """A flat reply of bulk strings as `str`s, in one pass (bytes are UTF-8)."""
+    items = cast("list[bytes | str]", reply)
+    return [item.decode() if isinstance(item, bytes) else item for item in items]
 
 
 def pairs(flat: object) -> dict[str, str]:
@@ -142,7 +150,10 @@ class Reader:
 
 def ms(value: str) -> datetime:
     """A stored epoch-millisecond field (or a zset score, which Redis may write as `1e12`)."""
-    return from_epoch_ms(int(value) if value.lstrip("-").isdigit() else int(float(value)))
+    try:
+        return from_epoch_ms(int(value))
+    except ValueError:
+        return from_epoch_ms(int(float(value)))
 
 
 def _opt_ms(value: str | None) -> datetime | None:
@@ -157,20 +168,49 @@ def _opt_object(value: str | None) -> JsonObject | None:
 
 
 def workflow_run(run_id: str, h: Mapping[str, str]) -> WorkflowRun:
-    graph_hash = h.get("graph_hash")
-    return WorkflowRun(
-        id=run_id,
-        workflow=h["workflow"],
-        status=WorkflowStatus(h["status"]),
-        input=decode_optional(h.get("input")),
-        output=decode_optional(h.get("output")),
-        error=_opt_object(h.get("error")),
-        inline=h.get("inline") == "1",
-        graph_hash=graph_hash,
-        wire=decode_wire(h["wire"]),
-        created_at=ms(h["created_at"]),
-        updated_at=ms(h["updated_at"]),
+    """A run from its hash (HGETALL)."""
+    get = h.get
+    columns = (
+        run_id,
+        h["workflow"],
+        h["status"],
+        get("input"),
+        get("output"),
+        get("error"),
+        get("inline") == "1",
+        get("graph_hash"),
+        h["wire"],
+        ms(h["created_at"]),
+        ms(h["updated_at"]),
     )
+    return _build.workflow_runs([columns])[0]
+
+
+_RUN_WIDTH: Final = 11
+
+
+def workflow_runs(reply: object) -> list[WorkflowRun]:
+    """The runs of a `wf_list_runs` reply: 11 strings per run, "" for an absent field."""
+    items = strings(reply)
+    columns: list[_build.RunColumns] = []
+    for i in range(0, len(items), _RUN_WIDTH):
+        run_id, workflow, status, input_, output, error, inline, graph_hash, wire = items[i : i + 9]
+        columns.append(
+            (
+                run_id,
+                workflow,
+                status,
+                input_ or None,
+                output or None,
+                error or None,
+                inline == "1",
+                graph_hash or None,
+                wire,
+                ms(items[i + 9]),
+                ms(items[i + 10]),
+            )
+        )
+    return _build.workflow_runs(columns)
 
 
 def _step_common(f: Mapping[str, str]) -> dict[str, object]:

@@ -409,18 +409,11 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
         else:
             index = k.by_workflow_status(status.value, workflow_name)
         before, after = k.run_prefix()
-        reader = rows.Reader(
+        return rows.workflow_runs(
             await self._scripts(
                 "wf_list_runs", [index], [offset, offset + limit - 1, before, after]
             )
         )
-        runs = []
-        while reader:
-            run_id = reader.take()
-            h = reader.take_pairs()
-            if h:
-                runs.append(rows.workflow_run(run_id, h))
-        return runs
 
     @translated
     async def _get_run_steps(self, run_id: str) -> list[RunStep]:
