@@ -7,7 +7,7 @@ field is `None` (Spec: 01 §5.3, 02 §5.4, 03 §6.3; style §6).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Final, cast
 
@@ -38,6 +38,7 @@ from pikku_storage.records import (
 )
 
 __all__ = [
+    "RUN_FIELDS",
     "STEP_FIELDS",
     "Reader",
     "agent_run",
@@ -52,7 +53,7 @@ __all__ = [
     "run_step",
     "split_fields",
     "step_state",
-    "stored_message",
+    "stored_messages",
     "strings",
     "text",
     "thread",
@@ -60,6 +61,20 @@ __all__ = [
     "workflow_runs",
     "workflow_version",
 ]
+
+# the run hash fields a WorkflowRun needs, in `wf_list_runs`'s order
+RUN_FIELDS: Final = (
+    "workflow",
+    "status",
+    "input",
+    "output",
+    "error",
+    "inline",
+    "graph_hash",
+    "wire",
+    "created_at",
+    "updated_at",
+)
 
 # the live-step fields a StepState needs (claim and retry scripts return these)
 STEP_FIELDS: Final = (
@@ -167,23 +182,9 @@ def _opt_object(value: str | None) -> JsonObject | None:
 # --- workflows --------------------------------------------------------------------------------
 
 
-def workflow_run(run_id: str, h: Mapping[str, str]) -> WorkflowRun:
-    """A run from its hash (HGETALL)."""
-    get = h.get
-    columns = (
-        run_id,
-        h["workflow"],
-        h["status"],
-        get("input"),
-        get("output"),
-        get("error"),
-        get("inline") == "1",
-        get("graph_hash"),
-        h["wire"],
-        ms(h["created_at"]),
-        ms(h["updated_at"]),
-    )
-    return _build.workflow_runs([columns])[0]
+def workflow_run(run_id: str, values: Sequence[object]) -> WorkflowRun:
+    """A run from the HMGET of its `RUN_FIELDS` (`None` for an absent field)."""
+    return workflow_runs([run_id, *("" if value is None else value for value in values)])[0]
 
 
 _RUN_WIDTH: Final = 11
@@ -344,29 +345,52 @@ def resolved_approval(run_id: str, entry: str) -> ResolvedApproval:
     )
 
 
-def stored_message(blob: str, results: Mapping[str, str]) -> StoredMessage:
-    """A message blob (id, role, text, parts, created_at, tool_calls) with its calls' results."""
-    data = cast("dict[str, JsonValue]", decode(blob))
-    parts = data.get("parts")
-    calls = cast("list[dict[str, JsonValue]]", data.get("tool_calls") or [])
-    created = data["created_at"]
-    assert isinstance(created, int)
-    return StoredMessage(
-        id=cast(str, data["id"]),
-        role=MessageRole(cast(str, data["role"])),
-        content=decode_content(
-            cast("str | None", data.get("text")), None if parts is None else cast(str, parts)
-        ),
-        created_at=from_epoch_ms(created),
-        tool_calls=[
-            StoredToolCall(
-                id=cast(str, call["id"]),
-                name=cast(str, call["name"]),
-                args=cast("JsonObject", decode(cast(str, call["args"]))),
-                result=results.get(cast(str, call["id"])),
+_ROLE: Final = MessageRole._value2member_map_
+
+
+def stored_messages(reply: object) -> list[StoredMessage]:
+    """The messages of an `ai_get_messages` reply, their blobs parsed in one call.
+
+    Per message: its blob (id, role, text, parts, created_at, tool_calls), then a counted flat
+    list of its answered calls' ids and results.
+    """
+    items = strings(reply)
+    blobs: list[str | None] = []
+    answered: list[dict[str, str]] = []
+    i, end = 0, len(items)
+    while i < end:
+        blobs.append(items[i])
+        n = int(items[i + 1])
+        answered.append({items[j]: items[j + 1] for j in range(i + 2, i + 2 + n, 2)})
+        i += 2 + n
+    messages = []
+    for data, results in zip(_build.decode_page(blobs), answered, strict=True):
+        assert isinstance(data, dict)
+        parts, created, calls = data.get("parts"), data["created_at"], data.get("tool_calls")
+        assert isinstance(created, int)
+        assert calls is None or isinstance(calls, list)
+        messages.append(
+            StoredMessage(
+                id=cast(str, data["id"]),
+                role=cast(MessageRole, _ROLE[cast(str, data["role"])]),
+                content=decode_content(
+                    cast("str | None", data.get("text")), cast("str | None", parts)
+                ),
+                created_at=from_epoch_ms(created),
+                tool_calls=[_stored_call(call, results) for call in calls] if calls else [],
             )
-            for call in calls
-        ],
+        )
+    return messages
+
+
+def _stored_call(call: JsonValue, results: Mapping[str, str]) -> StoredToolCall:
+    assert isinstance(call, dict)
+    call_id = cast(str, call["id"])
+    return StoredToolCall(
+        id=call_id,
+        name=cast(str, call["name"]),
+        args=cast("JsonObject", decode(cast(str, call["args"]))),
+        result=results.get(call_id),
     )
 
 
