@@ -184,15 +184,19 @@ def _opt_object(value: str | None) -> JsonObject | None:
 
 def workflow_run(run_id: str, values: Sequence[object]) -> WorkflowRun:
     """A run from the HMGET of its `RUN_FIELDS` (`None` for an absent field)."""
-    return workflow_runs([run_id, *("" if value is None else value for value in values)])[0]
+    return _runs(strings([run_id, *("" if value is None else value for value in values)]))[0]
 
 
 _RUN_WIDTH: Final = 11
 
 
 def workflow_runs(reply: object) -> list[WorkflowRun]:
-    """The runs of a `wf_list_runs` reply: 11 strings per run, "" for an absent field."""
-    items = strings(reply)
+    """The runs of a `wf_list_runs` reply: 11 NUL-separated fields per run, "" if absent."""
+    joined = text(reply)
+    return _runs(joined.split("\0") if joined else [])
+
+
+def _runs(items: Sequence[str]) -> list[WorkflowRun]:
     columns: list[_build.RunColumns] = []
     for i in range(0, len(items), _RUN_WIDTH):
         run_id, workflow, status, input_, output, error, inline, graph_hash, wire = items[i : i + 9]
