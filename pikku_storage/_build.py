@@ -66,43 +66,30 @@ def wire(text: str) -> WorkflowRunWire:
 
 def workflow_runs(rows: Sequence[RunColumns]) -> list[WorkflowRun]:
     """Runs from their stored columns, in the order given."""
-    texts: list[str | None] = []
-    for row in rows:
-        texts += row[3:6]
-    values = decode_page(texts)
+    values = decode_page([text for row in rows for text in row[3:6]])
+    wires, status_of, utc = _wires, _STATUS, UTC
     runs = []
-    for n, (
-        run_id,
-        workflow,
-        status,
-        _,
-        _,
-        _,
-        inline,
-        graph_hash,
-        w,
-        created,
-        updated,
-    ) in enumerate(rows):
-        error = values[3 * n + 2]
+    n = 0
+    for run_id, workflow, status, _, _, _, inline, graph_hash, w, created, updated in rows:
+        error = values[n + 2]
         assert error is None or isinstance(error, dict)
+        fields = wires.get(w)
         runs.append(
             WorkflowRun(
                 id=run_id,
                 workflow=workflow,
-                status=_STATUS[status],  # type: ignore[arg-type]  # a WorkflowStatus member
-                input=values[3 * n],
-                output=values[3 * n + 1],
+                status=status_of[status],  # type: ignore[arg-type]  # a WorkflowStatus member
+                input=values[n],
+                output=values[n + 1],
                 error=error,
                 inline=inline,
                 graph_hash=graph_hash,
-                wire=wire(w),
-                created_at=_utc(created),
-                updated_at=_utc(updated),
+                wire=wire(w)
+                if fields is None
+                else WorkflowRunWire(type=fields[0], id=fields[1], parent_run_id=fields[2]),
+                created_at=created if created.tzinfo is utc else created.astimezone(utc),
+                updated_at=updated if updated.tzinfo is utc else updated.astimezone(utc),
             )
         )
+        n += 3
     return runs
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is UTC else value.astimezone(UTC)

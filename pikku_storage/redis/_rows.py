@@ -163,12 +163,25 @@ class Reader:
         return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
 
+_MS_CACHE: Final = 4096  # recent stamps kept: a page repeats them (created == updated, polls)
+_stamps: dict[str, datetime] = {}
+
+
 def ms(value: str) -> datetime:
-    """A stored epoch-millisecond field (or a zset score, which Redis may write as `1e12`)."""
-    try:
-        return from_epoch_ms(int(value))
-    except ValueError:
-        return from_epoch_ms(int(float(value)))
+    """A stored epoch-millisecond field (or a zset score, which Redis may write as `1e12`).
+
+    Conversions are kept by text (a `datetime` is immutable, so sharing one aliases nothing).
+    """
+    found = _stamps.get(value)
+    if found is None:
+        try:
+            found = from_epoch_ms(int(value))
+        except ValueError:
+            found = from_epoch_ms(int(float(value)))
+        if len(_stamps) >= _MS_CACHE:
+            _stamps.clear()
+        _stamps[value] = found
+    return found
 
 
 def _opt_ms(value: str | None) -> datetime | None:
