@@ -35,7 +35,6 @@ from pikku_storage.postgres._connection import (
     Conn,
     PgDatabase,
     PgPool,
-    Row,
     execute,
     fetch_all,
     fetch_one,
@@ -134,19 +133,10 @@ class _PgAIBase:
         else:
             query = self._sql.messages_all
 
-        async def body(conn: Conn) -> list[Row]:
-            return await fetch_all(conn, query, params)
+        async def body(conn: Conn) -> list[StoredMessage]:
+            return _rows.stored_messages(await fetch_all(conn, query, params))
 
-        messages: list[StoredMessage] = []
-        current_seq: object = None
-        for row in await self._db.run(body):
-            if not messages or row[0] != current_seq:
-                current_seq = row[0]
-                messages.append(_rows.stored_message(row))
-            call = _rows.stored_tool_call(row)
-            if call is not None:
-                messages[-1].tool_calls.append(call)
-        return messages
+        return await self._db.run(body)
 
     async def _delete_thread(self, thread_id: str) -> bool:
         async def body(conn: Conn) -> int:
@@ -368,10 +358,7 @@ class PgAIRunStateService(_PgAIBase, AIRunStateService):
         async def body(conn: Conn) -> tuple[AgentRun, PendingApproval] | None:
             params = {"tool_call_id": tool_call_id}
             row = await fetch_one(conn, self._sql.find_run_by_tool_call, params)
-            if row is None:
-                return None
-            approval = _rows.approvals([row[15]], [row[16]])[0]
-            return _rows.agent_run(row), approval
+            return None if row is None else _rows.agent_run_with_approval(row)
 
         return await self._db.run(body)
 

@@ -260,10 +260,10 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
                 params = {"step_id": step_id, "now": now}
                 row = await fetch_one(conn, self._sql.claim_step, params)
                 assert row is not None
-                if row[1] is None:
-                    return bool(row[0]), None
-                await execute(conn, self._sql.set_step_attempt, attempt_params)
-                return True, _rows.step_state(row[1:])
+                found, state = _rows.claimed_step(row)
+                if state is not None:
+                    await execute(conn, self._sql.set_step_attempt, attempt_params)
+                return found, state
 
         found, state = await self._db.run(body)
         if not found:
