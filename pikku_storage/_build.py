@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, cast
 
 from pikku_storage._serial import decode_wire
 from pikku_storage.codec import JsonValue, decode
@@ -44,11 +44,15 @@ _STATUS: Final = WorkflowStatus._value2member_map_
 
 def decode_page(texts: Sequence[str | None]) -> list[JsonValue]:
     """Parse many codec texts in one call; `None` stays `None`, order is kept."""
-    if not texts:
-        return []
-    joined = ",".join(["null" if text is None else text for text in texts])
-    values = decode(f"[{joined}]")
-    assert isinstance(values, list)
+    present = [index for index, text in enumerate(texts) if text is not None]
+    values: list[JsonValue] = [None] * len(texts)
+    if len(present) == 1:  # one record with one JSON column set: no array to build
+        values[present[0]] = decode(cast(str, texts[present[0]]))
+    elif present:
+        parsed = decode(f"[{','.join([cast(str, texts[index]) for index in present])}]")
+        assert isinstance(parsed, list)
+        for index, value in zip(present, parsed, strict=True):
+            values[index] = value
     return values
 
 
