@@ -299,18 +299,21 @@ def _rebuild(stored: list[StoredMessage]) -> list[Message]:
     message right after it (02 §2 get_messages)."""
     out: list[Message] = []
     for message in stored:
+        calls = message.tool_calls
         out.append(
             Message(
                 id=message.id,
                 role=message.role,
                 content=message.content,
-                tool_calls=[
-                    ToolCall(id=c.id, name=c.name, args=c.args) for c in message.tool_calls
-                ],
+                tool_calls=[ToolCall(id=c.id, name=c.name, args=c.args) for c in calls]
+                if calls
+                else [],
                 created_at=message.created_at,
             )
         )
-        answered = [c for c in message.tool_calls if c.result is not None]
+        if not calls:
+            continue
+        answered = [c for c in calls if c.result is not None]
         if answered:
             out.append(
                 Message(

@@ -6,9 +6,8 @@ statement flow. Spec: 02 §2 (save_messages steps 3 and 4), §3 (update_run), §
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import LiteralString
 
 from pikku_storage.codec import encode
 from pikku_storage.errors import ConflictError, InvalidValue
@@ -17,6 +16,7 @@ from pikku_storage.postgres._connection import Row
 from pikku_storage.records import UNSET
 
 __all__ = [
+    "BatchWrites",
     "batch_checks",
     "batch_conflict",
     "batch_writes",
@@ -62,50 +62,53 @@ def batch_conflict(thread_id: str, batch: MessageBatch, constraint: str | None) 
     return ConflictError.message(thread_id, first)
 
 
-def batch_writes(
-    thread_id: str, batch: MessageBatch, first_seq: int
-) -> Iterator[tuple[LiteralString, Params]]:
-    """(statement name, parameters) of the inserts and result updates, in order."""
+@dataclass(frozen=True, slots=True)
+class BatchWrites:
+    """Parameters of a batch's inserts and result updates; `None` where there is nothing."""
+
+    messages: Params | None
+    tool_calls: Params | None
+    results: Params | None
+
+
+def batch_writes(thread_id: str, batch: MessageBatch, first_seq: int) -> BatchWrites:
+    """Parameters of `INSERT_MESSAGES`, `INSERT_TOOL_CALLS`, `SET_TOOL_RESULTS`, run in order."""
     seqs = [first_seq + index for index in range(len(batch.messages))]
-    if batch.messages:
-        yield (
-            "INSERT_MESSAGES",
-            {
-                "thread_id": thread_id,
-                "seqs": seqs,
-                "ids": [m.message_id for m in batch.messages],
-                "roles": [m.role.value for m in batch.messages],
-                "texts": [m.content_text for m in batch.messages],
-                "parts": [m.content_parts for m in batch.messages],
-                "created_at": [m.created_at for m in batch.messages],
-            },
-        )
     calls = [
         (call, seq, position)
         for message, seq in zip(batch.messages, seqs, strict=True)
         for position, call in enumerate(message.tool_calls)
     ]
-    if calls:
-        yield (
-            "INSERT_TOOL_CALLS",
-            {
-                "thread_id": thread_id,
-                "ids": [call.tool_call_id for call, _, _ in calls],
-                "message_seqs": [seq for _, seq, _ in calls],
-                "positions": [position for _, _, position in calls],
-                "names": [call.name for call, _, _ in calls],
-                "args": [call.args for call, _, _ in calls],
-            },
-        )
-    if batch.results:
-        yield (
-            "SET_TOOL_RESULTS",
-            {
-                "thread_id": thread_id,
-                "ids": list(batch.results),
-                "results": list(batch.results.values()),
-            },
-        )
+    return BatchWrites(
+        messages={
+            "thread_id": thread_id,
+            "seqs": seqs,
+            "ids": [m.message_id for m in batch.messages],
+            "roles": [m.role.value for m in batch.messages],
+            "texts": [m.content_text for m in batch.messages],
+            "parts": [m.content_parts for m in batch.messages],
+            "created_at": [m.created_at for m in batch.messages],
+        }
+        if batch.messages
+        else None,
+        tool_calls={
+            "thread_id": thread_id,
+            "ids": [call.tool_call_id for call, _, _ in calls],
+            "message_seqs": [seq for _, seq, _ in calls],
+            "positions": [position for _, _, position in calls],
+            "names": [call.name for call, _, _ in calls],
+            "args": [call.args for call, _, _ in calls],
+        }
+        if calls
+        else None,
+        results={
+            "thread_id": thread_id,
+            "ids": list(batch.results),
+            "results": list(batch.results.values()),
+        }
+        if batch.results
+        else None,
+    )
 
 
 def new_run(run: NewAgentRun) -> Params:

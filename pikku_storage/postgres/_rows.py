@@ -7,9 +7,12 @@ session's `TimeZone`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Final, cast
 
-from pikku_storage._serial import decode_approval, decode_content, decode_wire
+from pikku_storage import _build
+from pikku_storage._serial import decode_approval, decode_content
 from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
 from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
 from pikku_storage.interfaces.workflows import GraphStep
@@ -31,13 +34,14 @@ from pikku_storage.records import (
     Thread,
     Usage,
     WorkflowRun,
-    WorkflowStatus,
 )
 
 __all__ = [
     "agent_run",
+    "agent_run_with_approval",
     "approvals",
     "channel_and_session",
+    "claimed_step",
     "decision",
     "deployment_info",
     "graph_step",
@@ -45,20 +49,24 @@ __all__ = [
     "json_object",
     "run_step",
     "step_state",
-    "stored_message",
-    "stored_tool_call",
+    "stored_messages",
     "thread",
     "utc",
-    "workflow_run",
+    "workflow_runs",
 ]
 
 
+_STEP_STATUS: Final = StepStatus._value2member_map_
+_ROLE: Final = MessageRole._value2member_map_
+
+
 def utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    """A timestamp in UTC (already so when the session speaks UTC, as an owned pool's does)."""
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def _utc_optional(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
+    return None if value is None else utc(value)
 
 
 def json_object(text: str | None) -> JsonObject | None:
@@ -74,95 +82,75 @@ def _retry_delay(text: str | None) -> int | str | None:
     return value
 
 
-def workflow_run(row: Row) -> WorkflowRun:
+def workflow_runs(rows: Sequence[Row]) -> list[WorkflowRun]:
+    """Runs from `_RUN_COLUMNS` rows, their JSON parsed in one call (`_build`)."""
+    return _build.workflow_runs(cast("Sequence[_build.RunColumns]", rows))
+
+
+def _step_fields(columns: Sequence[object]) -> dict[str, object]:
+    """The `StepState` fields of the 13 `_STEP_COLUMNS`, by name."""
     (
-        run_id,
-        workflow,
+        step_id,
         status,
-        input_,
-        output,
+        result,
         error,
-        inline,
-        graph_hash,
-        wire,
+        attempt,
+        retries,
+        delay,
         created,
         updated,
-    ) = row
-    return WorkflowRun(
-        id=run_id,
-        workflow=workflow,
-        status=WorkflowStatus(status),
-        input=decode_optional(input_),
-        output=decode_optional(output),
-        error=json_object(error),
-        inline=inline,
-        graph_hash=graph_hash,
-        wire=decode_wire(wire),
-        created_at=utc(created),
-        updated_at=utc(updated),
-    )
+        running,
+        scheduled,
+        succeeded,
+        failed,
+    ) = columns
+    return {
+        "step_id": step_id,
+        "status": _STEP_STATUS[cast(str, status)],
+        "result": decode_optional(cast("str | None", result)),
+        "error": json_object(cast("str | None", error)),
+        "attempt_count": attempt,
+        "retries": retries,
+        "retry_delay": _retry_delay(cast("str | None", delay)),
+        "created_at": utc(cast(datetime, created)),
+        "updated_at": utc(cast(datetime, updated)),
+        "running_at": _utc_optional(cast("datetime | None", running)),
+        "scheduled_at": _utc_optional(cast("datetime | None", scheduled)),
+        "succeeded_at": _utc_optional(cast("datetime | None", succeeded)),
+        "failed_at": _utc_optional(cast("datetime | None", failed)),
+    }
 
 
 def step_state(row: Row) -> StepState:
-    (step_id, status, result, error, attempt, retries, delay, created, updated, *stamps) = row[:13]
-    running, scheduled, succeeded, failed = stamps
-    return StepState(
-        step_id=step_id,
-        status=StepStatus(status),
-        result=decode_optional(result),
-        error=json_object(error),
-        attempt_count=attempt,
-        retries=retries,
-        retry_delay=_retry_delay(delay),
-        created_at=utc(created),
-        updated_at=utc(updated),
-        running_at=_utc_optional(running),
-        scheduled_at=_utc_optional(scheduled),
-        succeeded_at=_utc_optional(succeeded),
-        failed_at=_utc_optional(failed),
-    )
+    """Columns: `_STEP_COLUMNS`."""
+    return StepState(**_step_fields(row))  # type: ignore[arg-type]  # typed by _step_fields
+
+
+def claimed_step(row: Row) -> tuple[bool, StepState | None]:
+    """Columns: found, then `_STEP_COLUMNS` (all NULL when the step was not claimed)."""
+    found, step_id, *rest = row
+    if step_id is None:
+        return bool(found), None
+    return True, step_state((step_id, *rest))
 
 
 def run_step(row: Row) -> RunStep:
-    state = step_state(row)
-    step_name, rpc_name, data = row[13:16]
+    """Columns: `_STEP_COLUMNS`, step_name, rpc_name, data."""
+    *state, step_name, rpc_name, data = row
     return RunStep(
-        step_id=state.step_id,
-        status=state.status,
-        result=state.result,
-        error=state.error,
-        attempt_count=state.attempt_count,
-        retries=state.retries,
-        retry_delay=state.retry_delay,
-        created_at=state.created_at,
-        updated_at=state.updated_at,
-        running_at=state.running_at,
-        scheduled_at=state.scheduled_at,
-        succeeded_at=state.succeeded_at,
-        failed_at=state.failed_at,
         step_name=step_name,
         rpc_name=rpc_name,
         data=decode_optional(data),
+        **_step_fields(state),  # type: ignore[arg-type]  # typed by _step_fields
     )
 
 
 def history_entry(row: Row) -> StepHistoryEntry:
-    state = step_state(row)
+    """Columns: the attempt's `_STEP_COLUMNS` (with the step's retry policy), step_name."""
+    *state, step_name = row
     return StepHistoryEntry(
-        step_id=state.step_id,
-        status=state.status,
-        result=state.result,
-        error=state.error,
-        attempt_count=state.attempt_count,
-        retries=state.retries,
-        retry_delay=state.retry_delay,
-        created_at=state.created_at,
-        updated_at=state.updated_at,
-        running_at=state.running_at,
-        scheduled_at=state.scheduled_at,
-        succeeded_at=state.succeeded_at,
-        failed_at=state.failed_at,
-        step_name=row[13],
+        step_name=step_name,
+        **_step_fields(state),  # type: ignore[arg-type]  # typed by _step_fields
     )
 
 
@@ -199,7 +187,8 @@ def approvals(kinds: list[str] | None, payloads: list[str] | None) -> list[Pendi
     return [decode_approval(kind, payload) for kind, payload in zip(kinds, payloads, strict=True)]
 
 
-def agent_run(row: Row) -> AgentRun:
+def agent_run(row: Sequence[object]) -> AgentRun:
+    """Columns: `_RUN_COLUMNS` of `_sql_ai` (the run, then its pending kinds and payloads)."""
     (
         run_id,
         agent_name,
@@ -216,7 +205,7 @@ def agent_run(row: Row) -> AgentRun:
         updated,
         kinds,
         payloads,
-    ) = row[:15]
+    ) = cast(Row, row)
     missing = decode_optional(missing_rpcs)
     assert missing is None or isinstance(missing, list)
     return AgentRun(
@@ -235,6 +224,12 @@ def agent_run(row: Row) -> AgentRun:
     )
 
 
+def agent_run_with_approval(row: Row) -> tuple[AgentRun, PendingApproval]:
+    """Columns: `_RUN_COLUMNS`, then the kind and payload of the approval that was looked up."""
+    *run, kind, payload = row
+    return agent_run(run), decode_approval(kind, payload)
+
+
 def decision(row: Row) -> ResolvedApproval:
     run_id, kind, payload, status, resolved = row
     return ResolvedApproval(
@@ -245,25 +240,32 @@ def decision(row: Row) -> ResolvedApproval:
     )
 
 
-def stored_message(row: Row) -> StoredMessage:
-    """Columns: seq, id, role, content_text, content_parts, created_at (then tool-call ones)."""
-    _seq, message_id, role, text, parts, created = row[:6]
-    return StoredMessage(
-        id=message_id,
-        role=MessageRole(role),
-        content=decode_content(text, parts),
-        created_at=utc(created),
-    )
+def stored_messages(rows: Sequence[Row]) -> list[StoredMessage]:
+    """Messages from `_MESSAGE_ROWS` rows: one per message and call, calls in call order.
 
-
-def stored_tool_call(row: Row) -> StoredToolCall | None:
-    """The tool-call columns after a message's six (`None` for a message without calls)."""
-    call_id, name, args, result = row[6:10]
-    if call_id is None:
-        return None
-    decoded: JsonValue = decode(args)
-    assert isinstance(decoded, dict)
-    return StoredToolCall(id=call_id, name=name, args=decoded, result=result)
+    Columns: seq, id, role, content_text, content_parts, created_at, then the call's id, name,
+    args, result (NULL for a message without calls).
+    """
+    messages: list[StoredMessage] = []
+    current: object = None
+    for seq, message_id, role, text, parts, created, call_id, name, args, result in rows:
+        if seq != current or not messages:
+            current = seq
+            messages.append(
+                StoredMessage(
+                    id=message_id,
+                    role=_ROLE[role],  # type: ignore[arg-type]  # a MessageRole member
+                    content=text if text is not None else decode_content(None, parts),
+                    created_at=created if created.tzinfo is UTC else created.astimezone(UTC),
+                )
+            )
+        if call_id is not None:
+            decoded: JsonValue = decode(args)
+            assert isinstance(decoded, dict)
+            messages[-1].tool_calls.append(
+                StoredToolCall(id=call_id, name=name, args=decoded, result=result)
+            )
+    return messages
 
 
 # --- channels and deployments ----------------------------------------------------------------

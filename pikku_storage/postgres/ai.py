@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg import sql
 from psycopg.rows import tuple_row
 
 from pikku_storage.clock import Clock
@@ -36,7 +35,6 @@ from pikku_storage.postgres._connection import (
     Conn,
     PgDatabase,
     PgPool,
-    Row,
     execute,
     fetch_all,
     fetch_one,
@@ -46,6 +44,7 @@ from pikku_storage.postgres._errors import (
     is_foreign_key_violation,
     is_unique_violation,
 )
+from pikku_storage.postgres._statements import Statement, compose_statements
 from pikku_storage.records import (
     UNSET,
     AgentRun,
@@ -59,21 +58,45 @@ from pikku_storage.records import (
 __all__ = ["PgAIRunStateService", "PgAIStorageService", "PgAgentRunService"]
 
 
-def _composed(db: PgDatabase) -> dict[str, sql.Composed]:
-    """Every template of `_sql_ai` composed for the schema, by constant name."""
-    return {
-        name: db.compose(getattr(q, name), **q.AI_TABLES)
-        for name in q.__all__
-        if name != "AI_TABLES"
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class _Statements:
-    by_name: dict[str, sql.Composed]
+    """The templates of `_sql_ai`, composed once for one schema."""
 
-    def __getitem__(self, name: str) -> sql.Composed:
-        return self.by_name[name]
+    create_run: Statement
+    create_thread: Statement
+    delete_pending_except: Statement
+    delete_resource_memory: Statement
+    delete_thread: Statement
+    delete_thread_memory: Statement
+    distinct_agent_names: Statement
+    find_run_by_tool_call: Statement
+    get_decisions: Statement
+    get_resource_memory: Statement
+    get_run: Statement
+    get_runs_by_thread: Statement
+    get_thread: Statement
+    get_threads: Statement
+    get_thread_memory: Statement
+    insert_messages: Statement
+    insert_tool_calls: Statement
+    list_threads: Statement
+    list_threads_by_agent: Statement
+    list_threads_by_agent_resource: Statement
+    list_threads_by_resource: Statement
+    lock_thread_for_save: Statement
+    messages_all: Statement
+    messages_before_cursor: Statement
+    messages_last: Statement
+    prune_threads: Statement
+    resolve_approval: Statement
+    resolve_approval_of_run: Statement
+    save_checks: Statement
+    save_resource_memory: Statement
+    save_thread_memory: Statement
+    set_tool_results: Statement
+    thread_exists: Statement
+    update_run: Statement
+    upsert_pending: Statement
 
 
 class _PgAIBase:
@@ -84,7 +107,7 @@ class _PgAIBase:
 
     def _setup(self, pool: str | PgPool, schema: str) -> None:
         self._db = PgDatabase(pool, schema)
-        self._sql = _Statements(_composed(self._db))
+        self._sql = compose_statements(_Statements, self._db, q, q.AI_TABLES)
 
     async def _init(self) -> None:
         await self._db.open()
@@ -94,7 +117,7 @@ class _PgAIBase:
 
     async def _get_thread(self, thread_id: str) -> Thread | None:
         async def body(conn: Conn) -> Thread | None:
-            row = await fetch_one(conn, self._sql["GET_THREAD"], {"thread_id": thread_id})
+            row = await fetch_one(conn, self._sql.get_thread, {"thread_id": thread_id})
             return None if row is None else _rows.thread(row)
 
         return await self._db.run(body)
@@ -104,36 +127,27 @@ class _PgAIBase:
     ) -> list[StoredMessage]:
         params: dict[str, object] = {"thread_id": thread_id, "last_n": last_n, "cursor": cursor}
         if cursor is not None:
-            query = self._sql["MESSAGES_BEFORE_CURSOR"]
+            query = self._sql.messages_before_cursor
         elif last_n is not None:
-            query = self._sql["MESSAGES_LAST"]
+            query = self._sql.messages_last
         else:
-            query = self._sql["MESSAGES_ALL"]
+            query = self._sql.messages_all
 
-        async def body(conn: Conn) -> list[Row]:
-            return await fetch_all(conn, query, params)
+        async def body(conn: Conn) -> list[StoredMessage]:
+            return _rows.stored_messages(await fetch_all(conn, query, params))
 
-        messages: list[StoredMessage] = []
-        current_seq: object = None
-        for row in await self._db.run(body):
-            if not messages or row[0] != current_seq:
-                current_seq = row[0]
-                messages.append(_rows.stored_message(row))
-            call = _rows.stored_tool_call(row)
-            if call is not None:
-                messages[-1].tool_calls.append(call)
-        return messages
+        return await self._db.run(body)
 
     async def _delete_thread(self, thread_id: str) -> bool:
         async def body(conn: Conn) -> int:
-            return await execute(conn, self._sql["DELETE_THREAD"], {"thread_id": thread_id})
+            return await execute(conn, self._sql.delete_thread, {"thread_id": thread_id})
 
         return await self._db.run(body) == 1
 
     async def _get_runs_by_thread(self, thread_id: str) -> list[AgentRun]:
         async def body(conn: Conn) -> list[AgentRun]:
             params = {"thread_id": thread_id}
-            rows = await fetch_all(conn, self._sql["GET_RUNS_BY_THREAD"], params)
+            rows = await fetch_all(conn, self._sql.get_runs_by_thread, params)
             return [_rows.agent_run(row) for row in rows]
 
         return await self._db.run(body)
@@ -158,7 +172,7 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
         }
 
         async def body(conn: Conn) -> None:
-            await execute(conn, self._sql["CREATE_THREAD"], params)
+            await execute(conn, self._sql.create_thread, params)
 
         try:
             await self._db.run(body)
@@ -170,7 +184,7 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
     async def _get_threads(self, resource_id: str) -> list[Thread]:
         async def body(conn: Conn) -> list[Thread]:
             params = {"resource_id": resource_id}
-            rows = await fetch_all(conn, self._sql["GET_THREADS"], params)
+            rows = await fetch_all(conn, self._sql.get_threads, params)
             return [_rows.thread(row) for row in rows]
 
         return await self._db.run(body)
@@ -180,7 +194,7 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
 
             async def exists(conn: Conn) -> bool:
                 params = {"thread_id": thread_id}
-                return await fetch_one(conn, self._sql["THREAD_EXISTS"], params) is not None
+                return await fetch_one(conn, self._sql.thread_exists, params) is not None
 
             if not await self._db.run(exists):
                 raise ThreadNotFound(thread_id)
@@ -191,9 +205,9 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
             async with conn.pipeline(), conn.transaction():
                 lock = conn.cursor(row_factory=tuple_row)
                 params = {"thread_id": thread_id, "now": batch.now, "count": count}
-                await lock.execute(self._sql["LOCK_THREAD_FOR_SAVE"], params)
+                await lock.execute(self._sql.lock_thread_for_save, params)
                 checks = conn.cursor(row_factory=tuple_row)
-                await checks.execute(self._sql["SAVE_CHECKS"], p.batch_checks(thread_id, batch))
+                await checks.execute(self._sql.save_checks, p.batch_checks(thread_id, batch))
                 locked = await lock.fetchone()
                 found = await checks.fetchone()
                 if locked is None:
@@ -202,8 +216,14 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
                 p.check_batch(thread_id, batch, found)
                 # Round trip 2: the writes and the commit.
                 first_seq = int(locked[0]) - count + 1
-                for name, write in p.batch_writes(thread_id, batch, first_seq):
-                    await execute(conn, self._sql[name], write)
+                writes = p.batch_writes(thread_id, batch, first_seq)
+                for statement, write in (
+                    (self._sql.insert_messages, writes.messages),
+                    (self._sql.insert_tool_calls, writes.tool_calls),
+                    (self._sql.set_tool_results, writes.results),
+                ):
+                    if write is not None:
+                        await execute(conn, statement, write)
 
         count = len(batch.messages)
         try:
@@ -216,9 +236,8 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
             raise
 
     async def _get_working_memory(self, id: str, scope: WorkingMemoryScope) -> JsonObject | None:
-        query = self._sql[
-            "GET_THREAD_MEMORY" if scope is WorkingMemoryScope.THREAD else "GET_RESOURCE_MEMORY"
-        ]
+        thread_scope = scope is WorkingMemoryScope.THREAD
+        query = self._sql.get_thread_memory if thread_scope else self._sql.get_resource_memory
 
         async def body(conn: Conn) -> JsonObject | None:
             row = await fetch_one(conn, query, {"id": id})
@@ -230,7 +249,7 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
         self, id: str, scope: WorkingMemoryScope, data: str, now: datetime
     ) -> None:
         thread_scope = scope is WorkingMemoryScope.THREAD
-        query = self._sql["SAVE_THREAD_MEMORY" if thread_scope else "SAVE_RESOURCE_MEMORY"]
+        query = self._sql.save_thread_memory if thread_scope else self._sql.save_resource_memory
 
         async def body(conn: Conn) -> None:
             await execute(conn, query, {"id": id, "data": data, "now": now})
@@ -243,11 +262,8 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
             raise
 
     async def _delete_working_memory(self, id: str, scope: WorkingMemoryScope) -> bool:
-        query = self._sql[
-            "DELETE_THREAD_MEMORY"
-            if scope is WorkingMemoryScope.THREAD
-            else "DELETE_RESOURCE_MEMORY"
-        ]
+        thread_scope = scope is WorkingMemoryScope.THREAD
+        query = self._sql.delete_thread_memory if thread_scope else self._sql.delete_resource_memory
 
         async def body(conn: Conn) -> int:
             return await execute(conn, query, {"id": id})
@@ -268,7 +284,7 @@ class PgAIRunStateService(_PgAIBase, AIRunStateService):
         params = p.new_run(run)
 
         async def body(conn: Conn) -> None:
-            await execute(conn, self._sql["CREATE_RUN"], params)
+            await execute(conn, self._sql.create_run, params)
 
         try:
             await self._db.run(body)
@@ -284,16 +300,16 @@ class PgAIRunStateService(_PgAIBase, AIRunStateService):
         async def body(conn: Conn) -> int:
             async with conn.pipeline(), conn.transaction():
                 update = conn.cursor(row_factory=tuple_row)
-                await update.execute(self._sql["UPDATE_RUN"], params)
+                await update.execute(self._sql.update_run, params)
                 if pending is not UNSET:
                     keep = [a.tool_call_id for a in pending]
                     await execute(
-                        conn, self._sql["DELETE_PENDING_EXCEPT"], {"run_id": run_id, "keep": keep}
+                        conn, self._sql.delete_pending_except, {"run_id": run_id, "keep": keep}
                     )
                     if pending:
                         await execute(
                             conn,
-                            self._sql["UPSERT_PENDING"],
+                            self._sql.upsert_pending,
                             {
                                 "run_id": run_id,
                                 "tool_call_ids": keep,
@@ -314,7 +330,7 @@ class PgAIRunStateService(_PgAIBase, AIRunStateService):
 
     async def _get_run(self, run_id: str) -> AgentRun | None:
         async def body(conn: Conn) -> AgentRun | None:
-            row = await fetch_one(conn, self._sql["GET_RUN"], {"run_id": run_id})
+            row = await fetch_one(conn, self._sql.get_run, {"run_id": run_id})
             return None if row is None else _rows.agent_run(row)
 
         return await self._db.run(body)
@@ -322,7 +338,8 @@ class PgAIRunStateService(_PgAIBase, AIRunStateService):
     async def _resolve_approval(
         self, tool_call_id: str, status: ApprovalStatus, run_id: str | None, now: datetime
     ) -> bool:
-        query = self._sql["RESOLVE_APPROVAL" if run_id is None else "RESOLVE_APPROVAL_OF_RUN"]
+        s = self._sql
+        query = s.resolve_approval if run_id is None else s.resolve_approval_of_run
         params = {
             "tool_call_id": tool_call_id,
             "run_id": run_id,
@@ -340,17 +357,14 @@ class PgAIRunStateService(_PgAIBase, AIRunStateService):
     ) -> tuple[AgentRun, PendingApproval] | None:
         async def body(conn: Conn) -> tuple[AgentRun, PendingApproval] | None:
             params = {"tool_call_id": tool_call_id}
-            row = await fetch_one(conn, self._sql["FIND_RUN_BY_TOOL_CALL"], params)
-            if row is None:
-                return None
-            approval = _rows.approvals([row[15]], [row[16]])[0]
-            return _rows.agent_run(row), approval
+            row = await fetch_one(conn, self._sql.find_run_by_tool_call, params)
+            return None if row is None else _rows.agent_run_with_approval(row)
 
         return await self._db.run(body)
 
     async def _get_approval_decisions(self, run_id: str) -> list[ResolvedApproval]:
         async def body(conn: Conn) -> list[ResolvedApproval]:
-            rows = await fetch_all(conn, self._sql["GET_DECISIONS"], {"run_id": run_id})
+            rows = await fetch_all(conn, self._sql.get_decisions, {"run_id": run_id})
             return [_rows.decision(row) for row in rows]
 
         return await self._db.run(body)
@@ -368,12 +382,13 @@ class PgAgentRunService(_PgAIBase, AgentRunService):
     async def _list_threads(
         self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
     ) -> list[Thread]:
+        s = self._sql
         if agent_name is None:
-            name = "LIST_THREADS" if resource_id is None else "LIST_THREADS_BY_RESOURCE"
+            query = s.list_threads if resource_id is None else s.list_threads_by_resource
+        elif resource_id is None:
+            query = s.list_threads_by_agent
         else:
-            name = (
-                "LIST_THREADS_BY_AGENT" if resource_id is None else "LIST_THREADS_BY_AGENT_RESOURCE"
-            )
+            query = s.list_threads_by_agent_resource
         params = {
             "agent_name": agent_name,
             "resource_id": resource_id,
@@ -382,13 +397,13 @@ class PgAgentRunService(_PgAIBase, AgentRunService):
         }
 
         async def body(conn: Conn) -> list[Thread]:
-            return [_rows.thread(row) for row in await fetch_all(conn, self._sql[name], params)]
+            return [_rows.thread(row) for row in await fetch_all(conn, query, params)]
 
         return await self._db.run(body)
 
     async def _get_distinct_agent_names(self) -> list[str]:
         async def body(conn: Conn) -> list[str]:
-            rows = await fetch_all(conn, self._sql["DISTINCT_AGENT_NAMES"])
+            rows = await fetch_all(conn, self._sql.distinct_agent_names)
             return sorted(row[0] for row in rows)
 
         return await self._db.run(body)
@@ -397,7 +412,7 @@ class PgAgentRunService(_PgAIBase, AgentRunService):
         params = {"cutoff": cutoff, "batch_size": batch_size}
 
         async def body(conn: Conn) -> tuple[int, int]:
-            row = await fetch_one(conn, self._sql["PRUNE_THREADS"], params)
+            row = await fetch_one(conn, self._sql.prune_threads, params)
             assert row is not None
             return int(row[0]), int(row[1])
 

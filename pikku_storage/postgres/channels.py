@@ -5,9 +5,8 @@ Both stores work on the same tables of one schema; either `init()` creates them 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-
-from psycopg import sql
 
 from pikku_storage.clock import Clock
 from pikku_storage.errors import ChannelNotFound, ConflictError
@@ -24,9 +23,31 @@ from pikku_storage.postgres._connection import (
     fetch_one,
 )
 from pikku_storage.postgres._errors import is_unique_violation
+from pikku_storage.postgres._statements import Statement, compose_statements
 from pikku_storage.records import ChannelAndSession
 
 __all__ = ["PgChannelStore", "PgEventHubStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class _ChannelStatements:
+    """The channel templates of `_sql_channels`, composed once for one schema."""
+
+    add_channel: Statement
+    remove_channels: Statement
+    set_user_session: Statement
+    get_channel: Statement
+    touch: Statement
+    prune_channels: Statement
+
+
+@dataclass(frozen=True, slots=True)
+class _HubStatements:
+    """The subscription templates of `_sql_channels`, composed once for one schema."""
+
+    subscribe: Statement
+    unsubscribe: Statement
+    topic_channels: Statement
 
 
 class _PgChannelsBase:
@@ -34,9 +55,6 @@ class _PgChannelsBase:
 
     def _setup(self, pool: str | PgPool, schema: str) -> None:
         self._db = PgDatabase(pool, schema)
-
-    def _q(self, template: sql.SQL) -> sql.Composed:
-        return self._db.compose(template, **q.CHANNEL_TABLES)
 
     async def _init(self) -> None:
         await self._db.open()
@@ -53,12 +71,7 @@ class PgChannelStore(_PgChannelsBase, ChannelStore):
     ) -> None:
         super().__init__(clock=clock)
         self._setup(pool, schema)
-        self._add = self._q(q.ADD_CHANNEL)
-        self._remove = self._q(q.REMOVE_CHANNELS)
-        self._set_session = self._q(q.SET_USER_SESSION)
-        self._get = self._q(q.GET_CHANNEL)
-        self._touch_sql = self._q(q.TOUCH)
-        self._prune = self._q(q.PRUNE_CHANNELS)
+        self._sql = compose_statements(_ChannelStatements, self._db, q, q.CHANNEL_TABLES)
 
     async def _add_channel(
         self, channel_id: str, channel_name: str, opening_data: str, now: datetime
@@ -71,7 +84,7 @@ class PgChannelStore(_PgChannelsBase, ChannelStore):
         }
 
         async def body(conn: Conn) -> None:
-            await execute(conn, self._add, params)
+            await execute(conn, self._sql.add_channel, params)
 
         try:
             await self._db.run(body)
@@ -82,35 +95,37 @@ class PgChannelStore(_PgChannelsBase, ChannelStore):
 
     async def _remove_channels(self, channel_ids: list[str]) -> None:
         async def body(conn: Conn) -> None:
-            await execute(conn, self._remove, {"ids": channel_ids})
+            await execute(conn, self._sql.remove_channels, {"ids": channel_ids})
 
         await self._db.run(body)
 
     async def _set_user_session(self, channel_id: str, session: str | None) -> None:
         async def body(conn: Conn) -> int:
             params = {"channel_id": channel_id, "session": session}
-            return await execute(conn, self._set_session, params)
+            return await execute(conn, self._sql.set_user_session, params)
 
         if await self._db.run(body) == 0:
             raise ChannelNotFound(channel_id)
 
     async def _get_channel_and_session(self, channel_id: str) -> ChannelAndSession | None:
         async def body(conn: Conn) -> ChannelAndSession | None:
-            row = await fetch_one(conn, self._get, {"channel_id": channel_id})
+            row = await fetch_one(conn, self._sql.get_channel, {"channel_id": channel_id})
             return None if row is None else _rows.channel_and_session(row)
 
         return await self._db.run(body)
 
     async def _touch(self, channel_id: str, now: datetime) -> None:
         async def body(conn: Conn) -> int:
-            return await execute(conn, self._touch_sql, {"channel_id": channel_id, "now": now})
+            return await execute(conn, self._sql.touch, {"channel_id": channel_id, "now": now})
 
         if await self._db.run(body) == 0:
             raise ChannelNotFound(channel_id)
 
     async def _prune_channels(self, cutoff: datetime, limit: int | None) -> list[str]:
         async def body(conn: Conn) -> list[str]:
-            rows = await fetch_all(conn, self._prune, {"cutoff": cutoff, "limit": limit})
+            rows = await fetch_all(
+                conn, self._sql.prune_channels, {"cutoff": cutoff, "limit": limit}
+            )
             rows.sort(key=lambda row: (row[1], row[0]))
             return [row[0] for row in rows]
 
@@ -125,14 +140,12 @@ class PgEventHubStore(_PgChannelsBase, EventHubStore):
     ) -> None:
         super().__init__(clock=clock)
         self._setup(pool, schema)
-        self._subscribe_sql = self._q(q.SUBSCRIBE)
-        self._unsubscribe_sql = self._q(q.UNSUBSCRIBE)
-        self._topic = self._q(q.TOPIC_CHANNELS)
+        self._sql = compose_statements(_HubStatements, self._db, q, q.CHANNEL_TABLES)
 
     async def _subscribe(self, topic: str, channel_id: str) -> bool:
         async def body(conn: Conn) -> bool:
             params = {"topic": topic, "channel_id": channel_id}
-            row = await fetch_one(conn, self._subscribe_sql, params)
+            row = await fetch_one(conn, self._sql.subscribe, params)
             return row is not None and row[0] == 1
 
         return await self._db.run(body)
@@ -140,12 +153,14 @@ class PgEventHubStore(_PgChannelsBase, EventHubStore):
     async def _unsubscribe(self, topic: str, channel_id: str) -> bool:
         async def body(conn: Conn) -> int:
             params = {"topic": topic, "channel_id": channel_id}
-            return await execute(conn, self._unsubscribe_sql, params)
+            return await execute(conn, self._sql.unsubscribe, params)
 
         return await self._db.run(body) == 1
 
     async def _get_channel_ids_for_topic(self, topic: str) -> list[str]:
         async def body(conn: Conn) -> list[str]:
-            return [row[0] for row in await fetch_all(conn, self._topic, {"topic": topic})]
+            return [
+                row[0] for row in await fetch_all(conn, self._sql.topic_channels, {"topic": topic})
+            ]
 
         return await self._db.run(body)

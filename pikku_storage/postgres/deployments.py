@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-
-from psycopg import sql
 
 from pikku_storage.clock import Clock
 from pikku_storage.interfaces.deployments import DeploymentService
@@ -18,9 +17,24 @@ from pikku_storage.postgres._connection import (
     execute,
     fetch_all,
 )
+from pikku_storage.postgres._statements import Statement, compose_statements
 from pikku_storage.records import DeploymentConfig, DeploymentInfo
 
 __all__ = ["PgDeploymentService"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The deployment templates of `_sql_channels`, composed once for one schema."""
+
+    upsert_deployment: Statement
+    delete_functions_except: Statement
+    insert_functions: Statement
+    delete_deployment: Statement
+    heartbeat: Statement
+    find_function: Statement
+    list_deployments: Statement
+    prune_deployments: Statement
 
 
 class PgDeploymentService(DeploymentService):
@@ -46,17 +60,7 @@ class PgDeploymentService(DeploymentService):
             clock=clock,
         )
         self._db = PgDatabase(pool, schema)
-        self._upsert = self._q(q.UPSERT_DEPLOYMENT)
-        self._delete_functions = self._q(q.DELETE_FUNCTIONS_EXCEPT)
-        self._insert_functions = self._q(q.INSERT_FUNCTIONS)
-        self._delete = self._q(q.DELETE_DEPLOYMENT)
-        self._beat = self._q(q.HEARTBEAT)
-        self._find = self._q(q.FIND_FUNCTION)
-        self._list = self._q(q.LIST_DEPLOYMENTS)
-        self._prune = self._q(q.PRUNE_DEPLOYMENTS)
-
-    def _q(self, template: sql.SQL) -> sql.Composed:
-        return self._db.compose(template, **q.CHANNEL_TABLES)
+        self._sql = compose_statements(_Statements, self._db, q, q.CHANNEL_TABLES)
 
     async def _init(self) -> None:
         await self._db.open()
@@ -71,10 +75,12 @@ class PgDeploymentService(DeploymentService):
         ident = {"deployment_id": config.deployment_id}
         functions = {**ident, "functions": config.functions}
         if previous_id is not None:
-            await execute(conn, self._delete, {"deployment_id": previous_id})
-        await execute(conn, self._upsert, {**ident, "endpoint": config.endpoint, "now": now})
-        await execute(conn, self._delete_functions, functions)
-        await execute(conn, self._insert_functions, functions)
+            await execute(conn, self._sql.delete_deployment, {"deployment_id": previous_id})
+        await execute(
+            conn, self._sql.upsert_deployment, {**ident, "endpoint": config.endpoint, "now": now}
+        )
+        await execute(conn, self._sql.delete_functions_except, functions)
+        await execute(conn, self._sql.insert_functions, functions)
 
     async def _register(
         self, config: DeploymentConfig, previous_id: str | None, now: datetime
@@ -88,33 +94,36 @@ class PgDeploymentService(DeploymentService):
     async def _heartbeat(self, config: DeploymentConfig, now: datetime) -> None:
         async def body(conn: Conn) -> int:
             params = {"deployment_id": config.deployment_id, "now": now}
-            return await execute(conn, self._beat, params)
+            return await execute(conn, self._sql.heartbeat, params)
 
         if await self._db.run(body) == 0:  # vanished (pruned, deleted): register again
             await self._register(config, None, now)
 
     async def _unregister(self, deployment_id: str) -> None:
         async def body(conn: Conn) -> None:
-            await execute(conn, self._delete, {"deployment_id": deployment_id})
+            await execute(conn, self._sql.delete_deployment, {"deployment_id": deployment_id})
 
         await self._db.run(body)
 
     async def _find_function(self, name: str, cutoff: datetime) -> list[DeploymentInfo]:
         async def body(conn: Conn) -> list[DeploymentInfo]:
-            rows = await fetch_all(conn, self._find, {"name": name, "cutoff": cutoff})
+            rows = await fetch_all(conn, self._sql.find_function, {"name": name, "cutoff": cutoff})
             return [_rows.deployment_info(row) for row in rows]
 
         return await self._db.run(body)
 
     async def _list_deployments(self, cutoff: datetime) -> list[DeploymentInfo]:
         async def body(conn: Conn) -> list[DeploymentInfo]:
-            rows = await fetch_all(conn, self._list, {"cutoff": cutoff})
+            rows = await fetch_all(conn, self._sql.list_deployments, {"cutoff": cutoff})
             return [_rows.deployment_info(row) for row in rows]
 
         return await self._db.run(body)
 
     async def _prune_deployments(self, cutoff: datetime) -> list[str]:
         async def body(conn: Conn) -> list[str]:
-            return [row[0] for row in await fetch_all(conn, self._prune, {"cutoff": cutoff})]
+            return [
+                row[0]
+                for row in await fetch_all(conn, self._sql.prune_deployments, {"cutoff": cutoff})
+            ]
 
         return await self._db.run(body)

@@ -7,8 +7,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg import sql
-
 from pikku_storage._locks import LockName
 from pikku_storage.clock import Clock
 from pikku_storage.codec import JsonValue, decode, decode_optional
@@ -38,6 +36,7 @@ from pikku_storage.postgres._errors import (
     is_unique_violation,
 )
 from pikku_storage.postgres._locks import PgLocks
+from pikku_storage.postgres._statements import Statement, compose_statements
 from pikku_storage.records import (
     RunStep,
     StepHistoryEntry,
@@ -53,66 +52,34 @@ __all__ = ["PgWorkflowRunService", "PgWorkflowService"]
 
 @dataclass(frozen=True, slots=True)
 class _Statements:
-    """The templates of `_sql_workflows` composed once for one schema."""
+    """The templates of `_sql_workflows`, composed once for one schema."""
 
-    create_run: sql.Composed
-    get_run: sql.Composed
-    update_run_status: sql.Composed
-    update_run_state: sql.Composed
-    get_run_state: sql.Composed
-    insert_step: sql.Composed
-    get_step_state: sql.Composed
-    set_step: sql.Composed
-    set_step_attempt: sql.Composed
-    claim_step: sql.Composed
-    create_retry_attempt: sql.Composed
-    graph_steps: sql.Composed
-    step_names: sql.Composed
-    succeeded_results: sql.Composed
-    set_branch_taken: sql.Composed
-    upsert_version: sql.Composed
-    get_version: sql.Composed
-    list_runs: sql.Composed
-    list_runs_by_workflow: sql.Composed
-    list_runs_by_status: sql.Composed
-    list_runs_by_workflow_status: sql.Composed
-    get_run_steps: sql.Composed
-    get_run_history: sql.Composed
-    distinct_workflow_names: sql.Composed
-    delete_run: sql.Composed
-    prune_batch: sql.Composed
-
-    @classmethod
-    def compose(cls, db: PgDatabase) -> _Statements:
-        tables = q.WORKFLOW_TABLES
-        return cls(
-            create_run=db.compose(q.CREATE_RUN, **tables),
-            get_run=db.compose(q.GET_RUN, **tables),
-            update_run_status=db.compose(q.UPDATE_RUN_STATUS, **tables),
-            update_run_state=db.compose(q.UPDATE_RUN_STATE, **tables),
-            get_run_state=db.compose(q.GET_RUN_STATE, **tables),
-            insert_step=db.compose(q.INSERT_STEP, **tables),
-            get_step_state=db.compose(q.GET_STEP_STATE, **tables),
-            set_step=db.compose(q.SET_STEP, **tables),
-            set_step_attempt=db.compose(q.SET_STEP_ATTEMPT, **tables),
-            claim_step=db.compose(q.CLAIM_STEP, **tables),
-            create_retry_attempt=db.compose(q.CREATE_RETRY_ATTEMPT, **tables),
-            graph_steps=db.compose(q.GRAPH_STEPS, **tables),
-            step_names=db.compose(q.STEP_NAMES, **tables),
-            succeeded_results=db.compose(q.SUCCEEDED_RESULTS, **tables),
-            set_branch_taken=db.compose(q.SET_BRANCH_TAKEN, **tables),
-            upsert_version=db.compose(q.UPSERT_VERSION, **tables),
-            get_version=db.compose(q.GET_VERSION, **tables),
-            list_runs=db.compose(q.LIST_RUNS, **tables),
-            list_runs_by_workflow=db.compose(q.LIST_RUNS_BY_WORKFLOW, **tables),
-            list_runs_by_status=db.compose(q.LIST_RUNS_BY_STATUS, **tables),
-            list_runs_by_workflow_status=db.compose(q.LIST_RUNS_BY_WORKFLOW_STATUS, **tables),
-            get_run_steps=db.compose(q.GET_RUN_STEPS, **tables),
-            get_run_history=db.compose(q.GET_RUN_HISTORY, **tables),
-            distinct_workflow_names=db.compose(q.DISTINCT_WORKFLOW_NAMES, **tables),
-            delete_run=db.compose(q.DELETE_RUN, **tables),
-            prune_batch=db.compose(q.PRUNE_BATCH, **tables),
-        )
+    create_run: Statement
+    get_run: Statement
+    update_run_status: Statement
+    update_run_state: Statement
+    get_run_state: Statement
+    insert_step: Statement
+    get_step_state: Statement
+    set_step: Statement
+    set_step_attempt: Statement
+    claim_step: Statement
+    create_retry_attempt: Statement
+    graph_steps: Statement
+    step_names: Statement
+    succeeded_results: Statement
+    set_branch_taken: Statement
+    upsert_version: Statement
+    get_version: Statement
+    list_runs: Statement
+    list_runs_by_workflow: Statement
+    list_runs_by_status: Statement
+    list_runs_by_workflow_status: Statement
+    get_run_steps: Statement
+    get_run_history: Statement
+    distinct_workflow_names: Statement
+    delete_run: Statement
+    prune_batch: Statement
 
 
 class _PgWorkflowReads:
@@ -130,7 +97,7 @@ class _PgWorkflowReads:
     async def _get_run(self, run_id: str) -> WorkflowRun | None:
         async def body(conn: Conn) -> WorkflowRun | None:
             row = await fetch_one(conn, self._sql.get_run, {"run_id": run_id})
-            return None if row is None else _rows.workflow_run(row)
+            return None if row is None else _rows.workflow_runs([row])[0]
 
         return await self._db.run(body)
 
@@ -179,7 +146,7 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
     ) -> None:
         super().__init__(clock=clock)
         self._db = PgDatabase(pool, schema)
-        self._sql = _Statements.compose(self._db)
+        self._sql = compose_statements(_Statements, self._db, q, q.WORKFLOW_TABLES)
         self._locks = PgLocks(self._db)
 
     async def _create_run(self, run: NewRun) -> None:
@@ -293,10 +260,10 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
                 params = {"step_id": step_id, "now": now}
                 row = await fetch_one(conn, self._sql.claim_step, params)
                 assert row is not None
-                if row[1] is None:
-                    return bool(row[0]), None
-                await execute(conn, self._sql.set_step_attempt, attempt_params)
-                return True, _rows.step_state(row[1:])
+                found, state = _rows.claimed_step(row)
+                if state is not None:
+                    await execute(conn, self._sql.set_step_attempt, attempt_params)
+                return found, state
 
         found, state = await self._db.run(body)
         if not found:
@@ -382,7 +349,7 @@ class PgWorkflowRunService(_PgWorkflowReads, WorkflowRunService):
     ) -> None:
         super().__init__(clock=clock)
         self._db = PgDatabase(pool, schema)
-        self._sql = _Statements.compose(self._db)
+        self._sql = compose_statements(_Statements, self._db, q, q.WORKFLOW_TABLES)
 
     async def _list_runs(
         self, workflow_name: str | None, status: WorkflowStatus | None, limit: int, offset: int
@@ -401,7 +368,7 @@ class PgWorkflowRunService(_PgWorkflowReads, WorkflowRunService):
         }
 
         async def body(conn: Conn) -> list[WorkflowRun]:
-            return [_rows.workflow_run(row) for row in await fetch_all(conn, query, params)]
+            return _rows.workflow_runs(await fetch_all(conn, query, params))
 
         return await self._db.run(body)
 

@@ -85,10 +85,16 @@ def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any,
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        before = cancel_count()
-        async with translate_errors():
+        # translate_errors() and raise_lost_cancellation() written inline: this runs on every
+        # hook, and an async context manager costs more than the rest of the wrapper
+        task = asyncio.current_task()
+        before = 0 if task is None else task.cancelling()
+        try:
             result = await fn(*args, **kwargs)
-        raise_lost_cancellation(before)
+        except _UNAVAILABLE as exc:
+            raise StorageUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
+        if task is not None and task.cancelling() > before:
+            raise asyncio.CancelledError
         return result
 
     return wrapper

@@ -7,11 +7,12 @@ field is `None` (Spec: 01 §5.3, 02 §5.4, 03 §6.3; style §6).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Final, cast
 
-from pikku_storage._serial import decode_approval, decode_content, decode_wire
+from pikku_storage import _build
+from pikku_storage._serial import decode_approval, decode_content
 from pikku_storage.clock import from_epoch_ms
 from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
 from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
@@ -33,11 +34,11 @@ from pikku_storage.records import (
     Thread,
     Usage,
     WorkflowRun,
-    WorkflowStatus,
     WorkflowVersion,
 )
 
 __all__ = [
+    "RUN_FIELDS",
     "STEP_FIELDS",
     "Reader",
     "agent_run",
@@ -52,12 +53,28 @@ __all__ = [
     "run_step",
     "split_fields",
     "step_state",
-    "stored_message",
+    "stored_messages",
+    "strings",
     "text",
     "thread",
     "workflow_run",
+    "workflow_runs",
     "workflow_version",
 ]
+
+# the run hash fields a WorkflowRun needs, in `wf_list_runs`'s order
+RUN_FIELDS: Final = (
+    "workflow",
+    "status",
+    "input",
+    "output",
+    "error",
+    "inline",
+    "graph_hash",
+    "wire",
+    "created_at",
+    "updated_at",
+)
 
 # the live-step fields a StepState needs (claim and retry scripts return these)
 STEP_FIELDS: Final = (
@@ -85,6 +102,12 @@ def text(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     raise TypeError(f"unexpected Redis reply element: {type(value).__name__}")
+
+
+def strings(reply: object) -> list[str]:
+    """A flat reply of bulk strings as `str`s, in one pass (bytes are UTF-8)."""
+    items = cast("list[bytes | str]", reply)
+    return [item.decode() if isinstance(item, bytes) else item for item in items]
 
 
 def pairs(flat: object) -> dict[str, str]:
@@ -140,9 +163,25 @@ class Reader:
         return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
 
+_MS_CACHE: Final = 4096  # recent stamps kept: a page repeats them (created == updated, polls)
+_stamps: dict[str, datetime] = {}
+
+
 def ms(value: str) -> datetime:
-    """A stored epoch-millisecond field (or a zset score, which Redis may write as `1e12`)."""
-    return from_epoch_ms(int(value) if value.lstrip("-").isdigit() else int(float(value)))
+    """A stored epoch-millisecond field (or a zset score, which Redis may write as `1e12`).
+
+    Conversions are kept by text (a `datetime` is immutable, so sharing one aliases nothing).
+    """
+    found = _stamps.get(value)
+    if found is None:
+        try:
+            found = from_epoch_ms(int(value))
+        except ValueError:
+            found = from_epoch_ms(int(float(value)))
+        if len(_stamps) >= _MS_CACHE:
+            _stamps.clear()
+        _stamps[value] = found
+    return found
 
 
 def _opt_ms(value: str | None) -> datetime | None:
@@ -156,21 +195,40 @@ def _opt_object(value: str | None) -> JsonObject | None:
 # --- workflows --------------------------------------------------------------------------------
 
 
-def workflow_run(run_id: str, h: Mapping[str, str]) -> WorkflowRun:
-    graph_hash = h.get("graph_hash")
-    return WorkflowRun(
-        id=run_id,
-        workflow=h["workflow"],
-        status=WorkflowStatus(h["status"]),
-        input=decode_optional(h.get("input")),
-        output=decode_optional(h.get("output")),
-        error=_opt_object(h.get("error")),
-        inline=h.get("inline") == "1",
-        graph_hash=graph_hash,
-        wire=decode_wire(h["wire"]),
-        created_at=ms(h["created_at"]),
-        updated_at=ms(h["updated_at"]),
-    )
+def workflow_run(run_id: str, values: Sequence[object]) -> WorkflowRun:
+    """A run from the HMGET of its `RUN_FIELDS` (`None` for an absent field)."""
+    return _runs(strings([run_id, *("" if value is None else value for value in values)]))[0]
+
+
+_RUN_WIDTH: Final = 11
+
+
+def workflow_runs(reply: object) -> list[WorkflowRun]:
+    """The runs of a `wf_list_runs` reply: 11 NUL-separated fields per run, "" if absent."""
+    joined = text(reply)
+    return _runs(joined.split("\0") if joined else [])
+
+
+def _runs(items: Sequence[str]) -> list[WorkflowRun]:
+    columns: list[_build.RunColumns] = []
+    for i in range(0, len(items), _RUN_WIDTH):
+        run_id, workflow, status, input_, output, error, inline, graph_hash, wire = items[i : i + 9]
+        columns.append(
+            (
+                run_id,
+                workflow,
+                status,
+                input_ or None,
+                output or None,
+                error or None,
+                inline == "1",
+                graph_hash or None,
+                wire,
+                ms(items[i + 9]),
+                ms(items[i + 10]),
+            )
+        )
+    return _build.workflow_runs(columns)
 
 
 def _step_common(f: Mapping[str, str]) -> dict[str, object]:
@@ -304,29 +362,52 @@ def resolved_approval(run_id: str, entry: str) -> ResolvedApproval:
     )
 
 
-def stored_message(blob: str, results: Mapping[str, str]) -> StoredMessage:
-    """A message blob (id, role, text, parts, created_at, tool_calls) with its calls' results."""
-    data = cast("dict[str, JsonValue]", decode(blob))
-    parts = data.get("parts")
-    calls = cast("list[dict[str, JsonValue]]", data.get("tool_calls") or [])
-    created = data["created_at"]
-    assert isinstance(created, int)
-    return StoredMessage(
-        id=cast(str, data["id"]),
-        role=MessageRole(cast(str, data["role"])),
-        content=decode_content(
-            cast("str | None", data.get("text")), None if parts is None else cast(str, parts)
-        ),
-        created_at=from_epoch_ms(created),
-        tool_calls=[
-            StoredToolCall(
-                id=cast(str, call["id"]),
-                name=cast(str, call["name"]),
-                args=cast("JsonObject", decode(cast(str, call["args"]))),
-                result=results.get(cast(str, call["id"])),
+_ROLE: Final = MessageRole._value2member_map_
+
+
+def stored_messages(reply: object) -> list[StoredMessage]:
+    """The messages of an `ai_get_messages` reply, their blobs parsed in one call.
+
+    Per message: its blob (id, role, text, parts, created_at, tool_calls), then a counted flat
+    list of its answered calls' ids and results.
+    """
+    items = strings(reply)
+    blobs: list[str | None] = []
+    answered: list[dict[str, str]] = []
+    i, end = 0, len(items)
+    while i < end:
+        blobs.append(items[i])
+        n = int(items[i + 1])
+        answered.append({items[j]: items[j + 1] for j in range(i + 2, i + 2 + n, 2)})
+        i += 2 + n
+    messages = []
+    for data, results in zip(_build.decode_page(blobs), answered, strict=True):
+        assert isinstance(data, dict)
+        parts, created, calls = data.get("parts"), data["created_at"], data.get("tool_calls")
+        assert isinstance(created, int)
+        assert calls is None or isinstance(calls, list)
+        messages.append(
+            StoredMessage(
+                id=cast(str, data["id"]),
+                role=cast(MessageRole, _ROLE[cast(str, data["role"])]),
+                content=decode_content(
+                    cast("str | None", data.get("text")), cast("str | None", parts)
+                ),
+                created_at=from_epoch_ms(created),
+                tool_calls=[_stored_call(call, results) for call in calls] if calls else [],
             )
-            for call in calls
-        ],
+        )
+    return messages
+
+
+def _stored_call(call: JsonValue, results: Mapping[str, str]) -> StoredToolCall:
+    assert isinstance(call, dict)
+    call_id = cast(str, call["id"])
+    return StoredToolCall(
+        id=call_id,
+        name=cast(str, call["name"]),
+        args=cast("JsonObject", decode(cast(str, call["args"]))),
+        result=results.get(call_id),
     )
 
 

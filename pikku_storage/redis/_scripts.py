@@ -56,5 +56,5 @@ class Scripts:
         script = self._registered.get(name)
         if script is None:
             script = self._registered[name] = self._client.register_script(script_source(name))
-        reply: object = await script(keys=list(keys), args=list(args))
+        reply: object = await script(keys=keys, args=args)  # redis-py copies them into one tuple
         return reply

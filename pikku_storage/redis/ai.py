@@ -104,18 +104,13 @@ class _RedisAIBase(RedisBase, Service):
         self, thread_id: str, last_n: int | None, cursor: str | None
     ) -> list[StoredMessage]:
         k = self._keys
-        reader = rows.Reader(
+        return rows.stored_messages(
             await self._scripts(
                 "ai_get_messages",
                 [k.msgs(thread_id), k.msg(thread_id), k.msg_ids(thread_id), k.results(thread_id)],
                 ["" if last_n is None else last_n, cursor or ""],
             )
         )
-        messages = []
-        while reader:
-            blob = reader.take()
-            messages.append(rows.stored_message(blob, reader.take_pairs()))
-        return messages
 
     @translated
     async def _delete_thread(self, thread_id: str) -> bool:

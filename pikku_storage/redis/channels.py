@@ -129,7 +129,7 @@ class RedisEventHubStore(_RedisChannelsBase, EventHubStore):
     @translated
     async def _get_channel_ids_for_topic(self, topic: str) -> list[str]:
         members = await self._redis.smembers(self._keys.topic(topic))
-        return [rows.text(member) for member in members]
+        return rows.strings(list(members))
 
 
 def _items(reply: object) -> list[object]:

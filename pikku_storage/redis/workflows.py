@@ -68,8 +68,8 @@ class _RedisWorkflowBase(RedisBase, Service):
 
     @translated
     async def _get_run(self, run_id: str) -> WorkflowRun | None:
-        h = rows.pairs(await self._redis.hgetall(self._keys.run(run_id)))
-        return rows.workflow_run(run_id, h) if h else None
+        found = await self._redis.hmget(self._keys.run(run_id), rows.RUN_FIELDS)
+        return rows.workflow_run(run_id, found) if found[0] is not None else None
 
     @translated
     async def _get_run_history(self, run_id: str) -> list[StepHistoryEntry]:
@@ -264,6 +264,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             raise RunNotFound(step.run_id)
         if outcome == _RETRY:
             raise ConflictError.step(step.run_id, step.step_name)
+        self._remember_step(step.step_id, step.run_id)  # the next transition needs no HGET
         return step.initial_state()
 
     @translated
@@ -289,10 +290,13 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             if found is None:
                 raise StepNotFound.by_id(step_id)
             run_id = rows.text(found)
-            if len(self._steprefs) >= _STEPREF_CACHE:
-                self._steprefs.clear()
-            self._steprefs[step_id] = run_id
+            self._remember_step(step_id, run_id)
         return run_id
+
+    def _remember_step(self, step_id: str, run_id: str) -> None:
+        if len(self._steprefs) >= _STEPREF_CACHE:
+            self._steprefs.clear()
+        self._steprefs[step_id] = run_id
 
     @translated
     async def _set_step(self, step_id: str, change: StepChange, now: datetime) -> None:
@@ -409,18 +413,11 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
         else:
             index = k.by_workflow_status(status.value, workflow_name)
         before, after = k.run_prefix()
-        reader = rows.Reader(
+        return rows.workflow_runs(
             await self._scripts(
                 "wf_list_runs", [index], [offset, offset + limit - 1, before, after]
             )
         )
-        runs = []
-        while reader:
-            run_id = reader.take()
-            h = reader.take_pairs()
-            if h:
-                runs.append(rows.workflow_run(run_id, h))
-        return runs
 
     @translated
     async def _get_run_steps(self, run_id: str) -> list[RunStep]:
