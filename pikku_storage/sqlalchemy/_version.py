@@ -32,7 +32,7 @@ async def schema_version(
     engine = create_async_engine(parsed)
     try:
         async with translate_errors(), engine.connect() as conn:
-            return await current_version(conn, tables) or None
+            return await conn.run_sync(lambda sync: current_version(sync, tables)) or None
     finally:
         await engine.dispose()
 

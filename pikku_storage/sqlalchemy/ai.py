@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from pikku_storage.codec import JsonObject, decode, encode
 from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
@@ -59,9 +59,9 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
             updated_at=thread.now,
         )
 
-        async def body(conn: AsyncConnection) -> None:
+        def body(conn: Connection) -> None:
             try:
-                await conn.execute(stmt)
+                conn.execute(stmt)
             except Exception as error:
                 if is_unique_violation(error):
                     raise ConflictError.thread(thread.thread_id) from error
@@ -77,8 +77,8 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
             .order_by(threads.c.updated_at.desc(), threads.c.seq.desc())
         )
 
-        async def body(conn: AsyncConnection) -> list[Thread]:
-            return [_rows.thread(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[Thread]:
+            return [_rows.thread(row) for row in conn.execute(query)]
 
         return await self._db.read(body)
 
@@ -93,45 +93,45 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
         )
         last_seq = select(threads.c.message_seq).where(threads.c.id == thread_id)
 
-        async def stored_ids(conn: AsyncConnection, column: Any, ids: list[str]) -> set[str]:
+        def stored_ids(conn: Connection, column: Any, ids: list[str]) -> set[str]:
             found: set[str] = set()
             for part in chunks(ids):
                 query = select(column).where(
                     column.table.c.thread_id == thread_id, column.in_(part)
                 )
-                found.update((await conn.execute(query)).scalars())
+                found.update((conn.execute(query)).scalars())
             return found
 
-        async def body(conn: AsyncConnection) -> None:
+        def body(conn: Connection) -> None:
             if batch.empty:
-                if not await self._thread_exists(conn, thread_id):
+                if not self._thread_exists(conn, thread_id):
                     raise ThreadNotFound(thread_id)
                 return
             # Existence check, the lock that serialises savers, and the sequence allocation.
-            if (await conn.execute(bump)).rowcount == 0:
+            if (conn.execute(bump)).rowcount == 0:
                 raise ThreadNotFound(thread_id)
-            first_seq = (await conn.execute(last_seq)).scalar_one() - count + 1
+            first_seq = (conn.execute(last_seq)).scalar_one() - count + 1
             if batch.batch_conflict is not None:
                 raise batch.batch_conflict
-            taken = await stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages])
+            taken = stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages])
             for new in batch.messages:
                 if new.message_id in taken:
                     raise ConflictError.message(thread_id, new.message_id)
             call_ids = [call.tool_call_id for call in batch.tool_calls]
-            taken = await stored_ids(conn, calls.c.id, call_ids)
+            taken = stored_ids(conn, calls.c.id, call_ids)
             for call_id in call_ids:
                 if call_id in taken:
                     raise ConflictError.tool_call(thread_id, call_id)
-            known = await stored_ids(conn, calls.c.id, list(batch.external_result_ids))
+            known = stored_ids(conn, calls.c.id, list(batch.external_result_ids))
             for call_id in batch.external_result_ids:
                 if call_id not in known:
                     raise InvalidValue.unmatched_tool_result(thread_id, call_id)
-            await self._insert_batch(conn, thread_id, batch, first_seq)
+            self._insert_batch(conn, thread_id, batch, first_seq)
 
         await self._db.write(body)
 
-    async def _insert_batch(
-        self, conn: AsyncConnection, thread_id: str, batch: MessageBatch, first_seq: int
+    def _insert_batch(
+        self, conn: Connection, thread_id: str, batch: MessageBatch, first_seq: int
     ) -> None:
         t = self._db.tables
         messages, calls = t.ai_messages, t.ai_tool_calls
@@ -163,16 +163,16 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                 for position, call in enumerate(new.tool_calls)
             )
         if message_rows:
-            await conn.execute(messages.insert(), message_rows)
+            conn.execute(messages.insert(), message_rows)
         if call_rows:
-            await conn.execute(calls.insert(), call_rows)
+            conn.execute(calls.insert(), call_rows)
         if batch.results:
             set_result = (
                 calls.update()
                 .where(calls.c.thread_id == bindparam("b_thread"), calls.c.id == bindparam("b_id"))
                 .values(result=bindparam("b_result"))
             )
-            await conn.execute(
+            conn.execute(
                 set_result,
                 [
                     {"b_thread": thread_id, "b_id": call_id, "b_result": text}
@@ -184,8 +184,8 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
         table, key = self._memory_table(scope)
         query = select(table.c.data).where(key == id)
 
-        async def body(conn: AsyncConnection) -> JsonObject | None:
-            text = (await conn.execute(query)).scalar_one_or_none()
+        def body(conn: Connection) -> JsonObject | None:
+            text = (conn.execute(query)).scalar_one_or_none()
             if text is None:
                 return None
             data = decode(text)
@@ -211,10 +211,10 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
             ("data", "updated_at"),
         )
 
-        async def body(conn: AsyncConnection) -> None:
-            if scope is WorkingMemoryScope.THREAD and not await self._thread_exists(conn, id):
+        def body(conn: Connection) -> None:
+            if scope is WorkingMemoryScope.THREAD and not self._thread_exists(conn, id):
                 raise ThreadNotFound(id)
-            await conn.execute(upsert)
+            conn.execute(upsert)
 
         await self._db.write(body)
 
@@ -222,8 +222,8 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
         table, key = self._memory_table(scope)
         stmt = table.delete().where(key == id)
 
-        async def body(conn: AsyncConnection) -> bool:
-            return bool((await conn.execute(stmt)).rowcount > 0)
+        def body(conn: Connection) -> bool:
+            return bool((conn.execute(stmt)).rowcount > 0)
 
         return await self._db.write(body)
 
@@ -259,12 +259,12 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
             for position, approval in enumerate(run.pending_approvals)
         ]
 
-        async def body(conn: AsyncConnection) -> None:
-            if not await self._thread_exists(conn, run.thread_id):
+        def body(conn: Connection) -> None:
+            if not self._thread_exists(conn, run.thread_id):
                 raise ThreadNotFound(run.thread_id)
-            await conn.execute(insert_run)
+            conn.execute(insert_run)
             if pending_rows:
-                await conn.execute(t.ai_pending_approvals.insert(), pending_rows)
+                conn.execute(t.ai_pending_approvals.insert(), pending_rows)
 
         await self._db.write(body)
 
@@ -289,18 +289,18 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
         stmt = runs.update().where(runs.c.run_id == run_id).values(**values)
         approvals = changes.pending_approvals
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(stmt)).rowcount == 0:
+        def body(conn: Connection) -> None:
+            if (conn.execute(stmt)).rowcount == 0:
                 raise RunNotFound(run_id)
             if isinstance(approvals, UnsetType):
                 return
             # Replace by difference under the run's row lock: a kept row is never deleted, so
             # a racing resolve_approval cannot miss it (02 §5.2).
             current = select(pending.c.tool_call_id).where(pending.c.run_id == run_id)
-            existing = set((await conn.execute(self._db.ops.for_update(current))).scalars())
+            existing = set((conn.execute(self._db.ops.for_update(current))).scalars())
             stale = sorted(existing - {approval.tool_call_id for approval in approvals})
             for part in chunks(stale):
-                await conn.execute(
+                conn.execute(
                     pending.delete().where(
                         pending.c.run_id == run_id, pending.c.tool_call_id.in_(part)
                     )
@@ -316,7 +316,7 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
                 for position, approval in enumerate(approvals)
             ]
             for part in chunks(rows, ROWS_PER_UPSERT):
-                await conn.execute(
+                conn.execute(
                     self._db.ops.upsert(
                         pending,
                         part,
@@ -330,11 +330,11 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
     async def _get_run(self, run_id: str) -> AgentRun | None:
         runs = self._db.tables.ai_runs
 
-        async def body(conn: AsyncConnection) -> AgentRun | None:
-            row = (await conn.execute(select(runs).where(runs.c.run_id == run_id))).first()
+        def body(conn: Connection) -> AgentRun | None:
+            row = (conn.execute(select(runs).where(runs.c.run_id == run_id))).first()
             if row is None:
                 return None
-            return _rows.agent_run(row, (await self._pending_of(conn, [run_id]))[run_id])
+            return _rows.agent_run(row, (self._pending_of(conn, [run_id]))[run_id])
 
         return await self._db.read(body)
 
@@ -348,18 +348,18 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
             claim = claim.where(pending.c.run_id == run_id)
         claim = self._db.ops.for_update(claim.order_by(pending.c.run_id))
 
-        async def body(conn: AsyncConnection) -> bool:
-            rows = list(await conn.execute(claim))
+        def body(conn: Connection) -> bool:
+            rows = list(conn.execute(claim))
             if not rows:
                 return False
             run_ids = [row.run_id for row in rows]
             for part in chunks(run_ids):
-                await conn.execute(
+                conn.execute(
                     pending.delete().where(
                         pending.c.tool_call_id == tool_call_id, pending.c.run_id.in_(part)
                     )
                 )
-            await conn.execute(
+            conn.execute(
                 decisions.insert(),
                 [
                     {
@@ -390,11 +390,11 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
             .limit(1)
         )
 
-        async def body(conn: AsyncConnection) -> tuple[AgentRun, PendingApproval] | None:
-            row = (await conn.execute(query)).first()
+        def body(conn: Connection) -> tuple[AgentRun, PendingApproval] | None:
+            row = (conn.execute(query)).first()
             if row is None:
                 return None
-            approvals = (await self._pending_of(conn, [row.run_id]))[row.run_id]
+            approvals = (self._pending_of(conn, [row.run_id]))[row.run_id]
             match = next(a for a in approvals if a.tool_call_id == tool_call_id)
             return _rows.agent_run(row, approvals), match
 
@@ -404,8 +404,8 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
         decisions = self._db.tables.ai_approval_decisions
         query = select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.seq)
 
-        async def body(conn: AsyncConnection) -> list[ResolvedApproval]:
-            return [_rows.decision(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[ResolvedApproval]:
+            return [_rows.decision(row) for row in conn.execute(query)]
 
         return await self._db.read(body)
 
@@ -437,16 +437,16 @@ class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
             .offset(offset)
         )
 
-        async def body(conn: AsyncConnection) -> list[Thread]:
-            return [_rows.thread(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[Thread]:
+            return [_rows.thread(row) for row in conn.execute(query)]
 
         return await self._db.read(body)
 
     async def _get_distinct_agent_names(self) -> list[str]:
         column = self._db.tables.ai_runs.c.agent_name
 
-        async def body(conn: AsyncConnection) -> list[str]:
-            return sorted(await self._db.ops.distinct_ascending(conn, column))
+        def body(conn: Connection) -> list[str]:
+            return sorted(self._db.ops.distinct_ascending(conn, column))
 
         return await self._db.read(body)
 
@@ -461,16 +461,16 @@ class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
             skip_locked=True,
         )
 
-        async def body(conn: AsyncConnection) -> tuple[int, int]:
-            locked = list((await conn.execute(pick)).scalars())
+        def body(conn: Connection) -> tuple[int, int]:
+            locked = list((conn.execute(pick)).scalars())
             ids: list[str] = []
             for part in chunks(locked):  # re-checked on the locked rows' latest version
                 confirm = select(threads.c.id).where(threads.c.id.in_(part), stale)
-                ids.extend((await conn.execute(confirm)).scalars())
+                ids.extend((conn.execute(confirm)).scalars())
             deleted = 0
             if ids:
-                await self._delete_children(conn, ids)
-                deleted = await self._db.ops.delete_keys(conn, threads.c.id, ids, stale)
+                self._delete_children(conn, ids)
+                deleted = self._db.ops.delete_keys(conn, threads.c.id, ids, stale)
             return len(locked), deleted
 
         total = 0

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from pikku_storage._locks import LockName
 from pikku_storage.codec import JsonValue, decode_optional
@@ -53,8 +53,8 @@ class _WorkflowBase(SqlAlchemyService):
     async def _get_run(self, run_id: str) -> WorkflowRun | None:
         runs = self._db.tables.workflow_runs
 
-        async def body(conn: AsyncConnection) -> WorkflowRun | None:
-            row = (await conn.execute(select(runs).where(runs.c.workflow_run_id == run_id))).first()
+        def body(conn: Connection) -> WorkflowRun | None:
+            row = (conn.execute(select(runs).where(runs.c.workflow_run_id == run_id))).first()
             return None if row is None else _rows.workflow_run(row)
 
         return await self._db.read(body)
@@ -68,8 +68,8 @@ class _WorkflowBase(SqlAlchemyService):
             .order_by(history.c.created_at, history.c.seq)
         )
 
-        async def body(conn: AsyncConnection) -> list[StepHistoryEntry]:
-            return [_rows.history_entry(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[StepHistoryEntry]:
+            return [_rows.history_entry(row) for row in conn.execute(query)]
 
         return await self._db.read(body)
 
@@ -79,8 +79,8 @@ class _WorkflowBase(SqlAlchemyService):
             versions.c.workflow_name == name, versions.c.graph_hash == graph_hash
         )
 
-        async def body(conn: AsyncConnection) -> WorkflowVersion | None:
-            row = (await conn.execute(query)).first()
+        def body(conn: Connection) -> WorkflowVersion | None:
+            row = (conn.execute(query)).first()
             return None if row is None else _rows.workflow_version(row)
 
         return await self._db.read(body)
@@ -110,8 +110,8 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             updated_at=run.now,
         )
 
-        async def body(conn: AsyncConnection) -> None:
-            await conn.execute(stmt)
+        def body(conn: Connection) -> None:
+            conn.execute(stmt)
 
         await self._db.write(body)
 
@@ -130,8 +130,8 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             .values(status=status.value, output=output, error=error, updated_at=now)
         )
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(stmt)).rowcount == 0:
+        def body(conn: Connection) -> None:
+            if (conn.execute(stmt)).rowcount == 0:
                 raise RunNotFound(run_id)
 
         await self._db.write(body)
@@ -146,11 +146,11 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             update=("value",),
         )
 
-        async def body(conn: AsyncConnection) -> None:
+        def body(conn: Connection) -> None:
             # The run's row lock orders writers of one run and keeps a delete out.
-            if (await conn.execute(touch)).rowcount == 0:
+            if (conn.execute(touch)).rowcount == 0:
                 raise RunNotFound(run_id)
-            await conn.execute(upsert)
+            conn.execute(upsert)
 
         await self._db.write(body)
 
@@ -158,8 +158,8 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         state = self._db.tables.workflow_state
         query = select(state.c.name, state.c.value).where(state.c.workflow_run_id == run_id)
 
-        async def body(conn: AsyncConnection) -> dict[str, JsonValue]:
-            return {row.name: decode_optional(row.value) for row in await conn.execute(query)}
+        def body(conn: Connection) -> dict[str, JsonValue]:
+            return {row.name: decode_optional(row.value) for row in conn.execute(query)}
 
         return await self._db.read(body)
 
@@ -201,18 +201,18 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             **stamps,
         )
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(exists)).first() is None:
+        def body(conn: Connection) -> None:
+            if (conn.execute(exists)).first() is None:
                 raise RunNotFound(step.run_id)
             try:
-                await conn.execute(insert_step)
+                conn.execute(insert_step)
             except Exception as error:
                 if is_unique_violation(error):
                     raise ConflictError.step(step.run_id, step.step_name) from error
                 if is_foreign_key_violation(error):
                     raise RunNotFound(step.run_id) from error
                 raise
-            await conn.execute(insert_history)
+            conn.execute(insert_history)
 
         await self._db.write(body)
         return step.initial_state()
@@ -223,23 +223,23 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             steps.c.workflow_run_id == run_id, steps.c.step_name == step_name
         )
 
-        async def body(conn: AsyncConnection) -> StepState | None:
-            row = (await conn.execute(query)).first()
+        def body(conn: Connection) -> StepState | None:
+            row = (conn.execute(query)).first()
             return None if row is None else _rows.step_state(row)
 
         return await self._db.read(body)
 
-    async def _current_step(self, conn: AsyncConnection, step_id: str) -> _rows.AnyRow:
+    def _current_step(self, conn: Connection, step_id: str) -> _rows.AnyRow:
         """The step row (already locked by this transaction's UPDATE)."""
         steps = self._db.tables.workflow_steps
         query = select(steps).where(steps.c.workflow_step_id == step_id)
-        return (await conn.execute(query)).one()
+        return (conn.execute(query)).one()
 
-    async def _update_attempt(
-        self, conn: AsyncConnection, step_id: str, attempt: int, values: dict[str, Any]
+    def _update_attempt(
+        self, conn: Connection, step_id: str, attempt: int, values: dict[str, Any]
     ) -> None:
         history = self._db.tables.workflow_history
-        await conn.execute(
+        conn.execute(
             history.update()
             .where(history.c.workflow_step_id == step_id, history.c.attempt == attempt)
             .values(**values)
@@ -257,11 +257,11 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         stmt = steps.update().where(steps.c.workflow_step_id == step_id).values(**values)
         attempt = select(steps.c.attempt_count).where(steps.c.workflow_step_id == step_id)
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(stmt)).rowcount == 0:
+        def body(conn: Connection) -> None:
+            if (conn.execute(stmt)).rowcount == 0:
                 raise StepNotFound.by_id(step_id)
-            current = (await conn.execute(attempt)).scalar_one()
-            await self._update_attempt(conn, step_id, current, values)
+            current = (conn.execute(attempt)).scalar_one()
+            self._update_attempt(conn, step_id, current, values)
 
         await self._db.write(body)
 
@@ -278,13 +278,13 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         )
         exists = select(steps.c.seq).where(steps.c.workflow_step_id == step_id)
 
-        async def body(conn: AsyncConnection) -> StepState | None:
-            if (await conn.execute(claim)).rowcount == 0:
-                if (await conn.execute(exists)).first() is None:
+        def body(conn: Connection) -> StepState | None:
+            if (conn.execute(claim)).rowcount == 0:
+                if (conn.execute(exists)).first() is None:
                     raise StepNotFound.by_id(step_id)
                 return None
-            row = await self._current_step(conn, step_id)
-            await self._update_attempt(conn, step_id, row.attempt_count, values)
+            row = self._current_step(conn, step_id)
+            self._update_attempt(conn, step_id, row.attempt_count, values)
             return _rows.step_state(row)
 
         return await self._db.write(body)
@@ -310,12 +310,12 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             )
         )
 
-        async def body(conn: AsyncConnection) -> StepState:
+        def body(conn: Connection) -> StepState:
             # The step's row lock orders concurrent retries: each adds its own attempt.
-            if (await conn.execute(bump)).rowcount == 0:
+            if (conn.execute(bump)).rowcount == 0:
                 raise StepNotFound.by_id(step_id)
-            row = await self._current_step(conn, step_id)
-            await conn.execute(
+            row = self._current_step(conn, step_id)
+            conn.execute(
                 t.workflow_history.insert().values(
                     workflow_step_id=step_id,
                     attempt=row.attempt_count,
@@ -344,21 +344,21 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             steps.c.branch_taken,
         ).where(steps.c.workflow_run_id == run_id)
 
-        async def body(conn: AsyncConnection) -> list[GraphStep]:
-            return [_rows.graph_step(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[GraphStep]:
+            return [_rows.graph_step(row) for row in conn.execute(query)]
 
         return await self._db.read(body)
 
     async def _get_step_names(self, run_id: str, names: list[str]) -> set[str]:
         steps = self._db.tables.workflow_steps
 
-        async def body(conn: AsyncConnection) -> set[str]:
+        def body(conn: Connection) -> set[str]:
             found: set[str] = set()
             for part in chunks(names):
                 query = select(steps.c.step_name).where(
                     steps.c.workflow_run_id == run_id, steps.c.step_name.in_(part)
                 )
-                found.update((await conn.execute(query)).scalars())
+                found.update((conn.execute(query)).scalars())
             return found
 
         return await self._db.read(body)
@@ -366,7 +366,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
     async def _get_succeeded_results(self, run_id: str, names: list[str]) -> dict[str, JsonValue]:
         steps = self._db.tables.workflow_steps
 
-        async def body(conn: AsyncConnection) -> dict[str, JsonValue]:
+        def body(conn: Connection) -> dict[str, JsonValue]:
             results: dict[str, JsonValue] = {}
             for part in chunks(names):
                 query = select(steps.c.step_name, steps.c.result).where(
@@ -374,7 +374,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                     steps.c.step_name.in_(part),
                     steps.c.status == StepStatus.SUCCEEDED.value,
                 )
-                for row in await conn.execute(query):
+                for row in conn.execute(query):
                     results[row.step_name] = decode_optional(row.result)
             return results
 
@@ -388,8 +388,8 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             .values(branch_taken=branch_key, updated_at=now)
         )
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(stmt)).rowcount == 0:
+        def body(conn: Connection) -> None:
+            if (conn.execute(stmt)).rowcount == 0:
                 raise StepNotFound.by_id(step_id)
 
         await self._db.write(body)
@@ -407,10 +407,8 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             "created_at": now,
         }
 
-        async def body(conn: AsyncConnection) -> bool:
-            return await self._db.ops.insert_if_absent(
-                conn, self._db.tables.workflow_versions, values
-            )
+        def body(conn: Connection) -> bool:
+            return self._db.ops.insert_if_absent(conn, self._db.tables.workflow_versions, values)
 
         return await self._db.write(body)
 
@@ -434,8 +432,8 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
             query.order_by(runs.c.created_at.desc(), runs.c.seq.desc()).limit(limit).offset(offset)
         )
 
-        async def body(conn: AsyncConnection) -> list[WorkflowRun]:
-            return [_rows.workflow_run(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[WorkflowRun]:
+            return [_rows.workflow_run(row) for row in conn.execute(query)]
 
         return await self._db.read(body)
 
@@ -447,38 +445,38 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
             .order_by(steps.c.created_at, steps.c.seq)
         )
 
-        async def body(conn: AsyncConnection) -> list[RunStep]:
-            return [_rows.run_step(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[RunStep]:
+            return [_rows.run_step(row) for row in conn.execute(query)]
 
         return await self._db.read(body)
 
     async def _get_distinct_workflow_names(self) -> list[str]:
         column = self._db.tables.workflow_runs.c.workflow
 
-        async def body(conn: AsyncConnection) -> list[str]:
-            return sorted(await self._db.ops.distinct_ascending(conn, column))
+        def body(conn: Connection) -> list[str]:
+            return sorted(self._db.ops.distinct_ascending(conn, column))
 
         return await self._db.read(body)
 
-    async def _delete_runs(self, conn: AsyncConnection, run_ids: Sequence[str]) -> None:
+    def _delete_runs(self, conn: Connection, run_ids: Sequence[str]) -> None:
         """Delete the runs' history, steps and state; the runs themselves are the caller's."""
         t = self._db.tables
         steps, ops = t.workflow_steps, self._db.ops
         # Lock the steps first: a step write in flight finishes before its rows go.
-        await ops.lock_keys(conn, steps.c.workflow_run_id, run_ids, steps.c.seq)
-        await ops.delete_keys(conn, t.workflow_history.c.workflow_run_id, run_ids)
-        await ops.delete_keys(conn, steps.c.workflow_run_id, run_ids)
-        await ops.delete_keys(conn, t.workflow_state.c.workflow_run_id, run_ids)
+        ops.lock_keys(conn, steps.c.workflow_run_id, run_ids, steps.c.seq)
+        ops.delete_keys(conn, t.workflow_history.c.workflow_run_id, run_ids)
+        ops.delete_keys(conn, steps.c.workflow_run_id, run_ids)
+        ops.delete_keys(conn, t.workflow_state.c.workflow_run_id, run_ids)
 
     async def _delete_run(self, run_id: str) -> bool:
         runs = self._db.tables.workflow_runs
         lock = self._db.ops.for_update(select(runs.c.seq).where(runs.c.workflow_run_id == run_id))
 
-        async def body(conn: AsyncConnection) -> bool:
-            if (await conn.execute(lock)).first() is None:
+        def body(conn: Connection) -> bool:
+            if (conn.execute(lock)).first() is None:
                 return False
-            await self._delete_runs(conn, [run_id])
-            await conn.execute(runs.delete().where(runs.c.workflow_run_id == run_id))
+            self._delete_runs(conn, [run_id])
+            conn.execute(runs.delete().where(runs.c.workflow_run_id == run_id))
             return True
 
         return await self._db.write(body)
@@ -498,22 +496,18 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
                 skip_locked=True,
             )
 
-            async def body(
-                conn: AsyncConnection, pick: Any = pick, stale: Any = stale
-            ) -> tuple[int, int]:
-                locked = [str(value) for value in (await conn.execute(pick)).scalars()]
+            def body(conn: Connection, pick: Any = pick, stale: Any = stale) -> tuple[int, int]:
+                locked = [str(value) for value in (conn.execute(pick)).scalars()]
                 ids: list[str] = []
                 for part in chunks(locked):  # re-checked on the locked rows' latest version
                     confirm = select(runs.c.workflow_run_id).where(
                         runs.c.workflow_run_id.in_(part), stale
                     )
-                    ids.extend(str(value) for value in (await conn.execute(confirm)).scalars())
+                    ids.extend(str(value) for value in (conn.execute(confirm)).scalars())
                 deleted = 0
                 if ids:
-                    await self._delete_runs(conn, ids)
-                    deleted = await self._db.ops.delete_keys(
-                        conn, runs.c.workflow_run_id, ids, stale
-                    )
+                    self._delete_runs(conn, ids)
+                    deleted = self._db.ops.delete_keys(conn, runs.c.workflow_run_id, ids, stale)
                 return len(locked), deleted
 
             while True:
