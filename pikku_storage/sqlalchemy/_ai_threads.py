@@ -39,9 +39,14 @@ class AIServiceBase(SqlAlchemyService):
         self, thread_id: str, last_n: int | None, cursor: str | None
     ) -> list[StoredMessage]:
         t = self._db.tables
-        m, calls = t.ai_messages, t.ai_tool_calls
+        m = t.ai_messages
 
         def body(conn: Connection) -> list[StoredMessage]:
+            if cursor is None and last_n is not None:
+                newest = self._db.statements.newest_messages
+                params = {"p_thread_id": thread_id, "p_limit": last_n}
+                rows = list(reversed(list(conn.execute(newest, params))))
+                return self._with_calls(conn, thread_id, rows, everything=False)
             query = select(m).where(m.c.thread_id == thread_id)
             if cursor is not None:
                 anchor = (
@@ -61,36 +66,43 @@ class AIServiceBase(SqlAlchemyService):
             else:
                 newest = query.order_by(m.c.created_at.desc(), m.c.seq.desc()).limit(last_n)
                 rows = list(reversed(list(conn.execute(newest))))
-            if not rows:
-                return []
-            call_rows: list[_rows.AnyRow] = []
-            ordered = (calls.c.message_seq, calls.c.position)
-            if last_n is None and cursor is None:
-                call_rows.extend(
-                    conn.execute(
-                        select(calls).where(calls.c.thread_id == thread_id).order_by(*ordered)
-                    )
-                )
-            else:
-                for part in chunks([row.seq for row in rows]):
-                    call_rows.extend(
-                        conn.execute(
-                            select(calls)
-                            .where(calls.c.thread_id == thread_id, calls.c.message_seq.in_(part))
-                            .order_by(*ordered)
-                        )
-                    )
-            by_message: defaultdict[int, list[_rows.AnyRow]] = defaultdict(list)
-            for call in call_rows:
-                by_message[call.message_seq].append(call)
-            stored = []
-            for row in rows:
-                message = _rows.stored_message(row)
-                message.tool_calls = [_rows.stored_tool_call(c) for c in by_message[row.seq]]
-                stored.append(message)
-            return stored
+            return self._with_calls(
+                conn, thread_id, rows, everything=last_n is None and cursor is None
+            )
 
         return await self._db.read(body)
+
+    def _with_calls(
+        self, conn: Connection, thread_id: str, rows: list[_rows.AnyRow], *, everything: bool
+    ) -> list[StoredMessage]:
+        """The messages of `rows` with their tool calls (`everything`: the whole thread's)."""
+        calls = self._db.tables.ai_tool_calls
+        if not rows:
+            return []
+        call_rows: list[_rows.AnyRow] = []
+        ordered = (calls.c.message_seq, calls.c.position)
+        if everything:
+            call_rows.extend(
+                conn.execute(select(calls).where(calls.c.thread_id == thread_id).order_by(*ordered))
+            )
+        else:
+            for part in chunks([row.seq for row in rows]):
+                call_rows.extend(
+                    conn.execute(
+                        select(calls)
+                        .where(calls.c.thread_id == thread_id, calls.c.message_seq.in_(part))
+                        .order_by(*ordered)
+                    )
+                )
+        by_message: defaultdict[int, list[_rows.AnyRow]] = defaultdict(list)
+        for call in call_rows:
+            by_message[call.message_seq].append(call)
+        stored = []
+        for row in rows:
+            message = _rows.stored_message(row)
+            message.tool_calls = [_rows.stored_tool_call(c) for c in by_message[row.seq]]
+            stored.append(message)
+        return stored
 
     def _pending_of(
         self, conn: Connection, run_ids: Sequence[str]

@@ -53,6 +53,7 @@ from pikku_storage.sqlalchemy._errors import (
 )
 from pikku_storage.sqlalchemy._migrations import migrate
 from pikku_storage.sqlalchemy._schema import Tables, build_tables
+from pikku_storage.sqlalchemy._statements import Statements
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
@@ -383,6 +384,7 @@ class Database:
         if schema is not None and not self.ops.has_schemas:
             raise InvalidValue(f"{self.ops.name} has no schemas; use table_prefix")
         self.tables: Tables = build_tables(schema, table_prefix)
+        self.statements = Statements(self.tables, self.ops, engine.dialect)
         sync_engine = engine if isinstance(engine, Engine) else engine.sync_engine
         if self.ops.name == "mysql" and sync_engine not in _CONFIGURED:
             # A foreign engine keeps its own settings; our transactions still need this level.

@@ -84,14 +84,10 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
 
     async def _save_messages(self, thread_id: str, batch: MessageBatch) -> None:
         t = self._db.tables
-        threads, messages, calls = t.ai_threads, t.ai_messages, t.ai_tool_calls
+        messages, calls = t.ai_messages, t.ai_tool_calls
         count = len(batch.messages)
-        bump = (
-            threads.update()
-            .where(threads.c.id == thread_id)
-            .values(message_seq=threads.c.message_seq + count, updated_at=batch.now)
-        )
-        last_seq = select(threads.c.message_seq).where(threads.c.id == thread_id)
+        s = self._db.statements
+        bump_params = {"p_thread_id": thread_id, "p_count": count, "p_now": batch.now}
 
         def stored_ids(conn: Connection, column: Any, ids: list[str]) -> set[str]:
             found: set[str] = set()
@@ -108,9 +104,15 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                     raise ThreadNotFound(thread_id)
                 return
             # Existence check, the lock that serialises savers, and the sequence allocation.
-            if (conn.execute(bump)).rowcount == 0:
-                raise ThreadNotFound(thread_id)
-            first_seq = (conn.execute(last_seq)).scalar_one() - count + 1
+            if s.update_returning:
+                last = conn.execute(s.bump_thread_returning, bump_params).scalar_one_or_none()
+                if last is None:
+                    raise ThreadNotFound(thread_id)
+            else:
+                if conn.execute(s.bump_thread, bump_params).rowcount == 0:
+                    raise ThreadNotFound(thread_id)
+                last = conn.execute(s.thread_message_seq, bump_params).scalar_one()
+            first_seq = last - count + 1
             if batch.batch_conflict is not None:
                 raise batch.batch_conflict
             taken = stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages])
@@ -134,7 +136,7 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
         self, conn: Connection, thread_id: str, batch: MessageBatch, first_seq: int
     ) -> None:
         t = self._db.tables
-        messages, calls = t.ai_messages, t.ai_tool_calls
+        calls = t.ai_tool_calls
         message_rows: list[dict[str, Any]] = []
         call_rows: list[dict[str, Any]] = []
         for offset, new in enumerate(batch.messages):
@@ -163,7 +165,7 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                 for position, call in enumerate(new.tool_calls)
             )
         if message_rows:
-            conn.execute(messages.insert(), message_rows)
+            conn.execute(self._db.statements.insert_messages, message_rows)
         if call_rows:
             conn.execute(calls.insert(), call_rows)
         if batch.results:

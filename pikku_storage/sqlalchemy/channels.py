@@ -135,34 +135,32 @@ class SqlAlchemyEventHubStore(SqlAlchemyService, EventHubStore):
     """
 
     async def _subscribe(self, topic: str, channel_id: str) -> bool:
-        channels, subs = self._db.tables.channels, self._db.tables.channel_subscriptions
-        exists = self._db.ops.for_share(
-            select(channels.c.channel_id).where(channels.c.channel_id == channel_id)
-        )
-        insert = self._db.ops.insert_or_ignore(subs, {"topic": topic, "channel_id": channel_id})
+        s = self._db.statements
+        exists, insert = s.channel_exists_for_share, s.subscribe
+        params = {"p_topic": topic, "p_channel": channel_id}
 
         def body(conn: Connection) -> bool:
-            if (conn.execute(exists)).first() is None:
+            if conn.execute(exists, params).first() is None:
                 return False
-            conn.execute(insert)
+            conn.execute(insert, params)
             return True
 
         return await self._db.write(body)
 
     async def _unsubscribe(self, topic: str, channel_id: str) -> bool:
-        subs = self._db.tables.channel_subscriptions
-        stmt = subs.delete().where(subs.c.topic == topic, subs.c.channel_id == channel_id)
+        stmt = self._db.statements.unsubscribe
+        params = {"p_topic": topic, "p_channel": channel_id}
 
         def body(conn: Connection) -> bool:
-            return bool((conn.execute(stmt)).rowcount == 1)
+            return bool(conn.execute(stmt, params).rowcount == 1)
 
         return await self._db.write(body)
 
     async def _get_channel_ids_for_topic(self, topic: str) -> list[str]:
-        subs = self._db.tables.channel_subscriptions
-        query = select(subs.c.channel_id).where(subs.c.topic == topic).order_by(subs.c.channel_id)
+        query = self._db.statements.topic_channels
+        params = {"p_topic": topic}
 
         def body(conn: Connection) -> list[str]:
-            return list((conn.execute(query)).scalars())
+            return list(conn.execute(query, params).scalars())
 
         return await self._db.read(body)

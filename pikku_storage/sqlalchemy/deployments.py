@@ -108,15 +108,11 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
         await self._db.write(body)
 
     async def _heartbeat(self, config: DeploymentConfig, now: datetime) -> None:
-        deployments = self._db.tables.deployments
-        stamp = (
-            deployments.update()
-            .where(deployments.c.deployment_id == config.deployment_id)
-            .values(last_heartbeat=now)
-        )
+        stamp = self._db.statements.heartbeat
+        params = {"p_deployment": config.deployment_id, "p_now": now}
 
         def body(conn: Connection) -> None:
-            if (conn.execute(stamp)).rowcount == 0:
+            if conn.execute(stamp, params).rowcount == 0:
                 self._write_registration(conn, config, now)
 
         await self._db.write(body)
@@ -128,15 +124,11 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
         await self._db.write(body)
 
     async def _find_function(self, name: str, cutoff: datetime) -> list[DeploymentInfo]:
-        deployments, functions = self._db.tables.deployments, self._db.tables.deployment_functions
-        query = (
-            select(deployments)
-            .join(functions, functions.c.deployment_id == deployments.c.deployment_id)
-            .where(functions.c.function_name == name, deployments.c.last_heartbeat > cutoff)
-        )
+        query = self._db.statements.find_function
+        params = {"p_name": name, "p_cutoff": cutoff}
 
         def body(conn: Connection) -> list[DeploymentInfo]:
-            return [_rows.deployment_info(row) for row in conn.execute(query)]
+            return [_rows.deployment_info(row) for row in conn.execute(query, params)]
 
         return await self._db.read(body)
 

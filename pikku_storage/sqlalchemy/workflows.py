@@ -51,10 +51,11 @@ class _WorkflowBase(SqlAlchemyService):
     """The reads both workflow services offer."""
 
     async def _get_run(self, run_id: str) -> WorkflowRun | None:
-        runs = self._db.tables.workflow_runs
+        query = self._db.statements.get_run
+        params = {"p_run_id": run_id}
 
         def body(conn: Connection) -> WorkflowRun | None:
-            row = (conn.execute(select(runs).where(runs.c.workflow_run_id == run_id))).first()
+            row = conn.execute(query, params).first()
             return None if row is None else _rows.workflow_run(row)
 
         return await self._db.read(body)
@@ -95,23 +96,23 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
     # --- runs and state ---------------------------------------------------------------
 
     async def _create_run(self, run: NewRun) -> None:
-        runs = self._db.tables.workflow_runs
-        stmt = runs.insert().values(
-            workflow_run_id=run.run_id,
-            workflow=run.workflow,
-            status=WorkflowStatus.RUNNING.value,
-            input=run.input,
-            output=None,
-            error=None,
-            inline=run.inline,
-            graph_hash=run.graph_hash,
-            wire=run.wire,
-            created_at=run.now,
-            updated_at=run.now,
-        )
+        stmt = self._db.statements.insert_run
+        values = {
+            "workflow_run_id": run.run_id,
+            "workflow": run.workflow,
+            "status": WorkflowStatus.RUNNING.value,
+            "input": run.input,
+            "output": None,
+            "error": None,
+            "inline": run.inline,
+            "graph_hash": run.graph_hash,
+            "wire": run.wire,
+            "created_at": run.now,
+            "updated_at": run.now,
+        }
 
         def body(conn: Connection) -> None:
-            conn.execute(stmt)
+            conn.execute(stmt, values)
 
         await self._db.write(body)
 
@@ -166,53 +167,55 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
     # --- steps ------------------------------------------------------------------------
 
     async def _insert_step_state(self, step: NewStep) -> StepState:
-        t = self._db.tables
-        runs = t.workflow_runs
-        exists = self._db.ops.for_share(
-            select(runs.c.seq).where(runs.c.workflow_run_id == step.run_id)
+        s = self._db.statements
+        exists, insert_step, insert_history = (
+            s.run_exists_for_share,
+            s.insert_step,
+            s.insert_history,
         )
         stamps = dict.fromkeys(_STAMPS)
-        insert_step = t.workflow_steps.insert().values(
-            workflow_step_id=step.step_id,
-            workflow_run_id=step.run_id,
-            step_name=step.step_name,
-            rpc_name=step.rpc_name,
-            data=step.data,
-            status=StepStatus.PENDING.value,
-            result=None,
-            error=None,
-            attempt_count=1,
-            retries=step.retries,
-            retry_delay=step.retry_delay,
-            branch_taken=None,
-            created_at=step.now,
-            updated_at=step.now,
+        step_values = {
+            "workflow_step_id": step.step_id,
+            "workflow_run_id": step.run_id,
+            "step_name": step.step_name,
+            "rpc_name": step.rpc_name,
+            "data": step.data,
+            "status": StepStatus.PENDING.value,
+            "result": None,
+            "error": None,
+            "attempt_count": 1,
+            "retries": step.retries,
+            "retry_delay": step.retry_delay,
+            "branch_taken": None,
+            "created_at": step.now,
+            "updated_at": step.now,
             **stamps,
-        )
-        insert_history = t.workflow_history.insert().values(
-            workflow_step_id=step.step_id,
-            attempt=1,
-            workflow_run_id=step.run_id,
-            status=StepStatus.PENDING.value,
-            result=None,
-            error=None,
-            created_at=step.now,
-            updated_at=step.now,
+        }
+        history_values = {
+            "workflow_step_id": step.step_id,
+            "attempt": 1,
+            "workflow_run_id": step.run_id,
+            "status": StepStatus.PENDING.value,
+            "result": None,
+            "error": None,
+            "created_at": step.now,
+            "updated_at": step.now,
             **stamps,
-        )
+        }
+        run_key = {"p_run_id": step.run_id}
 
         def body(conn: Connection) -> None:
-            if (conn.execute(exists)).first() is None:
+            if conn.execute(exists, run_key).first() is None:
                 raise RunNotFound(step.run_id)
             try:
-                conn.execute(insert_step)
+                conn.execute(insert_step, step_values)
             except Exception as error:
                 if is_unique_violation(error):
                     raise ConflictError.step(step.run_id, step.step_name) from error
                 if is_foreign_key_violation(error):
                     raise RunNotFound(step.run_id) from error
                 raise
-            conn.execute(insert_history)
+            conn.execute(insert_history, history_values)
 
         await self._db.write(body)
         return step.initial_state()
@@ -246,22 +249,21 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         )
 
     async def _set_step(self, step_id: str, change: StepChange, now: datetime) -> None:
-        steps = self._db.tables.workflow_steps
-        values: dict[str, Any] = {
-            "status": change.status.value,
-            change.stamp: now,
-            "updated_at": now,
+        live, current = self._db.statements.set_step(change.stamp, change.outcome is not None)
+        params: dict[str, Any] = {
+            "p_step_id": step_id,
+            "p_status": change.status.value,
+            "p_now": now,
         }
         if change.outcome is not None:
-            values["result"], values["error"] = change.outcome
-        stmt = steps.update().where(steps.c.workflow_step_id == step_id).values(**values)
-        attempt = select(steps.c.attempt_count).where(steps.c.workflow_step_id == step_id)
+            params["p_result"], params["p_error"] = change.outcome
 
         def body(conn: Connection) -> None:
-            if (conn.execute(stmt)).rowcount == 0:
+            # The live step (its row lock orders writers), then its current attempt, whose
+            # number the second statement reads itself.
+            if conn.execute(live, params).rowcount == 0:
                 raise StepNotFound.by_id(step_id)
-            current = (conn.execute(attempt)).scalar_one()
-            self._update_attempt(conn, step_id, current, values)
+            conn.execute(current, params)
 
         await self._db.write(body)
 
@@ -422,18 +424,15 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
     async def _list_runs(
         self, workflow_name: str | None, status: WorkflowStatus | None, limit: int, offset: int
     ) -> list[WorkflowRun]:
-        runs = self._db.tables.workflow_runs
-        query = select(runs)
+        query = self._db.statements.list_runs[workflow_name is not None, status is not None]
+        params: dict[str, Any] = {"p_limit": limit, "p_offset": offset}
         if workflow_name is not None:
-            query = query.where(runs.c.workflow == workflow_name)
+            params["p_workflow"] = workflow_name
         if status is not None:
-            query = query.where(runs.c.status == status.value)
-        query = (
-            query.order_by(runs.c.created_at.desc(), runs.c.seq.desc()).limit(limit).offset(offset)
-        )
+            params["p_status"] = status.value
 
         def body(conn: Connection) -> list[WorkflowRun]:
-            return [_rows.workflow_run(row) for row in conn.execute(query)]
+            return [_rows.workflow_run(row) for row in conn.execute(query, params)]
 
         return await self._db.read(body)
 
