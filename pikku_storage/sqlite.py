@@ -213,4 +213,4 @@ async def schema_version(
     """The schema version recorded in the SQLite file (path or `sqlite://` URL; compare with
     `LATEST_VERSION`), or `None` when nothing was migrated there. Opens the file read-only and
     never creates it."""
-    return await _sqlalchemy_schema_version(sqlite_url(database), table_prefix=table_prefix)
+    return await _sqlalchemy_schema_version(_thread_url(database), table_prefix=table_prefix)

@@ -319,22 +319,27 @@ def _thread_transaction(conn: Connection, body: Body[T], write: bool) -> T:
     try:
         result = body(conn)
     except BaseException:
-        try:
-            raw.rollback()
-        finally:
-            conn.rollback()
+        _thread_rollback(conn, raw)
         raise
     try:
-        raw.commit()
+        if conn.in_transaction():
+            conn.commit()  # the driver's commit, and SQLAlchemy's state with it
+        else:
+            raw.commit()
     except BaseException as error:
         error.pikku_at_commit = True  # type: ignore[attr-defined]
-        try:
-            raw.rollback()
-        finally:
-            conn.rollback()
+        _thread_rollback(conn, raw)
         raise
-    conn.commit()  # SQLAlchemy's own state; the driver has nothing left to commit
     return result
+
+
+def _thread_rollback(conn: Connection, raw: Any) -> None:
+    try:
+        if conn.in_transaction():
+            conn.rollback()
+    finally:
+        if raw.in_transaction:
+            raw.rollback()
 
 
 def _thread_connection(conn: Connection, fn: Body[T]) -> T:

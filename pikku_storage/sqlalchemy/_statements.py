@@ -138,6 +138,20 @@ class Statements:
         threads = self.t.ai_threads
         return select(threads.c.message_seq).where(threads.c.id == bindparam("p_thread_id"))
 
+    def ids_in_thread(self, column: Any) -> Select[Any]:
+        """`column` of the thread's rows whose `column` is in the list `p_ids`."""
+        found = self._ids_in_thread.get(column.table.name)
+        if found is None:
+            found = self._ids_in_thread[column.table.name] = select(column).where(
+                column.table.c.thread_id == bindparam("p_thread_id"),
+                column.in_(bindparam("p_ids", expanding=True)),
+            )
+        return found
+
+    @cached_property
+    def _ids_in_thread(self) -> dict[str, Select[Any]]:
+        return {}
+
     @cached_property
     def insert_messages(self) -> Insert:
         return self.t.ai_messages.insert()

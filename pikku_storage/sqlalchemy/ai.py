@@ -91,11 +91,13 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
 
         def stored_ids(conn: Connection, column: Any, ids: list[str]) -> set[str]:
             found: set[str] = set()
+            if not ids:
+                return found
+            query = s.ids_in_thread(column)
             for part in chunks(ids):
-                query = select(column).where(
-                    column.table.c.thread_id == thread_id, column.in_(part)
+                found.update(
+                    conn.execute(query, {"p_thread_id": thread_id, "p_ids": part}).scalars()
                 )
-                found.update((conn.execute(query)).scalars())
             return found
 
         def body(conn: Connection) -> None:

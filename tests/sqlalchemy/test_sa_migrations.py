@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sa_helpers import Fresh, database
+from sa_helpers import Fresh, begin, connect, database
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -50,7 +50,7 @@ async def test_concurrent_inits_of_two_instances_migrate_once_and_keep_data(fres
         await second.init()
         assert (await second.workflows.get_run(run_id)) is not None
         db = database(first)
-        async with db.engine.connect() as conn:
+        async with connect(db) as conn:
             versions = (await conn.execute(select(db.tables.schema_version.c.version))).all()
         assert [row.version for row in versions] == [m.version for m in MIGRATIONS]
     finally:
@@ -62,7 +62,7 @@ async def test_a_store_newer_than_the_code_raises_schema_mismatch(fresh: Fresh) 
     """00 §5: a store whose version is newer than the code raises from `init()`."""
     async with open_storage(fresh.url, **fresh.options) as storage:
         db = database(storage)
-        async with db.engine.begin() as conn:
+        async with begin(db) as conn:
             await conn.execute(
                 db.tables.schema_version.insert().values(
                     version=LATEST + 1, checksum="0" * 64, applied_at=0
@@ -97,7 +97,7 @@ async def test_alembic_autogenerate_finds_no_difference_after_init(fresh: Fresh)
     """The `MetaData` of `make_tables` is exactly what `init()` created (issue 5)."""
     async with open_storage(fresh.url, **fresh.options) as storage:
         db = database(storage)
-        async with db.engine.connect() as conn:
+        async with connect(db) as conn:
             diff = await conn.run_sync(_compare, db.schema, db.table_prefix)
     assert diff == []
 
@@ -151,7 +151,7 @@ async def test_sqlite_urls_open_a_working_storage(url: str, tmp_path: Path) -> N
         run_id = await storage.workflows.create_run("wf", None)
         assert (await storage.workflows.get_run(run_id)) is not None
         db = database(storage)
-        async with db.engine.connect() as conn:
+        async with connect(db) as conn:
             count = await conn.execute(select(func.count()).select_from(db.tables.workflow_runs))
             assert count.scalar_one() == 1
 
