@@ -58,9 +58,9 @@ async def test_subscribe_races_remove_channels_without_a_leaked_deadlock(
             for n in range(6):
                 for channel_id in ids:
                     calls.append(lambda t=f"t{n}", c=channel_id: subscribe(t, c))
-            calls.append(lambda: channels.remove_channels(ids))
-            calls.append(lambda: channels.remove_channels(list(reversed(ids))))
-            calls.append(lambda: hub.unsubscribe("t0", ids[0]))
+            calls.append(lambda ids=ids: channels.remove_channels(ids))
+            calls.append(lambda ids=ids: channels.remove_channels(list(reversed(ids))))
+            calls.append(lambda ids=ids: hub.unsubscribe("t0", ids[0]))
             leaked += await _race(calls)
             for channel_id in ids:
                 with pytest.raises(ChannelNotFound):
@@ -91,12 +91,12 @@ async def test_cross_ordered_writes_on_runs_threads_and_deployments_leak_nothing
                 calls.append(lambda s=step.step_id: wf.set_step_running(s))
                 calls.append(lambda s=step.step_id: wf.set_step_result(s, {"ok": True}))
             for n in range(4):
-                calls.append(lambda n=n: wf.update_run_state(run_id, f"k{n}", n))
-            calls.append(lambda: runs.delete_run(run_id))
+                calls.append(lambda n=n, r=run_id: wf.update_run_state(r, f"k{n}", n))
+            calls.append(lambda r=run_id: runs.delete_run(r))
             for n in range(4):
                 message = Message(id=f"m{round_}-{n}", role=MessageRole.USER, content="hi")
-                calls.append(lambda m=message: ai.save_messages(thread.id, [m]))
-            calls.append(lambda: agents.delete_thread(thread.id))
+                calls.append(lambda m=message, t=thread.id: ai.save_messages(t, [m]))
+            calls.append(lambda t=thread.id: agents.delete_thread(t))
             leaked += await _race(calls)
             assert await wf.get_run(run_id) is None
             assert await agents.get_thread(thread.id) is None
