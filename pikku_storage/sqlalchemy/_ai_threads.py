@@ -45,7 +45,7 @@ class AIServiceBase(SqlAlchemyService):
             if cursor is None and last_n is not None:
                 newest = self._db.statements.newest_messages
                 params = {"p_thread_id": thread_id, "p_limit": last_n}
-                rows = list(reversed(list(conn.execute(newest, params))))
+                rows = list(conn.execute(newest, params).all()[::-1])
                 return self._with_calls(conn, thread_id, rows, everything=False)
             query = select(m).where(m.c.thread_id == thread_id)
             if cursor is not None:
@@ -86,7 +86,20 @@ class AIServiceBase(SqlAlchemyService):
                 conn.execute(select(calls).where(calls.c.thread_id == thread_id).order_by(*ordered))
             )
         else:
-            for part in chunks([row.seq for row in rows]):
+            seqs = [row.seq for row in rows]
+            low, high = min(seqs), max(seqs)
+            if high - low < 4 * len(seqs):
+                # A window's sequence numbers are (nearly) contiguous: one prebuilt range scan
+                # of the (thread, message_seq) index, filtered here.
+                wanted = set(seqs)
+                params = {"p_thread_id": thread_id, "p_low": low, "p_high": high}
+                call_rows.extend(
+                    call
+                    for call in conn.execute(self._db.statements.calls_in_range, params).all()
+                    if call.message_seq in wanted
+                )
+                seqs = []
+            for part in chunks(seqs):
                 call_rows.extend(
                     conn.execute(
                         select(calls)
@@ -115,7 +128,7 @@ class AIServiceBase(SqlAlchemyService):
                 .where(pending.c.run_id.in_(part))
                 .order_by(pending.c.run_id, pending.c.position)
             )
-            for row in conn.execute(query):
+            for row in conn.execute(query).all():
                 found[row.run_id].append(_rows.approval(row))
         return found
 
@@ -128,7 +141,7 @@ class AIServiceBase(SqlAlchemyService):
         )
 
         def body(conn: Connection) -> list[AgentRun]:
-            rows = list(conn.execute(query))
+            rows = conn.execute(query).all()
             pending = self._pending_of(conn, [row.run_id for row in rows])
             return [_rows.agent_run(row, pending[row.run_id]) for row in rows]
 

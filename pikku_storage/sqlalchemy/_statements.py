@@ -153,6 +153,19 @@ class Statements:
         return {}
 
     @cached_property
+    def calls_in_range(self) -> Select[Any]:
+        calls = self.t.ai_tool_calls
+        return (
+            select(calls)
+            .where(
+                calls.c.thread_id == bindparam("p_thread_id"),
+                calls.c.message_seq >= bindparam("p_low"),
+                calls.c.message_seq <= bindparam("p_high"),
+            )
+            .order_by(calls.c.message_seq, calls.c.position)
+        )
+
+    @cached_property
     def insert_messages(self) -> Insert:
         return self.t.ai_messages.insert()
 

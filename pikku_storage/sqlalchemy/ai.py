@@ -78,7 +78,7 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
         )
 
         def body(conn: Connection) -> list[Thread]:
-            return [_rows.thread(row) for row in conn.execute(query)]
+            return [_rows.thread(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
@@ -409,7 +409,7 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
         query = select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.seq)
 
         def body(conn: Connection) -> list[ResolvedApproval]:
-            return [_rows.decision(row) for row in conn.execute(query)]
+            return [_rows.decision(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
@@ -442,7 +442,7 @@ class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
         )
 
         def body(conn: Connection) -> list[Thread]:
-            return [_rows.thread(row) for row in conn.execute(query)]
+            return [_rows.thread(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
@@ -466,7 +466,7 @@ class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
         )
 
         def body(conn: Connection) -> tuple[int, int]:
-            locked = list((conn.execute(pick)).scalars())
+            locked = conn.execute(pick).scalars().all()
             ids: list[str] = []
             for part in chunks(locked):  # re-checked on the locked rows' latest version
                 confirm = select(threads.c.id).where(threads.c.id.in_(part), stale)

@@ -113,7 +113,7 @@ class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
         pick = self._db.ops.for_update(pick, skip_locked=True)
 
         def body(conn: Connection) -> list[str]:
-            locked = list((conn.execute(pick)).scalars())
+            locked = conn.execute(pick).scalars().all()
             ids: list[str] = []
             for part in chunks(locked):  # re-checked on the locked rows' latest version
                 confirm = select(channels.c.channel_id).where(
@@ -161,6 +161,6 @@ class SqlAlchemyEventHubStore(SqlAlchemyService, EventHubStore):
         params = {"p_topic": topic}
 
         def body(conn: Connection) -> list[str]:
-            return list(conn.execute(query, params).scalars())
+            return list(conn.execute(query, params).scalars().all())
 
         return await self._db.read(body)

@@ -128,7 +128,7 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
         params = {"p_name": name, "p_cutoff": cutoff}
 
         def body(conn: Connection) -> list[DeploymentInfo]:
-            return [_rows.deployment_info(row) for row in conn.execute(query, params)]
+            return [_rows.deployment_info(row) for row in conn.execute(query, params).all()]
 
         return await self._db.read(body)
 
@@ -137,7 +137,7 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
         query = select(deployments).where(deployments.c.last_heartbeat > cutoff)
 
         def body(conn: Connection) -> list[DeploymentInfo]:
-            return [_rows.deployment_info(row) for row in conn.execute(query)]
+            return [_rows.deployment_info(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
@@ -149,7 +149,7 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
         def body(conn: Connection) -> list[str]:
             # Locked, so a concurrent heartbeat either landed first (and the re-check keeps
             # the row out of `pick`) or waits and then re-registers.
-            locked = list((conn.execute(pick)).scalars())
+            locked = conn.execute(pick).scalars().all()
             ids: list[str] = []
             for part in chunks(locked):  # re-checked on the locked rows' latest version
                 confirm = select(deployments.c.deployment_id).where(

@@ -70,7 +70,7 @@ class _WorkflowBase(SqlAlchemyService):
         )
 
         def body(conn: Connection) -> list[StepHistoryEntry]:
-            return [_rows.history_entry(row) for row in conn.execute(query)]
+            return [_rows.history_entry(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
@@ -347,7 +347,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         ).where(steps.c.workflow_run_id == run_id)
 
         def body(conn: Connection) -> list[GraphStep]:
-            return [_rows.graph_step(row) for row in conn.execute(query)]
+            return [_rows.graph_step(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
@@ -376,7 +376,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                     steps.c.step_name.in_(part),
                     steps.c.status == StepStatus.SUCCEEDED.value,
                 )
-                for row in conn.execute(query):
+                for row in conn.execute(query).all():
                     results[row.step_name] = decode_optional(row.result)
             return results
 
@@ -432,7 +432,7 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
             params["p_status"] = status.value
 
         def body(conn: Connection) -> list[WorkflowRun]:
-            return [_rows.workflow_run(row) for row in conn.execute(query, params)]
+            return [_rows.workflow_run(row) for row in conn.execute(query, params).all()]
 
         return await self._db.read(body)
 
@@ -445,7 +445,7 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
         )
 
         def body(conn: Connection) -> list[RunStep]:
-            return [_rows.run_step(row) for row in conn.execute(query)]
+            return [_rows.run_step(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
