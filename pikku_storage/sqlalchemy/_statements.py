@@ -8,8 +8,9 @@ cache hit. Names of bind parameters start with `p_` so they never clash with a c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Delete, Insert, Select, Update, bindparam, select
 from sqlalchemy.engine import Dialect
@@ -20,6 +21,7 @@ from pikku_storage.sqlalchemy._schema import Tables
 
 __all__ = ["Statements"]
 
+SMALL_IN: Final = 8
 _STAMPS = ("running_at", "scheduled_at", "succeeded_at", "failed_at")
 
 
@@ -138,18 +140,25 @@ class Statements:
         threads = self.t.ai_threads
         return select(threads.c.message_seq).where(threads.c.id == bindparam("p_thread_id"))
 
-    def ids_in_thread(self, column: Any) -> Select[Any]:
-        """`column` of the thread's rows whose `column` is in the list `p_ids`."""
-        found = self._ids_in_thread.get(column.table.name)
+    def ids_in_thread(self, column: Any, ids: Sequence[str]) -> tuple[Select[Any], dict[str, Any]]:
+        """`column` of the thread's rows whose `column` is one of `ids`, and the parameters
+        (less `p_thread_id`). Up to `SMALL_IN` ids get one bind parameter each (no expanding
+        list to render per call); more use one expanding parameter."""
+        n = len(ids) if len(ids) <= SMALL_IN else 0
+        key = (column.table.name, n)
+        found = self._ids_in_thread.get(key)
         if found is None:
-            found = self._ids_in_thread[column.table.name] = select(column).where(
+            names: list[Any] = [bindparam(f"p_id{i}") for i in range(n)]
+            found = self._ids_in_thread[key] = select(column).where(
                 column.table.c.thread_id == bindparam("p_thread_id"),
-                column.in_(bindparam("p_ids", expanding=True)),
+                column.in_(names) if n else column.in_(bindparam("p_ids", expanding=True)),
             )
-        return found
+        if n:
+            return found, {f"p_id{i}": value for i, value in enumerate(ids)}
+        return found, {"p_ids": list(ids)}
 
     @cached_property
-    def _ids_in_thread(self) -> dict[str, Select[Any]]:
+    def _ids_in_thread(self) -> dict[tuple[str, int], Select[Any]]:
         return {}
 
     @cached_property

@@ -93,11 +93,10 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
             found: set[str] = set()
             if not ids:
                 return found
-            query = s.ids_in_thread(column)
             for part in chunks(ids):
-                found.update(
-                    conn.execute(query, {"p_thread_id": thread_id, "p_ids": part}).scalars()
-                )
+                query, params = s.ids_in_thread(column, part)
+                params["p_thread_id"] = thread_id
+                found.update(conn.execute(query, params).scalars().all())
             return found
 
         def body(conn: Connection) -> None:
