@@ -78,6 +78,8 @@ DEFAULT_BUSY_TIMEOUT: Final = 10.0
 DEFAULT_SYNCHRONOUS: Final = "normal"
 SYNCHRONOUS_MODES: Final = ("normal", "full")
 RETRY_POLICY: Final = RetryPolicy(attempts=6, first_delay=0.002, max_delay=0.1)
+# SQLite: an early SQLITE_BUSY is re-run until the busy timeout has passed (the time bounds it).
+SQLITE_BUSY_POLICY: Final = RetryPolicy(attempts=1_000_000, first_delay=0.001, max_delay=0.05)
 READER_THREADS: Final = 2
 THREAD_DRIVER: Final = "sqlite+pysqlite"
 
@@ -487,11 +489,17 @@ class Database:
                 and not getattr(error, "pikku_at_commit", False)
             )
 
+        policy = SQLITE_BUSY_POLICY if self.ops.name == "sqlite" else RETRY_POLICY
         try:
-            return await retry(lambda: self._once(body, write), retryable, RETRY_POLICY)
+            return await retry(lambda: self._once(body, write), retryable, policy)
         except PikkuStorageError:
             raise
         except Exception as error:
+            if is_sqlite_busy(error):
+                raise StorageUnavailable(
+                    f"the database file stayed locked by another connection for the whole "
+                    f"busy timeout ({self.busy_timeout:g} s)"
+                ) from error
             if is_retryable(error):
                 raise StorageUnavailable(
                     f"database kept failing with a deadlock or serialization failure after "
