@@ -405,6 +405,9 @@ class Database:
         self.namespace = f"{url.database or ''}\x00{schema or ''}\x00{table_prefix}"
         self.memory = is_memory_sqlite(url) or isinstance(self.sync_engine.pool, StaticPool)
         self.threaded = isinstance(engine, Engine)
+        # Whether a missing parent row is a foreign-key violation here: always on PostgreSQL
+        # and InnoDB, on SQLite only on engines this library configured (PRAGMA foreign_keys).
+        self.enforces_foreign_keys = self.ops.name != "sqlite" or sync_engine in _CONFIGURED
         self._runner: _ThreadRunner | None = None
         if isinstance(engine, Engine):
             runner = _RUNNERS.get(engine)

@@ -204,8 +204,12 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         }
         run_key = {"p_run_id": step.run_id}
 
+        check_run = not self._db.enforces_foreign_keys
+
         def body(conn: Connection) -> None:
-            if conn.execute(exists, run_key).first() is None:
+            # Where foreign keys hold, the insert's own check (a violation is `RunNotFound`
+            # below) takes the same shared lock on the run row as this read would.
+            if check_run and conn.execute(exists, run_key).first() is None:
                 raise RunNotFound(step.run_id)
             try:
                 conn.execute(insert_step, step_values)
