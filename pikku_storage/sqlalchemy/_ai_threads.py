@@ -45,7 +45,7 @@ class AIServiceBase(SqlAlchemyService):
             if cursor is None and last_n is not None:
                 newest = self._db.statements.newest_messages
                 params = {"p_thread_id": thread_id, "p_limit": last_n}
-                rows = list(conn.execute(newest, params).all()[::-1])
+                rows = list(self._db.execute(conn, newest, params).all()[::-1])
                 return self._with_calls(conn, thread_id, rows, everything=False)
             query = select(m).where(m.c.thread_id == thread_id)
             if cursor is not None:
@@ -95,7 +95,9 @@ class AIServiceBase(SqlAlchemyService):
                 params = {"p_thread_id": thread_id, "p_low": low, "p_high": high}
                 call_rows.extend(
                     call
-                    for call in conn.execute(self._db.statements.calls_in_range, params).all()
+                    for call in self._db.execute(
+                        conn, self._db.statements.calls_in_range, params
+                    ).all()
                     if call.message_seq in wanted
                 )
                 seqs = []

@@ -96,7 +96,7 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
             for part in chunks(ids):
                 query, params = s.ids_in_thread(column, part)
                 params["p_thread_id"] = thread_id
-                found.update(conn.execute(query, params).scalars().all())
+                found.update(self._db.execute(conn, query, params).scalars().all())
             return found
 
         def body(conn: Connection) -> None:
@@ -106,13 +106,15 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                 return
             # Existence check, the lock that serialises savers, and the sequence allocation.
             if s.update_returning:
-                last = conn.execute(s.bump_thread_returning, bump_params).scalar_one_or_none()
+                last = self._db.execute(
+                    conn, s.bump_thread_returning, bump_params
+                ).scalar_one_or_none()
                 if last is None:
                     raise ThreadNotFound(thread_id)
             else:
-                if conn.execute(s.bump_thread, bump_params).rowcount == 0:
+                if self._db.execute(conn, s.bump_thread, bump_params).rowcount == 0:
                     raise ThreadNotFound(thread_id)
-                last = conn.execute(s.thread_message_seq, bump_params).scalar_one()
+                last = self._db.execute(conn, s.thread_message_seq, bump_params).scalar_one()
             first_seq = last - count + 1
             if batch.batch_conflict is not None:
                 raise batch.batch_conflict
@@ -166,7 +168,7 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                 for position, call in enumerate(new.tool_calls)
             )
         if message_rows:
-            conn.execute(self._db.statements.insert_messages, message_rows)
+            self._db.execute(conn, self._db.statements.insert_messages, message_rows)
         if call_rows:
             conn.execute(calls.insert(), call_rows)
         if batch.results:

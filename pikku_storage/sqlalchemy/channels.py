@@ -140,9 +140,9 @@ class SqlAlchemyEventHubStore(SqlAlchemyService, EventHubStore):
         params = {"p_topic": topic, "p_channel": channel_id}
 
         def body(conn: Connection) -> bool:
-            if conn.execute(exists, params).first() is None:
+            if self._db.execute(conn, exists, params).first() is None:
                 return False
-            conn.execute(insert, params)
+            self._db.execute(conn, insert, params)
             return True
 
         return await self._db.write(body)
@@ -152,7 +152,7 @@ class SqlAlchemyEventHubStore(SqlAlchemyService, EventHubStore):
         params = {"p_topic": topic, "p_channel": channel_id}
 
         def body(conn: Connection) -> bool:
-            return bool(conn.execute(stmt, params).rowcount == 1)
+            return bool(self._db.execute(conn, stmt, params).rowcount == 1)
 
         return await self._db.write(body)
 
@@ -161,6 +161,6 @@ class SqlAlchemyEventHubStore(SqlAlchemyService, EventHubStore):
         params = {"p_topic": topic}
 
         def body(conn: Connection) -> list[str]:
-            return list(conn.execute(query, params).scalars().all())
+            return list(self._db.execute(conn, query, params).scalars().all())
 
         return await self._db.read(body)

@@ -112,7 +112,7 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
         params = {"p_deployment": config.deployment_id, "p_now": now}
 
         def body(conn: Connection) -> None:
-            if conn.execute(stamp, params).rowcount == 0:
+            if self._db.execute(conn, stamp, params).rowcount == 0:
                 self._write_registration(conn, config, now)
 
         await self._db.write(body)
@@ -128,7 +128,9 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
         params = {"p_name": name, "p_cutoff": cutoff}
 
         def body(conn: Connection) -> list[DeploymentInfo]:
-            return [_rows.deployment_info(row) for row in conn.execute(query, params).all()]
+            return [
+                _rows.deployment_info(row) for row in self._db.execute(conn, query, params).all()
+            ]
 
         return await self._db.read(body)
 

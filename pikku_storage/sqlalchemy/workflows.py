@@ -55,7 +55,7 @@ class _WorkflowBase(SqlAlchemyService):
         params = {"p_run_id": run_id}
 
         def body(conn: Connection) -> WorkflowRun | None:
-            row = conn.execute(query, params).first()
+            row = self._db.execute(conn, query, params).first()
             return None if row is None else _rows.workflow_run(row)
 
         return await self._db.read(body)
@@ -112,7 +112,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         }
 
         def body(conn: Connection) -> None:
-            conn.execute(stmt, values)
+            self._db.execute(conn, stmt, values)
 
         await self._db.write(body)
 
@@ -209,17 +209,17 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         def body(conn: Connection) -> None:
             # Where foreign keys hold, the insert's own check (a violation is `RunNotFound`
             # below) takes the same shared lock on the run row as this read would.
-            if check_run and conn.execute(exists, run_key).first() is None:
+            if check_run and self._db.execute(conn, exists, run_key).first() is None:
                 raise RunNotFound(step.run_id)
             try:
-                conn.execute(insert_step, step_values)
+                self._db.execute(conn, insert_step, step_values)
             except Exception as error:
                 if is_unique_violation(error):
                     raise ConflictError.step(step.run_id, step.step_name) from error
                 if is_foreign_key_violation(error):
                     raise RunNotFound(step.run_id) from error
                 raise
-            conn.execute(insert_history, history_values)
+            self._db.execute(conn, insert_history, history_values)
 
         await self._db.write(body)
         return step.initial_state()
@@ -265,9 +265,9 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         def body(conn: Connection) -> None:
             # The live step (its row lock orders writers), then its current attempt, whose
             # number the second statement reads itself.
-            if conn.execute(live, params).rowcount == 0:
+            if self._db.execute(conn, live, params).rowcount == 0:
                 raise StepNotFound.by_id(step_id)
-            conn.execute(current, params)
+            self._db.execute(conn, current, params)
 
         await self._db.write(body)
 
@@ -436,7 +436,7 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
             params["p_status"] = status.value
 
         def body(conn: Connection) -> list[WorkflowRun]:
-            return [_rows.workflow_run(row) for row in conn.execute(query, params).all()]
+            return [_rows.workflow_run(row) for row in self._db.execute(conn, query, params).all()]
 
         return await self._db.read(body)
 
