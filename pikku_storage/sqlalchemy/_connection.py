@@ -240,6 +240,9 @@ class _Worker:
             try:
                 if conn is None:
                     conn = self._engine.connect()
+                # Listeners added to the engine after this long-lived connection was made
+                # (tracing, statement capture) apply from the next call on.
+                conn._has_events = self._engine._has_events
                 result = fn(conn, *args)
             except BaseException as error:
                 if conn is not None and conn.invalidated:
@@ -419,8 +422,9 @@ class Database:
 
     def execute(self, conn: Connection, statement: Any, params: Any) -> Any:
         """A prebuilt statement (no expanding parameters) with `params`: straight on the
-        driver cursor on the SQLite preset (`_fast`), `conn.execute` elsewhere."""
-        if self.threaded:
+        driver cursor on the SQLite preset (`_fast`), `conn.execute` elsewhere and whenever
+        the engine has event listeners (tracing, statement capture), which then see it."""
+        if self.threaded and not conn._has_events:
             return _fast.execute(conn, statement, params)
         return conn.execute(statement, params)
 
