@@ -409,6 +409,9 @@ class Database:
         self.namespace = f"{url.database or ''}\x00{schema or ''}\x00{table_prefix}"
         self.memory = is_memory_sqlite(url) or isinstance(self.sync_engine.pool, StaticPool)
         self.threaded = isinstance(engine, Engine)
+        # Prebuilt statements straight on the driver cursor (`_fast`): the SQLite preset and
+        # the server dialects (psycopg, aiomysql); not aiosqlite, whose cursor hops threads.
+        self.fast = self.threaded or self.ops.name in ("postgresql", "mysql")
         # Whether a missing parent row is a foreign-key violation here: always on PostgreSQL
         # and InnoDB, on SQLite only on engines this library configured (PRAGMA foreign_keys).
         self.enforces_foreign_keys = self.ops.name != "sqlite" or sync_engine in _CONFIGURED
@@ -424,7 +427,7 @@ class Database:
         """A prebuilt statement (no expanding parameters) with `params`: straight on the
         driver cursor on the SQLite preset (`_fast`), `conn.execute` elsewhere and whenever
         the engine has event listeners (tracing, statement capture), which then see it."""
-        if self.threaded and not conn._has_events:
+        if self.fast and not conn._has_events:
             return _fast.execute(conn, statement, params)
         return conn.execute(statement, params)
 

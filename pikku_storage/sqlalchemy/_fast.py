@@ -1,17 +1,17 @@
-"""Prebuilt statements executed straight on the stdlib `sqlite3` cursor (the SQLite preset).
+"""Prebuilt statements executed straight on the driver cursor.
 
 SQLAlchemy's `Connection.execute` costs 20-45 µs per statement even on a compiled-cache hit,
 several times what SQLite itself takes for a point read or write. For the prebuilt statements
-of `_statements.py` the SQLite preset compiles each Core statement once (SQLAlchemy's own
+of `_statements.py` the backend compiles each Core statement once (SQLAlchemy's own
 compiler, so the SQL is still SQLAlchemy's: no SQL of our own), keeps its bind order, bind
 processors and result processors, and then runs it on the driver cursor directly. Results
-mimic the few `Result` methods the services use. Statements with expanding parameters, and
-every other dialect, go through `Connection.execute` (Spec: 00 §1, issue 10).
+mimic the few `Result` methods the services use. Statements with expanding parameters,
+aiosqlite engines and engines with event listeners go through `Connection.execute`
+(Spec: 00 §1, issue 10).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -26,7 +26,7 @@ __all__ = ["FastResult", "Plan", "execute", "plan_for"]
 class Plan:
     """One statement compiled for one dialect and one set of parameter keys."""
 
-    __slots__ = ("binds", "dialect", "expanding", "results", "row", "sql")
+    __slots__ = ("binds", "dialect", "expanding", "positional", "results", "row", "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str]) -> None:
         compiled: Any = statement.compile(dialect=dialect, column_keys=list(keys))
@@ -35,8 +35,10 @@ class Plan:
         self.sql: str = compiled.string
         processors = compiled._bind_processors
         defaults = compiled.construct_params({}, _check=False)
+        self.positional = bool(compiled.positional)
+        names = compiled.positiontup if self.positional else list(defaults)
         binds: list[tuple[str, Callable[[Any], Any] | None, Any]] = []
-        for name in compiled.positiontup or ():
+        for name in names or ():
             binds.append((name, processors.get(name), defaults.get(name)))
         self.binds = binds
         self.results: list[Callable[[Any], Any] | None] | None = None
@@ -46,12 +48,14 @@ class Plan:
             self.row = namedtuple("Row", [c[0] for c in columns], rename=True)  # type: ignore[misc]
             self.results = [c[3]._cached_result_processor(dialect, None) for c in columns]
 
-    def parameters(self, params: Mapping[str, Any]) -> list[Any]:
+    def parameters(self, params: Mapping[str, Any]) -> Any:
         out = []
         for name, processor, default in self.binds:
             value = params.get(name, default)
             out.append(value if processor is None or value is None else processor(value))
-        return out
+        if self.positional:
+            return out
+        return {name: value for (name, _, _), value in zip(self.binds, out, strict=True)}
 
     def rows(self, fetched: list[tuple[Any, ...]]) -> list[Any]:
         assert self.results is not None
@@ -109,21 +113,37 @@ class FastResult:
 
 def execute(conn: Connection, statement: Any, params: Any) -> Any:
     """`statement` with `params` (a mapping, or a list of mappings: executemany) on the
-    connection's stdlib `sqlite3` cursor; driver errors are wrapped as SQLAlchemy's."""
-    raw: Any = conn.connection.dbapi_connection
+    connection's driver cursor (stdlib `sqlite3`; psycopg and aiomysql through SQLAlchemy's
+    adapted cursor, inside the call's greenlet). Driver errors are wrapped as SQLAlchemy's,
+    and a connection found broken is invalidated, as `Connection.execute` would."""
     many = not isinstance(params, Mapping)
     first: Mapping[str, Any] = params[0] if many else params
-    plan = plan_for(statement, conn.dialect, list(first))
+    dialect = conn.dialect
+    plan = plan_for(statement, dialect, list(first))
     if plan.expanding:
         return conn.execute(statement, params)
+    raw: Any = conn.connection.dbapi_connection
+    cursor: Any = None
     try:
+        cursor = raw.cursor()
         if many:
-            cursor = raw.executemany(plan.sql, [plan.parameters(p) for p in params])
+            cursor.executemany(plan.sql, [plan.parameters(p) for p in params])
             return FastResult([], cursor.rowcount)
-        cursor = raw.execute(plan.sql, plan.parameters(first))
+        cursor.execute(plan.sql, plan.parameters(first))
         rows = plan.rows(cursor.fetchall()) if plan.results is not None else []
         return FastResult(rows, cursor.rowcount)
-    except sqlite3.Error as error:
+    except dialect.loaded_dbapi.Error as error:
+        invalidated = bool(dialect.is_disconnect(error, raw, cursor))
+        if invalidated:
+            conn.invalidate(error)
         raise sa_exc.DBAPIError.instance(
-            plan.sql, None, error, sqlite3.Error, dialect=conn.dialect
+            plan.sql,
+            None,
+            error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated,
+            dialect=dialect,
         ) from error
+    finally:
+        if cursor is not None and not conn.invalidated:
+            cursor.close()
