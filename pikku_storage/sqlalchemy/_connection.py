@@ -428,7 +428,14 @@ class Database:
         driver cursor on the SQLite preset (`_fast`), `conn.execute` elsewhere and whenever
         the engine has event listeners (tracing, statement capture), which then see it."""
         if self.fast and not conn._has_events:
-            return _fast.execute(conn, statement, params)
+            engine = conn.engine
+            if not engine._has_events:
+                return _fast.execute(conn, statement, params)
+            limit = _PACKET_LIMITS.get(engine)
+            if limit is not None and _only_packet_check(engine):
+                # Our own packet check is the one listener: run it here, then go fast.
+                _check_packet(limit, statement, params)
+                return _fast.execute(conn, statement, params)
         return conn.execute(statement, params)
 
     def lock_space(self) -> object:
@@ -562,6 +569,32 @@ class Database:
             if key not in _PACKET_LIMITS:
                 _PACKET_LIMITS[key] = limit
                 event.listen(key, "before_cursor_execute", _packet_check(limit))
+
+
+_TRANSACTION_EVENTS: Final = (
+    "after_cursor_execute",
+    "after_execute",
+    "before_execute",
+    "begin",
+    "commit",
+    "rollback",
+    "savepoint",
+    "release_savepoint",
+    "rollback_savepoint",
+)
+
+
+def _only_packet_check(engine: Engine) -> bool:
+    """Whether the engine's only statement listener is the packet check we installed."""
+    dispatch: Any = engine.dispatch
+    if sum(1 for _ in dispatch.before_cursor_execute) != 1:
+        return False
+    return not any(any(True for _ in getattr(dispatch, name)) for name in _TRANSACTION_EVENTS)
+
+
+def _check_packet(limit: int, statement: Any, params: Any) -> None:
+    rows = [params] if isinstance(params, Mapping) else params
+    _packet_check(limit)(None, None, "", rows, None, True)
 
 
 def _max_allowed_packet(conn: Connection) -> int:
