@@ -1,10 +1,18 @@
-"""The embedded default: the SQLAlchemy backend preset for one SQLite file through aiosqlite.
+"""The embedded default: the SQLAlchemy backend preset for one SQLite file.
 
 `open_storage("sqlite:///path/to/file.db")` (or `"sqlite://:memory:"`) builds every service
-on one engine with `foreign_keys = ON`, WAL, a busy timeout and `BEGIN IMMEDIATE` writes; the
-`Sqlite…` classes take a database path. No SQL lives here: every statement is the SQLAlchemy
-backend's. Locks exclude within one process; claims, conflicts and insert-if-absent hold across
-processes sharing the file (Spec: 00 §1, §5; 01 §5.4).
+on one SQLAlchemy sync engine on the stdlib `sqlite3` driver, with `foreign_keys = ON`, WAL, a
+busy timeout and `synchronous = NORMAL` (`synchronous="full"` to fsync every commit). Each
+call is one whole transaction run in a worker thread: writes on one writer thread with
+`BEGIN IMMEDIATE` (the file's write lock is taken first, so other processes wait up to
+`busy_timeout`), plain reads on two reader threads. The `Sqlite…` classes take a database
+path. No SQL lives here: every statement is the SQLAlchemy backend's. Locks exclude within one
+process; claims, conflicts and insert-if-absent hold across processes sharing the file
+(Spec: 00 §1, §5; 01 §5.4).
+
+Durability: under WAL, `synchronous = NORMAL` survives any crash of the application; a power
+cut or OS crash may lose the last commits (never corrupt the file). `synchronous="full"` makes
+every commit durable at the price of one fsync per write.
 """
 
 from __future__ import annotations
@@ -19,7 +27,13 @@ from pikku_storage.errors import InvalidValue
 from pikku_storage.sqlalchemy import LATEST_VERSION
 from pikku_storage.sqlalchemy import open_storage as _open_sqlalchemy
 from pikku_storage.sqlalchemy import schema_version as _sqlalchemy_schema_version
-from pikku_storage.sqlalchemy._connection import DEFAULT_BUSY_TIMEOUT, SqlAlchemyService
+from pikku_storage.sqlalchemy._connection import (
+    DEFAULT_BUSY_TIMEOUT,
+    DEFAULT_SYNCHRONOUS,
+    THREAD_DRIVER,
+    SqlAlchemyService,
+    synchronous_mode,
+)
 from pikku_storage.sqlalchemy.ai import (
     SqlAlchemyAgentRunService,
     SqlAlchemyAIRunStateService,
@@ -84,17 +98,28 @@ def open_storage(
     heartbeat_ttl: float = 30.0,
     prune_on_heartbeat: bool = True,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    synchronous: str = DEFAULT_SYNCHRONOUS,
 ) -> Storage:
-    """Every service on one SQLite file (or `:memory:`); the `Storage` owns the engine. No I/O."""
+    """Every service on one SQLite file (or `:memory:`); the `Storage` owns the engine. No I/O.
+
+    `synchronous`: `"normal"` (default; survives application crashes, a power cut may lose the
+    last commits) or `"full"` (an fsync per commit). Raises: `InvalidValue` for a bad value.
+    """
     return _open_sqlalchemy(
-        sqlite_url(url),
+        _thread_url(url),
         table_prefix=table_prefix,
         clock=clock,
         heartbeat_interval=heartbeat_interval,
         heartbeat_ttl=heartbeat_ttl,
         prune_on_heartbeat=prune_on_heartbeat,
         busy_timeout=busy_timeout,
+        synchronous=synchronous_mode(synchronous),
     )
+
+
+def _thread_url(database: str | os.PathLike[str]) -> URL:
+    """The preset's URL: the stdlib driver, run in worker threads."""
+    return sqlite_url(database).set(drivername=THREAD_DRIVER)
 
 
 class _SqlitePreset(SqlAlchemyService):
@@ -108,9 +133,14 @@ class _SqlitePreset(SqlAlchemyService):
         table_prefix: str = "pikku_",
         clock: Clock | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
     ) -> None:
         super().__init__(
-            _bind(database), table_prefix=table_prefix, clock=clock, busy_timeout=busy_timeout
+            _bind(database),
+            table_prefix=table_prefix,
+            clock=clock,
+            busy_timeout=busy_timeout,
+            synchronous=synchronous_mode(synchronous),
         )
 
 
@@ -155,6 +185,7 @@ class SqliteDeploymentService(SqlAlchemyDeploymentService):
         prune_on_heartbeat: bool = True,
         clock: Clock | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
     ) -> None:
         super().__init__(
             _bind(database),
@@ -164,6 +195,7 @@ class SqliteDeploymentService(SqlAlchemyDeploymentService):
             prune_on_heartbeat=prune_on_heartbeat,
             clock=clock,
             busy_timeout=busy_timeout,
+            synchronous=synchronous_mode(synchronous),
         )
 
 
@@ -171,7 +203,7 @@ def _bind(database: object) -> URL | AsyncEngine:
     if isinstance(database, AsyncEngine):
         return database
     if isinstance(database, str | os.PathLike):
-        return sqlite_url(database)
+        return _thread_url(database)
     raise InvalidValue(f"database must be a path, a URL or an AsyncEngine: {database!r}")
 
 
@@ -181,4 +213,4 @@ async def schema_version(
     """The schema version recorded in the SQLite file (path or `sqlite://` URL; compare with
     `LATEST_VERSION`), or `None` when nothing was migrated there. Opens the file read-only and
     never creates it."""
-    return await _sqlalchemy_schema_version(sqlite_url(database), table_prefix=table_prefix)
+    return await _sqlalchemy_schema_version(_thread_url(database), table_prefix=table_prefix)

@@ -170,9 +170,9 @@ class _ServerProvider(BackendProvider):
         tables = list(reversed(db.tables.metadata.sorted_tables))
         tables.remove(db.tables.schema_version)
 
-        async def body(conn: Any) -> None:
+        def body(conn: Any) -> None:
             for table in tables:
-                await conn.execute(delete(table))
+                conn.execute(delete(table))
 
         try:
             await db.write(body)

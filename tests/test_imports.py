@@ -64,7 +64,7 @@ def test_an_unknown_scheme_raises_invalid_value() -> None:
         ("psycopg,psycopg_pool", "postgresql://u@127.0.0.1/db", "postgres"),
         ("redis", "redis://127.0.0.1:6379/0", "redis"),
         ("sqlalchemy", "sqlite:///tmp/x.db", "sqlalchemy"),
-        ("aiosqlite", "sqlite:///tmp/x.db", "sqlalchemy"),
+        ("aiosqlite", "sqlite+aiosqlite:///tmp/x.db", "sqlalchemy"),
         ("sqlalchemy", "postgresql+psycopg://u@127.0.0.1/db", "sqlalchemy"),
         ("psycopg", "postgresql+psycopg://u@127.0.0.1/db", "postgres"),
         ("aiomysql", "mysql+aiomysql://u@127.0.0.1/db", "mysql"),
@@ -96,3 +96,24 @@ def test_a_missing_driver_raises_invalid_value_saying_what_to_install(
     assert output.startswith("InvalidValue: ")
     assert f"pip install 'pikku-storage[{extra}]'" in output
     assert "is missing" in output
+
+
+def test_the_sqlite_preset_needs_no_aiosqlite() -> None:
+    """The embedded default runs on the stdlib driver in worker threads (issue 10); aiosqlite
+    is only for explicit `sqlite+aiosqlite://` URLs and engines of the SQLAlchemy backend."""
+    output = python(
+        f"""
+        BLOCKED = {{"aiosqlite"}}
+        {textwrap.indent(BLOCKER, " " * 8).strip()}
+        import asyncio
+        from pikku_storage import open_storage
+
+        async def main():
+            async with open_storage("sqlite://:memory:") as storage:
+                run_id = await storage.workflows.create_run("wf", None)
+                print("ok", (await storage.workflows.get_run(run_id)).id == run_id)
+
+        asyncio.run(main())
+        """
+    )
+    assert output.strip() == "ok True"

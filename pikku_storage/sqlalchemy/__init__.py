@@ -8,15 +8,21 @@ MariaDB), aiosqlite (SQLite). Spec: 00 §5, 01 §5.4, 02 §5.3, 03 §6.2.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue
-from pikku_storage.sqlalchemy._connection import DEFAULT_BUSY_TIMEOUT, create_engine
+from pikku_storage.sqlalchemy._connection import (
+    DEFAULT_BUSY_TIMEOUT,
+    DEFAULT_SYNCHRONOUS,
+    create_engine,
+    dispose_engine,
+)
 from pikku_storage.sqlalchemy._migrations import LATEST as LATEST_VERSION
 from pikku_storage.sqlalchemy._schema import make_tables
 from pikku_storage.sqlalchemy._version import schema_version
@@ -66,6 +72,27 @@ def storage_from_engine(
     """
     if not isinstance(engine, AsyncEngine):
         raise InvalidValue(f"engine must be an AsyncEngine, got {type(engine).__name__}")
+    return _storage_on(
+        engine,
+        schema=schema,
+        table_prefix=table_prefix,
+        clock=clock,
+        heartbeat_interval=heartbeat_interval,
+        heartbeat_ttl=heartbeat_ttl,
+        prune_on_heartbeat=prune_on_heartbeat,
+    )
+
+
+def _storage_on(
+    engine: AsyncEngine | Engine,
+    *,
+    schema: str | None,
+    table_prefix: str,
+    clock: Clock | None,
+    heartbeat_interval: float,
+    heartbeat_ttl: float,
+    prune_on_heartbeat: bool,
+) -> Storage:
     common: dict[str, Any] = {"schema": schema, "table_prefix": table_prefix, "clock": clock}
     return Storage(
         workflows=SqlAlchemyWorkflowService(engine, **common),
@@ -95,14 +122,16 @@ def open_storage(
     heartbeat_ttl: float = 30.0,
     prune_on_heartbeat: bool = True,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    synchronous: str = DEFAULT_SYNCHRONOUS,
     engine_options: Mapping[str, Any] | None = None,
 ) -> Storage:
     """Every service on one engine built from an async URL; the `Storage` owns the engine.
 
     `postgresql+psycopg://…`, `mysql+aiomysql://…` (MySQL 8, MariaDB) or
     `sqlite+aiosqlite:///path` / `sqlite+aiosqlite://` (`:memory:`). `schema` (PostgreSQL,
-    MySQL) and `table_prefix` name the namespace; `busy_timeout` (seconds, SQLite) and
-    `engine_options` (keyword arguments of `create_async_engine`) shape the engine. No I/O.
+    MySQL) and `table_prefix` name the namespace; `busy_timeout` (seconds, SQLite),
+    `synchronous` (SQLite files: `"normal"` or `"full"`) and `engine_options` (keyword
+    arguments of `create_async_engine`) shape the engine. No I/O.
     Raises: `InvalidValue` for a URL without an async driver, a bad name or a bad option,
     before any connection is made.
     """
@@ -114,11 +143,14 @@ def open_storage(
     if schema is not None and not isinstance(schema, str):
         raise InvalidValue(f"schema must be a str or None, got {type(schema).__name__}")
     try:
-        engine = create_engine(url, busy_timeout=busy_timeout, engine_options=engine_options)
+        engine = create_engine(
+            url, busy_timeout=busy_timeout, synchronous=synchronous, engine_options=engine_options
+        )
     except TypeError as exc:  # create_async_engine refuses an argument it does not take
         raise InvalidValue(f"bad engine_options: {exc}") from None
+    sync_engine = engine if isinstance(engine, Engine) else engine.sync_engine
     try:
-        storage = storage_from_engine(
+        storage = _storage_on(
             engine,
             schema=schema,
             table_prefix=table_prefix,
@@ -128,7 +160,7 @@ def open_storage(
             prune_on_heartbeat=prune_on_heartbeat,
         )
     except BaseException:
-        engine.sync_engine.dispose(close=False)  # nothing was connected yet
+        sync_engine.dispose(close=False)  # nothing was connected yet
         raise
-    storage.resources.append(engine.dispose)
+    storage.resources.append(functools.partial(dispose_engine, engine))
     return storage

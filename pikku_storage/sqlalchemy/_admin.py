@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from pikku_storage.clock import SystemClock
+from pikku_storage.errors import InvalidValue
 from pikku_storage.sqlalchemy._connection import Database, create_engine
 from pikku_storage.sqlalchemy._errors import translate_errors
 from pikku_storage.sqlalchemy._schema import build_tables
@@ -21,7 +22,11 @@ __all__ = ["create_namespace", "drop_matching", "drop_namespace", "drop_tables"]
 
 
 def _engine(url: str) -> AsyncEngine:
-    return create_engine(url, engine_options={"poolclass": NullPool})
+    engine = create_engine(url, engine_options={"poolclass": NullPool})
+    if not isinstance(engine, AsyncEngine):  # the SQLite preset's threaded driver
+        engine.dispose()
+        raise InvalidValue(f"namespace administration needs an async driver URL: {url}")
+    return engine
 
 
 async def create_namespace(

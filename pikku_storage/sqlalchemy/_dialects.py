@@ -7,8 +7,8 @@ dialect name (style §8). Spec: 01 §5.4, 02 §5.3, 03 §6.2.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
@@ -27,7 +27,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pikku_storage.errors import InvalidValue, LockTimeout
@@ -61,21 +61,21 @@ class DialectOps:
 
     # --- transactions -----------------------------------------------------------------
 
-    async def begin(self, conn: AsyncConnection, *, write: bool) -> None:
+    def begin(self, conn: Connection, *, write: bool) -> None:
         """Start the call's transaction on a fresh connection."""
-        await conn.begin()
+        conn.begin()
 
     # --- statements -------------------------------------------------------------------
 
     def _insert(self, table: Table) -> Any:
         return sqlite.insert(table)
 
-    async def insert_if_absent(
-        self, conn: AsyncConnection, table: Table, values: Mapping[str, object]
+    def insert_if_absent(
+        self, conn: Connection, table: Table, values: Mapping[str, object]
     ) -> bool:
         """Insert a row unless its primary/unique key exists; `True` iff this call inserted."""
         stmt = self._insert(table).values(dict(values)).on_conflict_do_nothing()
-        result = await conn.execute(stmt.execution_options(preserve_rowcount=True))
+        result = conn.execute(stmt.execution_options(preserve_rowcount=True))
         return bool(result.rowcount == 1)
 
     def insert_or_ignore(self, table: Table, values: Mapping[str, object]) -> Insert:
@@ -117,9 +117,9 @@ class DialectOps:
         """`(first, second) < (first_value, second_value)`, in the form the planner indexes."""
         return tuple_(first, second) < tuple_(literal(first_value, first.type), second_value)
 
-    async def lock_keys(
+    def lock_keys(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         column: Column[Any],
         keys: Sequence[object],
         result: Column[Any] | None = None,
@@ -130,12 +130,12 @@ class DialectOps:
         target = column if result is None else result
         for part in chunks(keys):
             query = self.for_update(select(target).where(column.in_(part)))
-            found.extend((await conn.execute(query)).scalars())
+            found.extend((conn.execute(query)).scalars())
         return found
 
-    async def delete_keys(
+    def delete_keys(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         column: Column[Any],
         keys: Sequence[object],
         *where: ColumnElement[bool],
@@ -144,17 +144,17 @@ class DialectOps:
         table = column.table
         deleted = 0
         for part in chunks(keys):
-            deleted += (await conn.execute(table.delete().where(column.in_(part), *where))).rowcount
+            deleted += (conn.execute(table.delete().where(column.in_(part), *where))).rowcount
         return deleted
 
-    async def distinct_ascending(self, conn: AsyncConnection, column: Column[Any]) -> list[Any]:
+    def distinct_ascending(self, conn: Connection, column: Column[Any]) -> list[Any]:
         """The distinct values of an indexed column in index order, by a loose index scan: each
         step seeks the smallest value above the previous one, so the cost grows with the
         number of distinct values, not of rows (01 §4, 02 §4)."""
         names = select(func.min(column).label("value")).cte("distinct_values", recursive=True)
         following = select(func.min(column)).where(column > names.c.value).scalar_subquery()
         names = names.union_all(select(following).where(names.c.value.is_not(None)))
-        rows = await conn.execute(select(names.c.value).where(names.c.value.is_not(None)))
+        rows = conn.execute(select(names.c.value).where(names.c.value.is_not(None)))
         return list(rows.scalars())
 
     # --- locks ------------------------------------------------------------------------
@@ -173,11 +173,11 @@ class DialectOps:
 
     # --- migrations -------------------------------------------------------------------
 
-    async def create_schema(self, conn: AsyncConnection, schema: str) -> None:
+    def create_schema(self, conn: Connection, schema: str) -> None:
         raise InvalidValue(f"{self.name} has no schemas; use table_prefix")
 
-    @asynccontextmanager
-    async def migration_lock(self, conn: AsyncConnection, digest: bytes) -> AsyncIterator[None]:
+    @contextmanager
+    def migration_lock(self, conn: Connection, digest: bytes) -> Iterator[None]:
         """Exclusive use of the namespace's migrations for the body (SQLite: the write
         transaction `begin(write=True)` opened)."""
         yield
@@ -186,8 +186,8 @@ class DialectOps:
 class SqliteOps(DialectOps):
     """SQLite: every write begins `BEGIN IMMEDIATE`, so reads inside it are already locked."""
 
-    async def begin(self, conn: AsyncConnection, *, write: bool) -> None:
-        await conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    def begin(self, conn: Connection, *, write: bool) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class PostgresOps(DialectOps):
@@ -215,16 +215,14 @@ class PostgresOps(DialectOps):
         result = await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
         return bool(result.scalar_one())
 
-    async def create_schema(self, conn: AsyncConnection, schema: str) -> None:
+    def create_schema(self, conn: Connection, schema: str) -> None:
         quoted = self.preparer_quote(conn.dialect, schema)
-        await conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
 
-    @asynccontextmanager
-    async def migration_lock(self, conn: AsyncConnection, digest: bytes) -> AsyncIterator[None]:
+    @contextmanager
+    def migration_lock(self, conn: Connection, digest: bytes) -> Iterator[None]:
         # Transaction-scoped: released by the commit or rollback that ends the migration.
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key(digest)}
-        )
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key(digest)})
         yield
 
 
@@ -237,13 +235,13 @@ class MysqlOps(DialectOps):
     def _insert(self, table: Table) -> Any:
         return mysql.insert(table)
 
-    async def insert_if_absent(
-        self, conn: AsyncConnection, table: Table, values: Mapping[str, object]
+    def insert_if_absent(
+        self, conn: Connection, table: Table, values: Mapping[str, object]
     ) -> bool:
         # No ON CONFLICT: insert and read a duplicate key (1062) as "present". A failed
         # statement does not end an InnoDB transaction.
         try:
-            await conn.execute(table.insert().values(dict(values)))
+            conn.execute(table.insert().values(dict(values)))
         except Exception as error:
             if is_unique_violation(error):
                 return False
@@ -287,9 +285,9 @@ class MysqlOps(DialectOps):
     # `SKIP LOCKED` pick would then miss rows no one removes. One point lookup per key locks
     # exactly the rows named.
 
-    async def lock_keys(
+    def lock_keys(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         column: Column[Any],
         keys: Sequence[object],
         result: Column[Any] | None = None,
@@ -298,12 +296,12 @@ class MysqlOps(DialectOps):
         query = select(target).where(column == bindparam("pikku_key")).with_for_update()
         found: list[Any] = []
         for key in dict.fromkeys(keys):
-            found.extend((await conn.execute(query, {"pikku_key": key})).scalars())
+            found.extend((conn.execute(query, {"pikku_key": key})).scalars())
         return found
 
-    async def delete_keys(
+    def delete_keys(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         column: Column[Any],
         keys: Sequence[object],
         *where: ColumnElement[bool],
@@ -311,16 +309,16 @@ class MysqlOps(DialectOps):
         stmt = column.table.delete().where(column == bindparam("pikku_key"), *where)
         deleted = 0
         for key in dict.fromkeys(keys):
-            deleted += (await conn.execute(stmt, {"pikku_key": key})).rowcount
+            deleted += (conn.execute(stmt, {"pikku_key": key})).rowcount
         return deleted
 
-    async def distinct_ascending(self, conn: AsyncConnection, column: Column[Any]) -> list[Any]:
+    def distinct_ascending(self, conn: Connection, column: Column[Any]) -> list[Any]:
         # MySQL 8 refuses a recursive CTE referenced from a subquery: one seek per value.
         values: list[Any] = []
         query = select(column).order_by(column).limit(1)
         while True:
             step = query if not values else query.where(column > values[-1])
-            value = (await conn.execute(step)).scalar_one_or_none()
+            value = (conn.execute(step)).scalar_one_or_none()
             if value is None:
                 return values
             values.append(value)
@@ -336,14 +334,14 @@ class MysqlOps(DialectOps):
         result = await conn.execute(text("SELECT RELEASE_LOCK(:key)"), {"key": key})
         return bool(result.scalar_one() == 1)
 
-    async def create_schema(self, conn: AsyncConnection, schema: str) -> None:
+    def create_schema(self, conn: Connection, schema: str) -> None:
         quoted = self.preparer_quote(conn.dialect, schema)
-        await conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS {quoted} CHARACTER SET utf8mb4")
+        conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS {quoted} CHARACTER SET utf8mb4")
 
-    @asynccontextmanager
-    async def migration_lock(self, conn: AsyncConnection, digest: bytes) -> AsyncIterator[None]:
+    @contextmanager
+    def migration_lock(self, conn: Connection, digest: bytes) -> Iterator[None]:
         key = self.lock_key(digest)
-        result = await conn.execute(
+        result = conn.execute(
             text("SELECT GET_LOCK(:key, :timeout)"),
             {"key": key, "timeout": MIGRATION_LOCK_TIMEOUT},
         )
@@ -352,7 +350,7 @@ class MysqlOps(DialectOps):
         try:
             yield
         finally:
-            await conn.execute(text("SELECT RELEASE_LOCK(:key)"), {"key": key})
+            conn.execute(text("SELECT RELEASE_LOCK(:key)"), {"key": key})
 
 
 _OPS: Final[dict[str, DialectOps]] = {

@@ -1,8 +1,8 @@
 """Driver errors classified by code: SQLSTATE, SQLite extended result code, MySQL errno.
 
 Never by message text. The predicates look through SQLAlchemy's `DBAPIError` wrapper to the
-driver exception (psycopg, sqlite3 via aiosqlite, PyMySQL via aiomysql); the call site decides
-which contract error a unique or foreign-key violation means (style §12).
+driver exception (psycopg, sqlite3 directly or via aiosqlite, PyMySQL via aiomysql); the call
+site decides which contract error a unique or foreign-key violation means (style §12).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ __all__ = [
     "is_already_exists",
     "is_foreign_key_violation",
     "is_retryable",
+    "is_sqlite_busy",
     "is_unavailable",
     "is_unique_violation",
     "translate_errors",
@@ -35,6 +36,7 @@ SQLITE_CONSTRAINT_UNIQUE: Final = 2067
 ER_DUP_ENTRY: Final = 1062
 ER_NO_REFERENCED_ROW_2: Final = 1452
 ER_LOCK_DEADLOCK: Final = 1213
+ER_LOCK_WAIT_TIMEOUT: Final = 1205
 ER_TABLE_EXISTS: Final = 1050
 ER_DUP_KEYNAME: Final = 1061
 ER_DB_CREATE_EXISTS: Final = 1007
@@ -100,7 +102,16 @@ def is_foreign_key_violation(error: BaseException) -> bool:
 
 def is_retryable(error: BaseException) -> bool:
     """A deadlock or serialization failure: the whole transaction may simply run again."""
-    return _sqlstate(error) in ("40001", "40P01") or _mysql_errno(error) == ER_LOCK_DEADLOCK
+    return _sqlstate(error) in ("40001", "40P01") or _mysql_errno(error) in (
+        ER_LOCK_DEADLOCK,
+        ER_LOCK_WAIT_TIMEOUT,
+    )
+
+
+def is_sqlite_busy(error: BaseException) -> bool:
+    """SQLite `SQLITE_BUSY` (any extended code): another connection holds the lock."""
+    code = _sqlite_code(error)
+    return code is not None and code & 0xFF == SQLITE_BUSY
 
 
 def is_already_exists(error: BaseException) -> bool:

@@ -18,8 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import func, inspect, select
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
 
 from pikku_storage.clock import to_epoch_ms
@@ -112,15 +111,12 @@ def _checksum(migration: Migration, tables: Tables, dialect: Dialect) -> str:
     return digest.hexdigest()
 
 
-async def current_version(conn: AsyncConnection, tables: Tables) -> int:
+def current_version(conn: Connection, tables: Tables) -> int:
+    """The highest applied version (0 when the version table does not exist)."""
     table = tables.schema_version
-
-    def has_table(sync_conn: object) -> bool:
-        return bool(inspect(sync_conn).has_table(table.name, schema=table.schema))
-
-    if not await conn.run_sync(has_table):
+    if not inspect(conn).has_table(table.name, schema=table.schema):
         return 0
-    found = (await conn.execute(select(func.max(table.c.version)))).scalar_one_or_none()
+    found = conn.execute(select(func.max(table.c.version))).scalar_one_or_none()
     return int(found or 0)
 
 
@@ -129,42 +125,42 @@ def _check(db: Database, version: int) -> None:
         raise SchemaMismatch(db.schema or db.table_prefix or "(default)", version, LATEST)
 
 
-async def migrate(db: Database, now: datetime) -> None:
-    """Bring the namespace to `LATEST`; idempotent and safe when several processes run it."""
-    async with db.connect() as conn:
-        # Fast path without the lock: most inits find the store current.
-        version = await current_version(conn, db.tables)
-        await conn.rollback()
+def migrate(db: Database, conn: Connection, now: datetime) -> None:
+    """Bring the namespace to `LATEST` on `conn` (no transaction open); idempotent and safe
+    when several processes run it."""
+    # Fast path without the lock: most inits find the store current.
+    version = current_version(conn, db.tables)
+    conn.rollback()
+    _check(db, version)
+    if version == LATEST:
+        return
+    digest = hashlib.sha256(f"migrate\x00{db.namespace}".encode()).digest()
+    db.ops.begin(conn, write=True)
+    with db.ops.migration_lock(conn, digest):
+        if db.schema is not None:
+            db.ops.create_schema(conn, db.schema)
+        version = current_version(conn, db.tables)
         _check(db, version)
-        if version == LATEST:
-            return
-        digest = hashlib.sha256(f"migrate\x00{db.namespace}".encode()).digest()
-        await db.ops.begin(conn, write=True)
-        async with db.ops.migration_lock(conn, digest):
-            if db.schema is not None:
-                await db.ops.create_schema(conn, db.schema)
-            version = await current_version(conn, db.tables)
-            _check(db, version)
-            for migration in MIGRATIONS:
-                if migration.version > version:
-                    await _apply(db, conn, migration, now)
-            await conn.commit()
+        for migration in MIGRATIONS:
+            if migration.version > version:
+                _apply(db, conn, migration, now)
+        conn.commit()
 
 
-async def _apply(db: Database, conn: AsyncConnection, migration: Migration, now: datetime) -> None:
+def _apply(db: Database, conn: Connection, migration: Migration, now: datetime) -> None:
     tables = db.tables
     if db.ops.transactional_ddl:
         for statement in migration.statements(tables):
-            await conn.execute(statement)
+            conn.execute(statement)
     else:
         for statement in migration.statements(tables):
             try:
-                await conn.execute(statement)
+                conn.execute(statement)
             except Exception as error:
                 if not is_already_exists(error):
                     raise
                 logger.warning("migration %d resumed: %s exists", migration.version, statement)
-    await conn.execute(
+    conn.execute(
         tables.schema_version.insert().values(
             version=migration.version,
             checksum=checksum(migration, tables, conn.dialect),

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from pikku_storage.codec import JsonObject, decode, encode
 from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
@@ -59,9 +59,9 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
             updated_at=thread.now,
         )
 
-        async def body(conn: AsyncConnection) -> None:
+        def body(conn: Connection) -> None:
             try:
-                await conn.execute(stmt)
+                conn.execute(stmt)
             except Exception as error:
                 if is_unique_violation(error):
                     raise ConflictError.thread(thread.thread_id) from error
@@ -77,64 +77,69 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
             .order_by(threads.c.updated_at.desc(), threads.c.seq.desc())
         )
 
-        async def body(conn: AsyncConnection) -> list[Thread]:
-            return [_rows.thread(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[Thread]:
+            return [_rows.thread(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
     async def _save_messages(self, thread_id: str, batch: MessageBatch) -> None:
         t = self._db.tables
-        threads, messages, calls = t.ai_threads, t.ai_messages, t.ai_tool_calls
+        messages, calls = t.ai_messages, t.ai_tool_calls
         count = len(batch.messages)
-        bump = (
-            threads.update()
-            .where(threads.c.id == thread_id)
-            .values(message_seq=threads.c.message_seq + count, updated_at=batch.now)
-        )
-        last_seq = select(threads.c.message_seq).where(threads.c.id == thread_id)
+        s = self._db.statements
+        bump_params = {"p_thread_id": thread_id, "p_count": count, "p_now": batch.now}
 
-        async def stored_ids(conn: AsyncConnection, column: Any, ids: list[str]) -> set[str]:
+        def stored_ids(conn: Connection, column: Any, ids: list[str]) -> set[str]:
             found: set[str] = set()
+            if not ids:
+                return found
             for part in chunks(ids):
-                query = select(column).where(
-                    column.table.c.thread_id == thread_id, column.in_(part)
-                )
-                found.update((await conn.execute(query)).scalars())
+                query, params = s.ids_in_thread(column, part)
+                params["p_thread_id"] = thread_id
+                found.update(self._db.execute(conn, query, params).scalars().all())
             return found
 
-        async def body(conn: AsyncConnection) -> None:
+        def body(conn: Connection) -> None:
             if batch.empty:
-                if not await self._thread_exists(conn, thread_id):
+                if not self._thread_exists(conn, thread_id):
                     raise ThreadNotFound(thread_id)
                 return
             # Existence check, the lock that serialises savers, and the sequence allocation.
-            if (await conn.execute(bump)).rowcount == 0:
-                raise ThreadNotFound(thread_id)
-            first_seq = (await conn.execute(last_seq)).scalar_one() - count + 1
+            if s.update_returning:
+                last = self._db.execute(
+                    conn, s.bump_thread_returning, bump_params
+                ).scalar_one_or_none()
+                if last is None:
+                    raise ThreadNotFound(thread_id)
+            else:
+                if self._db.execute(conn, s.bump_thread, bump_params).rowcount == 0:
+                    raise ThreadNotFound(thread_id)
+                last = self._db.execute(conn, s.thread_message_seq, bump_params).scalar_one()
+            first_seq = last - count + 1
             if batch.batch_conflict is not None:
                 raise batch.batch_conflict
-            taken = await stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages])
+            taken = stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages])
             for new in batch.messages:
                 if new.message_id in taken:
                     raise ConflictError.message(thread_id, new.message_id)
             call_ids = [call.tool_call_id for call in batch.tool_calls]
-            taken = await stored_ids(conn, calls.c.id, call_ids)
+            taken = stored_ids(conn, calls.c.id, call_ids)
             for call_id in call_ids:
                 if call_id in taken:
                     raise ConflictError.tool_call(thread_id, call_id)
-            known = await stored_ids(conn, calls.c.id, list(batch.external_result_ids))
+            known = stored_ids(conn, calls.c.id, list(batch.external_result_ids))
             for call_id in batch.external_result_ids:
                 if call_id not in known:
                     raise InvalidValue.unmatched_tool_result(thread_id, call_id)
-            await self._insert_batch(conn, thread_id, batch, first_seq)
+            self._insert_batch(conn, thread_id, batch, first_seq)
 
         await self._db.write(body)
 
-    async def _insert_batch(
-        self, conn: AsyncConnection, thread_id: str, batch: MessageBatch, first_seq: int
+    def _insert_batch(
+        self, conn: Connection, thread_id: str, batch: MessageBatch, first_seq: int
     ) -> None:
         t = self._db.tables
-        messages, calls = t.ai_messages, t.ai_tool_calls
+        calls = t.ai_tool_calls
         message_rows: list[dict[str, Any]] = []
         call_rows: list[dict[str, Any]] = []
         for offset, new in enumerate(batch.messages):
@@ -163,16 +168,16 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                 for position, call in enumerate(new.tool_calls)
             )
         if message_rows:
-            await conn.execute(messages.insert(), message_rows)
+            self._db.execute(conn, self._db.statements.insert_messages, message_rows)
         if call_rows:
-            await conn.execute(calls.insert(), call_rows)
+            conn.execute(calls.insert(), call_rows)
         if batch.results:
             set_result = (
                 calls.update()
                 .where(calls.c.thread_id == bindparam("b_thread"), calls.c.id == bindparam("b_id"))
                 .values(result=bindparam("b_result"))
             )
-            await conn.execute(
+            conn.execute(
                 set_result,
                 [
                     {"b_thread": thread_id, "b_id": call_id, "b_result": text}
@@ -184,8 +189,8 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
         table, key = self._memory_table(scope)
         query = select(table.c.data).where(key == id)
 
-        async def body(conn: AsyncConnection) -> JsonObject | None:
-            text = (await conn.execute(query)).scalar_one_or_none()
+        def body(conn: Connection) -> JsonObject | None:
+            text = (conn.execute(query)).scalar_one_or_none()
             if text is None:
                 return None
             data = decode(text)
@@ -211,10 +216,10 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
             ("data", "updated_at"),
         )
 
-        async def body(conn: AsyncConnection) -> None:
-            if scope is WorkingMemoryScope.THREAD and not await self._thread_exists(conn, id):
+        def body(conn: Connection) -> None:
+            if scope is WorkingMemoryScope.THREAD and not self._thread_exists(conn, id):
                 raise ThreadNotFound(id)
-            await conn.execute(upsert)
+            conn.execute(upsert)
 
         await self._db.write(body)
 
@@ -222,8 +227,8 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
         table, key = self._memory_table(scope)
         stmt = table.delete().where(key == id)
 
-        async def body(conn: AsyncConnection) -> bool:
-            return bool((await conn.execute(stmt)).rowcount > 0)
+        def body(conn: Connection) -> bool:
+            return bool((conn.execute(stmt)).rowcount > 0)
 
         return await self._db.write(body)
 
@@ -259,12 +264,12 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
             for position, approval in enumerate(run.pending_approvals)
         ]
 
-        async def body(conn: AsyncConnection) -> None:
-            if not await self._thread_exists(conn, run.thread_id):
+        def body(conn: Connection) -> None:
+            if not self._thread_exists(conn, run.thread_id):
                 raise ThreadNotFound(run.thread_id)
-            await conn.execute(insert_run)
+            conn.execute(insert_run)
             if pending_rows:
-                await conn.execute(t.ai_pending_approvals.insert(), pending_rows)
+                conn.execute(t.ai_pending_approvals.insert(), pending_rows)
 
         await self._db.write(body)
 
@@ -289,18 +294,18 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
         stmt = runs.update().where(runs.c.run_id == run_id).values(**values)
         approvals = changes.pending_approvals
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(stmt)).rowcount == 0:
+        def body(conn: Connection) -> None:
+            if (conn.execute(stmt)).rowcount == 0:
                 raise RunNotFound(run_id)
             if isinstance(approvals, UnsetType):
                 return
             # Replace by difference under the run's row lock: a kept row is never deleted, so
             # a racing resolve_approval cannot miss it (02 §5.2).
             current = select(pending.c.tool_call_id).where(pending.c.run_id == run_id)
-            existing = set((await conn.execute(self._db.ops.for_update(current))).scalars())
+            existing = set((conn.execute(self._db.ops.for_update(current))).scalars())
             stale = sorted(existing - {approval.tool_call_id for approval in approvals})
             for part in chunks(stale):
-                await conn.execute(
+                conn.execute(
                     pending.delete().where(
                         pending.c.run_id == run_id, pending.c.tool_call_id.in_(part)
                     )
@@ -316,7 +321,7 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
                 for position, approval in enumerate(approvals)
             ]
             for part in chunks(rows, ROWS_PER_UPSERT):
-                await conn.execute(
+                conn.execute(
                     self._db.ops.upsert(
                         pending,
                         part,
@@ -330,11 +335,11 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
     async def _get_run(self, run_id: str) -> AgentRun | None:
         runs = self._db.tables.ai_runs
 
-        async def body(conn: AsyncConnection) -> AgentRun | None:
-            row = (await conn.execute(select(runs).where(runs.c.run_id == run_id))).first()
+        def body(conn: Connection) -> AgentRun | None:
+            row = (conn.execute(select(runs).where(runs.c.run_id == run_id))).first()
             if row is None:
                 return None
-            return _rows.agent_run(row, (await self._pending_of(conn, [run_id]))[run_id])
+            return _rows.agent_run(row, (self._pending_of(conn, [run_id]))[run_id])
 
         return await self._db.read(body)
 
@@ -348,18 +353,18 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
             claim = claim.where(pending.c.run_id == run_id)
         claim = self._db.ops.for_update(claim.order_by(pending.c.run_id))
 
-        async def body(conn: AsyncConnection) -> bool:
-            rows = list(await conn.execute(claim))
+        def body(conn: Connection) -> bool:
+            rows = list(conn.execute(claim))
             if not rows:
                 return False
             run_ids = [row.run_id for row in rows]
             for part in chunks(run_ids):
-                await conn.execute(
+                conn.execute(
                     pending.delete().where(
                         pending.c.tool_call_id == tool_call_id, pending.c.run_id.in_(part)
                     )
                 )
-            await conn.execute(
+            conn.execute(
                 decisions.insert(),
                 [
                     {
@@ -390,11 +395,11 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
             .limit(1)
         )
 
-        async def body(conn: AsyncConnection) -> tuple[AgentRun, PendingApproval] | None:
-            row = (await conn.execute(query)).first()
+        def body(conn: Connection) -> tuple[AgentRun, PendingApproval] | None:
+            row = (conn.execute(query)).first()
             if row is None:
                 return None
-            approvals = (await self._pending_of(conn, [row.run_id]))[row.run_id]
+            approvals = (self._pending_of(conn, [row.run_id]))[row.run_id]
             match = next(a for a in approvals if a.tool_call_id == tool_call_id)
             return _rows.agent_run(row, approvals), match
 
@@ -404,8 +409,8 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
         decisions = self._db.tables.ai_approval_decisions
         query = select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.seq)
 
-        async def body(conn: AsyncConnection) -> list[ResolvedApproval]:
-            return [_rows.decision(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[ResolvedApproval]:
+            return [_rows.decision(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
@@ -437,16 +442,16 @@ class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
             .offset(offset)
         )
 
-        async def body(conn: AsyncConnection) -> list[Thread]:
-            return [_rows.thread(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[Thread]:
+            return [_rows.thread(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
     async def _get_distinct_agent_names(self) -> list[str]:
         column = self._db.tables.ai_runs.c.agent_name
 
-        async def body(conn: AsyncConnection) -> list[str]:
-            return sorted(await self._db.ops.distinct_ascending(conn, column))
+        def body(conn: Connection) -> list[str]:
+            return sorted(self._db.ops.distinct_ascending(conn, column))
 
         return await self._db.read(body)
 
@@ -461,16 +466,16 @@ class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
             skip_locked=True,
         )
 
-        async def body(conn: AsyncConnection) -> tuple[int, int]:
-            locked = list((await conn.execute(pick)).scalars())
+        def body(conn: Connection) -> tuple[int, int]:
+            locked = conn.execute(pick).scalars().all()
             ids: list[str] = []
             for part in chunks(locked):  # re-checked on the locked rows' latest version
                 confirm = select(threads.c.id).where(threads.c.id.in_(part), stale)
-                ids.extend((await conn.execute(confirm)).scalars())
+                ids.extend((conn.execute(confirm)).scalars())
             deleted = 0
             if ids:
-                await self._delete_children(conn, ids)
-                deleted = await self._db.ops.delete_keys(conn, threads.c.id, ids, stale)
+                self._delete_children(conn, ids)
+                deleted = self._db.ops.delete_keys(conn, threads.c.id, ids, stale)
             return len(locked), deleted
 
         total = 0

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from pikku_storage.errors import ChannelNotFound, ConflictError
 from pikku_storage.interfaces.channels import ChannelStore, EventHubStore
@@ -41,9 +41,9 @@ class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
             last_seen=now,
         )
 
-        async def body(conn: AsyncConnection) -> None:
+        def body(conn: Connection) -> None:
             try:
-                await conn.execute(stmt)
+                conn.execute(stmt)
             except Exception as error:
                 if is_unique_violation(error):
                     raise ConflictError.channel(channel_id) from error
@@ -51,17 +51,17 @@ class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
 
         await self._db.write(body)
 
-    async def _remove(self, conn: AsyncConnection, channel_ids: Sequence[str]) -> None:
+    def _remove(self, conn: Connection, channel_ids: Sequence[str]) -> None:
         """Delete subscriptions, then channels; the channel rows are locked first."""
         channels, subs = self._db.tables.channels, self._db.tables.channel_subscriptions
         ops = self._db.ops
-        await ops.lock_keys(conn, channels.c.channel_id, channel_ids)
-        await ops.delete_keys(conn, subs.c.channel_id, channel_ids)
-        await ops.delete_keys(conn, channels.c.channel_id, channel_ids)
+        ops.lock_keys(conn, channels.c.channel_id, channel_ids)
+        ops.delete_keys(conn, subs.c.channel_id, channel_ids)
+        ops.delete_keys(conn, channels.c.channel_id, channel_ids)
 
     async def _remove_channels(self, channel_ids: list[str]) -> None:
-        async def body(conn: AsyncConnection) -> None:
-            await self._remove(conn, channel_ids)
+        def body(conn: Connection) -> None:
+            self._remove(conn, channel_ids)
 
         await self._db.write(body)
 
@@ -73,8 +73,8 @@ class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
             .values(user_session=session)
         )
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(stmt)).rowcount == 0:
+        def body(conn: Connection) -> None:
+            if (conn.execute(stmt)).rowcount == 0:
                 raise ChannelNotFound(channel_id)
 
         await self._db.write(body)
@@ -83,8 +83,8 @@ class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
         channels = self._db.tables.channels
         query = select(channels).where(channels.c.channel_id == channel_id)
 
-        async def body(conn: AsyncConnection) -> ChannelAndSession | None:
-            row = (await conn.execute(query)).first()
+        def body(conn: Connection) -> ChannelAndSession | None:
+            row = (conn.execute(query)).first()
             return None if row is None else _rows.channel_and_session(row)
 
         return await self._db.read(body)
@@ -93,8 +93,8 @@ class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
         channels = self._db.tables.channels
         stmt = channels.update().where(channels.c.channel_id == channel_id).values(last_seen=now)
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(stmt)).rowcount == 0:
+        def body(conn: Connection) -> None:
+            if (conn.execute(stmt)).rowcount == 0:
                 raise ChannelNotFound(channel_id)
 
         await self._db.write(body)
@@ -112,17 +112,17 @@ class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
         # Concurrent prunes skip each other's rows, so their results are disjoint.
         pick = self._db.ops.for_update(pick, skip_locked=True)
 
-        async def body(conn: AsyncConnection) -> list[str]:
-            locked = list((await conn.execute(pick)).scalars())
+        def body(conn: Connection) -> list[str]:
+            locked = conn.execute(pick).scalars().all()
             ids: list[str] = []
             for part in chunks(locked):  # re-checked on the locked rows' latest version
                 confirm = select(channels.c.channel_id).where(
                     channels.c.channel_id.in_(part), stale
                 )
-                kept = set((await conn.execute(confirm)).scalars())
+                kept = set((conn.execute(confirm)).scalars())
                 ids.extend(channel_id for channel_id in part if channel_id in kept)
-            await self._db.ops.delete_keys(conn, subs.c.channel_id, ids)
-            await self._db.ops.delete_keys(conn, channels.c.channel_id, ids)
+            self._db.ops.delete_keys(conn, subs.c.channel_id, ids)
+            self._db.ops.delete_keys(conn, channels.c.channel_id, ids)
             return ids
 
         return await self._db.write(body)
@@ -135,34 +135,32 @@ class SqlAlchemyEventHubStore(SqlAlchemyService, EventHubStore):
     """
 
     async def _subscribe(self, topic: str, channel_id: str) -> bool:
-        channels, subs = self._db.tables.channels, self._db.tables.channel_subscriptions
-        exists = self._db.ops.for_share(
-            select(channels.c.channel_id).where(channels.c.channel_id == channel_id)
-        )
-        insert = self._db.ops.insert_or_ignore(subs, {"topic": topic, "channel_id": channel_id})
+        s = self._db.statements
+        exists, insert = s.channel_exists_for_share, s.subscribe
+        params = {"p_topic": topic, "p_channel": channel_id}
 
-        async def body(conn: AsyncConnection) -> bool:
-            if (await conn.execute(exists)).first() is None:
+        def body(conn: Connection) -> bool:
+            if self._db.execute(conn, exists, params).first() is None:
                 return False
-            await conn.execute(insert)
+            self._db.execute(conn, insert, params)
             return True
 
         return await self._db.write(body)
 
     async def _unsubscribe(self, topic: str, channel_id: str) -> bool:
-        subs = self._db.tables.channel_subscriptions
-        stmt = subs.delete().where(subs.c.topic == topic, subs.c.channel_id == channel_id)
+        stmt = self._db.statements.unsubscribe
+        params = {"p_topic": topic, "p_channel": channel_id}
 
-        async def body(conn: AsyncConnection) -> bool:
-            return bool((await conn.execute(stmt)).rowcount == 1)
+        def body(conn: Connection) -> bool:
+            return bool(self._db.execute(conn, stmt, params).rowcount == 1)
 
         return await self._db.write(body)
 
     async def _get_channel_ids_for_topic(self, topic: str) -> list[str]:
-        subs = self._db.tables.channel_subscriptions
-        query = select(subs.c.channel_id).where(subs.c.topic == topic).order_by(subs.c.channel_id)
+        query = self._db.statements.topic_channels
+        params = {"p_topic": topic}
 
-        async def body(conn: AsyncConnection) -> list[str]:
-            return list((await conn.execute(query)).scalars())
+        def body(conn: Connection) -> list[str]:
+            return list(self._db.execute(conn, query, params).scalars().all())
 
         return await self._db.read(body)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from pikku_storage.clock import Clock
 from pikku_storage.interfaces.deployments import DeploymentService
@@ -20,6 +20,7 @@ from pikku_storage.records import DeploymentConfig, DeploymentInfo
 from pikku_storage.sqlalchemy import _rows
 from pikku_storage.sqlalchemy._connection import (
     DEFAULT_BUSY_TIMEOUT,
+    DEFAULT_SYNCHRONOUS,
     Bind,
     SqlAlchemyService,
     chunks,
@@ -47,6 +48,7 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
         clock: Clock | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         engine_options: Mapping[str, Any] | None = None,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
     ) -> None:
         DeploymentService.__init__(
             self,
@@ -61,18 +63,19 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
             table_prefix=table_prefix,
             busy_timeout=busy_timeout,
             engine_options=engine_options,
+            synchronous=synchronous,
         )
 
-    async def _delete(self, conn: AsyncConnection, deployment_ids: list[str]) -> None:
+    def _delete(self, conn: Connection, deployment_ids: list[str]) -> None:
         deployments, functions = self._db.tables.deployments, self._db.tables.deployment_functions
-        await self._db.ops.delete_keys(conn, functions.c.deployment_id, deployment_ids)
-        await self._db.ops.delete_keys(conn, deployments.c.deployment_id, deployment_ids)
+        self._db.ops.delete_keys(conn, functions.c.deployment_id, deployment_ids)
+        self._db.ops.delete_keys(conn, deployments.c.deployment_id, deployment_ids)
 
-    async def _write_registration(
-        self, conn: AsyncConnection, config: DeploymentConfig, now: datetime
+    def _write_registration(
+        self, conn: Connection, config: DeploymentConfig, now: datetime
     ) -> None:
         deployments, functions = self._db.tables.deployments, self._db.tables.deployment_functions
-        await conn.execute(
+        conn.execute(
             self._db.ops.upsert(
                 deployments,
                 {
@@ -84,11 +87,9 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
                 ("endpoint", "last_heartbeat"),
             )
         )
-        await conn.execute(
-            functions.delete().where(functions.c.deployment_id == config.deployment_id)
-        )
+        conn.execute(functions.delete().where(functions.c.deployment_id == config.deployment_id))
         if config.functions:
-            await conn.execute(
+            conn.execute(
                 functions.insert(),
                 [
                     {"function_name": name, "deployment_id": config.deployment_id}
@@ -99,43 +100,37 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
     async def _register(
         self, config: DeploymentConfig, previous_id: str | None, now: datetime
     ) -> None:
-        async def body(conn: AsyncConnection) -> None:
+        def body(conn: Connection) -> None:
             if previous_id is not None:
-                await self._delete(conn, [previous_id])
-            await self._write_registration(conn, config, now)
+                self._delete(conn, [previous_id])
+            self._write_registration(conn, config, now)
 
         await self._db.write(body)
 
     async def _heartbeat(self, config: DeploymentConfig, now: datetime) -> None:
-        deployments = self._db.tables.deployments
-        stamp = (
-            deployments.update()
-            .where(deployments.c.deployment_id == config.deployment_id)
-            .values(last_heartbeat=now)
-        )
+        stamp = self._db.statements.heartbeat
+        params = {"p_deployment": config.deployment_id, "p_now": now}
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(stamp)).rowcount == 0:
-                await self._write_registration(conn, config, now)
+        def body(conn: Connection) -> None:
+            if self._db.execute(conn, stamp, params).rowcount == 0:
+                self._write_registration(conn, config, now)
 
         await self._db.write(body)
 
     async def _unregister(self, deployment_id: str) -> None:
-        async def body(conn: AsyncConnection) -> None:
-            await self._delete(conn, [deployment_id])
+        def body(conn: Connection) -> None:
+            self._delete(conn, [deployment_id])
 
         await self._db.write(body)
 
     async def _find_function(self, name: str, cutoff: datetime) -> list[DeploymentInfo]:
-        deployments, functions = self._db.tables.deployments, self._db.tables.deployment_functions
-        query = (
-            select(deployments)
-            .join(functions, functions.c.deployment_id == deployments.c.deployment_id)
-            .where(functions.c.function_name == name, deployments.c.last_heartbeat > cutoff)
-        )
+        query = self._db.statements.find_function
+        params = {"p_name": name, "p_cutoff": cutoff}
 
-        async def body(conn: AsyncConnection) -> list[DeploymentInfo]:
-            return [_rows.deployment_info(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[DeploymentInfo]:
+            return [
+                _rows.deployment_info(row) for row in self._db.execute(conn, query, params).all()
+            ]
 
         return await self._db.read(body)
 
@@ -143,8 +138,8 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
         deployments = self._db.tables.deployments
         query = select(deployments).where(deployments.c.last_heartbeat > cutoff)
 
-        async def body(conn: AsyncConnection) -> list[DeploymentInfo]:
-            return [_rows.deployment_info(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[DeploymentInfo]:
+            return [_rows.deployment_info(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
@@ -153,17 +148,17 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
         stale = deployments.c.last_heartbeat <= cutoff
         pick = self._db.ops.for_update(select(deployments.c.deployment_id).where(stale))
 
-        async def body(conn: AsyncConnection) -> list[str]:
+        def body(conn: Connection) -> list[str]:
             # Locked, so a concurrent heartbeat either landed first (and the re-check keeps
             # the row out of `pick`) or waits and then re-registers.
-            locked = list((await conn.execute(pick)).scalars())
+            locked = conn.execute(pick).scalars().all()
             ids: list[str] = []
             for part in chunks(locked):  # re-checked on the locked rows' latest version
                 confirm = select(deployments.c.deployment_id).where(
                     deployments.c.deployment_id.in_(part), stale
                 )
-                ids.extend((await conn.execute(confirm)).scalars())
-            await self._delete(conn, ids)
+                ids.extend((conn.execute(confirm)).scalars())
+            self._delete(conn, ids)
             return ids
 
         return await self._db.write(body)

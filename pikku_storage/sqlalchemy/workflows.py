@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from pikku_storage._locks import LockName
 from pikku_storage.codec import JsonValue, decode_optional
@@ -51,10 +51,11 @@ class _WorkflowBase(SqlAlchemyService):
     """The reads both workflow services offer."""
 
     async def _get_run(self, run_id: str) -> WorkflowRun | None:
-        runs = self._db.tables.workflow_runs
+        query = self._db.statements.get_run
+        params = {"p_run_id": run_id}
 
-        async def body(conn: AsyncConnection) -> WorkflowRun | None:
-            row = (await conn.execute(select(runs).where(runs.c.workflow_run_id == run_id))).first()
+        def body(conn: Connection) -> WorkflowRun | None:
+            row = self._db.execute(conn, query, params).first()
             return None if row is None else _rows.workflow_run(row)
 
         return await self._db.read(body)
@@ -68,8 +69,8 @@ class _WorkflowBase(SqlAlchemyService):
             .order_by(history.c.created_at, history.c.seq)
         )
 
-        async def body(conn: AsyncConnection) -> list[StepHistoryEntry]:
-            return [_rows.history_entry(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[StepHistoryEntry]:
+            return [_rows.history_entry(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
@@ -79,8 +80,8 @@ class _WorkflowBase(SqlAlchemyService):
             versions.c.workflow_name == name, versions.c.graph_hash == graph_hash
         )
 
-        async def body(conn: AsyncConnection) -> WorkflowVersion | None:
-            row = (await conn.execute(query)).first()
+        def body(conn: Connection) -> WorkflowVersion | None:
+            row = (conn.execute(query)).first()
             return None if row is None else _rows.workflow_version(row)
 
         return await self._db.read(body)
@@ -95,23 +96,23 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
     # --- runs and state ---------------------------------------------------------------
 
     async def _create_run(self, run: NewRun) -> None:
-        runs = self._db.tables.workflow_runs
-        stmt = runs.insert().values(
-            workflow_run_id=run.run_id,
-            workflow=run.workflow,
-            status=WorkflowStatus.RUNNING.value,
-            input=run.input,
-            output=None,
-            error=None,
-            inline=run.inline,
-            graph_hash=run.graph_hash,
-            wire=run.wire,
-            created_at=run.now,
-            updated_at=run.now,
-        )
+        stmt = self._db.statements.insert_run
+        values = {
+            "workflow_run_id": run.run_id,
+            "workflow": run.workflow,
+            "status": WorkflowStatus.RUNNING.value,
+            "input": run.input,
+            "output": None,
+            "error": None,
+            "inline": run.inline,
+            "graph_hash": run.graph_hash,
+            "wire": run.wire,
+            "created_at": run.now,
+            "updated_at": run.now,
+        }
 
-        async def body(conn: AsyncConnection) -> None:
-            await conn.execute(stmt)
+        def body(conn: Connection) -> None:
+            self._db.execute(conn, stmt, values)
 
         await self._db.write(body)
 
@@ -130,8 +131,8 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             .values(status=status.value, output=output, error=error, updated_at=now)
         )
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(stmt)).rowcount == 0:
+        def body(conn: Connection) -> None:
+            if (conn.execute(stmt)).rowcount == 0:
                 raise RunNotFound(run_id)
 
         await self._db.write(body)
@@ -146,11 +147,11 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             update=("value",),
         )
 
-        async def body(conn: AsyncConnection) -> None:
+        def body(conn: Connection) -> None:
             # The run's row lock orders writers of one run and keeps a delete out.
-            if (await conn.execute(touch)).rowcount == 0:
+            if (conn.execute(touch)).rowcount == 0:
                 raise RunNotFound(run_id)
-            await conn.execute(upsert)
+            conn.execute(upsert)
 
         await self._db.write(body)
 
@@ -158,61 +159,67 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         state = self._db.tables.workflow_state
         query = select(state.c.name, state.c.value).where(state.c.workflow_run_id == run_id)
 
-        async def body(conn: AsyncConnection) -> dict[str, JsonValue]:
-            return {row.name: decode_optional(row.value) for row in await conn.execute(query)}
+        def body(conn: Connection) -> dict[str, JsonValue]:
+            return {row.name: decode_optional(row.value) for row in conn.execute(query)}
 
         return await self._db.read(body)
 
     # --- steps ------------------------------------------------------------------------
 
     async def _insert_step_state(self, step: NewStep) -> StepState:
-        t = self._db.tables
-        runs = t.workflow_runs
-        exists = self._db.ops.for_share(
-            select(runs.c.seq).where(runs.c.workflow_run_id == step.run_id)
+        s = self._db.statements
+        exists, insert_step, insert_history = (
+            s.run_exists_for_share,
+            s.insert_step,
+            s.insert_history,
         )
         stamps = dict.fromkeys(_STAMPS)
-        insert_step = t.workflow_steps.insert().values(
-            workflow_step_id=step.step_id,
-            workflow_run_id=step.run_id,
-            step_name=step.step_name,
-            rpc_name=step.rpc_name,
-            data=step.data,
-            status=StepStatus.PENDING.value,
-            result=None,
-            error=None,
-            attempt_count=1,
-            retries=step.retries,
-            retry_delay=step.retry_delay,
-            branch_taken=None,
-            created_at=step.now,
-            updated_at=step.now,
+        step_values = {
+            "workflow_step_id": step.step_id,
+            "workflow_run_id": step.run_id,
+            "step_name": step.step_name,
+            "rpc_name": step.rpc_name,
+            "data": step.data,
+            "status": StepStatus.PENDING.value,
+            "result": None,
+            "error": None,
+            "attempt_count": 1,
+            "retries": step.retries,
+            "retry_delay": step.retry_delay,
+            "branch_taken": None,
+            "created_at": step.now,
+            "updated_at": step.now,
             **stamps,
-        )
-        insert_history = t.workflow_history.insert().values(
-            workflow_step_id=step.step_id,
-            attempt=1,
-            workflow_run_id=step.run_id,
-            status=StepStatus.PENDING.value,
-            result=None,
-            error=None,
-            created_at=step.now,
-            updated_at=step.now,
+        }
+        history_values = {
+            "workflow_step_id": step.step_id,
+            "attempt": 1,
+            "workflow_run_id": step.run_id,
+            "status": StepStatus.PENDING.value,
+            "result": None,
+            "error": None,
+            "created_at": step.now,
+            "updated_at": step.now,
             **stamps,
-        )
+        }
+        run_key = {"p_run_id": step.run_id}
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(exists)).first() is None:
+        check_run = not self._db.enforces_foreign_keys
+
+        def body(conn: Connection) -> None:
+            # Where foreign keys hold, the insert's own check (a violation is `RunNotFound`
+            # below) takes the same shared lock on the run row as this read would.
+            if check_run and self._db.execute(conn, exists, run_key).first() is None:
                 raise RunNotFound(step.run_id)
             try:
-                await conn.execute(insert_step)
+                self._db.execute(conn, insert_step, step_values)
             except Exception as error:
                 if is_unique_violation(error):
                     raise ConflictError.step(step.run_id, step.step_name) from error
                 if is_foreign_key_violation(error):
                     raise RunNotFound(step.run_id) from error
                 raise
-            await conn.execute(insert_history)
+            self._db.execute(conn, insert_history, history_values)
 
         await self._db.write(body)
         return step.initial_state()
@@ -223,45 +230,44 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             steps.c.workflow_run_id == run_id, steps.c.step_name == step_name
         )
 
-        async def body(conn: AsyncConnection) -> StepState | None:
-            row = (await conn.execute(query)).first()
+        def body(conn: Connection) -> StepState | None:
+            row = (conn.execute(query)).first()
             return None if row is None else _rows.step_state(row)
 
         return await self._db.read(body)
 
-    async def _current_step(self, conn: AsyncConnection, step_id: str) -> _rows.AnyRow:
+    def _current_step(self, conn: Connection, step_id: str) -> _rows.AnyRow:
         """The step row (already locked by this transaction's UPDATE)."""
         steps = self._db.tables.workflow_steps
         query = select(steps).where(steps.c.workflow_step_id == step_id)
-        return (await conn.execute(query)).one()
+        return (conn.execute(query)).one()
 
-    async def _update_attempt(
-        self, conn: AsyncConnection, step_id: str, attempt: int, values: dict[str, Any]
+    def _update_attempt(
+        self, conn: Connection, step_id: str, attempt: int, values: dict[str, Any]
     ) -> None:
         history = self._db.tables.workflow_history
-        await conn.execute(
+        conn.execute(
             history.update()
             .where(history.c.workflow_step_id == step_id, history.c.attempt == attempt)
             .values(**values)
         )
 
     async def _set_step(self, step_id: str, change: StepChange, now: datetime) -> None:
-        steps = self._db.tables.workflow_steps
-        values: dict[str, Any] = {
-            "status": change.status.value,
-            change.stamp: now,
-            "updated_at": now,
+        live, current = self._db.statements.set_step(change.stamp, change.outcome is not None)
+        params: dict[str, Any] = {
+            "p_step_id": step_id,
+            "p_status": change.status.value,
+            "p_now": now,
         }
         if change.outcome is not None:
-            values["result"], values["error"] = change.outcome
-        stmt = steps.update().where(steps.c.workflow_step_id == step_id).values(**values)
-        attempt = select(steps.c.attempt_count).where(steps.c.workflow_step_id == step_id)
+            params["p_result"], params["p_error"] = change.outcome
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(stmt)).rowcount == 0:
+        def body(conn: Connection) -> None:
+            # The live step (its row lock orders writers), then its current attempt, whose
+            # number the second statement reads itself.
+            if self._db.execute(conn, live, params).rowcount == 0:
                 raise StepNotFound.by_id(step_id)
-            current = (await conn.execute(attempt)).scalar_one()
-            await self._update_attempt(conn, step_id, current, values)
+            self._db.execute(conn, current, params)
 
         await self._db.write(body)
 
@@ -278,13 +284,13 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         )
         exists = select(steps.c.seq).where(steps.c.workflow_step_id == step_id)
 
-        async def body(conn: AsyncConnection) -> StepState | None:
-            if (await conn.execute(claim)).rowcount == 0:
-                if (await conn.execute(exists)).first() is None:
+        def body(conn: Connection) -> StepState | None:
+            if (conn.execute(claim)).rowcount == 0:
+                if (conn.execute(exists)).first() is None:
                     raise StepNotFound.by_id(step_id)
                 return None
-            row = await self._current_step(conn, step_id)
-            await self._update_attempt(conn, step_id, row.attempt_count, values)
+            row = self._current_step(conn, step_id)
+            self._update_attempt(conn, step_id, row.attempt_count, values)
             return _rows.step_state(row)
 
         return await self._db.write(body)
@@ -310,12 +316,12 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             )
         )
 
-        async def body(conn: AsyncConnection) -> StepState:
+        def body(conn: Connection) -> StepState:
             # The step's row lock orders concurrent retries: each adds its own attempt.
-            if (await conn.execute(bump)).rowcount == 0:
+            if (conn.execute(bump)).rowcount == 0:
                 raise StepNotFound.by_id(step_id)
-            row = await self._current_step(conn, step_id)
-            await conn.execute(
+            row = self._current_step(conn, step_id)
+            conn.execute(
                 t.workflow_history.insert().values(
                     workflow_step_id=step_id,
                     attempt=row.attempt_count,
@@ -344,21 +350,21 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             steps.c.branch_taken,
         ).where(steps.c.workflow_run_id == run_id)
 
-        async def body(conn: AsyncConnection) -> list[GraphStep]:
-            return [_rows.graph_step(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[GraphStep]:
+            return [_rows.graph_step(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
     async def _get_step_names(self, run_id: str, names: list[str]) -> set[str]:
         steps = self._db.tables.workflow_steps
 
-        async def body(conn: AsyncConnection) -> set[str]:
+        def body(conn: Connection) -> set[str]:
             found: set[str] = set()
             for part in chunks(names):
                 query = select(steps.c.step_name).where(
                     steps.c.workflow_run_id == run_id, steps.c.step_name.in_(part)
                 )
-                found.update((await conn.execute(query)).scalars())
+                found.update((conn.execute(query)).scalars())
             return found
 
         return await self._db.read(body)
@@ -366,7 +372,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
     async def _get_succeeded_results(self, run_id: str, names: list[str]) -> dict[str, JsonValue]:
         steps = self._db.tables.workflow_steps
 
-        async def body(conn: AsyncConnection) -> dict[str, JsonValue]:
+        def body(conn: Connection) -> dict[str, JsonValue]:
             results: dict[str, JsonValue] = {}
             for part in chunks(names):
                 query = select(steps.c.step_name, steps.c.result).where(
@@ -374,7 +380,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                     steps.c.step_name.in_(part),
                     steps.c.status == StepStatus.SUCCEEDED.value,
                 )
-                for row in await conn.execute(query):
+                for row in conn.execute(query).all():
                     results[row.step_name] = decode_optional(row.result)
             return results
 
@@ -388,8 +394,8 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             .values(branch_taken=branch_key, updated_at=now)
         )
 
-        async def body(conn: AsyncConnection) -> None:
-            if (await conn.execute(stmt)).rowcount == 0:
+        def body(conn: Connection) -> None:
+            if (conn.execute(stmt)).rowcount == 0:
                 raise StepNotFound.by_id(step_id)
 
         await self._db.write(body)
@@ -407,10 +413,8 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             "created_at": now,
         }
 
-        async def body(conn: AsyncConnection) -> bool:
-            return await self._db.ops.insert_if_absent(
-                conn, self._db.tables.workflow_versions, values
-            )
+        def body(conn: Connection) -> bool:
+            return self._db.ops.insert_if_absent(conn, self._db.tables.workflow_versions, values)
 
         return await self._db.write(body)
 
@@ -424,18 +428,15 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
     async def _list_runs(
         self, workflow_name: str | None, status: WorkflowStatus | None, limit: int, offset: int
     ) -> list[WorkflowRun]:
-        runs = self._db.tables.workflow_runs
-        query = select(runs)
+        query = self._db.statements.list_runs[workflow_name is not None, status is not None]
+        params: dict[str, Any] = {"p_limit": limit, "p_offset": offset}
         if workflow_name is not None:
-            query = query.where(runs.c.workflow == workflow_name)
+            params["p_workflow"] = workflow_name
         if status is not None:
-            query = query.where(runs.c.status == status.value)
-        query = (
-            query.order_by(runs.c.created_at.desc(), runs.c.seq.desc()).limit(limit).offset(offset)
-        )
+            params["p_status"] = status.value
 
-        async def body(conn: AsyncConnection) -> list[WorkflowRun]:
-            return [_rows.workflow_run(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[WorkflowRun]:
+            return [_rows.workflow_run(row) for row in self._db.execute(conn, query, params).all()]
 
         return await self._db.read(body)
 
@@ -447,38 +448,38 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
             .order_by(steps.c.created_at, steps.c.seq)
         )
 
-        async def body(conn: AsyncConnection) -> list[RunStep]:
-            return [_rows.run_step(row) for row in await conn.execute(query)]
+        def body(conn: Connection) -> list[RunStep]:
+            return [_rows.run_step(row) for row in conn.execute(query).all()]
 
         return await self._db.read(body)
 
     async def _get_distinct_workflow_names(self) -> list[str]:
         column = self._db.tables.workflow_runs.c.workflow
 
-        async def body(conn: AsyncConnection) -> list[str]:
-            return sorted(await self._db.ops.distinct_ascending(conn, column))
+        def body(conn: Connection) -> list[str]:
+            return sorted(self._db.ops.distinct_ascending(conn, column))
 
         return await self._db.read(body)
 
-    async def _delete_runs(self, conn: AsyncConnection, run_ids: Sequence[str]) -> None:
+    def _delete_runs(self, conn: Connection, run_ids: Sequence[str]) -> None:
         """Delete the runs' history, steps and state; the runs themselves are the caller's."""
         t = self._db.tables
         steps, ops = t.workflow_steps, self._db.ops
         # Lock the steps first: a step write in flight finishes before its rows go.
-        await ops.lock_keys(conn, steps.c.workflow_run_id, run_ids, steps.c.seq)
-        await ops.delete_keys(conn, t.workflow_history.c.workflow_run_id, run_ids)
-        await ops.delete_keys(conn, steps.c.workflow_run_id, run_ids)
-        await ops.delete_keys(conn, t.workflow_state.c.workflow_run_id, run_ids)
+        ops.lock_keys(conn, steps.c.workflow_run_id, run_ids, steps.c.seq)
+        ops.delete_keys(conn, t.workflow_history.c.workflow_run_id, run_ids)
+        ops.delete_keys(conn, steps.c.workflow_run_id, run_ids)
+        ops.delete_keys(conn, t.workflow_state.c.workflow_run_id, run_ids)
 
     async def _delete_run(self, run_id: str) -> bool:
         runs = self._db.tables.workflow_runs
         lock = self._db.ops.for_update(select(runs.c.seq).where(runs.c.workflow_run_id == run_id))
 
-        async def body(conn: AsyncConnection) -> bool:
-            if (await conn.execute(lock)).first() is None:
+        def body(conn: Connection) -> bool:
+            if (conn.execute(lock)).first() is None:
                 return False
-            await self._delete_runs(conn, [run_id])
-            await conn.execute(runs.delete().where(runs.c.workflow_run_id == run_id))
+            self._delete_runs(conn, [run_id])
+            conn.execute(runs.delete().where(runs.c.workflow_run_id == run_id))
             return True
 
         return await self._db.write(body)
@@ -498,22 +499,18 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
                 skip_locked=True,
             )
 
-            async def body(
-                conn: AsyncConnection, pick: Any = pick, stale: Any = stale
-            ) -> tuple[int, int]:
-                locked = [str(value) for value in (await conn.execute(pick)).scalars()]
+            def body(conn: Connection, pick: Any = pick, stale: Any = stale) -> tuple[int, int]:
+                locked = [str(value) for value in (conn.execute(pick)).scalars()]
                 ids: list[str] = []
                 for part in chunks(locked):  # re-checked on the locked rows' latest version
                     confirm = select(runs.c.workflow_run_id).where(
                         runs.c.workflow_run_id.in_(part), stale
                     )
-                    ids.extend(str(value) for value in (await conn.execute(confirm)).scalars())
+                    ids.extend(str(value) for value in (conn.execute(confirm)).scalars())
                 deleted = 0
                 if ids:
-                    await self._delete_runs(conn, ids)
-                    deleted = await self._db.ops.delete_keys(
-                        conn, runs.c.workflow_run_id, ids, stale
-                    )
+                    self._delete_runs(conn, ids)
+                    deleted = self._db.ops.delete_keys(conn, runs.c.workflow_run_id, ids, stale)
                 return len(locked), deleted
 
             while True:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from pikku_storage import Storage
@@ -32,6 +33,60 @@ class Fresh:
     options: dict[str, Any]
 
 
+class _ThreadConnection:
+    """The bits of `AsyncConnection` these tests use, on the SQLite preset's writer thread
+    (its one long-lived connection): each call runs there and commits."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def _call(self, fn: Any) -> Any:
+        def body(conn: Any) -> Any:
+            result = fn(conn)
+            frozen = result.freeze() if result is not None and result.returns_rows else None
+            conn.commit()
+            return frozen
+
+        frozen = await self._db.connection(body)
+        return None if frozen is None else frozen()
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return await self._call(lambda conn: conn.execute(statement, parameters))
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        return await self._call(lambda conn: conn.exec_driver_sql(statement, parameters))
+
+    async def run_sync(self, fn: Any, *args: Any) -> Any:
+        return await self._db.connection(lambda conn: fn(conn, *args))
+
+    async def commit(self) -> None:
+        return None
+
+    async def rollback(self) -> None:
+        return None
+
+
+@asynccontextmanager
+async def connect(db: Database) -> AsyncIterator[Any]:
+    """A connection for white-box reads and writes: the engine's own when it is async, the
+    writer thread's on the SQLite preset (each statement commits there)."""
+    if isinstance(db.engine, AsyncEngine):
+        async with db.engine.connect() as conn:
+            yield conn
+    else:
+        yield _ThreadConnection(db)
+
+
+@asynccontextmanager
+async def begin(db: Database) -> AsyncIterator[Any]:
+    """Like `connect`, committed at the end."""
+    if isinstance(db.engine, AsyncEngine):
+        async with db.engine.begin() as conn:
+            yield conn
+    else:
+        yield _ThreadConnection(db)
+
+
 def database(storage: Storage) -> Database:
     """The `Database` behind a SQLAlchemy `Storage` (white-box)."""
     db = storage.workflows._db  # type: ignore[attr-defined]  # white-box: the SQLAlchemy service
@@ -42,10 +97,10 @@ def database(storage: Storage) -> Database:
 class Capture:
     """Every SELECT an engine sends while `active`, with its DBAPI parameters."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: Any) -> None:
         self.statements: list[tuple[str, Any]] = []
         self.active = False
-        self._engine = engine.sync_engine
+        self._engine = engine if isinstance(engine, Engine) else engine.sync_engine
         event.listen(self._engine, "before_cursor_execute", self._record)
 
     def _record(
@@ -244,7 +299,7 @@ async def seed(db: Database) -> dict[str, Any]:
     ]
     functions = [{"function_name": f"fn-{i % 100}", "deployment_id": f"d{i}"} for i in range(n)]
 
-    async def body(conn: Any) -> None:
+    def body(conn: Any) -> None:
         for table, rows in (
             (t.workflow_runs, runs),
             (t.workflow_steps, steps),
@@ -261,7 +316,7 @@ async def seed(db: Database) -> dict[str, Any]:
             (t.deployment_functions, functions),
         ):
             for start in range(0, len(rows), 2000):
-                await conn.execute(table.insert(), rows[start : start + 2000])
+                conn.execute(table.insert(), rows[start : start + 2000])
 
     await db.write(body)
     return {

@@ -20,7 +20,7 @@ import pytest
 from pikku_storage import ManualClock, Storage
 from pikku_storage.records import WorkflowStatus
 from pikku_storage.sqlalchemy._connection import Database
-from tests.sqlalchemy.sa_helpers import SEED_BASE, Capture, seed
+from tests.sqlalchemy.sa_helpers import SEED_BASE, Capture, connect, seed
 
 pytestmark = pytest.mark.pikku_backends("sqlite", "sqlalchemy-postgres", "sqlalchemy-mysql")
 
@@ -35,7 +35,7 @@ SORT_ALLOWED_CALLS = frozenset({"find_run_by_tool_call_id"})
 
 async def _plans(db: Database, statements: list[tuple[str, Any]]) -> list[tuple[str, list[Any]]]:
     plans: list[tuple[str, list[Any]]] = []
-    async with db.engine.connect() as conn:
+    async with connect(db) as conn:
         if db.ops.name == "postgresql":
             await conn.exec_driver_sql("SET enable_seqscan = off")
             await conn.exec_driver_sql("SET enable_sort = off")
@@ -96,7 +96,7 @@ async def _check(
 
 
 async def _analyze(db: Database) -> None:
-    async with db.engine.connect() as conn:
+    async with connect(db) as conn:
         if db.ops.name == "mysql":
             for table in db.tables.metadata.sorted_tables:
                 await conn.exec_driver_sql(f"ANALYZE TABLE {table.name}")

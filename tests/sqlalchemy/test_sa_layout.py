@@ -14,13 +14,13 @@ from pikku_storage import ManualClock, Storage
 from pikku_storage.records import Channel, Message, MessageRole, ToolCall, ToolCallApproval
 from pikku_storage.sqlalchemy import storage_from_engine
 from pikku_storage.sqlalchemy._connection import Database
-from tests.sqlalchemy.sa_helpers import database
+from tests.sqlalchemy.sa_helpers import connect, database
 
 SQL_BACKENDS = ("sqlite", "sqlalchemy-sqlite", "sqlalchemy-postgres", "sqlalchemy-mysql")
 
 
 async def _count(db: Database, table: Table) -> int:
-    async with db.engine.connect() as conn:
+    async with connect(db) as conn:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
@@ -120,7 +120,7 @@ async def test_sqlite_connections_enforce_foreign_keys(pikku_storage: Storage) -
     """01 §6 item 55: SQLite connections report `PRAGMA foreign_keys` = 1 (and a busy timeout;
     WAL for a file)."""
     db = database(pikku_storage)
-    async with db.engine.connect() as conn:
+    async with connect(db) as conn:
         assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one() == 1
         assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one() > 0
         mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
@@ -169,7 +169,7 @@ async def test_trailing_spaces_and_case_make_distinct_ids(pikku_storage: Storage
     names = await pikku_storage.workflow_runs.get_distinct_workflow_names()
     assert names == ["B", "a", "a ", "é"]
     db = database(pikku_storage)
-    async with db.engine.connect() as conn:
+    async with connect(db) as conn:
         channels = db.tables.channels
         query = select(channels.c.channel_id).order_by(channels.c.channel_id)
         assert list((await conn.execute(query)).scalars()) == ["A", "a", "a "]
@@ -181,7 +181,7 @@ async def test_mysql_identifier_columns_use_a_no_pad_binary_collation(
 ) -> None:
     """01 §5.4: MariaDB `utf8mb4_nopad_bin` (MySQL 8 `utf8mb4_0900_bin`) on every id column."""
     db = database(pikku_storage)
-    async with db.engine.connect() as conn:
+    async with connect(db) as conn:
         rows = await conn.execute(
             text(
                 "SELECT table_name, column_name, collation_name FROM information_schema.columns "

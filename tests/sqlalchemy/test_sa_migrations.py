@@ -27,7 +27,7 @@ from pikku_storage.sqlalchemy import (
 from pikku_storage.sqlalchemy._migrations import LATEST, MIGRATIONS, checksum
 from pikku_storage.sqlalchemy._schema import build_tables
 from pikku_storage.sqlite import open_storage as open_sqlite
-from tests.sqlalchemy.sa_helpers import Fresh, database
+from tests.sqlalchemy.sa_helpers import Fresh, begin, connect, database
 
 # SHA-256 of each shipped migration's DDL, compiled for the default namespace ("pikku_", no
 # schema). A changed value means a shipped migration was edited: add a new one instead.
@@ -50,7 +50,7 @@ async def test_concurrent_inits_of_two_instances_migrate_once_and_keep_data(fres
         await second.init()
         assert (await second.workflows.get_run(run_id)) is not None
         db = database(first)
-        async with db.engine.connect() as conn:
+        async with connect(db) as conn:
             versions = (await conn.execute(select(db.tables.schema_version.c.version))).all()
         assert [row.version for row in versions] == [m.version for m in MIGRATIONS]
     finally:
@@ -62,7 +62,7 @@ async def test_a_store_newer_than_the_code_raises_schema_mismatch(fresh: Fresh) 
     """00 §5: a store whose version is newer than the code raises from `init()`."""
     async with open_storage(fresh.url, **fresh.options) as storage:
         db = database(storage)
-        async with db.engine.begin() as conn:
+        async with begin(db) as conn:
             await conn.execute(
                 db.tables.schema_version.insert().values(
                     version=LATEST + 1, checksum="0" * 64, applied_at=0
@@ -97,7 +97,7 @@ async def test_alembic_autogenerate_finds_no_difference_after_init(fresh: Fresh)
     """The `MetaData` of `make_tables` is exactly what `init()` created (issue 5)."""
     async with open_storage(fresh.url, **fresh.options) as storage:
         db = database(storage)
-        async with db.engine.connect() as conn:
+        async with connect(db) as conn:
             diff = await conn.run_sync(_compare, db.schema, db.table_prefix)
     assert diff == []
 
@@ -151,7 +151,7 @@ async def test_sqlite_urls_open_a_working_storage(url: str, tmp_path: Path) -> N
         run_id = await storage.workflows.create_run("wf", None)
         assert (await storage.workflows.get_run(run_id)) is not None
         db = database(storage)
-        async with db.engine.connect() as conn:
+        async with connect(db) as conn:
             count = await conn.execute(select(func.count()).select_from(db.tables.workflow_runs))
             assert count.scalar_one() == 1
 
