@@ -86,11 +86,13 @@ def test_run_page_shows_payloads_state_steps_attempts_timeline_and_graph(console
     assert '<span class="status s-completed">completed</span>' in html
     assert "&#34;orderId&#34;" in html  # formatted JSON input
     assert "&#34;shipped&#34;: true" in html  # output
-    assert "&#34;reservation&#34;" in html and "&#34;paymentId&#34;" in html  # run state
+    assert "&#34;reservation&#34;" in html
+    assert "&#34;paymentId&#34;" in html
     assert "TimeoutError: payment gateway timed out after 10s" in html  # the failed attempt
     bars = re.findall(r'<rect class="bar b-(\w+)"', html)
     assert bars == ["succeeded", "failed", "succeeded", "succeeded", "succeeded"]
-    assert "charge-card #1" in html and "charge-card #2" in html
+    assert "charge-card #1" in html
+    assert "charge-card #2" in html
     assert '<svg id="graph"' in html
     assert html.count('<g class="node">') == 4
     assert html.count('class="edge"') == 3
@@ -113,9 +115,11 @@ def test_run_page_answers_404_for_an_unknown_run(console: Console, run_id: str) 
 def test_threads_page_filters_by_agent_and_by_resource(console: Console) -> None:
     html = console.client.get("/threads?agent=support-agent").text
     titles = re.findall(r"<td>(Refund for [^<]+|Cancel my subscription)</td>", html)
-    assert sorted(titles)[0] == "Cancel my subscription" and len(titles) == 2
+    assert sorted(titles)[0] == "Cancel my subscription"
+    assert len(titles) == 2
     html = console.client.get("/threads?resource=customer-4410").text
-    assert "Cancel my subscription" in html and "Refund for" not in html
+    assert "Cancel my subscription" in html
+    assert "Refund for" not in html
     assert "No threads match." in console.client.get("/threads?agent=nobody").text
 
 
@@ -140,7 +144,8 @@ def test_thread_page_highlights_a_pending_approval(console: Console) -> None:
         lambda: console.storage.agent_runs.list_threads(resource_id="customer-4410")
     )
     html = console.client.get(f"/threads/{threads[0].id}").text
-    assert 'id="pending"' in html and "Waiting for approval (1)" in html
+    assert 'id="pending"' in html
+    assert "Waiting for approval (1)" in html
     assert '<div class="toolcall is-pending">' in html
     assert "awaiting approval" in html
 
@@ -155,7 +160,8 @@ def test_deployments_page_shows_live_and_stale_with_heartbeat_age(console: Conso
     assert "1 live, 1 stale" in html
     live = re.search(r'<tr class="live">\s*<td class="id">api-1</td>', html)
     stale = re.search(r'<tr class="stale">\s*<td class="id">worker-1</td>', html)
-    assert live and stale
+    assert live
+    assert stale
     ages = [float(a) for a in re.findall(r"<td>([0-9.]+) s</td>", html)]
     assert ages[0] < 30 <= 90 <= ages[1]
 
