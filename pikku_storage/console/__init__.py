@@ -7,6 +7,11 @@ every page, script, stylesheet and picture ships in this package (no CDN, no bui
 
 from __future__ import annotations
 
-from pikku_storage.console._app import CONTENT_SECURITY_POLICY, ConsoleSettings, create_app
+from pikku_storage.console._app import (
+    CONTENT_SECURITY_POLICY,
+    TOKEN_COOKIE,
+    ConsoleSettings,
+    create_app,
+)
 
-__all__ = ["CONTENT_SECURITY_POLICY", "ConsoleSettings", "create_app"]
+__all__ = ["CONTENT_SECURITY_POLICY", "TOKEN_COOKIE", "ConsoleSettings", "create_app"]
