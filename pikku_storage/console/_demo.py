@@ -38,7 +38,8 @@ BACKFILL_RUNS: Final = 60
 
 
 async def _timed_run(storage: Storage, clock: ManualClock) -> str:
-    """An order-fulfilment run whose card charge failed once and was retried 5 s later."""
+    """A completed order-fulfilment run whose card charge timed out once and was retried 5 s
+    later: the run whose timeline the README shows."""
     wf = storage.workflows
     await wf.upsert_workflow_version(
         scenario.WORKFLOW, scenario.GRAPH_HASH, scenario.GRAPH, "graph"
@@ -77,6 +78,8 @@ async def _timed_run(storage: Storage, clock: ManualClock) -> str:
     confirm = await wf.insert_step_state(run_id, "send-confirmation", "sendEmail", None)
     await wf.claim_step(confirm.step_id)
     clock.advance(2.5)
+    await wf.set_step_result(confirm.step_id, None)
+    await wf.update_run_status(run_id, "completed", output={"orderId": "ord-7731", "shipped": True})
     return run_id
 
 

@@ -40,6 +40,7 @@ class Bar:
     width: float
     wait_x: float
     wait_width: float
+    took: str
     title: str
 
 
@@ -76,6 +77,8 @@ def _start(entry: StepHistoryEntry) -> datetime:
 
 
 def _duration_label(ms: float) -> str:
+    if ms == 0:
+        return "0"
     if ms < 1000:
         return f"{ms:.0f} ms"
     if ms < 120_000:
@@ -118,6 +121,7 @@ def timeline_layout(history: Sequence[StepHistoryEntry], now: datetime) -> Timel
                 width=round(width, 2),
                 wait_x=round(created, 2),
                 wait_width=round(max(start - created, 0.0), 2),
+                took=_duration_label(took),
                 title=f"{entry.step_name} attempt {entry.attempt_count}: "
                 f"{entry.status.value}, {_duration_label(took)}",
             )
@@ -127,7 +131,7 @@ def timeline_layout(history: Sequence[StepHistoryEntry], now: datetime) -> Timel
         for i in range(5)
     ]
     return Timeline(
-        width=LABEL_WIDTH + PLOT_WIDTH + 50,
+        width=LABEL_WIDTH + PLOT_WIDTH + 60,
         height=AXIS_HEIGHT + len(shown) * ROW_HEIGHT + 8,
         label_width=LABEL_WIDTH,
         plot_width=PLOT_WIDTH,
