@@ -25,10 +25,9 @@ from pikku_storage.records import Message, MessageRole, ToolCall
 from pikku_storage.storage import Storage, open_storage
 
 REQUESTS = 50
-CONCURRENCY = 32
 
 
-async def _fill_runs(storage: Storage, count: int) -> None:
+async def _fill_runs(storage: Storage, count: int, concurrency: int) -> None:
     wf = storage.workflows
     done = 0
 
@@ -37,7 +36,7 @@ async def _fill_runs(storage: Storage, count: int) -> None:
         if n % 10 == 0:
             await wf.update_run_status(run_id, "failed", error={"message": f"failed {n}"})
 
-    sem = asyncio.Semaphore(CONCURRENCY)
+    sem = asyncio.Semaphore(concurrency)
 
     async def guarded(n: int) -> None:
         async with sem:
@@ -90,25 +89,45 @@ async def _fill_messages(storage: Storage, count: int) -> str:
     return big.id
 
 
+async def _run_with_steps(storage: Storage) -> str:
+    """A run of 10 steps, each failed twice and then succeeded: 30 attempts to draw."""
+    wf = storage.workflows
+    run_id = await wf.create_run("bench-steps", {"n": 1})
+    for k in range(10):
+        step = await wf.insert_step_state(run_id, f"step-{k}", "work", {"k": k}, retries=3)
+        await wf.claim_step(step.step_id)
+        for _ in range(2):
+            await wf.set_step_error(step.step_id, {"message": "transient"})
+            await wf.create_retry_attempt(step.step_id, "running")
+        await wf.set_step_result(step.step_id, {"k": k})
+    await wf.update_run_status(run_id, "completed", output={"ok": True})
+    return run_id
+
+
 async def main(url: str, runs: int, messages: int, options: dict[str, Any]) -> None:
     async with open_storage(url, **options) as storage:
         existing = await storage.workflow_runs.list_runs(limit=1, offset=max(runs - 1, 0))
         if not existing:
             print(f"filling {url}: {runs} runs, {messages} messages", flush=True)
             started = time.perf_counter()
-            await _fill_runs(storage, runs)
+            # SQLite has one writer: concurrent writers only wait on its lock (and time out)
+            concurrency = 1 if url.startswith("sqlite") else 32
+            await _fill_runs(storage, runs, concurrency)
             await _fill_messages(storage, messages)
             print(f"  filled in {time.perf_counter() - started:.0f} s", flush=True)
         threads = await storage.agent_runs.list_threads(agent_name="bench-agent", limit=1)
         big = threads[0].id
         run = (await storage.workflow_runs.list_runs(limit=1, offset=runs // 2))[0]
+        stepped = await _run_with_steps(storage)
         app = create_app(storage)
         pages = [
             "/runs",
+            "/runs#counts-recomputed",
             "/runs?status=failed",
             "/runs?workflow=wf-3&status=running",
             "/runs?offset=5000",
             f"/runs/{run.id}",
+            f"/runs/{stepped}#10-steps-30-attempts",
             "/threads",
             "/threads?agent=bench-agent",
             f"/threads/{quote(big, safe='')}",
@@ -125,6 +144,8 @@ async def main(url: str, runs: int, messages: int, options: dict[str, Any]) -> N
                 times = []
                 size = 0
                 for _ in range(REQUESTS):
+                    if page.endswith("#counts-recomputed"):
+                        app.state.counts.entries.clear()
                     start = time.perf_counter()
                     response = await c.get(page)
                     times.append((time.perf_counter() - start) * 1000)
