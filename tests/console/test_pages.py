@@ -16,8 +16,14 @@ def _run_ids(html: str) -> list[str]:
     return re.findall(r'<td class="id"><a href="/runs/([0-9a-f-]{36})">', html)
 
 
-def _runs(console: Console, **filters: object) -> list[WorkflowRun]:
-    return console.call(lambda: console.storage.workflow_runs.list_runs(limit=1000, **filters))
+def _runs(
+    console: Console, *, workflow_name: str | None = None, status: str | None = None
+) -> list[WorkflowRun]:
+    return console.call(
+        lambda: console.storage.workflow_runs.list_runs(
+            workflow_name=workflow_name, status=status, limit=1000
+        )
+    )
 
 
 def test_root_redirects_to_runs(console: Console) -> None:
