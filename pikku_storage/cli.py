@@ -16,6 +16,7 @@ from pikku_storage import __version__
 from pikku_storage._cli._env import EXIT_UNAVAILABLE, UrlDefaultGroup
 from pikku_storage._cli.bench import bench
 from pikku_storage._cli.check import check
+from pikku_storage._cli.console import console_command
 from pikku_storage._cli.demo import demo
 from pikku_storage._cli.inspect import channels, deployments, runs, threads
 from pikku_storage._cli.migrate import migrate, verify
@@ -90,3 +91,4 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 for _command in (demo, migrate, verify, check, runs, threads, channels, deployments, bench):
     main.add_command(_command)
+main.add_command(console_command)
