@@ -5,7 +5,8 @@ quarter of the read. Here every JSON column of a page goes through one `codec.de
 columns' texts joined into one array, so the parse runs once in C. The texts are the codec's
 own (the store gives back what it was given), so joining them is exact. The wire column
 repeats (almost every run is "unknown"): its parsed fields are kept per text and each record
-gets its own `WorkflowRunWire`, so no read aliases another. Spec: 00 §4, 01 §1; style §6.
+gets its own `WorkflowRunWire`, so no read aliases another. See docs/concepts.md#values,
+docs/services/workflows.md; style §6.
 """
 
 from __future__ import annotations

@@ -95,7 +95,8 @@ async def _acquire(lock: asyncio.Lock, label: str, timeout: float | None) -> Non
 
 
 class SingleUseLock(AbstractAsyncContextManager[None]):
-    """Wraps a backend's lock context: single use, and releasable early by `close()` (01 §3.8)."""
+    """Wraps a backend's lock context: single use, and releasable early by `close()`
+    (docs/services/workflows.md#locks)."""
 
     __slots__ = ("_context", "_held", "_on_done", "_used")
 

@@ -4,7 +4,8 @@
 accepts, sleeps a jittered, growing delay and runs it again, at most `policy.attempts` times in
 all. The last error propagates unchanged; the caller translates it (a deadlock that never
 cleared is `StorageUnavailable`). Delays run on real time (`asyncio.sleep`), never on a service
-clock, so a stopped `ManualClock` cannot hang a retry (Spec: 00 §4, §6; 01 §5.4).
+clock, so a stopped `ManualClock` cannot hang a retry (see docs/concepts.md#values,
+docs/concepts.md#errors, docs/operations.md#storage-layout).
 """
 
 from __future__ import annotations

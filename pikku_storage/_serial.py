@@ -37,7 +37,8 @@ _ERROR_KEYS = ("message", "name", "stack", "code")
 
 
 def encode_error(error: object, path: str = "error") -> str:
-    """Serialize an exception or mapping to the stored error object (Spec: 01 §1.3, D10)."""
+    """Serialize an exception or mapping to the stored error object (see
+    docs/services/workflows.md#transitions, D10)."""
     if isinstance(error, BaseException):
         code = getattr(error, "code", None)
         if code is not None and (isinstance(code, bool) or not isinstance(code, str | int)):
@@ -99,7 +100,8 @@ def decode_wire(text: str | bytes) -> WorkflowRunWire:
 
 @dataclass(frozen=True, slots=True)
 class EncodedApproval:
-    """A pending approval as stored: its kind and the JSON of its other fields (02 §5.1)."""
+    """A pending approval as stored: its kind and the JSON of its other fields
+    (docs/operations.md#storage-layout)."""
 
     tool_call_id: str
     kind: str
@@ -156,7 +158,8 @@ def decode_approval(kind: str, payload: str | bytes) -> PendingApproval:
 
 
 def encode_content(content: object, path: str) -> tuple[str | None, str | None]:
-    """Split message content into (text, parts JSON); both `None` means no content (02 §5.1)."""
+    """Split message content into (text, parts JSON); both `None` means no content
+    (docs/operations.md#storage-layout)."""
     if content is None:
         return None, None
     if isinstance(content, str):

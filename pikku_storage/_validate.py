@@ -114,7 +114,7 @@ def boolean(field: str, value: object) -> bool:
 
 def non_negative_int(field: str, value: object, *, below: int = INT64_END) -> int:
     """An `int` (never a `bool`) in `0 <= value < below`; by default signed 64-bit, so no
-    backend meets a number its driver cannot bind (Spec: 00 §4)."""
+    backend meets a number its driver cannot bind (see docs/concepts.md#values)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidValue(f"{field} must be an int, got {type(value).__name__}")
     if value < 0 or value >= below:

@@ -90,7 +90,8 @@ class Backend:
     `schemes` are the plain URL schemes it takes; `module` holds its `open_storage`,
     `schema_version` and `LATEST_VERSION`; `admin` (if any) the module with
     `create_namespace`, `drop_namespace` and `drop_matching` for its server.
-    `namespace_options` are the options that select a namespace (Spec: 00 §5).
+    `namespace_options` are the options that select a namespace (see
+    docs/concepts.md#lifecycle-and-namespaces).
     """
 
     name: str
@@ -289,7 +290,8 @@ _SQLALCHEMY_KINDS: Final[Mapping[str, str]] = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _SqlAlchemyBackend(Backend):
-    """Any `dialect+driver://` URL (00 §5): `postgresql+psycopg://`, `mysql+aiomysql://`,
+    """Any `dialect+driver://` URL (docs/concepts.md#lifecycle-and-namespaces):
+    `postgresql+psycopg://`, `mysql+aiomysql://`,
     `sqlite+aiosqlite://`. A plain `mysql://` names no driver and is refused, with a hint."""
 
     def takes(self, scheme: str) -> bool:
@@ -406,7 +408,8 @@ BACKENDS: Final[tuple[Backend, ...]] = (
     ),
     _SqlAlchemyBackend(
         name="sqlalchemy",
-        schemes=(),  # every `dialect+driver://` URL (00 §5); see `takes`
+        # every `dialect+driver://` URL (docs/concepts.md#lifecycle-and-namespaces); see `takes`
+        schemes=(),
         module="pikku_storage.sqlalchemy",
         extra="sqlalchemy",
         namespace_options=("schema", "table_prefix"),

@@ -1,4 +1,5 @@
-"""Clocks and the millisecond UTC timestamp rules every backend shares (Spec: 00 §4)."""
+"""Clocks and the millisecond UTC timestamp rules every backend shares (see
+docs/concepts.md#values)."""
 
 from __future__ import annotations
 
@@ -97,7 +98,8 @@ def truncate_ms(when: datetime) -> datetime:
 
 
 def now_ms(clock: Clock) -> datetime:
-    """Read `clock` once: the instant every write of one call stamps (Spec: 01 §2).
+    """Read `clock` once: the instant every write of one call stamps (see
+    docs/services/workflows.md).
 
     The one place a service reads its clock: a naive datetime (which would be read as local
     time) or anything else that is not an aware datetime raises `InvalidValue`.

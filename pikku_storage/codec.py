@@ -1,7 +1,8 @@
 """The one JSON codec: validation that names the offending path, encoding, decoding, copying.
 
 Every payload crosses this module before any write, so a non-JSON value raises `InvalidValue`
-on every backend alike and what is stored is always this module's text (Spec: 00 §4).
+on every backend alike and what is stored is always this module's text (see
+docs/concepts.md#values).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Record types and enumerations of every service (Spec: 01 §1, 02 §1, 03 §1)."""
+"""Record types and enumerations of every service (see docs/services/workflows.md,
+docs/services/ai-storage.md, docs/services/channels.md)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ class UnsetType(enum.Enum):
 UNSET: Final = UnsetType.UNSET
 
 
-# --- workflows (Spec: 01 §1) ---------------------------------------------------------------
+# --- workflows (see docs/services/workflows.md)
+# ---------------------------------------------------------------
 
 
 class WorkflowStatus(StrEnum):
@@ -157,7 +159,8 @@ class WorkflowVersion:
     source: str
 
 
-# --- AI (Spec: 02 §1) ----------------------------------------------------------------------
+# --- AI (see docs/services/ai-storage.md)
+# ----------------------------------------------------------------------
 
 
 class MessageRole(StrEnum):
@@ -296,7 +299,8 @@ class ResolvedApproval:
     resolved_at: datetime
 
 
-# --- channels and deployments (Spec: 03 §1) ------------------------------------------------
+# --- channels and deployments (see docs/services/channels.md)
+# ------------------------------------------------
 
 
 @dataclass(slots=True, kw_only=True)

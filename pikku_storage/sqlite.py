@@ -8,7 +8,7 @@ call is one whole transaction run in a worker thread: writes on one writer threa
 `busy_timeout`), plain reads on two reader threads. The `Sqlite…` classes take a database
 path. No SQL lives here: every statement is the SQLAlchemy backend's. Locks exclude within one
 process; claims, conflicts and insert-if-absent hold across processes sharing the file
-(Spec: 00 §1, §5; 01 §5.4).
+(see docs/index.md, docs/concepts.md#lifecycle-and-namespaces, docs/operations.md#storage-layout).
 
 Durability: under WAL, `synchronous = NORMAL` survives any crash of the application; a power
 cut or OS crash may lose the last commits (never corrupt the file). `synchronous="full"` makes
@@ -145,35 +145,38 @@ class _SqlitePreset(SqlAlchemyService):
 
 
 class SqliteWorkflowService(_SqlitePreset, SqlAlchemyWorkflowService):
-    """Workflow state on an SQLite file; locks exclude within this process (01 §5.4)."""
+    """Workflow state on an SQLite file; locks exclude within this process
+    (docs/operations.md#storage-layout)."""
 
 
 class SqliteWorkflowRunService(_SqlitePreset, SqlAlchemyWorkflowRunService):
-    """Workflow console queries on an SQLite file (01 §4)."""
+    """Workflow console queries on an SQLite file (docs/services/workflow-runs.md)."""
 
 
 class SqliteAIStorageService(_SqlitePreset, SqlAlchemyAIStorageService):
-    """AI threads, messages and working memory on an SQLite file (02 §2)."""
+    """AI threads, messages and working memory on an SQLite file (docs/services/ai-storage.md)."""
 
 
 class SqliteAIRunStateService(_SqlitePreset, SqlAlchemyAIRunStateService):
-    """Agent runs and pending approvals on an SQLite file (02 §3)."""
+    """Agent runs and pending approvals on an SQLite file (docs/services/ai-run-state.md)."""
 
 
 class SqliteAgentRunService(_SqlitePreset, SqlAlchemyAgentRunService):
-    """AI console queries, deletion and retention on an SQLite file (02 §4)."""
+    """AI console queries, deletion and retention on an SQLite file
+    (docs/services/agent-runs.md)."""
 
 
 class SqliteChannelStore(_SqlitePreset, SqlAlchemyChannelStore):
-    """Channels and sessions on an SQLite file (03 §2)."""
+    """Channels and sessions on an SQLite file (docs/services/channels.md)."""
 
 
 class SqliteEventHubStore(_SqlitePreset, SqlAlchemyEventHubStore):
-    """Topic subscriptions on an SQLite file, the one its channel store uses (03 §3)."""
+    """Topic subscriptions on an SQLite file, the one its channel store uses
+    (docs/services/eventhub.md)."""
 
 
 class SqliteDeploymentService(SqlAlchemyDeploymentService):
-    """Deployment registrations on an SQLite file (03 §4)."""
+    """Deployment registrations on an SQLite file (docs/services/deployments.md)."""
 
     def __init__(
         self,

@@ -26,7 +26,8 @@ __all__ = ["Storage", "open_storage"]
 
 @dataclass(slots=True, kw_only=True)
 class Storage:
-    """One service per area, usually of one backend and namespace (Spec: 00 §5).
+    """One service per area, usually of one backend and namespace (see
+    docs/concepts.md#lifecycle-and-namespaces).
 
     `async with` initializes every service and closes them all, then whatever the bundle owns
     (`resources`: closers for a pool, client or engine the services share).

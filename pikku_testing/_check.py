@@ -6,7 +6,7 @@ contract class of `FullContract` and runs pytest on it in-process: the mixin's
 contract base's plugin-backed ones. Namespaces come from the backend's test provider
 (`pikku_testing.providers`) pointed at the live URL: a schema, key prefix, table prefix or
 temp file per test, migrated once and emptied between tests, all dropped at the end, by the
-provider and then by the registry's sweep for this run's random token (Spec: 04-testing §2-3).
+provider and then by the registry's sweep for this run's random token (see docs/contract.md).
 The command line and its report live in `pikku_storage._cli.check`.
 """
 

@@ -1,4 +1,4 @@
-"""Throwaway PostgreSQL, Redis and MySQL servers through testcontainers (04-testing §1).
+"""Throwaway PostgreSQL, Redis and MySQL servers through testcontainers (docs/contract.md).
 
 Used only when no URL was given for a server: the plugin asks `Containers.url(server)`, which
 checks (quickly, once) that `testcontainers` is installed and a Docker engine answers its ping,

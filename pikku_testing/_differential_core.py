@@ -2,7 +2,7 @@
 
 Each operation runs on the model and then on the subject; results are normalized (generated
 ids replaced by labels, types made explicit so `1 == True == 1.0` cannot hide a difference)
-and compared, exceptions by type and message (04-testing §3).
+and compared, exceptions by type and message (docs/contract.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Provider of the `fakeredis` backend: the Redis backend in-process, one `FakeServer` per test.
 
 Needs the `fakeredis` extra (fakeredis with its Lua runtime); the `redis` backend on a real
-server does not. Every client refuses `SCAN` and `KEYS`, as on the real server (01 §6 item 57).
+server does not. Every client refuses `SCAN` and `KEYS`, as on the real server
+(docs/operations.md#storage-layout item 57).
 """
 
 from __future__ import annotations

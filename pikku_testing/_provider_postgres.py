@@ -1,7 +1,7 @@
 """Provider of the `postgres` backend: a migrated schema per test, reused per worker.
 
 A schema is created and migrated once, then emptied and handed to the next test of the same
-worker (04-testing §2: migrate once per worker, empty it between tests). Its name carries the
+worker (docs/contract.md: migrate once per worker, empty it between tests). Its name carries the
 worker and the label of the test that created it. Connections here are opened per call and
 closed again, so nothing bound to one test's event loop outlives it; `aclose()` drops every
 schema this provider created.

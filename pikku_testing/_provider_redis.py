@@ -5,11 +5,11 @@ worker and the test's label, and teardown deletes that prefix's keys only (the b
 `drop_namespace`, with `SCAN`, which is allowed in test teardown, never on a request path).
 It needs only the `redis` extra: fakeredis is the `fakeredis` backend's
 (`_provider_fakeredis`). Nothing bound to an event loop outlives the test that made it
-(04-testing §1-2).
+(docs/contract.md).
 
 Every client these providers give a `Storage` refuses `SCAN` and `KEYS` with an
 `AssertionError`, so the whole contract and differential suites prove that no request path
-sends them (01 §6 item 57); only the teardown's own client scans.
+sends them (docs/operations.md#storage-layout item 57); only the teardown's own client scans.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ async def delete_prefix(client: Redis, prefix: str) -> int:
 
 
 def forbid_scans(storage: Storage) -> Storage:
-    """Make the client shared by `storage`'s services refuse `SCAN` and `KEYS` (01 §5.1)."""
+    """Make the client shared by `storage`'s services refuse `SCAN` and `KEYS`
+    (docs/operations.md#storage-layout)."""
     service = storage.workflows
     assert isinstance(service, RedisBase)
     client = service._redis  # white-box: the backend's shared client, made here (no I/O)

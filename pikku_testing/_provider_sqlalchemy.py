@@ -1,5 +1,5 @@
 """Providers of the SQLAlchemy backends: `sqlite`, `sqlalchemy-sqlite`, `sqlalchemy-postgres`,
-`sqlalchemy-mysql` (04-testing §1-§2).
+`sqlalchemy-mysql` (docs/contract.md).
 
 SQLite gets a fresh file (a copy of a template migrated once per worker) or a fresh
 `:memory:` engine per test. The server backends keep a small

@@ -1,4 +1,4 @@
-"""The Hypothesis differential test: any `Storage` against the in-memory model (04-testing §3).
+"""The Hypothesis differential test: any `Storage` against the in-memory model (docs/contract.md).
 
 Hypothesis generates sequences of operations over all eight services (runs, steps, claims,
 retries, state, versions, paging; threads, messages, runs, approvals; channels,

@@ -1,4 +1,5 @@
-"""The pytest plugin: a manual clock, an isolated `Storage` per test on any backend (04-testing §2).
+"""The pytest plugin: a manual clock, an isolated `Storage` per test on any backend
+(docs/contract.md).
 
 Registered through the `pytest11` entry point `pikku`, so installing the package is all a user
 does. A test's backend is chosen by a `pikku_backends(...)` parametrization, then a

@@ -62,7 +62,7 @@ class Namespace:
         """A new `Storage` on this namespace; `options` go to the backend's `open_storage`.
 
         A `clock` among `options` replaces `clock` (a contract test needing a clock that fails
-        on demand, 03 §7 Deployments 41).
+        on demand, docs/services/deployments.md item 41).
         """
         override = options.pop("clock", None)
         if override is not None:

@@ -181,7 +181,8 @@ def namespace_options(command: F) -> F:
     """Add `--schema`, `--key-prefix` and `--table-prefix`, collected into `namespace: dict`.
 
     Only the options given are passed to `open_storage` (PostgreSQL and SQLAlchemy take
-    `schema`, Redis `key_prefix`, SQLAlchemy `table_prefix`; Spec: 00 §5).
+    `schema`, Redis `key_prefix`, SQLAlchemy `table_prefix`; See
+    docs/concepts.md#lifecycle-and-namespaces).
     """
 
     def collect(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -3,7 +3,7 @@
 Each namespace is the backend's scratch namespace (`pikku_storage.backends`): a fresh
 PostgreSQL schema, Redis key prefix, SQLAlchemy table prefix, SQLite temp file or in-memory
 store, named `pkc_<token>_<n>` so that the final sweep removes exactly what this run created
-and nothing of any sibling namespace (Spec: 00 §5).
+and nothing of any sibling namespace (see docs/concepts.md#lifecycle-and-namespaces).
 """
 
 from __future__ import annotations

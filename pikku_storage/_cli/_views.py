@@ -99,7 +99,8 @@ def _table(title: str, *columns: str) -> Table:
 
 
 def runs_table(runs: Sequence[WorkflowRun], title: str = "Workflow runs") -> Table:
-    """One row per run, newest first as `list_runs` returns them (Spec: 01 §4)."""
+    """One row per run, newest first as `list_runs` returns them (see
+    docs/services/workflow-runs.md)."""
     table = _table(title, "run id", "workflow", "status", "created (UTC)", "updated (UTC)")
     for run in runs:
         table.add_row(
@@ -113,7 +114,8 @@ def runs_table(runs: Sequence[WorkflowRun], title: str = "Workflow runs") -> Tab
 
 
 def steps_table(steps: Sequence[RunStep], title: str = "Steps") -> Table:
-    """One row per step with its current attempt (Spec: 01 §4 get_run_steps)."""
+    """One row per step with its current attempt (see docs/services/workflow-runs.md
+    get_run_steps)."""
     table = _table(title, "step", "rpc", "status", "attempt", "result / error", "updated (UTC)")
     for step in steps:
         outcome = step.error.get("message") if step.error else step.result
@@ -129,7 +131,8 @@ def steps_table(steps: Sequence[RunStep], title: str = "Steps") -> Table:
 
 
 def history_table(history: Sequence[StepHistoryEntry], title: str = "Step history") -> Table:
-    """Every attempt of every step, oldest first (Spec: 01 §4 get_run_history)."""
+    """Every attempt of every step, oldest first (see docs/services/workflow-runs.md
+    get_run_history)."""
     table = _table(title, "step", "attempt", "status", "running (UTC)", "finished", "error")
     for entry in history:
         finished = entry.succeeded_at or entry.failed_at
@@ -146,7 +149,7 @@ def history_table(history: Sequence[StepHistoryEntry], title: str = "Step histor
 
 
 def threads_table(threads: Sequence[Thread], title: str = "Threads") -> Table:
-    """Threads in thread order (Spec: 02 §4 list_threads)."""
+    """Threads in thread order (see docs/services/agent-runs.md list_threads)."""
     table = _table(title, "thread id", "resource", "title", "created (UTC)", "updated (UTC)")
     for thread in threads:
         table.add_row(
@@ -169,7 +172,8 @@ def _content(message: Message) -> str:
 
 
 def transcript_table(messages: Sequence[Message], title: str = "Transcript") -> Table:
-    """Messages in stored order with tool calls and the synthetic tool-result messages (02 §2)."""
+    """Messages in stored order with tool calls and the synthetic tool-result messages
+    (docs/services/ai-storage.md)."""
     table = _table(title, "role", "message")
     for message in messages:
         lines = [_content(message)] if message.content is not None else []
@@ -180,7 +184,7 @@ def transcript_table(messages: Sequence[Message], title: str = "Transcript") -> 
 
 
 def thread_runs_table(runs: Sequence[AgentRunRow], title: str = "Agent runs") -> Table:
-    """A thread's runs in run order, flat (Spec: 02 §4 get_thread_runs)."""
+    """A thread's runs in run order, flat (see docs/services/agent-runs.md get_thread_runs)."""
     table = _table(title, "run id", "agent", "status", "suspended for", "tokens in/out", "model")
     for row in runs:
         table.add_row(
@@ -195,7 +199,8 @@ def thread_runs_table(runs: Sequence[AgentRunRow], title: str = "Agent runs") ->
 
 
 def approvals_table(decisions: Sequence[ResolvedApproval], title: str = "Approvals") -> Table:
-    """A run's decision log in claim order (Spec: 02 §3 get_approval_decisions)."""
+    """A run's decision log in claim order (see docs/services/ai-run-state.md
+    get_approval_decisions)."""
     table = _table(title, "tool call", "kind", "decision", "resolved at (UTC)")
     for decision in decisions:
         table.add_row(
@@ -216,7 +221,7 @@ def ids_table(ids: Sequence[str], title: str, column: str = "channel id") -> Tab
 
 
 def deployments_table(infos: Sequence[DeploymentInfo], title: str = "Live deployments") -> Table:
-    """Live registrations, freshest heartbeat first (Spec: 03 §4)."""
+    """Live registrations, freshest heartbeat first (see docs/services/deployments.md)."""
     table = _table(title, "deployment", "endpoint", "last heartbeat (UTC)")
     for info in infos:
         table.add_row(info.deployment_id, info.endpoint, fmt_time(info.last_heartbeat))

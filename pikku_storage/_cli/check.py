@@ -4,7 +4,7 @@ The pytest side (fixtures, the generated suite, the reporter) is `pikku_testing.
 this module is the command line, its progress bar and its report. The backend's test provider
 makes a namespace per test on the URL (migrated once, emptied between tests), and everything
 is dropped afterwards, by the provider and then by a sweep for this run's random token
-(Spec: 04-testing §3).
+(see docs/contract.md).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ GRAPH_HASH: Final = hashlib.sha256(json.dumps(GRAPH, sort_keys=True).encode()).h
 
 class DemoClock:
     """The wall clock plus an offset the demo moves forward, so a deployment can go stale
-    without waiting for its TTL (every service takes a `Clock`, Spec: 00 §4)."""
+    without waiting for its TTL (every service takes a `Clock`, See docs/concepts.md#values)."""
 
     def __init__(self) -> None:
         self._offset = timedelta()

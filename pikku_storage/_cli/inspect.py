@@ -129,7 +129,7 @@ class _ThreadDetail:
 
 @click.group("runs", cls=UrlDefaultGroup)
 def runs() -> None:
-    """List, show, delete and prune workflow runs (Spec: 01 §4)."""
+    """List, show, delete and prune workflow runs (see docs/services/workflow-runs.md)."""
 
 
 @runs.command("list")
@@ -269,7 +269,7 @@ def runs_prune(
 
 @click.group("threads", cls=UrlDefaultGroup)
 def threads() -> None:
-    """List, show and prune agent threads (Spec: 02 §4)."""
+    """List, show and prune agent threads (see docs/services/agent-runs.md)."""
 
 
 @threads.command("list")
@@ -361,7 +361,7 @@ def threads_prune(
 
 @click.group("channels", cls=UrlDefaultGroup)
 def channels() -> None:
-    """Maintain WebSocket channels (Spec: 03 §2)."""
+    """Maintain WebSocket channels (see docs/services/channels.md)."""
 
 
 @channels.command("prune")
@@ -398,7 +398,7 @@ def channels_prune(
 
 @click.group("deployments", cls=UrlDefaultGroup)
 def deployments() -> None:
-    """Look at registered deployments (Spec: 03 §4)."""
+    """Look at registered deployments (see docs/services/deployments.md)."""
 
 
 @deployments.command("list")

@@ -4,7 +4,8 @@
 `<schema>.pikku_migrations`, SQLAlchemy `<prefix>schema_version`, Redis `<prefix>:layout`)
 without creating anything, and its exit status says whether the code can use the store:
 0 up to date (or in-memory), 3 missing or behind (run `migrate`), 4 written by a newer
-pikku-storage (`init()` would raise `SchemaMismatch`). Spec: 00 §5.
+pikku-storage (`init()` would raise `SchemaMismatch`). See
+docs/concepts.md#lifecycle-and-namespaces.
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ __all__ = [
 ]
 
 PAGE_SIZE: Final = 50
-MAX_OFFSET: Final = 10_000  # list costs grow with offset + limit (01 §4): pages stop here
+# list costs grow with offset + limit (docs/services/workflow-runs.md): pages stop here
+MAX_OFFSET: Final = 10_000
 COUNT_CAP: Final = 200  # counts by status read at most this many runs per status
 COUNT_CACHE_SIZE: Final = 64
 MESSAGE_WINDOW: Final = 100  # messages per thread page (get_messages' last_n window)

@@ -20,7 +20,8 @@ class Service(ABC):  # noqa: B024  # abstract hooks live in the subclasses
     """Base of the eight service classes.
 
     Constructors store configuration only; `init()` creates or migrates what the backend needs
-    and `close()` releases what it owns. Both are idempotent (Spec: 00 §5). Backends implement
+    and `close()` releases what it owns. Both are idempotent (see
+    docs/concepts.md#lifecycle-and-namespaces). Backends implement
     `_init` and `_close`.
     """
 
@@ -34,7 +35,8 @@ class Service(ABC):  # noqa: B024  # abstract hooks live in the subclasses
         return self._clock
 
     def _now(self) -> datetime:
-        """The one instant a call stamps, aware UTC in whole milliseconds (01 §2)."""
+        """The one instant a call stamps, aware UTC in whole milliseconds
+        (docs/services/workflows.md)."""
         return now_ms(self._clock)
 
     async def init(self) -> None:

@@ -1,7 +1,8 @@
 """`AIStorageService`, `AIRunStateService`, `AgentRunService`: validation once, then hooks.
 
 Message shape, ids, JSON and enums are checked here before any I/O; the backend hooks only
-perform the storage steps in the order 02 §2 gives (thread, duplicates, results, write).
+perform the storage steps in the order docs/services/ai-storage.md gives (thread, duplicates,
+results, write).
 Synthetic tool-result messages are rebuilt here from stored calls, so every backend returns
 the same shape (Spec: 02).
 """
@@ -88,7 +89,7 @@ class NewMessage:
 
 @dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
 class MessageBatch:
-    """A validated `save_messages` list (02 §2 step 1 done).
+    """A validated `save_messages` list (docs/services/ai-storage.md step 1 done).
 
     The hook checks, in order: the thread exists (`ThreadNotFound`), then raises
     `batch_conflict` if set, then stored message ids and tool-call ids (`ConflictError`), then
@@ -209,7 +210,8 @@ def _records(field_name: str, value: object, kind: type[object]) -> list[object]
 
 
 def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBatch:
-    """Step 1 of 02 §2 (shape), plus what can be known of duplicates without storage."""
+    """Step 1 of docs/services/ai-storage.md (shape), plus what can be known of duplicates without
+    storage."""
     if type(messages) is not list and (
         isinstance(messages, str | bytes) or not isinstance(messages, Sequence)
     ):
@@ -296,7 +298,7 @@ def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBa
 
 def _rebuild(stored: list[StoredMessage]) -> list[Message]:
     """Stored messages to the upstream shape: each answered assistant gets a synthetic tool
-    message right after it (02 §2 get_messages)."""
+    message right after it (docs/services/ai-storage.md get_messages)."""
     out: list[Message] = []
     for message in stored:
         calls = message.tool_calls
@@ -358,7 +360,8 @@ class _ThreadReads(Service):
 
     @abstractmethod
     async def _delete_thread(self, thread_id: str) -> bool:
-        """The whole cascade of 02 §2 delete_thread in one atomic step; `True` if it existed."""
+        """The whole cascade of docs/services/ai-storage.md delete_thread in one atomic step; `True`
+        if it existed."""
 
 
 class _RunReads(Service):
@@ -368,7 +371,8 @@ class _RunReads(Service):
 
 
 class AIStorageService(_ThreadReads):
-    """Threads, messages with tool calls and results, and working memory (Spec: 02 §2)."""
+    """Threads, messages with tool calls and results, and working memory (see
+    docs/services/ai-storage.md)."""
 
     async def create_thread(
         self,
@@ -413,14 +417,16 @@ class AIStorageService(_ThreadReads):
         await self._delete_thread(v.identifier("thread_id", thread_id))
 
     async def save_messages(self, thread_id: str, messages: Sequence[Message]) -> None:
-        """Store a batch atomically, all or nothing, in the order of checks of 02 §2."""
+        """Store a batch atomically, all or nothing, in the order of checks of
+        docs/services/ai-storage.md."""
         v.identifier("thread_id", thread_id)
         await self._save_messages(thread_id, _prepare_batch(thread_id, messages, self._now()))
 
     async def get_messages(
         self, thread_id: str, *, last_n: int | None = None, cursor: str | None = None
     ) -> list[Message]:
-        """Messages in stored order with synthetic tool-result messages (02 §2)."""
+        """Messages in stored order with synthetic tool-result messages
+        (docs/services/ai-storage.md)."""
         v.identifier("thread_id", thread_id)
         if last_n is not None:
             last_n = v.count("last_n", last_n)
@@ -478,7 +484,8 @@ class AIStorageService(_ThreadReads):
 
 
 class AIRunStateService(_RunReads):
-    """Agent runs, usage, suspension and pending tool approvals (Spec: 02 §3)."""
+    """Agent runs, usage, suspension and pending tool approvals (see
+    docs/services/ai-run-state.md)."""
 
     async def create_run(
         self,
@@ -552,7 +559,7 @@ class AIRunStateService(_RunReads):
         self, tool_call_id: str, status: ApprovalStatus | str, *, run_id: str | None = None
     ) -> bool:
         """Claim the pending approvals of `tool_call_id` (only `run_id`'s when given) and log
-        the decision; `True` iff this call claimed one (02 §3)."""
+        the decision; `True` iff this call claimed one (docs/services/ai-run-state.md)."""
         v.identifier("tool_call_id", tool_call_id)
         checked = v.enum_member(ApprovalStatus, "status", status)
         if run_id is not None:
@@ -598,7 +605,8 @@ class AIRunStateService(_RunReads):
 
 
 class AgentRunService(_ThreadReads, _RunReads):
-    """Console queries over threads and runs, deletion and retention (Spec: 02 §4)."""
+    """Console queries over threads and runs, deletion and retention (see
+    docs/services/agent-runs.md)."""
 
     async def list_threads(
         self,

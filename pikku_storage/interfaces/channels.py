@@ -1,4 +1,5 @@
-"""`ChannelStore` and `EventHubStore`: validation once, then one backend hook per call (03 §2-3)."""
+"""`ChannelStore` and `EventHubStore`: validation once, then one backend hook per call
+(docs/services/channels.md, docs/services/eventhub.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ __all__ = ["ChannelStore", "EventHubStore"]
 
 
 class ChannelStore(Service):
-    """WebSocket channels, their sessions and liveness (Spec: 03 §2)."""
+    """WebSocket channels, their sessions and liveness (see docs/services/channels.md)."""
 
     async def add_channel(self, channel: Channel) -> None:
         """Create the channel with no session, `last_seen` now. Raises: `ConflictError`."""
@@ -90,7 +91,8 @@ class ChannelStore(Service):
 
 
 class EventHubStore(Service):
-    """Topic -> channel subscriptions over one `ChannelStore`'s data (Spec: 03 §3)."""
+    """Topic -> channel subscriptions over one `ChannelStore`'s data (see
+    docs/services/eventhub.md)."""
 
     async def subscribe(self, topic: str, channel_id: str) -> bool:
         """`True` when subscribed after the call; `False` (nothing stored) for no channel."""

@@ -1,7 +1,8 @@
 """`DeploymentService`: registration, the heartbeat task and liveness, shared by every backend.
 
 The lifecycle (one heartbeat task, serialized start/heartbeat/stop, logging) and the liveness
-rule live here once; backends implement the atomic writes and index-backed reads (Spec: 03 §4).
+rule live here once; backends implement the atomic writes and index-backed reads (see
+docs/services/deployments.md).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ logger = logging.getLogger("pikku_storage.deployments")
 
 TASK_NAME: Final = "pikku-deployment-heartbeat"
 DEFAULT_HEARTBEAT_INTERVAL: Final = 10.0
-"""Seconds between heartbeats unless a constructor is told otherwise (03 §4)."""
+"""Seconds between heartbeats unless a constructor is told otherwise
+(docs/services/deployments.md)."""
 DEFAULT_HEARTBEAT_TTL: Final = 30.0
-"""Seconds after its last heartbeat a registration turns stale unless told otherwise (03 §4)."""
+"""Seconds after its last heartbeat a registration turns stale unless told otherwise
+(docs/services/deployments.md)."""
 MAX_ENDPOINT: Final = 2048
 MIN_TTL: Final = 0.001
 CANCEL_RETRY: Final = 0.05  # seconds between cancellations of a heartbeat task that ignores one
@@ -60,14 +63,14 @@ async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
 
 
 def _order(infos: list[DeploymentInfo]) -> list[DeploymentInfo]:
-    """Freshest heartbeat first, then id in code-point order (03 §4)."""
+    """Freshest heartbeat first, then id in code-point order (docs/services/deployments.md)."""
     infos.sort(key=lambda info: info.deployment_id)
     infos.sort(key=lambda info: info.last_heartbeat, reverse=True)
     return infos
 
 
 class DeploymentService(Service):
-    """Service discovery for remote RPC between instances (Spec: 03 §4)."""
+    """Service discovery for remote RPC between instances (see docs/services/deployments.md)."""
 
     def __init__(
         self,

@@ -78,7 +78,8 @@ class NewStep:
     now: datetime
 
     def initial_state(self) -> StepState:
-        """What the inserted step reads as: `pending`, attempt 1, no outcome or stamps (01 §3.3)."""
+        """What the inserted step reads as: `pending`, attempt 1, no outcome or stamps
+        (docs/services/workflows.md#steps)."""
         delay = decode_optional(self.retry_delay)
         assert delay is None or isinstance(delay, int | str)  # by _retry_delay
         return StepState(
@@ -94,7 +95,8 @@ class NewStep:
 
 @dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
 class StepChange:
-    """An unconditional transition (01 §3.4): status, the stamp field it sets, and the outcome.
+    """An unconditional transition (docs/services/workflows.md#transitions): status, the stamp field
+    it sets, and the outcome.
 
     `outcome` is `(result JSON, error JSON)` to write, or `None` to keep the current ones.
     """
@@ -140,17 +142,20 @@ class _WorkflowReads(Service):
     """Reads both workflow services offer."""
 
     async def get_run(self, run_id: str) -> WorkflowRun | None:
-        """The run, or `None` for an unknown or non-canonical id (Spec: 01 §3.1)."""
+        """The run, or `None` for an unknown or non-canonical id (see
+        docs/services/workflows.md#runs)."""
         run_id, known = _run_id(run_id)
         return await self._get_run(run_id) if known else None
 
     async def get_run_history(self, run_id: str) -> list[StepHistoryEntry]:
-        """Every attempt of every step, oldest first, ties by insertion (Spec: 01 §4)."""
+        """Every attempt of every step, oldest first, ties by insertion (see
+        docs/services/workflow-runs.md)."""
         run_id, known = _run_id(run_id)
         return await self._get_run_history(run_id) if known else []
 
     async def get_workflow_version(self, name: str, graph_hash: str) -> WorkflowVersion | None:
-        """The stored version of `(name, graph_hash)`, or `None` (Spec: 01 §3.7)."""
+        """The stored version of `(name, graph_hash)`, or `None` (see
+        docs/services/workflows.md#versions)."""
         v.identifier("name", name)
         v.identifier("graph_hash", graph_hash)
         return await self._get_workflow_version(name, graph_hash)
@@ -166,14 +171,16 @@ class _WorkflowReads(Service):
 
 
 class WorkflowService(_WorkflowReads):
-    """Run and step state, the run state bag, locks, graph primitives and versions (01 §3)."""
+    """Run and step state, the run state bag, locks, graph primitives and versions
+    (docs/services/workflows.md)."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
         self._held_locks: set[SingleUseLock] = set()
 
     async def close(self) -> None:
-        """Release every lock this service holds, then what it owns (01 §3.8)."""
+        """Release every lock this service holds, then what it owns
+        (docs/services/workflows.md#locks)."""
         for lock in list(self._held_locks):
             await lock.release()
         await self._close()
@@ -212,7 +219,8 @@ class WorkflowService(_WorkflowReads):
     ) -> None:
         """Overwrite status, output and error in one write; omitted ones become `None`.
 
-        Any status may follow any status. Raises: `RunNotFound`. Spec: 01 §3.1.
+        Any status may follow any status. Raises: `RunNotFound`. See
+        docs/services/workflows.md#runs.
         """
         run_id, known = _run_id(run_id)
         checked = v.enum_member(WorkflowStatus, "status", status)
@@ -223,7 +231,8 @@ class WorkflowService(_WorkflowReads):
         await self._update_run_status(run_id, checked, output_text, error_text, self._now())
 
     async def update_run_state(self, run_id: str, name: str, value: JsonInput) -> None:
-        """Set one key of the run's state bag; other keys stay. Raises: `RunNotFound` (01 §3.2)."""
+        """Set one key of the run's state bag; other keys stay. Raises: `RunNotFound`
+        (docs/services/workflows.md#run-state)."""
         run_id, known = _run_id(run_id)
         v.identifier("name", name)
         value_text = encode(value, "value")
@@ -250,7 +259,8 @@ class WorkflowService(_WorkflowReads):
     ) -> StepState:
         """Create a `pending` step with attempt 1 and its first history entry.
 
-        Raises: `RunNotFound`; `ConflictError` if the run already has `step_name` (01 §3.3).
+        Raises: `RunNotFound`; `ConflictError` if the run already has `step_name`
+        (docs/services/workflows.md#steps).
         """
         run_id, known = _run_id(run_id)
         step = NewStep(
@@ -313,7 +323,8 @@ class WorkflowService(_WorkflowReads):
         return checked
 
     async def claim_step(self, step_id: str) -> StepState | None:
-        """Atomically move a `pending` or `scheduled` step to `running`; else `None` (01 §3.5)."""
+        """Atomically move a `pending` or `scheduled` step to `running`; else `None`
+        (docs/services/workflows.md#claim-and-retry)."""
         step_id = self._known_step_id(step_id)
         return await self._claim_step(step_id, self._now())
 
@@ -372,7 +383,8 @@ class WorkflowService(_WorkflowReads):
     async def upsert_workflow_version(
         self, name: str, graph_hash: str, graph: JsonInput, source: str
     ) -> bool:
-        """Insert-if-absent: `True` iff this call stored the version (01 §3.7)."""
+        """Insert-if-absent: `True` iff this call stored the version
+        (docs/services/workflows.md#versions)."""
         v.identifier("name", name)
         v.identifier("graph_hash", graph_hash)
         graph_text = encode(graph, "graph")
@@ -386,7 +398,8 @@ class WorkflowService(_WorkflowReads):
     def run_lock(
         self, run_id: str, *, timeout: float | None = 30.0
     ) -> AbstractAsyncContextManager[None]:
-        """A single-use context manager holding the run's lock (01 §3.8). Not re-entrant."""
+        """A single-use context manager holding the run's lock (docs/services/workflows.md#locks).
+        Not re-entrant."""
         name = LockName(v.identifier("run_id", run_id))
         return SingleUseLock(self._lock(name, v.timeout(timeout)), self._held_locks)
 
@@ -487,7 +500,8 @@ class WorkflowService(_WorkflowReads):
 
 
 class WorkflowRunService(_WorkflowReads):
-    """Read-only console queries over runs, plus deletion and retention (Spec: 01 §4)."""
+    """Read-only console queries over runs, plus deletion and retention (see
+    docs/services/workflow-runs.md)."""
 
     async def list_runs(
         self,

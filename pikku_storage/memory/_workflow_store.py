@@ -2,7 +2,8 @@
 
 Every method is synchronous, so a service call that uses one is atomic under asyncio; payloads
 are kept as the codec's JSON text and decoded on every read, so nothing a caller holds aliases
-the store. Sorted lists serve every list order, so reads cost what they return (Spec: 01 §5.5).
+the store. Sorted lists serve every list order, so reads cost what they return (see
+docs/operations.md#storage-layout).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class _Attempt:
 
 
 class _Step:
-    """A step; its live status, outcome and stamps are those of `attempts[-1]` (01 §3.5)."""
+    """A step; its live status, outcome and stamps are those of `attempts[-1]`
+    (docs/services/workflows.md#claim-and-retry)."""
 
     __slots__ = (
         "attempts",
@@ -171,7 +173,8 @@ class WorkflowStore:
     Dicts hold runs (with their steps by name, state and orders), steps by id and versions;
     sorted lists of `(created_at, seq, id)` serve `list_runs` overall, per name, per status and
     per (name, status), `(updated_at, seq, id)` per status serves `prune_runs`, and a sorted
-    name list with per-name run counts serves `get_distinct_workflow_names` (Spec: 01 §5.5).
+    name list with per-name run counts serves `get_distinct_workflow_names` (see
+    docs/operations.md#storage-layout).
     """
 
     __slots__ = (

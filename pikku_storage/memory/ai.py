@@ -2,7 +2,7 @@
 
 Every hook runs its whole storage step without an `await`, so each call is atomic within the
 event loop; payloads are kept as the codec's JSON text and decoded on every read, so nothing a
-caller holds aliases what is stored (Spec: 02 §5.5).
+caller holds aliases what is stored (see docs/operations.md#storage-layout).
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def _remove(index: list[_ThreadKey], key: _ThreadKey) -> None:
 
 
 class AIStore:
-    """The state of one AI namespace, shared by the three services built on it (02 §5.5).
+    """The state of one AI namespace, shared by the three services built on it
+    (docs/operations.md#storage-layout).
 
     Threads keep their messages sorted by (`created_at`, sequence) and their runs by
     (`created_at`, sequence); thread order lives in sorted key lists (all threads, per resource,
@@ -506,7 +507,8 @@ class _Shared:
 
 
 class InMemoryAIStorageService(_Shared, AIStorageService):
-    """Threads, messages and working memory in process memory (Spec: 02 §2, §5.5)."""
+    """Threads, messages and working memory in process memory (see docs/services/ai-storage.md,
+    docs/operations.md#storage-layout)."""
 
     def __init__(self, store: AIStore | None = None, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
@@ -540,7 +542,8 @@ class InMemoryAIStorageService(_Shared, AIStorageService):
 
 
 class InMemoryAIRunStateService(_Shared, AIRunStateService):
-    """Agent runs and pending approvals in process memory (Spec: 02 §3, §5.5)."""
+    """Agent runs and pending approvals in process memory (see docs/services/ai-run-state.md,
+    docs/operations.md#storage-layout)."""
 
     def __init__(self, store: AIStore | None = None, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
@@ -570,7 +573,8 @@ class InMemoryAIRunStateService(_Shared, AIRunStateService):
 
 
 class InMemoryAgentRunService(_Shared, AgentRunService):
-    """Console queries, deletion and retention in process memory (Spec: 02 §4, §5.5)."""
+    """Console queries, deletion and retention in process memory (see docs/services/agent-runs.md,
+    docs/operations.md#storage-layout)."""
 
     def __init__(self, store: AIStore | None = None, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)

@@ -1,4 +1,5 @@
-"""In-memory `ChannelStore` and `EventHubStore` over one shared `ChannelState` (Spec: 03 §6.4)."""
+"""In-memory `ChannelStore` and `EventHubStore` over one shared `ChannelState` (see
+docs/operations.md#storage-layout)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ class ChannelState:
 
     Payloads are kept as codec text, so nothing stored aliases a caller's object. `seen` is
     sorted by (`last_seen_ms`, channel id), the prune order; `channel_topics` is the internal
-    channel -> topics index that lets a removal drop every subscription (Spec: 03 §6.4).
+    channel -> topics index that lets a removal drop every subscription (see
+    docs/operations.md#storage-layout).
     """
 
     channels: dict[str, _ChannelRow] = field(default_factory=dict)
@@ -80,7 +82,8 @@ class ChannelState:
     def _drop_subscriber(self, topic: str, channel_id: str) -> None:
         subscribers = self.topics[topic]
         subscribers.discard(channel_id)
-        if not subscribers:  # a topic exists only while it has subscribers (03 §3)
+        # a topic exists only while it has subscribers (docs/services/eventhub.md)
+        if not subscribers:
             del self.topics[topic]
 
 
@@ -145,7 +148,8 @@ class InMemoryChannelStore(ChannelStore):
 
 
 class InMemoryEventHubStore(EventHubStore):
-    """Subscriptions kept in the `ChannelState` of `channel_store` (Spec: 03 §3)."""
+    """Subscriptions kept in the `ChannelState` of `channel_store` (see
+    docs/services/eventhub.md)."""
 
     def __init__(self, channel_store: InMemoryChannelStore) -> None:
         super().__init__(clock=channel_store.clock)

@@ -1,4 +1,5 @@
-"""In-memory `DeploymentService`: several instances on one `DeploymentState` (Spec: 03 §6.4)."""
+"""In-memory `DeploymentService`: several instances on one `DeploymentState` (see
+docs/operations.md#storage-layout)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class DeploymentState:
     """The registrations of one namespace; each service built on it models one deployment.
 
     `functions` maps a function name to the ids registering it, the index `find_function`
-    reads; it never holds an id whose registration is gone (Spec: 03 §6.4).
+    reads; it never holds an id whose registration is gone (see docs/operations.md#storage-layout).
     """
 
     registrations: dict[str, _Registration] = field(default_factory=dict)

@@ -1,7 +1,8 @@
 """In-memory `WorkflowService` and `WorkflowRunService` over one shared `WorkflowStore`.
 
 Each hook calls one synchronous store method and never awaits inside it, so every call is
-atomic; the store keeps JSON text and decodes on read, so results never alias it (01 §5.5).
+atomic; the store keeps JSON text and decodes on read, so results never alias it
+(docs/operations.md#storage-layout).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class InMemoryWorkflowService(WorkflowService):
     """`WorkflowService` over a `WorkflowStore` (a new, empty one by default).
 
     Locks are the store's asyncio locks: they exclude every service on the same store within
-    this process, and nothing beyond it (Spec: 01 §3.8, §5.5).
+    this process, and nothing beyond it (see docs/services/workflows.md#locks,
+    docs/operations.md#storage-layout).
     """
 
     def __init__(self, store: WorkflowStore | None = None, *, clock: Clock | None = None) -> None:

@@ -3,7 +3,8 @@
 Each `Pg…` service takes a DSN (it then owns a pool of its own) or an `AsyncConnectionPool`
 (borrowed: opened by `init()` if needed, never closed), a `schema` (default `pikku`) and a
 `clock`. `open_storage("postgresql://…")` builds the eight services on one shared pool that
-the returned `Storage` owns. Spec: 00 §5, 01 §5.2, 02 §5.2, 03 §6.1.
+the returned `Storage` owns. See docs/concepts.md#lifecycle-and-namespaces,
+docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Parameters of the AI services' multi-row writes, and the checks made under the thread lock.
 
 Pure functions over the validated dataclasses of `interfaces.ai`, so `ai.py` keeps only the
-statement flow. Spec: 02 §2 (save_messages steps 3 and 4), §3 (update_run), §5.2.
+statement flow. See docs/services/ai-storage.md (save_messages steps 3 and 4),
+docs/services/ai-run-state.md (update_run) and docs/concepts.md#concurrency (the thread lock).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def batch_checks(thread_id: str, batch: MessageBatch) -> Params:
 
 
 def check_batch(thread_id: str, batch: MessageBatch, found: Row) -> None:
-    """Steps 3 and 4 of 02 §2 against what the thread stores (`SAVE_CHECKS`), batch order."""
+    """Steps 3 and 4 of docs/services/ai-storage.md against what the thread stores (`SAVE_CHECKS`),
+    batch order."""
     if batch.batch_conflict is not None:
         raise batch.batch_conflict
     stored_messages, stored_calls, answerable = (set(ids) for ids in found)

@@ -3,7 +3,7 @@
 A service built from a DSN owns its `AsyncConnectionPool` (opened in `init()`, closed in
 `close()`); one given a pool borrows it: `init()` opens it if it was created with `open=False`,
 `close()` never closes it. Queries always read tuple rows, whatever row factory a borrowed pool's
-connections use. Spec: 00 §5, 01 §5.2.
+connections use. See docs/concepts.md#lifecycle-and-namespaces, docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ Params: TypeAlias = "Mapping[str, object] | None"
 Query: TypeAlias = "sql.Composed | sql.SQL"
 T = TypeVar("T")
 
-MAX_ATTEMPTS: Final = 3  # deadlock / serialization failure retries (02 §5.2)
+# deadlock / serialization failure retries (docs/operations.md#storage-layout)
+MAX_ATTEMPTS: Final = 3
 RECOVERY_TIMEOUT: Final = 5.0
 DEFAULT_SCHEMA: Final = "pikku"
 _CONNECT_OPTIONS: Final = frozenset({"prepare_threshold"})
@@ -58,7 +59,8 @@ _MIGRATED: Final[weakref.WeakKeyDictionary[PgPool, set[str]]] = weakref.WeakKeyD
 
 
 async def _configure(conn: Conn) -> None:
-    """Per-connection setup of an owned pool: sessions speak UTC (01 §5.2)."""
+    """Per-connection setup of an owned pool: sessions speak UTC
+    (docs/operations.md#storage-layout)."""
     await conn.execute(_SET_UTC)
 
 

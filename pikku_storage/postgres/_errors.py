@@ -2,7 +2,8 @@
 
 Codes are read from `sqlstate`, never from message text (style §12). Connection failures of any
 kind become `StorageUnavailable`; the call site decides what a unique or foreign-key violation
-means (which record conflicts, which parent is missing). Spec: 00 §6, 01 §5.1.
+means (which record conflicts, which parent is missing). See docs/concepts.md#errors,
+docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ name (a hash collision: count one more holder), a pool connection runs `pg_advis
 a statement-scoped `lock_timeout` (`pg_try_advisory_lock` for a zero timeout). Release:
 `pg_advisory_unlock` when the key's last holder leaves. A connection whose acquire or release
 failed or was cancelled midway is closed, which frees its session locks. Waits use real time.
-Spec: 01 §3.8, §5.2.
+See docs/services/workflows.md#locks, docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 one statement per string, `{schema}` the only placeholder, filled with a quoted identifier.
 `migrate()` records applied versions in `pikku_migrations` of the schema and applies what is
 missing under an advisory lock, so several processes may run it at once; a store written by a
-newer library raises `SchemaMismatch`. Spec: 00 §5, 01 §5.2, 02 §5.2, 03 §6.1.
+newer library raises `SchemaMismatch`. See docs/concepts.md#lifecycle-and-namespaces,
+docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations

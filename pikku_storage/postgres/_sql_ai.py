@@ -1,7 +1,8 @@
 """SQL templates of the AI services; `{threads}`, `{messages}`, … are schema-qualified tables.
 
 Column lists match the row mappers of `_rows.py` position by position. JSON lives in `text`
-columns as the codec wrote it (02 §0 item 12). Spec: 02 §5.2.
+columns as the codec wrote it (docs/services/ai-storage.md item 12). See
+docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -207,7 +208,8 @@ UPDATE_RUN: Final = SQL(
     " updated_at = %(now)s"
     " WHERE run_id = %(run_id)s"
 )
-# The pending set is replaced by difference, so a kept approval is never absent (02 §5.2).
+# The pending set is replaced by difference, so a kept approval is never absent
+# (docs/operations.md#storage-layout).
 DELETE_PENDING_EXCEPT: Final = SQL(
     "DELETE FROM {pending} WHERE run_id = %(run_id)s AND NOT (tool_call_id = ANY(%(keep)s::text[]))"
 )

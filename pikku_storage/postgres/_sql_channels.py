@@ -1,4 +1,5 @@
-"""SQL templates of the channel, event hub and deployment services (Spec: 03 §6.1).
+"""SQL templates of the channel, event hub and deployment services (see
+docs/operations.md#storage-layout).
 
 `{channels}`, `{subscriptions}`, `{deployments}` and `{functions}` are schema-qualified tables;
 column lists match `_rows.py`.

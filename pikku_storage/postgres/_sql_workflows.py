@@ -2,7 +2,7 @@
 
 Column lists match the row mappers of `_rows.py` position by position. JSON columns are read as
 `::text` and written from the codec's text with `::json`, so no driver JSON adapter is involved.
-Spec: 01 §5.2.
+See docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations

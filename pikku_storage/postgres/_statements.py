@@ -6,7 +6,7 @@ per service, in the constructor (pure), and a method reads `self._sql.get_run`. 
 without a template fails when the service is built, not a string key missed at call time.
 Each statement is composed with schema-qualified identifiers (style §7) and rendered to its
 text once: psycopg would otherwise render a `Composed` (and quote its identifiers) again on
-every execute. Spec: 00 §5; style §7.
+every execute. See docs/concepts.md#lifecycle-and-namespaces; style §7.
 """
 
 from __future__ import annotations

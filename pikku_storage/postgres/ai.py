@@ -1,4 +1,5 @@
-"""`PgAIStorageService`, `PgAIRunStateService`, `PgAgentRunService` on PostgreSQL (02 §5.2).
+"""`PgAIStorageService`, `PgAIRunStateService`, `PgAgentRunService` on PostgreSQL
+(docs/operations.md#storage-layout).
 
 The three services of one namespace share its tables; `open_storage` builds them on one pool.
 """
@@ -154,7 +155,8 @@ class _PgAIBase:
 
 
 class PgAIStorageService(_PgAIBase, AIStorageService):
-    """Threads, messages with tool calls and results, working memory (02 §2, §5.2)."""
+    """Threads, messages with tool calls and results, working memory (docs/services/ai-storage.md,
+    docs/operations.md#storage-layout)."""
 
     def __init__(
         self, pool: str | PgPool, *, schema: str = DEFAULT_SCHEMA, clock: Clock | None = None
@@ -272,7 +274,8 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
 
 
 class PgAIRunStateService(_PgAIBase, AIRunStateService):
-    """Agent runs, usage, suspension and pending approvals (02 §3, §5.2)."""
+    """Agent runs, usage, suspension and pending approvals (docs/services/ai-run-state.md,
+    docs/operations.md#storage-layout)."""
 
     def __init__(
         self, pool: str | PgPool, *, schema: str = DEFAULT_SCHEMA, clock: Clock | None = None
@@ -371,7 +374,8 @@ class PgAIRunStateService(_PgAIBase, AIRunStateService):
 
 
 class PgAgentRunService(_PgAIBase, AgentRunService):
-    """Console listing, deletion and retention of threads (02 §4, §5.2)."""
+    """Console listing, deletion and retention of threads (docs/services/agent-runs.md,
+    docs/operations.md#storage-layout)."""
 
     def __init__(
         self, pool: str | PgPool, *, schema: str = DEFAULT_SCHEMA, clock: Clock | None = None

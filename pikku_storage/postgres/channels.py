@@ -1,4 +1,5 @@
-"""`PgChannelStore` and `PgEventHubStore`: channels and topic subscriptions (Spec: 03 §6.1).
+"""`PgChannelStore` and `PgEventHubStore`: channels and topic subscriptions (see
+docs/operations.md#storage-layout).
 
 Both stores work on the same tables of one schema; either `init()` creates them all.
 """

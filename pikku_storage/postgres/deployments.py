@@ -1,4 +1,5 @@
-"""`PgDeploymentService`: service discovery registrations in PostgreSQL (Spec: 03 §6.1)."""
+"""`PgDeploymentService`: service discovery registrations in PostgreSQL (see
+docs/operations.md#storage-layout)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`PgWorkflowService` and `PgWorkflowRunService`: workflow state in PostgreSQL (Spec: 01 §5.2)."""
+"""`PgWorkflowService` and `PgWorkflowRunService`: workflow state in PostgreSQL (see
+docs/operations.md#storage-layout)."""
 
 from __future__ import annotations
 
@@ -134,7 +135,8 @@ def _transition_params(step_id: str, change: StepChange, now: datetime) -> dict[
 
 
 class PgWorkflowService(_PgWorkflowReads, WorkflowService):
-    """`WorkflowService` on PostgreSQL; locks are session advisory locks (01 §5.2).
+    """`WorkflowService` on PostgreSQL; locks are session advisory locks
+    (docs/operations.md#storage-layout).
 
     `pool` is a DSN (the service owns a pool of its own) or an `AsyncConnectionPool` it borrows.
     Each held lock pins one pool connection, so the pool must be larger than the number of

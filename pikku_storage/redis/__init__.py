@@ -3,7 +3,7 @@
 `open_storage("redis://…")` builds the eight services on one client that the `Storage` owns;
 `storage_from_client(client)` builds them on a client the caller gives (fakeredis, Sentinel).
 Standalone servers, Sentinel primaries and Valkey, on core commands and Lua only; a cluster
-client is refused. Spec: 00 §5, 01 §5.3, 02 §5.4, 03 §6.3.
+client is refused. See docs/concepts.md#lifecycle-and-namespaces, docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -167,7 +167,8 @@ def open_storage(
 
     `client_options` go to `redis.asyncio.Redis.from_url` (pool size, timeouts, TLS). The
     `Storage` owns the client and closes it last. Raises: `InvalidValue` for an unknown
-    option or a bad value, before any connection is made. Spec: 00 §5.
+    option or a bad value, before any connection is made. See
+    docs/concepts.md#lifecycle-and-namespaces.
     """
     _check_client_options(client_options)
     connection = RedisConnection(_check_url(url), **client_options)
@@ -198,7 +199,7 @@ def storage_from_client(
     """Every service on a `redis.asyncio` client the caller made (fakeredis, Sentinel, TLS).
 
     The client is borrowed (left open by `close()`) unless `own_client=True`. A cluster or
-    synchronous client raises `InvalidValue`. Spec: 00 §5.
+    synchronous client raises `InvalidValue`. See docs/concepts.md#lifecycle-and-namespaces.
     """
     connection = RedisConnection(client)
     storage = _build(

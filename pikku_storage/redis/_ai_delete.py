@@ -3,7 +3,8 @@
 Which keys a thread's deletion touches depends on stored data (its resource, agents, runs and
 their pending tool calls), so the client reads a snapshot first, then one script deletes every
 key and index entry, re-checking each thread's `seq` (a re-created thread has another) and
-`rev` (bumped by every write that adds a run or a pending id). Spec: 02 §2, §4, §5.4.
+`rev` (bumped by every write that adds a run or a pending id). See docs/services/ai-storage.md,
+docs/services/agent-runs.md, docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 `RedisConnection` defers building the `redis.asyncio` client to first use, so constructors do
 no I/O and create no loop-bound objects (the client makes asyncio locks). `RedisBase` is the
 mixin of the eight services: the namespace check, the layout-version `init()`, `close()` of
-an owned client. Spec: 00 §5, 01 D17, style §15.
+an owned client. See docs/concepts.md#lifecycle-and-namespaces,
+docs/operations.md#not-supported-yet-planned, style §15.
 """
 
 from __future__ import annotations

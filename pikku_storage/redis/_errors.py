@@ -3,7 +3,8 @@
 Errors are recognised by class, never by message text (style §12): a broken or refused
 connection, a timeout, a server still loading or a failover in progress is `StorageUnavailable`.
 Contract outcomes (not found, conflict) never arrive as Redis errors: the Lua scripts answer
-status codes that the services map to errors. Spec: 00 §6, 01 §6 item 61.
+status codes that the services map to errors. See docs/concepts.md#errors,
+docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 One function per key family. Workflow keys carry the run's hash tag `{r}` (a UUID) and the
 namespace indexes `{P}`; AI keys escape ids so no id can close a hash tag or fake a separator;
 channel and deployment keys are `p:<family>:<id>` with fixed, distinct family names. Where a
-script must derive keys from stored members (01 §5.3 `list_runs`, 03 §6.3 removals), it gets
+script must derive keys from stored members (docs/operations.md#storage-layout `list_runs`,
+docs/operations.md#storage-layout removals), it gets
 the fixed parts of the key from here (`…_prefix`) and only appends the member.
-Spec: 01 §5.3, 02 §5.4, 03 §6.3.
+See docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -32,18 +33,19 @@ _ESCAPES: Final = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A"}
 
 
 def escape_id(value: str) -> str:
-    """An id made safe inside an AI key: `%`, `{`, `}` and `:` percent-escaped (02 §5.4)."""
+    """An id made safe inside an AI key: `%`, `{`, `}` and `:` percent-escaped
+    (docs/operations.md#storage-layout)."""
     return value.translate(_ESCAPES)
 
 
 def layout_key(prefix: str) -> str:
-    """The layout-version key of a namespace (00 §5)."""
+    """The layout-version key of a namespace (docs/concepts.md#lifecycle-and-namespaces)."""
     return f"{prefix}:layout"
 
 
 @dataclass(frozen=True, slots=True)
 class WorkflowKeys:
-    """Workflow keys of namespace `p` (01 §5.3)."""
+    """Workflow keys of namespace `p` (docs/operations.md#storage-layout)."""
 
     p: str
 
@@ -137,7 +139,7 @@ class WorkflowKeys:
 
 @dataclass(frozen=True, slots=True)
 class AIKeys:
-    """AI keys of namespace `p`; `K = p:ai`, ids escaped (02 §5.4)."""
+    """AI keys of namespace `p`; `K = p:ai`, ids escaped (docs/operations.md#storage-layout)."""
 
     p: str
 
@@ -233,7 +235,7 @@ class AIKeys:
 
 @dataclass(frozen=True, slots=True)
 class ChannelKeys:
-    """Channel and subscription keys of namespace `p` (03 §6.3)."""
+    """Channel and subscription keys of namespace `p` (docs/operations.md#storage-layout)."""
 
     p: str
 
@@ -261,7 +263,7 @@ class ChannelKeys:
 
 @dataclass(frozen=True, slots=True)
 class DeploymentKeys:
-    """Deployment registration keys of namespace `p` (03 §6.3)."""
+    """Deployment registration keys of namespace `p` (docs/operations.md#storage-layout)."""
 
     p: str
 

@@ -3,7 +3,7 @@
 Tasks of one process queue first on a process-local `LocalLockRegistry`, so only one of them
 at a time polls Redis. Waits and leases run on real time (`time.monotonic`), never on the
 service clock (D13). A lease lost while the body runs is logged at WARNING when the lock is
-released, never raised. Spec: 01 §3.8, §5.3.
+released, never raised. See docs/services/workflows.md#locks, docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Replies are bytes or `str` depending on the client's `decode_responses`; everything here
 accepts both. Timestamps are epoch milliseconds, payloads codec JSON text, and an absent hash
-field is `None` (Spec: 01 §5.3, 02 §5.4, 03 §6.3; style §6).
+field is `None` (see docs/operations.md#storage-layout; style §6).
 """
 
 from __future__ import annotations

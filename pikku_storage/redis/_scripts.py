@@ -3,7 +3,7 @@
 Each `_lua/<name>.lua` holds one atomic unit, headed by a comment listing its `KEYS`, `ARGV`
 and reply; `_lua/_prelude.lua` (small `local` helpers) is prepended to each when it is read.
 `register_script` does no I/O: redis-py sends `EVALSHA` and loads the script on `NOSCRIPT`.
-Spec: 01 §5.3, 02 §5.4, 03 §6.3; style §10.
+See docs/operations.md#storage-layout; style §10.
 """
 
 from __future__ import annotations

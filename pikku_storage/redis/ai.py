@@ -4,7 +4,7 @@ A thread's keys share its hash tag `{T}` (escaped id); namespace indexes carry `
 write is one Lua script; where the index keys a write touches depend on stored data (the
 thread's resource and agents, a run's pending ids), the client reads them first and the
 script re-checks them, answering "retry" if they changed. Message windows, thread lists and
-run lists read sorted sets, so their cost follows the window. Spec: 02 §5.4.
+run lists read sorted sets, so their cost follows the window. See docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -172,7 +172,8 @@ class _RedisAIBase(RedisBase, Service):
 
 
 class RedisAIStorageService(_RedisAIBase, AIStorageService):
-    """Threads, messages with tool calls and results, and working memory (Spec: 02 §2, §5.4).
+    """Threads, messages with tool calls and results, and working memory (see
+    docs/services/ai-storage.md, docs/operations.md#storage-layout).
 
     Built from a URL it owns its client; given a client or a `RedisConnection` it borrows it.
     """
@@ -295,7 +296,8 @@ class RedisAIStorageService(_RedisAIBase, AIStorageService):
 
 
 class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
-    """Agent runs, usage, suspension and pending approvals (Spec: 02 §3, §5.4)."""
+    """Agent runs, usage, suspension and pending approvals (see docs/services/ai-run-state.md,
+    docs/operations.md#storage-layout)."""
 
     @translated
     async def _create_run(self, run: NewAgentRun) -> None:
@@ -491,7 +493,8 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
 
 
 class RedisAgentRunService(_RedisAIBase, AgentRunService):
-    """Console queries over threads and runs, deletion and retention (Spec: 02 §4, §5.4)."""
+    """Console queries over threads and runs, deletion and retention (see
+    docs/services/agent-runs.md, docs/operations.md#storage-layout)."""
 
     @translated
     async def _list_threads(

@@ -2,7 +2,8 @@
 
 A channel is a hash, its `last_seen` a score in one sorted set, its topics a reverse-index
 set; every multi-key or conditional write is one Lua script. No key has a TTL: staleness is
-decided from the scores and the injected clock only. Spec: 03 §2, §3, §6.3.
+decided from the scores and the injected clock only. See docs/services/channels.md,
+docs/services/eventhub.md, docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class _RedisChannelsBase(RedisBase, Service):
 
 
 class RedisChannelStore(_RedisChannelsBase, ChannelStore):
-    """Channels with sessions and liveness on Redis (Spec: 03 §2, §6.3).
+    """Channels with sessions and liveness on Redis (see docs/services/channels.md,
+    docs/operations.md#storage-layout).
 
     Built from a URL it owns its client; given a client or a `RedisConnection` it borrows it.
     Pair it with a `RedisEventHubStore` on the same connection and `key_prefix`.
@@ -106,7 +108,8 @@ class RedisChannelStore(_RedisChannelsBase, ChannelStore):
 
 
 class RedisEventHubStore(_RedisChannelsBase, EventHubStore):
-    """Topic subscriptions over the keys of a `RedisChannelStore` (Spec: 03 §3, §6.3)."""
+    """Topic subscriptions over the keys of a `RedisChannelStore` (see docs/services/eventhub.md,
+    docs/operations.md#storage-layout)."""
 
     @translated
     async def _subscribe(self, topic: str, channel_id: str) -> bool:

@@ -2,7 +2,8 @@
 
 A registration is a hash (endpoint), a set of its functions, one member per function set and
 a score (`last_heartbeat`, epoch ms) in one sorted set; liveness is decided from that score and
-a cutoff computed from the injected clock. No key has a TTL. Spec: 03 §4, §6.3.
+a cutoff computed from the injected clock. No key has a TTL. See docs/services/deployments.md,
+docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ __all__ = ["RedisDeploymentService"]
 
 
 class RedisDeploymentService(RedisBase, DeploymentService):
-    """Service discovery for remote RPC between instances, on Redis (Spec: 03 §4, §6.3).
+    """Service discovery for remote RPC between instances, on Redis (see
+    docs/services/deployments.md, docs/operations.md#storage-layout).
 
     Built from a URL it owns its client; given a client or a `RedisConnection` it borrows it.
     """

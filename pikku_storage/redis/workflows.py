@@ -3,7 +3,8 @@
 Every write is one Lua script over the run's keys (tag `{r}`) and the namespace indexes (tag
 `{P}`); index keys that depend on the run's status are read first and the script re-checks
 the run's `rev`, answering "retry" if a status change slipped in. Lists read sorted sets, so
-their cost follows the window, never the number of runs stored. Spec: 01 §5.3.
+their cost follows the window, never the number of runs stored. See
+docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ class _RedisWorkflowBase(RedisBase, Service):
 
 
 class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
-    """Workflow runs, steps, state, versions and leased locks on Redis (Spec: 01 §3, §5.3).
+    """Workflow runs, steps, state, versions and leased locks on Redis (see
+    docs/services/workflows.md, docs/operations.md#storage-layout).
 
     Built from a URL it owns its client; given a client or a `RedisConnection` it borrows it.
     `lock_lease` (seconds, default 30) is the `PX` lease of a held lock, renewed every third of
@@ -399,7 +401,8 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
 
 
 class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
-    """Console queries, deletion and retention over the workflow keys (Spec: 01 §4, §5.3)."""
+    """Console queries, deletion and retention over the workflow keys (see
+    docs/services/workflow-runs.md, docs/operations.md#storage-layout)."""
 
     @translated
     async def _list_runs(

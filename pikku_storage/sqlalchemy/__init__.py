@@ -3,7 +3,8 @@
 `open_storage(url)` builds the eight services on one engine the `Storage` owns;
 `storage_from_engine(engine)` builds them on an engine the caller keeps. `make_tables()` returns
 the namespace's `MetaData` for Alembic. Drivers: psycopg (PostgreSQL), aiomysql (MySQL,
-MariaDB), aiosqlite (SQLite). Spec: 00 §5, 01 §5.4, 02 §5.3, 03 §6.2.
+MariaDB), aiosqlite (SQLite). See docs/concepts.md#lifecycle-and-namespaces,
+docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations

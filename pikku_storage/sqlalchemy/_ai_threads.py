@@ -1,5 +1,6 @@
 """Reads and the deletion cascade the three SQLAlchemy AI services share: threads, message
-windows with their tool calls, runs with their pending approvals (Spec: 02 §2-§4, §5.3)."""
+windows with their tool calls, runs with their pending approvals (see docs/services/ai-storage.md,
+docs/services/agent-runs.md, docs/operations.md#storage-layout)."""
 
 from __future__ import annotations
 

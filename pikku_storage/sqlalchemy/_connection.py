@@ -13,7 +13,7 @@ plain function of a sync `Connection`, so the whole transaction runs in one plac
 
 Deadlocks, serialization failures, SQLite `SQLITE_BUSY` before the busy timeout and a stale
 pooled connection (before COMMIT was sent) re-run the whole body through `_retry.retry`
-(Spec: 01 §5.4, 02 §5.3, 00 §6).
+(see docs/operations.md#storage-layout, docs/concepts.md#errors).
 """
 
 from __future__ import annotations
@@ -559,7 +559,8 @@ class Database:
             return fn(conn)
 
     async def ensure_schema(self, now: datetime) -> None:
-        """Create or migrate this namespace's tables once per engine (01 §5.4, 00 §5)."""
+        """Create or migrate this namespace's tables once per engine
+        (docs/operations.md#storage-layout, docs/concepts.md#lifecycle-and-namespaces)."""
         key = self.sync_engine
         done = _MIGRATED.setdefault(key, set())
         if (self.schema, self.table_prefix) in done:
@@ -647,7 +648,7 @@ class SqlAlchemyService(Service):
     `schema` (PostgreSQL, MySQL) and `table_prefix` name the namespace; `busy_timeout` (seconds,
     SQLite) and `engine_options` apply to an engine built from a URL. `init()` creates or
     migrates the namespace's tables (once per engine); `close()` disposes an owned engine and
-    leaves a borrowed one open (Spec: 00 §5).
+    leaves a borrowed one open (see docs/concepts.md#lifecycle-and-namespaces).
     """
 
     _db: Database

@@ -2,7 +2,7 @@
 
 Services ask `ops_for(dialect)` once and call `insert_if_absent`, `upsert`, `for_update`,
 `for_share`, `before`, the lock primitives and the migration lock; no service branches on the
-dialect name (style §8). Spec: 01 §5.4, 02 §5.3, 03 §6.2.
+dialect name (style §8). See docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pikku_storage.sqlalchemy._errors import is_unique_violation
 __all__ = ["DialectOps", "chunks", "ops_for"]
 
 MIGRATION_LOCK_TIMEOUT: Final = 300  # seconds a MySQL init waits for another's migration
-CHUNK: Final = 500  # bind parameters per IN list (03 §6.2)
+CHUNK: Final = 500  # bind parameters per IN list (docs/operations.md#storage-layout)
 
 S = TypeVar("S")
 
@@ -150,7 +150,8 @@ class DialectOps:
     def distinct_ascending(self, conn: Connection, column: Column[Any]) -> list[Any]:
         """The distinct values of an indexed column in index order, by a loose index scan: each
         step seeks the smallest value above the previous one, so the cost grows with the
-        number of distinct values, not of rows (01 §4, 02 §4)."""
+        number of distinct values, not of rows (docs/services/workflow-runs.md,
+        docs/services/agent-runs.md)."""
         names = select(func.min(column).label("value")).cte("distinct_values", recursive=True)
         following = select(func.min(column)).where(column > names.c.value).scalar_subquery()
         names = names.union_all(select(following).where(names.c.value.is_not(None)))

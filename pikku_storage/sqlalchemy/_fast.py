@@ -7,7 +7,7 @@ compiler, so the SQL is still SQLAlchemy's: no SQL of our own), keeps its bind o
 processors and result processors, and then runs it on the driver cursor directly. Results
 mimic the few `Result` methods the services use. Statements with expanding parameters,
 aiosqlite engines and engines with event listeners go through `Connection.execute`
-(Spec: 00 §1, issue 10).
+(see docs/index.md, issue 10).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@
    or release fails or is cancelled midway the connection is invalidated: the session's end
    frees its locks. A lock lost while held is logged at release, never raised.
 
-Waits use `time.monotonic()`, never the service clock (D13). Spec: 01 §3.8, §5.2, §5.4.
+Waits use `time.monotonic()`, never the service clock (D13). See docs/services/workflows.md#locks,
+docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ applied versions are rows of `<prefix>schema_version` (with the SHA-256 of the s
 compiled for that database); a store at a newer version than `LATEST` raises `SchemaMismatch`.
 Locks: PostgreSQL `pg_advisory_xact_lock`, MySQL `GET_LOCK`, SQLite the `BEGIN IMMEDIATE`
 write transaction. MySQL DDL commits implicitly, so a migration interrupted there is resumed
-by skipping what already exists (Spec: 00 §5, style §9).
+by skipping what already exists (see docs/concepts.md#lifecycle-and-namespaces, style §9).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class Migration:
 
 
 def _create_v1(t: Tables) -> list[ExecutableDDLElement]:
-    """Version 1: the version table and every table of 01 §5.4, 02 §5.3 and 03 §6.2."""
+    """Version 1: the version table and every table of docs/operations.md#storage-layout,
+    docs/operations.md#storage-layout and docs/operations.md#storage-layout."""
     ordered = [
         t.schema_version,
         t.workflow_runs,

@@ -2,7 +2,8 @@
 
 `make_tables(schema, table_prefix)` is public so users can hand the `MetaData` to Alembic's
 autogenerate; the services use the same objects (`Tables`), so statements and DDL agree.
-Layout: 01 §5.2/§5.4, 02 §5.2/§5.3, 03 §6.1/§6.2.
+Layout: docs/operations.md#storage-layout, docs/operations.md#storage-layout,
+docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def make_tables(schema: str | None = None, table_prefix: str = "pikku_") -> Meta
     """The `MetaData` of every table of one namespace, for Alembic's `target_metadata`.
 
     Tables are named `<table_prefix><name>` in `schema` (PostgreSQL and MySQL only). Raises:
-    `InvalidValue` for a name that is not a plain identifier. Spec: 00 §5.
+    `InvalidValue` for a name that is not a plain identifier. See
+    docs/concepts.md#lifecycle-and-namespaces.
     """
     return build_tables(schema, table_prefix).metadata
 
@@ -121,7 +123,8 @@ class _Namespace:
         return f"{self.prefix}{suffix}"
 
     def table(self, name: str, *items: SchemaItem) -> Table:
-        """The table `<prefix><name>`; on MySQL an InnoDB table in utf8mb4 (03 §6.2)."""
+        """The table `<prefix><name>`; on MySQL an InnoDB table in utf8mb4
+        (docs/operations.md#storage-layout)."""
         return Table(
             self.name(name), self.metadata, *items, mysql_engine="InnoDB", mysql_charset="utf8mb4"
         )
@@ -143,7 +146,8 @@ def _version_table(ns: _Namespace) -> Table:
 
 
 def _workflow_tables(ns: _Namespace) -> dict[str, Table]:
-    """Runs, steps, attempt history, run state and workflow versions (01 §5.2/§5.4)."""
+    """Runs, steps, attempt history, run state and workflow versions
+    (docs/operations.md#storage-layout)."""
     statuses = [s.value for s in WorkflowStatus]
     step_statuses = [s.value for s in StepStatus]
     stamps = ("running_at", "scheduled_at", "succeeded_at", "failed_at")
@@ -255,7 +259,8 @@ def _workflow_tables(ns: _Namespace) -> dict[str, Table]:
 
 
 def _ai_tables(ns: _Namespace) -> dict[str, Table]:
-    """Threads, messages, tool calls, memories, agent runs and approvals (02 §5.2/§5.3)."""
+    """Threads, messages, tool calls, memories, agent runs and approvals
+    (docs/operations.md#storage-layout)."""
     threads = ns.table(
         "ai_threads",
         _seq(),
@@ -408,7 +413,7 @@ def _ai_tables(ns: _Namespace) -> dict[str, Table]:
 
 
 def _channel_tables(ns: _Namespace) -> dict[str, Table]:
-    """Channels and their topic subscriptions (03 §6.1/§6.2)."""
+    """Channels and their topic subscriptions (docs/operations.md#storage-layout)."""
     channels = ns.table(
         "channels",
         Column("channel_id", Ident(), nullable=False),
@@ -439,7 +444,7 @@ def _channel_tables(ns: _Namespace) -> dict[str, Table]:
 
 
 def _deployment_tables(ns: _Namespace) -> dict[str, Table]:
-    """Deployments and the functions each one serves (03 §6.1/§6.2)."""
+    """Deployments and the functions each one serves (docs/operations.md#storage-layout)."""
     deployments = ns.table(
         "deployments",
         Column("deployment_id", Ident(), nullable=False),

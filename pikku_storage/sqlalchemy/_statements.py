@@ -3,7 +3,7 @@
 Building a Core expression per call costs more than SQLAlchemy's compiled-cache lookup it
 feeds; these are built on first use and reused with a parameter dict, so a call pays only the
 cache hit. Names of bind parameters start with `p_` so they never clash with a column name
-(Spec: 01 §5.4, 02 §5.3, 03 §6.2).
+(see docs/operations.md#storage-layout).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Column types whose storage differs by dialect: ids, identifiers, payloads and timestamps.
 
 Each is a `TypeDecorator` choosing its dialect type in `load_dialect_impl`, so one `MetaData`
-serves every dialect and services never branch on the dialect (Spec: 01 §5.4, 02 §5.3, 03 §6.2).
+serves every dialect and services never branch on the dialect (see
+docs/operations.md#storage-layout).
 Their public home is `pikku_storage.sqlalchemy.types` (what Alembic migrations import), and each
 `repr` is a call that rebuilds it.
 """
@@ -38,7 +39,7 @@ def binary_collation(dialect: Dialect) -> str | None:
 
     PostgreSQL `"C"` (byte order is code-point order for UTF-8), MySQL 8 `utf8mb4_0900_bin`,
     MariaDB `utf8mb4_nopad_bin`; never a PAD SPACE collation, where `"a"` equals `"a "`.
-    SQLite's default `BINARY` already compares bytes. Spec: 01 §5.4.
+    SQLite's default `BINARY` already compares bytes. See docs/operations.md#storage-layout.
     """
     if dialect.name == "postgresql":
         return "C"
@@ -72,7 +73,8 @@ class Ident(TypeDecorator[str]):
 class UuidText(TypeDecorator[str]):
     """A UUID kept as its canonical string: native `uuid` on PostgreSQL, `CHAR(36)` elsewhere.
 
-    Callers pass canonical UUID strings only (D2 is decided before any I/O). Spec: 01 §5.4.
+    Callers pass canonical UUID strings only (D2 is decided before any I/O). See
+    docs/operations.md#storage-layout.
     """
 
     impl = CHAR
@@ -109,7 +111,7 @@ class LongText(TypeDecorator[str]):
 class EpochMs(TypeDecorator[datetime]):
     """An aware UTC datetime stored as `BIGINT` epoch milliseconds on every dialect.
 
-    Exact everywhere and compared as integers in indexes (Spec: 02 §5.3, 03 §6.2).
+    Exact everywhere and compared as integers in indexes (see docs/operations.md#storage-layout).
     """
 
     impl = BigInteger
@@ -126,7 +128,8 @@ class Timestamp(TypeDecorator[datetime]):
     """The workflow tables' timestamp: PostgreSQL `timestamptz`, MySQL `DATETIME(3)` in UTC,
     SQLite integer epoch milliseconds; always read back as an aware UTC datetime.
 
-    Values are already whole milliseconds (the service clock truncates). Spec: 01 §5.4.
+    Values are already whole milliseconds (the service clock truncates). See
+    docs/operations.md#storage-layout.
     """
 
     impl = BigInteger

@@ -3,7 +3,8 @@
 Each hook is one transaction. `save_messages` bumps the thread row first (existence check, row
 lock that serialises savers, sequence allocation), then checks duplicates and results under
 that lock. Deletions lock the thread and its runs, then delete every child explicitly, so a
-borrowed SQLite engine with foreign keys off leaves no orphans (Spec: 02 §2-§4, §5.3).
+borrowed SQLite engine with foreign keys off leaves no orphans (see docs/services/ai-storage.md,
+docs/services/agent-runs.md, docs/operations.md#storage-layout).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ ROWS_PER_UPSERT: Final = 100  # five bind parameters a row
 
 
 class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
-    """Threads, messages, tool calls and working memory through SQLAlchemy (02 §2, §5.3)."""
+    """Threads, messages, tool calls and working memory through SQLAlchemy
+    (docs/services/ai-storage.md, docs/operations.md#storage-layout)."""
 
     async def _create_thread(self, thread: NewThread) -> None:
         threads = self._db.tables.ai_threads
@@ -234,7 +236,8 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
 
 
 class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
-    """Agent runs and pending approvals through SQLAlchemy (02 §3, §5.3)."""
+    """Agent runs and pending approvals through SQLAlchemy (docs/services/ai-run-state.md,
+    docs/operations.md#storage-layout)."""
 
     async def _create_run(self, run: NewAgentRun) -> None:
         t = self._db.tables
@@ -300,7 +303,7 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
             if isinstance(approvals, UnsetType):
                 return
             # Replace by difference under the run's row lock: a kept row is never deleted, so
-            # a racing resolve_approval cannot miss it (02 §5.2).
+            # a racing resolve_approval cannot miss it (docs/operations.md#storage-layout).
             current = select(pending.c.tool_call_id).where(pending.c.run_id == run_id)
             existing = set((conn.execute(self._db.ops.for_update(current))).scalars())
             stale = sorted(existing - {approval.tool_call_id for approval in approvals})
@@ -416,7 +419,8 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
 
 
 class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
-    """Console queries, deletion and retention of AI threads through SQLAlchemy (02 §4)."""
+    """Console queries, deletion and retention of AI threads through SQLAlchemy
+    (docs/services/agent-runs.md)."""
 
     async def _list_threads(
         self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
@@ -428,7 +432,7 @@ class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
         if agent_name is not None:
             # A scalar probe rather than EXISTS, which MariaDB turns into a semi-join that
             # sorts the agent's threads: every dialect walks the thread index in order and
-            # probes (agent_name, thread_id) per thread (02 §5.2).
+            # probes (agent_name, thread_id) per thread (docs/operations.md#storage-layout).
             probe = (
                 select(runs.c.seq)
                 .where(runs.c.agent_name == agent_name, runs.c.thread_id == threads.c.id)

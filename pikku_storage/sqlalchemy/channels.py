@@ -2,8 +2,8 @@
 
 Removals and prunes lock the channel rows, then delete subscriptions explicitly before the
 channels, so correctness never depends on foreign-key enforcement; `subscribe` checks the
-channel with a locking read in the same transaction as its idempotent insert (Spec: 03 §2-§3,
-§6.2).
+channel with a locking read in the same transaction as its idempotent insert (see
+docs/services/channels.md, docs/services/eventhub.md, docs/operations.md#storage-layout).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ __all__ = ["SqlAlchemyChannelStore", "SqlAlchemyEventHubStore"]
 
 
 class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
-    """WebSocket channels and their sessions through SQLAlchemy (03 §2, §6.2).
+    """WebSocket channels and their sessions through SQLAlchemy (docs/services/channels.md,
+    docs/operations.md#storage-layout).
 
     Its `init()` also creates the event hub's table (one migration covers both).
     """
@@ -129,7 +130,8 @@ class SqlAlchemyChannelStore(SqlAlchemyService, ChannelStore):
 
 
 class SqlAlchemyEventHubStore(SqlAlchemyService, EventHubStore):
-    """Topic subscriptions over a `SqlAlchemyChannelStore`'s namespace (03 §3, §6.2).
+    """Topic subscriptions over a `SqlAlchemyChannelStore`'s namespace (docs/services/eventhub.md,
+    docs/operations.md#storage-layout).
 
     Build it on the same engine (or URL), `schema` and `table_prefix` as its channel store.
     """

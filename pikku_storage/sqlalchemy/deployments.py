@@ -2,7 +2,8 @@
 
 `start` is one transaction (drop an earlier id, upsert the row, replace the function rows);
 `heartbeat` stamps the row or, if it vanished, re-registers in the same transaction; stale
-rows are locked, re-checked and deleted with their functions (Spec: 03 §4, §6.2).
+rows are locked, re-checked and deleted with their functions (see docs/services/deployments.md,
+docs/operations.md#storage-layout).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ __all__ = ["SqlAlchemyDeploymentService"]
 
 
 class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
-    """Service discovery through SQLAlchemy (03 §4, §6.2).
+    """Service discovery through SQLAlchemy (docs/services/deployments.md,
+    docs/operations.md#storage-layout).
 
     Takes the connection arguments of every SQLAlchemy service, then the heartbeat options of
     `DeploymentService`. `close()` stops a started instance, then disposes an owned engine.

@@ -3,7 +3,8 @@
 Every hook is one transaction (`Database.write`/`read`); a step write updates the live step and
 its current history row together; claims are conditional UPDATEs judged by row count.
 Removals lock the run and its steps, then delete children explicitly, so no row is left even
-where foreign keys are not enforced (Spec: 01 §3-§4, §5.4).
+where foreign keys are not enforced (see docs/services/workflows.md, docs/services/workflow-runs.md,
+docs/operations.md#storage-layout).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class _WorkflowBase(SqlAlchemyService):
 
 
 class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
-    """Workflow state on PostgreSQL, MySQL/MariaDB or SQLite through SQLAlchemy (01 §5.4).
+    """Workflow state on PostgreSQL, MySQL/MariaDB or SQLite through SQLAlchemy
+    (docs/operations.md#storage-layout).
 
     Locks span processes on PostgreSQL and MySQL, and one process on SQLite.
     """
@@ -423,7 +425,8 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
 
 
 class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
-    """Console queries over the tables of a `SqlAlchemyWorkflowService` (01 §4, §5.4)."""
+    """Console queries over the tables of a `SqlAlchemyWorkflowService`
+    (docs/services/workflow-runs.md, docs/operations.md#storage-layout)."""
 
     async def _list_runs(
         self, workflow_name: str | None, status: WorkflowStatus | None, limit: int, offset: int

@@ -1,4 +1,4 @@
-"""The contract suite: one class per service, `FullContract` combining them (04-testing §3)."""
+"""The contract suite: one class per service, `FullContract` combining them (docs/contract.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Contract tests of pending approvals and decisions (02 §6 Approvals 39-43, Concurrency 60-61)."""
+"""Contract tests of pending approvals and decisions (docs/services/ai-run-state.md#approvals item
+39-43, Concurrency 60-61)."""
 
 from __future__ import annotations
 
@@ -35,10 +36,11 @@ __all__ = ["ApprovalTests", "RunConcurrencyTests"]
 
 
 class ApprovalTests:
-    """`resolve_approval`, `find_run_by_tool_call_id`, `get_approval_decisions` (02 §6)."""
+    """`resolve_approval`, `find_run_by_tool_call_id`, `get_approval_decisions`
+    (docs/contract.md)."""
 
     async def test_resolve_approval_returns_true_then_false(self, storage: Storage) -> None:
-        """02 §6 Approvals 39."""
+        """docs/services/ai-run-state.md#approvals item 39."""
         await make_thread(storage)
         await make_run(storage, pending_approvals=[tool_approval("tc-1")])
         assert await storage.ai_run_state.resolve_approval("tc-1", "approved") is True
@@ -48,7 +50,7 @@ class ApprovalTests:
     async def test_a_resolved_approval_leaves_the_pending_set_and_the_lookup(
         self, storage: Storage
     ) -> None:
-        """02 §6 Approvals 39."""
+        """docs/services/ai-run-state.md#approvals item 39."""
         state = storage.ai_run_state
         await make_thread(storage)
         run_id = await make_run(
@@ -64,7 +66,7 @@ class ApprovalTests:
     async def test_resolve_approval_leaves_the_run_status_and_updated_at(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Approvals 39."""
+        """docs/services/ai-run-state.md#approvals item 39."""
         await make_thread(storage)
         run_id = await make_run(
             storage,
@@ -81,7 +83,7 @@ class ApprovalTests:
     async def test_resolve_approval_logs_the_decision_with_its_status_and_the_clock(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Approvals 39."""
+        """docs/services/ai-run-state.md#approvals item 39."""
         await make_thread(storage)
         run_id = await make_run(storage, pending_approvals=[tool_approval("tc-1", args={"q": 1})])
         pikku_clock.advance(3)
@@ -98,7 +100,7 @@ class ApprovalTests:
     async def test_resolve_approval_of_an_unknown_tool_call_returns_false(
         self, storage: Storage
     ) -> None:
-        """02 §6 Approvals 40."""
+        """docs/services/ai-run-state.md#approvals item 40."""
         await make_thread(storage)
         await make_run(storage, pending_approvals=[tool_approval("tc-1")])
         before = await snapshot(storage)
@@ -108,7 +110,7 @@ class ApprovalTests:
     async def test_resolve_approval_with_an_unknown_status_raises_invalid_value(
         self, storage: Storage
     ) -> None:
-        """02 §6 Approvals 40."""
+        """docs/services/ai-run-state.md#approvals item 40."""
         await make_thread(storage)
         run_id = await make_run(storage, pending_approvals=[tool_approval("tc-1")])
         before = await snapshot(storage)
@@ -122,7 +124,7 @@ class ApprovalTests:
     async def test_resolve_approval_without_run_id_claims_every_run_pending_on_the_call(
         self, storage: Storage
     ) -> None:
-        """02 §6 Approvals 41."""
+        """docs/services/ai-run-state.md#approvals item 41."""
         state = storage.ai_run_state
         await make_thread(storage)
         parent = await make_run(storage, pending_approvals=[agent_approval("tc-1")])
@@ -147,7 +149,7 @@ class ApprovalTests:
     async def test_resolve_approval_with_run_id_claims_only_that_run(
         self, storage: Storage
     ) -> None:
-        """02 §6 Approvals 41."""
+        """docs/services/ai-run-state.md#approvals item 41."""
         state = storage.ai_run_state
         await make_thread(storage)
         parent = await make_run(storage, pending_approvals=[agent_approval("tc-1")])
@@ -168,7 +170,7 @@ class ApprovalTests:
     async def test_resolve_approval_with_an_unknown_run_id_returns_false(
         self, storage: Storage, which: str
     ) -> None:
-        """02 §6 Approvals 41."""
+        """docs/services/ai-run-state.md#approvals item 41."""
         await make_thread(storage)
         await make_run(storage, pending_approvals=[tool_approval("tc-1")])
         other = await make_run(storage, pending_approvals=[tool_approval("tc-2")])
@@ -182,7 +184,7 @@ class ApprovalTests:
     async def test_find_run_by_tool_call_id_returns_the_run_and_the_approval_as_stored(
         self, storage: Storage
     ) -> None:
-        """02 §6 Approvals 42."""
+        """docs/services/ai-run-state.md#approvals item 42."""
         await make_thread(storage)
         approval = tool_approval("tc-1", "search", {"a": [1, {"b": None}], "c": 2**70})
         run_id = await make_run(
@@ -203,7 +205,7 @@ class ApprovalTests:
     async def test_find_run_by_tool_call_id_is_none_when_nothing_is_pending(
         self, storage: Storage
     ) -> None:
-        """02 §6 Approvals 42."""
+        """docs/services/ai-run-state.md#approvals item 42."""
         state = storage.ai_run_state
         await make_thread(storage)
         assert await state.find_run_by_tool_call_id("tc-1") is None
@@ -214,7 +216,7 @@ class ApprovalTests:
     async def test_find_run_by_tool_call_id_prefers_the_most_recently_created_run(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Approvals 42."""
+        """docs/services/ai-run-state.md#approvals item 42."""
         await make_thread(storage, "t-1")
         await make_thread(storage, "t-2")
         pikku_clock.advance(5)
@@ -232,7 +234,7 @@ class ApprovalTests:
     async def test_find_run_by_tool_call_id_prefers_the_later_created_run_on_a_tie(
         self, storage: Storage
     ) -> None:
-        """02 §6 Approvals 42."""
+        """docs/services/ai-run-state.md#approvals item 42."""
         await make_thread(storage)
         await make_run(storage, pending_approvals=[tool_approval("tc-1", "first")])
         later = await make_run(storage, pending_approvals=[tool_approval("tc-1", "second")])
@@ -243,7 +245,7 @@ class ApprovalTests:
     async def test_approval_decisions_are_listed_in_claim_order(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Approvals 43."""
+        """docs/services/ai-run-state.md#approvals item 43."""
         state = storage.ai_run_state
         await make_thread(storage)
         approvals: list[PendingApproval] = [
@@ -280,7 +282,7 @@ class ApprovalTests:
     async def test_approval_decisions_of_an_unknown_run_are_empty(
         self, storage: Storage, run_id: str
     ) -> None:
-        """02 §6 Approvals 43."""
+        """docs/services/ai-run-state.md#approvals item 43."""
         await make_thread(storage)
         await make_run(storage, pending_approvals=[tool_approval()])
         assert await storage.ai_run_state.resolve_approval("tc-1", "approved")
@@ -289,7 +291,7 @@ class ApprovalTests:
     async def test_a_tool_call_pending_again_after_a_decision_is_claimed_and_logged_again(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Approvals 43."""
+        """docs/services/ai-run-state.md#approvals item 43."""
         state = storage.ai_run_state
         await make_thread(storage)
         run_id = await make_run(storage, pending_approvals=[tool_approval("tc-1")])
@@ -316,13 +318,13 @@ class ApprovalTests:
 
 
 class RunConcurrencyTests:
-    """Concurrent claims and updates on runs (02 §6 Concurrency 60-61)."""
+    """Concurrent claims and updates on runs (docs/concepts.md#concurrency item 60-61)."""
 
     @pytest.mark.parametrize("with_run_id", [False, True], ids=["any-run", "with-run-id"])
     async def test_concurrent_resolves_claim_one_approval_exactly_once(
         self, storage: Storage, storage_factory: StorageFactory, with_run_id: bool
     ) -> None:
-        """02 §6 Concurrency 60."""
+        """docs/concepts.md#concurrency item 60."""
         await make_thread(storage)
         run_id = await make_run(storage, pending_approvals=[tool_approval("tc-1")])
         instances = [storage, await storage_factory()]
@@ -340,7 +342,7 @@ class RunConcurrencyTests:
     async def test_concurrent_updates_of_different_fields_both_land(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """02 §6 Concurrency 61."""
+        """docs/concepts.md#concurrency item 61."""
         await make_thread(storage)
         run_id = await make_run(storage)
         other = await storage_factory()

@@ -1,4 +1,5 @@
-"""Contract tests of concurrent conversation writes (02 §6 Concurrency 57-59, 62)."""
+"""Contract tests of concurrent conversation writes (docs/concepts.md#concurrency item 57-59,
+62)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ async def _instances(storage: Storage, storage_factory: StorageFactory) -> list[
 
 
 class StorageConcurrencyTests:
-    """Racing creates, saves and deletes on one thread (02 §6 Concurrency)."""
+    """Racing creates, saves and deletes on one thread (docs/contract.md Concurrency)."""
 
     async def test_concurrent_create_thread_with_one_id_succeeds_once(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """02 §6 Concurrency 57."""
+        """docs/concepts.md#concurrency item 57."""
         instances = await _instances(storage, storage_factory)
         outcomes = await asyncio.gather(
             *(
@@ -43,7 +44,7 @@ class StorageConcurrencyTests:
     async def test_concurrent_batches_on_one_thread_are_stored_whole_and_contiguous(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """02 §6 Concurrency 58."""
+        """docs/concepts.md#concurrency item 58."""
         instances = await _instances(storage, storage_factory)
         await make_thread(storage)
         batches = [[user(f"b{b}-m{i}", f"{b}.{i}") for i in range(5)] for b in range(20)]
@@ -64,7 +65,7 @@ class StorageConcurrencyTests:
     async def test_concurrent_saves_of_one_message_id_succeed_once(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """02 §6 Concurrency 59."""
+        """docs/concepts.md#concurrency item 59."""
         instances = await _instances(storage, storage_factory)
         await make_thread(storage)
         outcomes = await asyncio.gather(
@@ -83,7 +84,7 @@ class StorageConcurrencyTests:
     async def test_delete_thread_racing_writers_leaves_nothing_behind(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """02 §6 Concurrency 62."""
+        """docs/concepts.md#concurrency item 62."""
         instances = await _instances(storage, storage_factory)
         await make_thread(storage)
 

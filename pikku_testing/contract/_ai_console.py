@@ -1,4 +1,5 @@
-"""Contract tests of the console and retention (02 §6 Console 44-49, Retention 50-51, 63)."""
+"""Contract tests of the console and retention (docs/services/agent-runs.md item 44-49, Retention
+50-51, 63)."""
 
 from __future__ import annotations
 
@@ -46,12 +47,12 @@ def _ids(threads: list[Thread]) -> list[str]:
 
 
 class ConsoleTests:
-    """`AgentRunService`: listing, reading, deleting, agent names and pruning (02 §6)."""
+    """`AgentRunService`: listing, reading, deleting, agent names and pruning (docs/contract.md)."""
 
     async def test_list_threads_returns_thread_order(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Console 44."""
+        """docs/services/agent-runs.md item 44."""
         order = await _threads_one_second_apart(storage, pikku_clock, 4)
         assert _ids(await storage.agent_runs.list_threads()) == order
         await storage.ai_storage.save_messages("t-1", [user()])
@@ -61,7 +62,7 @@ class ConsoleTests:
     async def test_list_threads_pages_cover_every_thread_once(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Console 44."""
+        """docs/services/agent-runs.md item 44."""
         order = await _threads_one_second_apart(storage, pikku_clock, 7)
         console = storage.agent_runs
         pages = [await console.list_threads(limit=3, offset=offset) for offset in (0, 3, 6)]
@@ -74,14 +75,14 @@ class ConsoleTests:
     async def test_list_threads_returns_fifty_by_default(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Console 44."""
+        """docs/services/agent-runs.md item 44."""
         order = await _threads_one_second_apart(storage, pikku_clock, 51)
         assert _ids(await storage.agent_runs.list_threads()) == order[:50]
 
     async def test_list_threads_by_agent_keeps_threads_with_a_run_of_that_agent(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Console 44."""
+        """docs/services/agent-runs.md item 44."""
         await _threads_one_second_apart(storage, pikku_clock, 4)
         await make_run(storage, "t-0", "agent-a")
         await make_run(storage, "t-1", "agent-b")
@@ -95,7 +96,7 @@ class ConsoleTests:
     async def test_list_threads_by_resource_matches_the_thread_resource_not_a_run_resource(
         self, storage: Storage
     ) -> None:
-        """02 §6 Console 44."""
+        """docs/services/agent-runs.md item 44."""
         thread = await make_thread(storage, "t-1", "res-1")
         await make_run(storage, "t-1", resource_id="res-9")
         console = storage.agent_runs
@@ -106,7 +107,7 @@ class ConsoleTests:
     async def test_list_threads_filters_combine_and_apply_before_paging(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Console 44."""
+        """docs/services/agent-runs.md item 44."""
         await _threads_one_second_apart(storage, pikku_clock, 8, {1: "res-2", 6: "res-2"})
         for thread_id, agent in (("t-0", "a"), ("t-1", "a"), ("t-2", "a"), ("t-3", "b")):
             await make_run(storage, thread_id, agent)
@@ -125,7 +126,7 @@ class ConsoleTests:
         assert _ids(await console.list_threads(resource_id="res-2", limit=1, offset=1)) == ["t-1"]
 
     async def test_list_threads_with_unknown_filter_values_is_empty(self, storage: Storage) -> None:
-        """02 §6 Console 44."""
+        """docs/services/agent-runs.md item 44."""
         await make_thread(storage)
         await make_run(storage)
         console = storage.agent_runs
@@ -159,7 +160,7 @@ class ConsoleTests:
     async def test_list_threads_with_invalid_paging_raises_invalid_value(
         self, storage: Storage, paging: dict[str, object]
     ) -> None:
-        """02 §6 Console 45."""
+        """docs/services/agent-runs.md item 45."""
         await make_thread(storage)
         with pytest.raises(InvalidValue):
             await storage.agent_runs.list_threads(**wrong(paging))
@@ -167,19 +168,19 @@ class ConsoleTests:
     async def test_list_threads_accepts_the_paging_bounds(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Console 45."""
+        """docs/services/agent-runs.md item 45."""
         order = await _threads_one_second_apart(storage, pikku_clock, 2)
         assert _ids(await storage.agent_runs.list_threads(limit=1)) == order[:1]
         assert _ids(await storage.agent_runs.list_threads(limit=1000, offset=0)) == order
 
     async def test_console_get_thread_returns_the_thread_or_none(self, storage: Storage) -> None:
-        """02 §6 Console 45."""
+        """docs/services/agent-runs.md item 45."""
         thread = await make_thread(storage, title="t", metadata={"a": [1]})
         assert await storage.agent_runs.get_thread("t-1") == thread
         assert await storage.agent_runs.get_thread("t-unknown") is None
 
     async def test_get_thread_messages_equals_get_messages(self, storage: Storage) -> None:
-        """02 §6 Console 46."""
+        """docs/services/agent-runs.md item 46."""
         await make_thread(storage)
         batch = [
             user("m-1", [{"type": "text", "text": "hi"}]),
@@ -195,7 +196,7 @@ class ConsoleTests:
     async def test_get_thread_messages_returns_string_content_as_saved(
         self, storage: Storage
     ) -> None:
-        """02 §6 Console 46."""
+        """docs/services/agent-runs.md item 46."""
         await make_thread(storage)
         await storage.ai_storage.save_messages("t-1", [user("m-1", "Hello"), user("m-2", '"x"')])
         messages = await storage.agent_runs.get_thread_messages("t-1")
@@ -204,13 +205,13 @@ class ConsoleTests:
     async def test_get_thread_messages_of_an_unknown_thread_is_empty(
         self, storage: Storage
     ) -> None:
-        """02 §6 Console 46."""
+        """docs/services/agent-runs.md item 46."""
         assert await storage.agent_runs.get_thread_messages("t-unknown") == []
 
     async def test_get_thread_runs_returns_flat_rows_in_run_order(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Console 47."""
+        """docs/services/agent-runs.md item 47."""
         await make_thread(storage)
         first = await make_run(
             storage,
@@ -259,7 +260,7 @@ class ConsoleTests:
         ]
 
     async def test_get_thread_runs_of_an_unknown_thread_is_empty(self, storage: Storage) -> None:
-        """02 §6 Console 47."""
+        """docs/services/agent-runs.md item 47."""
         await make_thread(storage)
         await make_run(storage)
         assert await storage.agent_runs.get_thread_runs("t-unknown") == []
@@ -267,7 +268,7 @@ class ConsoleTests:
     async def test_console_delete_thread_returns_true_then_false_with_the_full_cascade(
         self, storage: Storage
     ) -> None:
-        """02 §6 Console 48."""
+        """docs/services/agent-runs.md item 48."""
         run_id = await populate(storage)
         other_before = await snapshot(storage, ["t-2"], [], namespace=False)
         assert await storage.agent_runs.delete_thread("t-1") is True
@@ -276,7 +277,7 @@ class ConsoleTests:
         assert await snapshot(storage, ["t-2"], [], namespace=False) == other_before
 
     async def test_distinct_agent_names_are_sorted_by_code_point(self, storage: Storage) -> None:
-        """02 §6 Console 49."""
+        """docs/services/agent-runs.md item 49."""
         await make_thread(storage, "t-1")
         await make_thread(storage, "t-2")
         for thread_id, agent in (
@@ -298,13 +299,13 @@ class ConsoleTests:
         ]
 
     async def test_distinct_agent_names_are_empty_without_runs(self, storage: Storage) -> None:
-        """02 §6 Console 49."""
+        """docs/services/agent-runs.md item 49."""
         assert await storage.agent_runs.get_distinct_agent_names() == []
         await make_thread(storage)
         assert await storage.agent_runs.get_distinct_agent_names() == []
 
     async def test_an_agent_name_disappears_with_its_last_thread(self, storage: Storage) -> None:
-        """02 §6 Console 49."""
+        """docs/services/agent-runs.md item 49."""
         await make_thread(storage, "t-1")
         await make_thread(storage, "t-2")
         await make_run(storage, "t-1", "agent-a")
@@ -319,7 +320,7 @@ class ConsoleTests:
     async def test_prune_threads_deletes_threads_updated_strictly_before_the_cutoff(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Retention 50."""
+        """docs/services/agent-runs.md item 50."""
         await make_thread(storage, "t-old")
         await make_thread(storage, "t-revived")
         pikku_clock.advance(10)
@@ -336,7 +337,7 @@ class ConsoleTests:
     async def test_prune_threads_cascades_and_keeps_resource_memory(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Retention 50."""
+        """docs/services/agent-runs.md item 50."""
         run_id = await populate(storage)
         pikku_clock.advance(60)
         await storage.ai_storage.save_messages("t-2", [user("m-2")])
@@ -348,7 +349,7 @@ class ConsoleTests:
     async def test_prune_threads_in_small_batches_returns_the_full_count(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Retention 50."""
+        """docs/services/agent-runs.md item 50."""
         await _threads_one_second_apart(storage, pikku_clock, 5)
         pikku_clock.advance(60)
         fresh = await make_thread(storage, "t-fresh")
@@ -372,7 +373,7 @@ class ConsoleTests:
     async def test_prune_threads_with_an_invalid_argument_raises_invalid_value_and_deletes_nothing(
         self, storage: Storage, arguments: dict[str, object]
     ) -> None:
-        """02 §6 Retention 51."""
+        """docs/services/agent-runs.md item 51."""
         await make_thread(storage)
         await make_run(storage)
         before = await snapshot(storage)
@@ -381,7 +382,7 @@ class ConsoleTests:
         assert await snapshot(storage) == before
 
     async def test_prune_threads_accepts_the_batch_size_bounds(self, storage: Storage) -> None:
-        """02 §6 Retention 51."""
+        """docs/services/agent-runs.md item 51."""
         await make_thread(storage, "t-1")
         await make_thread(storage, "t-2")
         console = storage.agent_runs
@@ -391,7 +392,7 @@ class ConsoleTests:
     async def test_concurrent_console_deletes_of_one_thread_return_true_once(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """02 §6 Concurrency 63."""
+        """docs/concepts.md#concurrency item 63."""
         await populate(storage)
         instances = [storage, await storage_factory()]
         outcomes = await asyncio.gather(

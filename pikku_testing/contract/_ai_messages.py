@@ -1,4 +1,4 @@
-"""Contract tests of `save_messages` (02 §6 Saving messages 7-19)."""
+"""Contract tests of `save_messages` (docs/services/ai-storage.md#saving-messages item 7-19)."""
 
 from __future__ import annotations
 
@@ -77,17 +77,18 @@ SHAPE_VIOLATIONS: dict[str, object] = {
 
 
 class SaveMessageTests:
-    """`save_messages`: content, checks in order, tool results, shape and time (02 §6)."""
+    """`save_messages`: content, checks in order, tool results, shape and time
+    (docs/contract.md)."""
 
     async def test_string_content_round_trips_exactly(self, storage: Storage) -> None:
-        """02 §6 Saving messages 7."""
+        """docs/services/ai-storage.md#saving-messages item 7."""
         await make_thread(storage)
         messages = [user(f"m-{i}", content) for i, content in enumerate(STRING_CONTENTS)]
         await storage.ai_storage.save_messages("t-1", messages)
         assert await storage.ai_storage.get_messages("t-1") == [stored(m) for m in messages]
 
     async def test_none_and_empty_list_content_round_trip(self, storage: Storage) -> None:
-        """02 §6 Saving messages 7."""
+        """docs/services/ai-storage.md#saving-messages item 7."""
         await make_thread(storage)
         messages = [user("m-none", None), assistant("m-empty", []), system("s-1", None)]
         await storage.ai_storage.save_messages("t-1", messages)
@@ -96,7 +97,7 @@ class SaveMessageTests:
         assert [m.content for m in read] == [None, [], None]
 
     async def test_content_parts_round_trip_verbatim(self, storage: Storage) -> None:
-        """02 §6 Saving messages 8."""
+        """docs/services/ai-storage.md#saving-messages item 8."""
         await make_thread(storage)
         messages = [user("m-1", PARTS), assistant("a-1", [PARTS[0]])]
         await storage.ai_storage.save_messages("t-1", messages)
@@ -108,7 +109,7 @@ class SaveMessageTests:
     async def test_invalid_content_raises_invalid_value_and_writes_nothing(
         self, storage: Storage, pikku_clock: ManualClock, content: object
     ) -> None:
-        """02 §6 Saving messages 9."""
+        """docs/services/ai-storage.md#saving-messages item 9."""
         await make_thread(storage)
         await storage.ai_storage.save_messages("t-1", [user("m-0")])
         pikku_clock.advance(1)
@@ -127,7 +128,7 @@ class SaveMessageTests:
     async def test_save_messages_to_an_unknown_thread_raises_thread_not_found(
         self, storage: Storage, batch: list[Message]
     ) -> None:
-        """02 §6 Saving messages 10."""
+        """docs/services/ai-storage.md#saving-messages item 10."""
         with pytest.raises(ThreadNotFound) as caught:
             await storage.ai_storage.save_messages("t-1", batch)
         assert str(caught.value) == "Thread not found: t-1"
@@ -137,7 +138,7 @@ class SaveMessageTests:
     async def test_a_message_id_repeated_in_a_batch_raises_conflict_and_writes_nothing(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Saving messages 11."""
+        """docs/services/ai-storage.md#saving-messages item 11."""
         await make_thread(storage)
         await storage.ai_storage.save_messages("t-1", [user("m-0")])
         pikku_clock.advance(1)
@@ -152,7 +153,7 @@ class SaveMessageTests:
     async def test_a_stored_message_id_reused_raises_conflict_and_writes_nothing(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Saving messages 11."""
+        """docs/services/ai-storage.md#saving-messages item 11."""
         await make_thread(storage)
         await storage.ai_storage.save_messages("t-1", [user("m-1")])
         pikku_clock.advance(1)
@@ -165,7 +166,7 @@ class SaveMessageTests:
     async def test_one_message_id_and_tool_call_id_are_accepted_in_two_threads(
         self, storage: Storage
     ) -> None:
-        """02 §6 Saving messages 12."""
+        """docs/services/ai-storage.md#saving-messages item 12."""
         batch = [assistant("a-1", calls=[call("tc-1")]), tool(result("tc-1"))]
         for thread_id in ("t-1", "t-2"):
             await make_thread(storage, thread_id)
@@ -178,7 +179,7 @@ class SaveMessageTests:
     async def test_a_tool_call_id_repeated_in_a_batch_raises_conflict_and_writes_nothing(
         self, storage: Storage, pikku_clock: ManualClock, split: bool
     ) -> None:
-        """02 §6 Saving messages 13."""
+        """docs/services/ai-storage.md#saving-messages item 13."""
         await make_thread(storage)
         await storage.ai_storage.save_messages("t-1", [user("m-0")])
         pikku_clock.advance(1)
@@ -198,7 +199,7 @@ class SaveMessageTests:
     async def test_a_stored_tool_call_id_reused_raises_conflict_and_writes_nothing(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Saving messages 13."""
+        """docs/services/ai-storage.md#saving-messages item 13."""
         await make_thread(storage)
         await storage.ai_storage.save_messages("t-1", [assistant("a-1", calls=[call("tc-1")])])
         pikku_clock.advance(1)
@@ -213,7 +214,7 @@ class SaveMessageTests:
     async def test_a_tool_result_saved_later_attaches_to_its_assistant(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Saving messages 14."""
+        """docs/services/ai-storage.md#saving-messages item 14."""
         await make_thread(storage)
         asked = assistant("a-1", calls=[call("tc-1", "search", {"query": "test"})])
         await storage.ai_storage.save_messages("t-1", [asked])
@@ -227,7 +228,7 @@ class SaveMessageTests:
     async def test_a_tool_message_before_its_assistant_in_a_batch_attaches_its_result(
         self, storage: Storage
     ) -> None:
-        """02 §6 Saving messages 15."""
+        """docs/services/ai-storage.md#saving-messages item 15."""
         await make_thread(storage)
         asked = assistant("a-1", calls=[call("tc-1")])
         await storage.ai_storage.save_messages("t-1", [tool(result("tc-1")), asked])
@@ -240,7 +241,7 @@ class SaveMessageTests:
     async def test_a_tool_result_without_a_matching_call_raises_invalid_value(
         self, storage: Storage, pikku_clock: ManualClock, case: str
     ) -> None:
-        """02 §6 Saving messages 16."""
+        """docs/services/ai-storage.md#saving-messages item 16."""
         await make_thread(storage, "t-1")
         await make_thread(storage, "t-2")
         await storage.ai_storage.save_messages("t-1", [assistant("a-1", calls=[call("tc-1")])])
@@ -260,7 +261,7 @@ class SaveMessageTests:
     async def test_a_tool_result_for_a_call_saved_only_later_raises_invalid_value(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Saving messages 16."""
+        """docs/services/ai-storage.md#saving-messages item 16."""
         await make_thread(storage)
         before = await snapshot(storage)
         with pytest.raises(InvalidValue):
@@ -272,7 +273,7 @@ class SaveMessageTests:
         assert await storage.ai_storage.get_messages("t-1") == [stored(asked, at(1000))]
 
     async def test_a_second_result_replaces_the_first_across_calls(self, storage: Storage) -> None:
-        """02 §6 Saving messages 17."""
+        """docs/services/ai-storage.md#saving-messages item 17."""
         await make_thread(storage)
         asked = assistant("a-1", calls=[call("tc-1")])
         await storage.ai_storage.save_messages("t-1", [asked, tool(result("tc-1", "first"))])
@@ -283,7 +284,7 @@ class SaveMessageTests:
         ]
 
     async def test_the_later_result_in_a_batch_wins(self, storage: Storage) -> None:
-        """02 §6 Saving messages 17."""
+        """docs/services/ai-storage.md#saving-messages item 17."""
         await make_thread(storage)
         asked = assistant("a-1", calls=[call("tc-1"), call("tc-2")])
         batch = [
@@ -301,7 +302,7 @@ class SaveMessageTests:
     async def test_a_shape_violation_raises_invalid_value_and_writes_nothing(
         self, storage: Storage, pikku_clock: ManualClock, bad: object
     ) -> None:
-        """02 §6 Saving messages 18."""
+        """docs/services/ai-storage.md#saving-messages item 18."""
         await make_thread(storage)
         await storage.ai_storage.save_messages("t-1", [assistant("a-1", calls=[call("tc-1")])])
         pikku_clock.advance(1)
@@ -311,7 +312,7 @@ class SaveMessageTests:
         assert await snapshot(storage) == before
 
     async def test_messages_that_are_not_a_list_raise_invalid_value(self, storage: Storage) -> None:
-        """02 §6 Saving messages 18."""
+        """docs/services/ai-storage.md#saving-messages item 18."""
         await make_thread(storage)
         before = await snapshot(storage)
         for bad in (user(), "m-1", None):
@@ -322,7 +323,7 @@ class SaveMessageTests:
     async def test_created_at_none_stores_the_clock(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Saving messages 19."""
+        """docs/services/ai-storage.md#saving-messages item 19."""
         await make_thread(storage)
         pikku_clock.advance(1.5)
         await storage.ai_storage.save_messages("t-1", [user()])
@@ -331,7 +332,7 @@ class SaveMessageTests:
     async def test_an_aware_non_utc_created_at_reads_back_as_the_same_instant_in_utc(
         self, storage: Storage
     ) -> None:
-        """02 §6 Saving messages 19."""
+        """docs/services/ai-storage.md#saving-messages item 19."""
         await make_thread(storage)
         india = timezone(timedelta(hours=5, minutes=30))
         await storage.ai_storage.save_messages(
@@ -342,7 +343,7 @@ class SaveMessageTests:
         assert read.created_at.utcoffset() == timedelta(0)
 
     async def test_created_at_is_truncated_to_milliseconds(self, storage: Storage) -> None:
-        """02 §6 Saving messages 19."""
+        """docs/services/ai-storage.md#saving-messages item 19."""
         await make_thread(storage)
         await storage.ai_storage.save_messages(
             "t-1", [user(created_at=datetime(2026, 2, 1, 0, 0, 0, 123999, tzinfo=UTC))]
@@ -351,7 +352,7 @@ class SaveMessageTests:
         assert read.created_at == datetime(2026, 2, 1, 0, 0, 0, 123000, tzinfo=UTC)
 
     async def test_a_tool_result_name_reads_back_as_the_call_name(self, storage: Storage) -> None:
-        """02 §6 Saving messages 19."""
+        """docs/services/ai-storage.md#saving-messages item 19."""
         await make_thread(storage)
         asked = assistant("a-1", calls=[call("tc-1", "search")])
         await storage.ai_storage.save_messages("t-1", [asked, tool(result("tc-1", name="other"))])
@@ -361,7 +362,7 @@ class SaveMessageTests:
         ]
 
     async def test_a_tool_message_id_and_time_are_not_returned(self, storage: Storage) -> None:
-        """02 §6 Saving messages 19."""
+        """docs/services/ai-storage.md#saving-messages item 19."""
         await make_thread(storage)
         asked = assistant("a-1", calls=[call("tc-1")], created_at=at(1000))
         answer = tool(result("tc-1"), message_id="tool-xyz", created_at=at(9000))

@@ -1,4 +1,4 @@
-"""Contract tests of `get_messages` (02 §6 Reading messages 20-25)."""
+"""Contract tests of `get_messages` (docs/services/ai-storage.md#reading-messages item 20-25)."""
 
 from __future__ import annotations
 
@@ -37,12 +37,12 @@ async def _save_numbered(storage: Storage, count: int, *, batch: int = 100) -> l
 
 
 class ReadMessageTests:
-    """Order, synthetic messages, `last_n`, cursors, cost and copies (02 §6 Reading)."""
+    """Order, synthetic messages, `last_n`, cursors, cost and copies (docs/contract.md Reading)."""
 
     async def test_messages_come_back_ascending_by_created_at_when_an_older_one_is_saved_later(
         self, storage: Storage
     ) -> None:
-        """02 §6 Reading messages 20."""
+        """docs/services/ai-storage.md#reading-messages item 20."""
         await make_thread(storage)
         later = [user("m-2", created_at=at(2000)), user("m-3", created_at=at(3000))]
         await storage.ai_storage.save_messages("t-1", later)
@@ -54,7 +54,7 @@ class ReadMessageTests:
     async def test_equal_created_at_keeps_insertion_order_within_and_across_batches(
         self, storage: Storage
     ) -> None:
-        """02 §6 Reading messages 20."""
+        """docs/services/ai-storage.md#reading-messages item 20."""
         await make_thread(storage)
         await storage.ai_storage.save_messages("t-1", [user("b"), user("a")])
         await storage.ai_storage.save_messages("t-1", [user("d"), user("c", created_at=T0)])
@@ -64,7 +64,7 @@ class ReadMessageTests:
     async def test_a_synthetic_message_holds_the_answered_calls_in_call_order(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Reading messages 21."""
+        """docs/services/ai-storage.md#reading-messages item 21."""
         await make_thread(storage)
         calls = [call("tc-1"), call("tc-2", "fetch", {"url": "u"}), call("tc-3", "calc", {})]
         asked = assistant("a-1", "Let me check", calls=calls, created_at=at(1000))
@@ -80,21 +80,21 @@ class ReadMessageTests:
     async def test_an_assistant_without_answered_calls_has_no_synthetic_message(
         self, storage: Storage
     ) -> None:
-        """02 §6 Reading messages 21."""
+        """docs/services/ai-storage.md#reading-messages item 21."""
         await make_thread(storage)
         batch = [assistant("a-1", calls=[call("tc-1"), call("tc-2")]), user("m-1")]
         await storage.ai_storage.save_messages("t-1", batch)
         assert await storage.ai_storage.get_messages("t-1") == [stored(m) for m in batch]
 
     async def test_last_n_returns_the_last_messages_ascending(self, storage: Storage) -> None:
-        """02 §6 Reading messages 22."""
+        """docs/services/ai-storage.md#reading-messages item 22."""
         await make_thread(storage)
         messages = await _save_numbered(storage, 5)
         assert await storage.ai_storage.get_messages("t-1", last_n=2) == messages[3:]
         assert await storage.ai_storage.get_messages("t-1", last_n=1) == messages[4:]
 
     async def test_last_n_does_not_count_synthetic_messages(self, storage: Storage) -> None:
-        """02 §6 Reading messages 22."""
+        """docs/services/ai-storage.md#reading-messages item 22."""
         await make_thread(storage)
         batch = [
             user("m-1"),
@@ -115,19 +115,19 @@ class ReadMessageTests:
         ]
 
     async def test_last_n_larger_than_the_count_returns_all(self, storage: Storage) -> None:
-        """02 §6 Reading messages 22."""
+        """docs/services/ai-storage.md#reading-messages item 22."""
         await make_thread(storage)
         messages = await _save_numbered(storage, 5)
         assert await storage.ai_storage.get_messages("t-1", last_n=10) == messages
 
     async def test_last_n_zero_returns_nothing(self, storage: Storage) -> None:
-        """02 §6 Reading messages 22."""
+        """docs/services/ai-storage.md#reading-messages item 22."""
         await make_thread(storage)
         await _save_numbered(storage, 5)
         assert await storage.ai_storage.get_messages("t-1", last_n=0) == []
 
     async def test_last_n_none_returns_all(self, storage: Storage) -> None:
-        """02 §6 Reading messages 22."""
+        """docs/services/ai-storage.md#reading-messages item 22."""
         await make_thread(storage)
         messages = await _save_numbered(storage, 5)
         assert await storage.ai_storage.get_messages("t-1", last_n=None) == messages
@@ -138,7 +138,7 @@ class ReadMessageTests:
     async def test_an_invalid_last_n_raises_invalid_value(
         self, storage: Storage, last_n: object
     ) -> None:
-        """02 §6 Reading messages 22."""
+        """docs/services/ai-storage.md#reading-messages item 22."""
         await make_thread(storage)
         await _save_numbered(storage, 3)
         with pytest.raises(InvalidValue):
@@ -149,13 +149,13 @@ class ReadMessageTests:
     async def test_a_cursor_alone_returns_the_fifty_messages_before_it(
         self, storage: Storage
     ) -> None:
-        """02 §6 Reading messages 23."""
+        """docs/services/ai-storage.md#reading-messages item 23."""
         await make_thread(storage)
         messages = await _save_numbered(storage, 60)
         assert await storage.ai_storage.get_messages("t-1", cursor="m-59") == messages[9:59]
 
     async def test_a_cursor_with_last_n_returns_that_many_before_it(self, storage: Storage) -> None:
-        """02 §6 Reading messages 23."""
+        """docs/services/ai-storage.md#reading-messages item 23."""
         await make_thread(storage)
         messages = await _save_numbered(storage, 60)
         assert (
@@ -170,7 +170,7 @@ class ReadMessageTests:
     async def test_a_cursor_splits_equal_created_at_by_insertion_order(
         self, storage: Storage
     ) -> None:
-        """02 §6 Reading messages 23."""
+        """docs/services/ai-storage.md#reading-messages item 23."""
         await make_thread(storage)
         first = [user(f"m-{i}") for i in range(3)]
         second = [user(f"m-{i}") for i in range(3, 6)]
@@ -184,7 +184,7 @@ class ReadMessageTests:
         assert await storage.ai_storage.get_messages("t-1", cursor="m-1") == expected[:1]
 
     async def test_a_cursor_with_last_n_zero_returns_nothing(self, storage: Storage) -> None:
-        """02 §6 Reading messages 23."""
+        """docs/services/ai-storage.md#reading-messages item 23."""
         await make_thread(storage)
         await _save_numbered(storage, 5)
         assert await storage.ai_storage.get_messages("t-1", cursor="m-4", last_n=0) == []
@@ -195,7 +195,7 @@ class ReadMessageTests:
     async def test_a_cursor_that_is_no_stored_message_of_the_thread_returns_nothing(
         self, storage: Storage, cursor: str
     ) -> None:
-        """02 §6 Reading messages 23."""
+        """docs/services/ai-storage.md#reading-messages item 23."""
         await make_thread(storage, "t-1")
         await make_thread(storage, "t-2")
         batch = [user("m-1"), assistant("a-1", calls=[call("tc-1")]), tool(result("tc-1"))]
@@ -205,13 +205,13 @@ class ReadMessageTests:
         assert await storage.ai_storage.get_messages("t-1", cursor=cursor, last_n=2) == []
 
     async def test_get_messages_of_an_unknown_thread_is_empty(self, storage: Storage) -> None:
-        """02 §6 Reading messages 24."""
+        """docs/services/ai-storage.md#reading-messages item 24."""
         assert await storage.ai_storage.get_messages("t-unknown") == []
         assert await storage.ai_storage.get_messages("t-unknown", last_n=5) == []
         assert await storage.ai_storage.get_messages("t-unknown", cursor="m-1") == []
 
     async def test_windows_of_a_long_thread_are_correct(self, storage: Storage) -> None:
-        """02 §6 Reading messages 24."""
+        """docs/services/ai-storage.md#reading-messages item 24."""
         await make_thread(storage)
         messages = await _save_numbered(storage, 2000, batch=500)
         ai = storage.ai_storage
@@ -220,7 +220,7 @@ class ReadMessageTests:
         assert await ai.get_messages("t-1", cursor="m-1000") == messages[950:1000]
 
     async def test_mutating_returned_records_changes_nothing_stored(self, storage: Storage) -> None:
-        """02 §6 Reading messages 25."""
+        """docs/services/ai-storage.md#reading-messages item 25."""
         ai = storage.ai_storage
         await make_thread(storage, metadata={"tags": ["a"]})
         parts: list[JsonObject] = [{"type": "text", "text": "hi", "meta": {"k": [1]}}]
@@ -264,7 +264,7 @@ class ReadMessageTests:
         assert run.usage == Usage()
 
     async def test_mutating_saved_objects_changes_nothing_stored(self, storage: Storage) -> None:
-        """02 §6 Reading messages 25."""
+        """docs/services/ai-storage.md#reading-messages item 25."""
         ai = storage.ai_storage
         tags: list[JsonValue] = ["a"]
         await make_thread(storage, metadata={"tags": tags})

@@ -1,4 +1,4 @@
-"""Contract tests of agent runs (02 §6 Runs 29-38)."""
+"""Contract tests of agent runs (docs/services/ai-run-state.md item 29-38)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from pikku_testing.contract._builders_ai import (
 
 __all__ = ["RunTests"]
 
-# Invalid run fields (02 §6 Runs 35): each is a keyword argument of update_run and create_run.
+# Invalid run fields (docs/services/ai-run-state.md item 35): each is a keyword argument of
+# update_run and create_run.
 INVALID_FIELDS: dict[str, dict[str, object]] = {
     "status None": {"status": None},
     "status paused": {"status": "paused"},
@@ -54,12 +55,12 @@ UPDATE_ONLY: dict[str, dict[str, object]] = {"usage None": {"usage": None}}
 
 
 class RunTests:
-    """`create_run`, `update_run`, `get_run`, `get_runs_by_thread` (02 §6 Runs)."""
+    """`create_run`, `update_run`, `get_run`, `get_runs_by_thread` (docs/contract.md Runs)."""
 
     async def test_create_run_returns_a_uuid4_and_get_run_shows_the_defaults(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Runs 29."""
+        """docs/services/ai-run-state.md item 29."""
         await make_thread(storage)
         pikku_clock.advance(1.0005)
         run_id = await make_run(storage)
@@ -71,7 +72,7 @@ class RunTests:
         assert run.pending_approvals == []
 
     async def test_create_run_with_every_field_set_round_trips(self, storage: Storage) -> None:
-        """02 §6 Runs 30."""
+        """docs/services/ai-run-state.md item 30."""
         await make_thread(storage)
         approvals: list[PendingApproval] = [
             agent_approval("tc-2"),
@@ -101,7 +102,7 @@ class RunTests:
         )
 
     async def test_empty_missing_rpcs_is_distinct_from_none(self, storage: Storage) -> None:
-        """02 §6 Runs 30."""
+        """docs/services/ai-run-state.md item 30."""
         await make_thread(storage)
         empty = await make_run(storage, missing_rpcs=[])
         absent = await make_run(storage, missing_rpcs=None)
@@ -112,7 +113,7 @@ class RunTests:
         assert await state.get_run(from_tuple) == expected_run(from_tuple, missing_rpcs=["x", "y"])
 
     async def test_the_largest_token_count_round_trips(self, storage: Storage) -> None:
-        """02 §6 Runs 35."""
+        """docs/services/ai-run-state.md item 35."""
         await make_thread(storage)
         usage = Usage(input_tokens=2**63 - 1, output_tokens=2**63 - 1, model="m")
         run_id = await make_run(storage, usage=usage)
@@ -121,7 +122,7 @@ class RunTests:
     async def test_create_run_on_an_unknown_thread_raises_thread_not_found_and_writes_nothing(
         self, storage: Storage
     ) -> None:
-        """02 §6 Runs 31."""
+        """docs/services/ai-run-state.md item 31."""
         await make_thread(storage, "t-2")
         before = await snapshot(storage, ["t-1", "t-2"])
         with pytest.raises(ThreadNotFound):
@@ -134,7 +135,7 @@ class RunTests:
     async def test_update_run_keeps_unset_fields_and_sets_the_given_ones(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Runs 32."""
+        """docs/services/ai-run-state.md item 32."""
         await make_thread(storage)
         usage = Usage(input_tokens=1, output_tokens=2, model="m")
         run_id = await make_run(
@@ -172,7 +173,7 @@ class RunTests:
     async def test_update_run_with_none_clears_the_optional_fields(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Runs 32."""
+        """docs/services/ai-run-state.md item 32."""
         await make_thread(storage)
         run_id = await make_run(
             storage, suspend_reason="approval", missing_rpcs=["r"], error_message="boom"
@@ -186,7 +187,7 @@ class RunTests:
         )
 
     async def test_update_run_usage_replaces_all_three_values(self, storage: Storage) -> None:
-        """02 §6 Runs 32."""
+        """docs/services/ai-run-state.md item 32."""
         await make_thread(storage)
         run_id = await make_run(storage, usage=Usage(input_tokens=1, output_tokens=2, model="a"))
         await storage.ai_run_state.update_run(run_id, usage=Usage(input_tokens=5))
@@ -197,7 +198,7 @@ class RunTests:
     async def test_update_run_without_fields_only_moves_updated_at(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Runs 32."""
+        """docs/services/ai-run-state.md item 32."""
         await make_thread(storage)
         run_id = await make_run(storage, pending_approvals=[tool_approval()], error_message="e")
         pikku_clock.advance(7)
@@ -209,7 +210,7 @@ class RunTests:
     async def test_update_run_pending_approvals_replaces_the_set_in_the_new_order(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Runs 33."""
+        """docs/services/ai-run-state.md item 33."""
         state = storage.ai_run_state
         await make_thread(storage)
         first: list[PendingApproval] = [
@@ -239,7 +240,7 @@ class RunTests:
     async def test_update_run_with_empty_or_none_pending_approvals_clears_the_set(
         self, storage: Storage, cleared: list[object] | None
     ) -> None:
-        """02 §6 Runs 33."""
+        """docs/services/ai-run-state.md item 33."""
         state = storage.ai_run_state
         await make_thread(storage)
         run_id = await make_run(
@@ -258,7 +259,7 @@ class RunTests:
     async def test_update_run_of_an_unknown_run_raises_run_not_found(
         self, storage: Storage, run_id: str
     ) -> None:
-        """02 §6 Runs 34."""
+        """docs/services/ai-run-state.md item 34."""
         await make_thread(storage)
         await make_run(storage)
         with pytest.raises(RunNotFound) as caught:
@@ -270,7 +271,7 @@ class RunTests:
     async def test_get_run_of_an_unknown_run_returns_none(
         self, storage: Storage, run_id: str
     ) -> None:
-        """02 §6 Runs 34."""
+        """docs/services/ai-run-state.md item 34."""
         await make_thread(storage)
         await make_run(storage)
         assert await storage.ai_run_state.get_run(run_id) is None
@@ -283,7 +284,7 @@ class RunTests:
     async def test_an_invalid_field_in_update_run_raises_invalid_value_and_changes_nothing(
         self, storage: Storage, pikku_clock: ManualClock, fields: dict[str, object]
     ) -> None:
-        """02 §6 Runs 35."""
+        """docs/services/ai-run-state.md item 35."""
         await make_thread(storage)
         await make_run(storage, pending_approvals=[tool_approval("tc-0")], error_message="e")
         run_id = (await storage.ai_run_state.get_runs_by_thread("t-1"))[0].run_id
@@ -301,7 +302,7 @@ class RunTests:
     async def test_an_invalid_field_in_create_run_raises_invalid_value_and_writes_nothing(
         self, storage: Storage, fields: dict[str, object]
     ) -> None:
-        """02 §6 Runs 35."""
+        """docs/services/ai-run-state.md item 35."""
         await make_thread(storage)
         before = await snapshot(storage)
         with pytest.raises(InvalidValue):
@@ -315,7 +316,7 @@ class RunTests:
             )
 
     async def test_any_status_change_is_accepted(self, storage: Storage) -> None:
-        """02 §6 Runs 36."""
+        """docs/services/ai-run-state.md item 36."""
         state = storage.ai_run_state
         await make_thread(storage)
         run_id = await make_run(storage, status="completed")
@@ -329,7 +330,7 @@ class RunTests:
     async def test_get_runs_by_thread_lists_runs_newest_first_with_their_pending_sets(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Runs 37."""
+        """docs/services/ai-run-state.md item 37."""
         await make_thread(storage, "t-1")
         await make_thread(storage, "t-2")
         first = await make_run(storage, pending_approvals=[tool_approval("tc-1")])
@@ -344,7 +345,7 @@ class RunTests:
         ]
 
     async def test_get_runs_by_thread_of_an_unknown_thread_is_empty(self, storage: Storage) -> None:
-        """02 §6 Runs 37."""
+        """docs/services/ai-run-state.md item 37."""
         await make_thread(storage)
         await make_run(storage)
         assert await storage.ai_run_state.get_runs_by_thread("t-unknown") == []
@@ -352,7 +353,7 @@ class RunTests:
     async def test_an_approval_whose_tool_call_was_never_saved_is_kept(
         self, storage: Storage
     ) -> None:
-        """02 §6 Runs 38."""
+        """docs/services/ai-run-state.md item 38."""
         await make_thread(storage)
         run_id = await make_run(storage, pending_approvals=[tool_approval("never-saved")])
         assert await storage.ai_run_state.get_run(run_id) == expected_run(
@@ -362,7 +363,7 @@ class RunTests:
     async def test_a_parent_and_a_sub_run_pending_on_one_tool_call_keep_both(
         self, storage: Storage
     ) -> None:
-        """02 §6 Runs 38."""
+        """docs/services/ai-run-state.md item 38."""
         await make_thread(storage)
         sub_approval = tool_approval("tc-1", "delete_file", {"path": "/tmp/x"})
         sub = await make_run(storage, agent_name="helper", pending_approvals=[sub_approval])

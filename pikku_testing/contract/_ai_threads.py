@@ -1,4 +1,5 @@
-"""Contract tests of threads and working memory (02 §6 Threads 1-6, Working memory 26-28)."""
+"""Contract tests of threads and working memory (docs/services/ai-storage.md#threads item 1-6,
+Working memory 26-28)."""
 
 from __future__ import annotations
 
@@ -35,12 +36,13 @@ RESOURCE = WorkingMemoryScope.RESOURCE
 
 
 class ThreadTests:
-    """`create_thread`, `get_thread(s)`, `updated_at` and `delete_thread` (02 §6 Threads)."""
+    """`create_thread`, `get_thread(s)`, `updated_at` and `delete_thread` (docs/contract.md
+    Threads)."""
 
     async def test_create_thread_without_id_returns_a_uuid4_thread_stamped_by_the_clock(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Threads 1."""
+        """docs/services/ai-storage.md#threads item 1."""
         pikku_clock.set(datetime(2026, 1, 1, 0, 0, 1, 234567, tzinfo=UTC))
         thread = await storage.ai_storage.create_thread("res-1", title="Plans", metadata={"k": "v"})
         stamp = datetime(2026, 1, 1, 0, 0, 1, 234000, tzinfo=UTC)
@@ -61,14 +63,14 @@ class ThreadTests:
     async def test_create_thread_with_an_id_uses_it_and_keeps_none_fields(
         self, storage: Storage
     ) -> None:
-        """02 §6 Threads 2."""
+        """docs/services/ai-storage.md#threads item 2."""
         thread = await storage.ai_storage.create_thread("res-1", thread_id="t-1")
         expected = Thread(id="t-1", resource_id="res-1", created_at=T0, updated_at=T0)
         assert thread == expected
         assert await storage.ai_storage.get_thread("t-1") == expected
 
     async def test_create_thread_keeps_empty_title_and_metadata(self, storage: Storage) -> None:
-        """02 §6 Threads 2."""
+        """docs/services/ai-storage.md#threads item 2."""
         thread = await make_thread(storage, title="", metadata={})
         expected = Thread(
             id="t-1", resource_id="res-1", title="", metadata={}, created_at=T0, updated_at=T0
@@ -77,7 +79,7 @@ class ThreadTests:
         assert await storage.ai_storage.get_thread("t-1") == expected
 
     async def test_create_thread_round_trips_nested_metadata(self, storage: Storage) -> None:
-        """02 §6 Threads 2."""
+        """docs/services/ai-storage.md#threads item 2."""
         metadata: JsonObject = {
             "a": {"b": [1, 2.5, None, True, {"c": "d"}], "e": []},
             "f": {},
@@ -91,7 +93,7 @@ class ThreadTests:
     async def test_create_thread_with_a_taken_id_raises_conflict_and_keeps_the_first(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Threads 3."""
+        """docs/services/ai-storage.md#threads item 3."""
         first = await make_thread(storage, title="first", metadata={"n": 1})
         pikku_clock.advance(1)
         with pytest.raises(ConflictError) as caught:
@@ -103,7 +105,7 @@ class ThreadTests:
     async def test_get_thread_of_an_unknown_id_raises_thread_not_found(
         self, storage: Storage
     ) -> None:
-        """02 §6 Threads 3."""
+        """docs/services/ai-storage.md#threads item 3."""
         with pytest.raises(ThreadNotFound) as caught:
             await storage.ai_storage.get_thread("nope")
         assert isinstance(caught.value, LookupError)
@@ -112,7 +114,7 @@ class ThreadTests:
     async def test_get_threads_returns_only_the_resource_threads_in_thread_order(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Threads 4."""
+        """docs/services/ai-storage.md#threads item 4."""
         await make_thread(storage, "t-a")
         pikku_clock.advance(1)
         t_b = await make_thread(storage, "t-b")
@@ -127,7 +129,7 @@ class ThreadTests:
     async def test_get_threads_puts_the_later_created_first_when_updated_at_ties(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Threads 4."""
+        """docs/services/ai-storage.md#threads item 4."""
         for thread_id in ("t-1", "t-2", "t-3"):
             await make_thread(storage, thread_id)
         threads = await storage.ai_storage.get_threads("res-1")
@@ -139,14 +141,14 @@ class ThreadTests:
         assert [thread.id for thread in threads] == ["t-3", "t-1", "t-2"]
 
     async def test_get_threads_of_an_unknown_resource_is_empty(self, storage: Storage) -> None:
-        """02 §6 Threads 4."""
+        """docs/services/ai-storage.md#threads item 4."""
         await make_thread(storage)
         assert await storage.ai_storage.get_threads("res-unknown") == []
 
     async def test_saving_messages_stamps_updated_at_and_moves_the_thread_first(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Threads 5."""
+        """docs/services/ai-storage.md#threads item 5."""
         await make_thread(storage, "t-1")
         pikku_clock.advance(1)
         t_2 = await make_thread(storage, "t-2")
@@ -160,7 +162,7 @@ class ThreadTests:
     async def test_writes_other_than_saved_messages_leave_updated_at_unchanged(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Threads 5."""
+        """docs/services/ai-storage.md#threads item 5."""
         thread = await make_thread(storage)
         ai, state = storage.ai_storage, storage.ai_run_state
         pikku_clock.advance(5)
@@ -182,7 +184,7 @@ class ThreadTests:
     async def test_delete_thread_removes_messages_runs_approvals_decisions_and_thread_memory(
         self, storage: Storage
     ) -> None:
-        """02 §6 Threads 6."""
+        """docs/services/ai-storage.md#threads item 6."""
         run_id = await populate(storage)
         other_before = await snapshot(storage, ["t-2"], [], namespace=False)
         await storage.ai_storage.delete_thread("t-1")  # returns None
@@ -191,7 +193,7 @@ class ThreadTests:
         assert other_after == other_before
 
     async def test_delete_thread_drops_an_agent_with_no_other_run(self, storage: Storage) -> None:
-        """02 §6 Threads 6."""
+        """docs/services/ai-storage.md#threads item 6."""
         await populate(storage)
         names = ["shared-agent", "solo-agent"]
         assert await storage.agent_runs.get_distinct_agent_names() == names
@@ -201,7 +203,7 @@ class ThreadTests:
     async def test_a_recreated_thread_is_empty_and_accepts_the_old_ids(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """02 §6 Threads 6."""
+        """docs/services/ai-storage.md#threads item 6."""
         await populate(storage)
         await storage.ai_storage.delete_thread("t-1")
         pikku_clock.advance(1)
@@ -217,7 +219,7 @@ class ThreadTests:
     async def test_update_run_of_a_run_of_a_deleted_thread_raises_run_not_found(
         self, storage: Storage
     ) -> None:
-        """02 §6 Threads 6."""
+        """docs/services/ai-storage.md#threads item 6."""
         run_id = await populate(storage)
         await storage.ai_storage.delete_thread("t-1")
         with pytest.raises(RunNotFound):
@@ -225,7 +227,7 @@ class ThreadTests:
         assert await storage.ai_run_state.get_run(run_id) is None
 
     async def test_delete_thread_of_an_unknown_id_returns_none(self, storage: Storage) -> None:
-        """02 §6 Threads 6."""
+        """docs/services/ai-storage.md#threads item 6."""
         await make_thread(storage)
         before = await snapshot(storage)
         await storage.ai_storage.delete_thread("nope")  # returns None
@@ -233,13 +235,13 @@ class ThreadTests:
 
 
 class WorkingMemoryTests:
-    """Thread- and resource-scoped working memory (02 §6 Working memory)."""
+    """Thread- and resource-scoped working memory (docs/contract.md Working memory)."""
 
     @pytest.mark.parametrize("scope", [THREAD, RESOURCE], ids=["thread", "resource"])
     async def test_saved_working_memory_is_returned(
         self, storage: Storage, scope: WorkingMemoryScope
     ) -> None:
-        """02 §6 Working memory 26."""
+        """docs/services/ai-storage.md#working-memory item 26."""
         await make_thread(storage)
         memory_id = "t-1" if scope is THREAD else "res-1"
         data: JsonObject = {"facts": ["a", {"b": None}], "count": 2, "empty": {}}
@@ -250,7 +252,7 @@ class WorkingMemoryTests:
     async def test_a_second_save_replaces_the_whole_working_memory(
         self, storage: Storage, scope: WorkingMemoryScope
     ) -> None:
-        """02 §6 Working memory 26."""
+        """docs/services/ai-storage.md#working-memory item 26."""
         await make_thread(storage)
         memory_id = "t-1" if scope is THREAD else "res-1"
         await storage.ai_storage.save_working_memory(memory_id, scope, {"old": 1, "kept": 1})
@@ -261,7 +263,7 @@ class WorkingMemoryTests:
         }
 
     async def test_unknown_working_memory_is_none(self, storage: Storage) -> None:
-        """02 §6 Working memory 26."""
+        """docs/services/ai-storage.md#working-memory item 26."""
         await make_thread(storage)
         assert await storage.ai_storage.get_working_memory("t-1", THREAD) is None
         assert await storage.ai_storage.get_working_memory("t-unknown", THREAD) is None
@@ -270,7 +272,7 @@ class WorkingMemoryTests:
     async def test_thread_and_resource_memory_with_one_id_are_independent(
         self, storage: Storage
     ) -> None:
-        """02 §6 Working memory 26."""
+        """docs/services/ai-storage.md#working-memory item 26."""
         ai = storage.ai_storage
         await make_thread(storage, "shared")
         await ai.save_working_memory("shared", THREAD, {"scope": "thread"})
@@ -285,7 +287,7 @@ class WorkingMemoryTests:
     async def test_an_unknown_scope_raises_invalid_value(
         self, storage: Storage, method: str
     ) -> None:
-        """02 §6 Working memory 27."""
+        """docs/services/ai-storage.md#working-memory item 27."""
         ai = storage.ai_storage
         await make_thread(storage, "shared")
         await ai.save_working_memory("shared", RESOURCE, {"kept": True})
@@ -308,7 +310,7 @@ class WorkingMemoryTests:
     async def test_memory_data_that_is_not_a_json_object_raises_invalid_value(
         self, storage: Storage, scope: WorkingMemoryScope, data: object
     ) -> None:
-        """02 §6 Working memory 27."""
+        """docs/services/ai-storage.md#working-memory item 27."""
         await make_thread(storage)
         memory_id = "t-1" if scope is THREAD else "res-1"
         await storage.ai_storage.save_working_memory(memory_id, scope, {"v": 1})
@@ -321,7 +323,7 @@ class WorkingMemoryTests:
     async def test_thread_memory_for_an_unknown_thread_raises_thread_not_found(
         self, storage: Storage
     ) -> None:
-        """02 §6 Working memory 28."""
+        """docs/services/ai-storage.md#working-memory item 28."""
         with pytest.raises(ThreadNotFound):
             await storage.ai_storage.save_working_memory("t-1", THREAD, {"x": 1})
         assert await storage.ai_storage.get_working_memory("t-1", THREAD) is None
@@ -329,7 +331,7 @@ class WorkingMemoryTests:
         assert await storage.ai_storage.get_working_memory("t-1", THREAD) is None
 
     async def test_resource_memory_needs_no_thread(self, storage: Storage) -> None:
-        """02 §6 Working memory 28."""
+        """docs/services/ai-storage.md#working-memory item 28."""
         await storage.ai_storage.save_working_memory("res-9", RESOURCE, {"x": 1})
         assert await storage.ai_storage.get_working_memory("res-9", RESOURCE) == {"x": 1}
         assert await storage.agent_runs.list_threads() == []
@@ -338,7 +340,7 @@ class WorkingMemoryTests:
     async def test_delete_working_memory_returns_true_then_false(
         self, storage: Storage, scope: WorkingMemoryScope
     ) -> None:
-        """02 §6 Working memory 28."""
+        """docs/services/ai-storage.md#working-memory item 28."""
         await make_thread(storage)
         memory_id = "t-1" if scope is THREAD else "res-1"
         await storage.ai_storage.save_working_memory(memory_id, scope, {"x": 1})

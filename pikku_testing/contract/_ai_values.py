@@ -1,4 +1,5 @@
-"""Contract tests of identifiers and values in `AIStorageService` (02 §6 Identifiers 52-56)."""
+"""Contract tests of identifiers and values in `AIStorageService` (docs/contract.md Identifiers
+52-56)."""
 
 from __future__ import annotations
 
@@ -99,7 +100,8 @@ TEXT_CALLS: Final[dict[str, Call]] = {
     "memory id": lambda s, x: s.ai_storage.save_working_memory(f"r{x}", RESOURCE, {}),
     "cursor": lambda s, x: s.ai_storage.get_messages("t-1", cursor=f"m{x}"),
 }
-# Where only a lone surrogate is wrong: U+0000 is fine inside JSON (02 §6 Identifiers 54).
+# Where only a lone surrogate is wrong: U+0000 is fine inside JSON (docs/contract.md Identifiers
+# 54).
 JSON_TEXT_CALLS: Final[dict[str, Call]] = {
     "metadata value": lambda s, x: s.ai_storage.create_thread(
         "res-1", thread_id="t-9", metadata={"k": f"v{x}"}
@@ -145,13 +147,14 @@ async def _seed(storage: Storage) -> None:
 
 
 class StorageValueTests:
-    """Identifiers, text and JSON values through `AIStorageService` (02 §6 Identifiers)."""
+    """Identifiers, text and JSON values through `AIStorageService` (docs/contract.md
+    Identifiers)."""
 
     @pytest.mark.parametrize("odd", ODD_IDS.values(), ids=ODD_IDS.keys())
     async def test_unusual_ids_round_trip_as_every_kind_of_id(
         self, storage: Storage, odd: str
     ) -> None:
-        """02 §6 Identifiers and values 52."""
+        """docs/concepts.md#values item 52."""
         ai, state, console = storage.ai_storage, storage.ai_run_state, storage.agent_runs
         await ai.create_thread(odd, thread_id=odd, title=odd)
         asked = assistant(odd, odd, calls=[call(odd, odd, {odd: odd})])
@@ -181,7 +184,7 @@ class StorageValueTests:
     async def test_ids_that_an_escaping_scheme_could_merge_stay_distinct(
         self, storage: Storage
     ) -> None:
-        """02 §6 Identifiers and values 52."""
+        """docs/concepts.md#values item 52."""
         ai = storage.ai_storage
         ids = ["x:y", "x%3Ay", "a}b", "a", "a%7Db", "{a}", "a b", "a:b:c"]
         for thread_id in ids:
@@ -200,7 +203,7 @@ class StorageValueTests:
     async def test_an_empty_overlong_or_non_string_id_raises_invalid_value(
         self, storage: Storage, method: Call
     ) -> None:
-        """02 §6 Identifiers and values 53."""
+        """docs/concepts.md#values item 53."""
         await _seed(storage)
         before = await snapshot(storage)
         for bad in BAD_IDS.values():
@@ -212,7 +215,7 @@ class StorageValueTests:
     async def test_nul_in_an_id_or_text_and_a_lone_surrogate_raise_invalid_value(
         self, storage: Storage, method: Call
     ) -> None:
-        """02 §6 Identifiers and values 54."""
+        """docs/concepts.md#values item 54."""
         await _seed(storage)
         before = await snapshot(storage)
         for bad in ("\x00", "\ud800", "\udfff"):
@@ -224,7 +227,7 @@ class StorageValueTests:
     async def test_a_lone_surrogate_inside_json_raises_invalid_value(
         self, storage: Storage, method: Call
     ) -> None:
-        """02 §6 Identifiers and values 54."""
+        """docs/concepts.md#values item 54."""
         await _seed(storage)
         before = await snapshot(storage)
         with pytest.raises(InvalidValue):
@@ -234,7 +237,7 @@ class StorageValueTests:
     async def test_nul_inside_metadata_args_content_and_memory_round_trips(
         self, storage: Storage
     ) -> None:
-        """02 §6 Identifiers and values 54."""
+        """docs/concepts.md#values item 54."""
         ai = storage.ai_storage
         payload: JsonObject = {"k\x00": "v\x00", "list": ["\x00"]}
         await make_thread(storage, metadata=payload)
@@ -252,7 +255,7 @@ class StorageValueTests:
     async def test_a_non_json_value_raises_invalid_value_and_writes_nothing(
         self, storage: Storage, method: Call
     ) -> None:
-        """02 §6 Identifiers and values 55."""
+        """docs/concepts.md#values item 55."""
         await _seed(storage)
         before = await snapshot(storage)
         for value in NON_JSON.values():
@@ -264,7 +267,7 @@ class StorageValueTests:
     async def test_metadata_that_is_not_a_dict_raises_invalid_value(
         self, storage: Storage, metadata: object
     ) -> None:
-        """02 §6 Identifiers and values 55."""
+        """docs/concepts.md#values item 55."""
         with pytest.raises(InvalidValue):
             await storage.ai_storage.create_thread(
                 "res-1", thread_id="t-1", metadata=wrong(metadata)
@@ -273,7 +276,7 @@ class StorageValueTests:
         assert await storage.agent_runs.list_threads() == []
 
     async def test_json_scalars_round_trip_with_their_types(self, storage: Storage) -> None:
-        """02 §6 Identifiers and values 55."""
+        """docs/concepts.md#values item 55."""
         ai = storage.ai_storage
         await make_thread(storage, metadata=SCALARS)
         part: JsonObject = {"type": "data", **SCALARS}
@@ -291,7 +294,7 @@ class StorageValueTests:
     async def test_enum_parameters_accept_plain_strings_and_reads_return_members(
         self, storage: Storage
     ) -> None:
-        """02 §6 Identifiers and values 56."""
+        """docs/concepts.md#values item 56."""
         ai = storage.ai_storage
         await make_thread(storage)
         batch = [
@@ -313,7 +316,7 @@ class StorageValueTests:
     async def test_two_namespaces_do_not_see_each_other(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """02 §6 Identifiers and values 56."""
+        """docs/concepts.md#values item 56."""
         other = await storage_factory(isolated=True)
         thread = await make_thread(storage)
         run_id = await make_run(storage, pending_approvals=[tool_approval()])

@@ -1,4 +1,5 @@
-"""Contract tests of identifiers and values in the run-state and console services (02 §6 52-56)."""
+"""Contract tests of identifiers and values in the run-state and console services
+(docs/contract.md)."""
 
 from __future__ import annotations
 
@@ -141,13 +142,14 @@ async def _seed(storage: Storage) -> str:
 
 
 class RunValueTests:
-    """Identifiers, text and JSON values through `AIRunStateService` (02 §6 Identifiers)."""
+    """Identifiers, text and JSON values through `AIRunStateService` (docs/contract.md
+    Identifiers)."""
 
     @pytest.mark.parametrize("method", RUN_ID_CALLS.values(), ids=RUN_ID_CALLS.keys())
     async def test_an_empty_overlong_or_non_string_run_state_id_raises_invalid_value(
         self, storage: Storage, method: Callable[[Storage, object, str], Awaitable[object]]
     ) -> None:
-        """02 §6 Identifiers and values 53."""
+        """docs/concepts.md#values item 53."""
         run_id = await _seed(storage)
         before = await snapshot(storage)
         for bad in BAD_IDS.values():
@@ -159,7 +161,7 @@ class RunValueTests:
     async def test_nul_or_a_lone_surrogate_in_run_text_raises_invalid_value(
         self, storage: Storage, method: Callable[[Storage, str, str], Awaitable[object]]
     ) -> None:
-        """02 §6 Identifiers and values 54."""
+        """docs/concepts.md#values item 54."""
         run_id = await _seed(storage)
         before = await snapshot(storage)
         for bad in ("\x00", "\ud800"):
@@ -173,7 +175,7 @@ class RunValueTests:
         storage: Storage,
         method: Callable[[Storage, object, str], Awaitable[object]],
     ) -> None:
-        """02 §6 Identifiers and values 54, 55."""
+        """docs/concepts.md#values item 54, 55."""
         run_id = await _seed(storage)
         before = await snapshot(storage)
         for value in [*NON_JSON.values(), "\udc00", {"\ud800": 1}]:
@@ -182,7 +184,7 @@ class RunValueTests:
         assert await snapshot(storage) == before
 
     async def test_nul_and_json_scalars_in_approval_args_round_trip(self, storage: Storage) -> None:
-        """02 §6 Identifiers and values 54, 55."""
+        """docs/concepts.md#values item 54, 55."""
         await make_thread(storage)
         values = {**SCALARS, "nul\x00": "a\x00b"}
         approvals: list[PendingApproval] = [
@@ -202,7 +204,7 @@ class RunValueTests:
     async def test_run_enum_parameters_accept_plain_strings_and_reads_return_members(
         self, storage: Storage
     ) -> None:
-        """02 §6 Identifiers and values 56."""
+        """docs/concepts.md#values item 56."""
         state = storage.ai_run_state
         await make_thread(storage)
         run_id = await make_run(
@@ -231,13 +233,13 @@ class RunValueTests:
 
 
 class ConsoleValueTests:
-    """Identifiers through `AgentRunService` (02 §6 Identifiers)."""
+    """Identifiers through `AgentRunService` (docs/contract.md Identifiers)."""
 
     @pytest.mark.parametrize("method", CONSOLE_ID_CALLS.values(), ids=CONSOLE_ID_CALLS.keys())
     async def test_an_empty_overlong_or_non_string_console_id_raises_invalid_value(
         self, storage: Storage, method: Call
     ) -> None:
-        """02 §6 Identifiers and values 53."""
+        """docs/concepts.md#values item 53."""
         await _seed(storage)
         before = await snapshot(storage)
         for bad in BAD_IDS.values():

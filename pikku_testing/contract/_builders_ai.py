@@ -1,4 +1,5 @@
-"""Builders with defaults for the AI contract tests, and the "nothing written" snapshot (02 §6)."""
+"""Builders with defaults for the AI contract tests, and the "nothing written" snapshot
+(docs/contract.md)."""
 
 from __future__ import annotations
 
@@ -346,7 +347,8 @@ async def populate(storage: Storage) -> str:
 
 
 async def assert_cascaded(storage: Storage, run_id: str, thread_id: str = "t-1") -> None:
-    """Assert the whole cascade of 02 §2 delete_thread for a thread built by `populate`."""
+    """Assert the whole cascade of docs/services/ai-storage.md delete_thread for a thread built by
+    `populate`."""
     ai, state, console = storage.ai_storage, storage.ai_run_state, storage.agent_runs
     with pytest.raises(ThreadNotFound):
         await ai.get_thread(thread_id)
@@ -373,7 +375,7 @@ NON_JSON: Final[dict[str, object]] = {
     "non-string key": {1: "x"},
     "object": object(),
 }
-"""Values the codec refuses anywhere in a JSON payload (00 §4)."""
+"""Values the codec refuses anywhere in a JSON payload (docs/concepts.md#values)."""
 
 SCALARS: Final[JsonObject] = {
     "zero": 0,
@@ -385,4 +387,4 @@ SCALARS: Final[JsonObject] = {
     "1e16": 1e16,
     "list": [0, False, -0.0, 2**80, 1.5, None, "", [], {}],
 }
-"""JSON values whose type a careless store changes (02 §6 Identifiers and values 55)."""
+"""JSON values whose type a careless store changes (docs/concepts.md#values item 55)."""

@@ -41,7 +41,8 @@ HEARTBEAT_TASK: Final = "pikku-deployment-heartbeat"
 EVENTUALLY_DEADLINE: Final = 10.0
 DAY: Final = timedelta(days=1)
 LONG: Final = "x" * 255
-# Invalid identifiers (00 §4): empty, too long, U+0000, a lone surrogate, not a `str`.
+# Invalid identifiers (docs/concepts.md#values): empty, too long, U+0000, a lone surrogate, not a
+# `str`.
 BAD_IDS: Final = [
     pytest.param("", id="empty"),
     pytest.param("x" * 256, id="256-chars"),
@@ -50,9 +51,9 @@ BAD_IDS: Final = [
     pytest.param(5, id="int"),
     pytest.param(None, id="none"),
 ]
-# Ids that a careless backend would merge or mangle (03 §7 Channels 5).
+# Ids that a careless backend would merge or mangle (docs/services/channels.md item 5).
 ODD_IDS: Final = ["a", "a ", "A", "a:b", "a:b:c", "it's", "100%", "back\\slash", "é", "😀"]
-# Values the codec rejects (00 §4).
+# Values the codec rejects (docs/concepts.md#values).
 NON_JSON: Final = [
     pytest.param({1, 2}, id="set"),
     pytest.param(b"bytes", id="bytes"),

@@ -1,4 +1,5 @@
-"""Builders, sample values and checks shared by the workflow contract tests (Spec: 01 §6)."""
+"""Builders, sample values and checks shared by the workflow contract tests (see
+docs/contract.md)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ T0: Final = TEST_START
 
 LONG_ID: Final = "x" * 255
 BAD_IDENTIFIERS: Final[tuple[str, ...]] = ("", "x" * 256, "a\x00b", "a\ud800b")
-"""Empty, 256 characters, U+0000 and a lone surrogate: `InvalidValue` everywhere (01 §6 1)."""
+"""Empty, 256 characters, U+0000 and a lone surrogate: `InvalidValue` everywhere
+(docs/concepts.md#values)."""
 
 
 def deep_value(depth: int = 40) -> JsonValue:
@@ -84,7 +86,7 @@ ROUND_TRIP_VALUES: Final[tuple[JsonValue, ...]] = (
     "héllo wörld 名前 😀 e\u0301",
     {"mixed": [1, 1.5, True, None, "s", {"x": []}]},
 )
-"""Values whose type and value must survive every payload exactly (01 §6 3)."""
+"""Values whose type and value must survive every payload exactly (docs/concepts.md#values)."""
 
 NON_JSON_VALUES: Final[tuple[object, ...]] = (
     {1, 2},
@@ -96,7 +98,7 @@ NON_JSON_VALUES: Final[tuple[object, ...]] = (
     math.inf,
     "lone \ud800 surrogate",
 )
-"""Values the codec refuses (01 §6 2)."""
+"""Values the codec refuses (docs/concepts.md#values)."""
 
 
 def json_identical(actual: object, expected: object) -> bool:
@@ -288,7 +290,8 @@ def stored_error(
     code: str | int | None = None,
     **extras: JsonValue,
 ) -> JsonObject:
-    """A stored error object: always the four keys of 01 §1.3, plus a mapping's extras."""
+    """A stored error object: always the four keys of docs/services/workflows.md#transitions, plus a
+    mapping's extras."""
     return {"message": message, "name": name, "stack": stack, "code": code, **extras}
 
 
@@ -331,7 +334,8 @@ async def assert_gone(storage: Storage, run_id: str) -> None:
 
 
 async def assert_invariant(storage: Storage, run_id: str) -> None:
-    """01 §3.5: per step, `attempt_count` equals its number of history entries, and the live
+    """docs/services/workflows.md#claim-and-retry: per step, `attempt_count` equals its number of
+    history entries, and the live
     status, outcome and stamps equal the entry numbered `attempt_count`."""
     history = await storage.workflow_runs.get_run_history(run_id)
     for step in await storage.workflow_runs.get_run_steps(run_id):
@@ -372,7 +376,8 @@ async def expect_invalid(
 
 
 def step_mutators(storage: Storage, step_id: str) -> dict[str, Callable[[], Awaitable[object]]]:
-    """Every method that mutates one step by id, bound to `step_id` (01 §2's table)."""
+    """Every method that mutates one step by id, bound to `step_id` (docs/services/workflows.md's
+    table)."""
     wf = storage.workflows
     return {
         "set_step_running": functools.partial(wf.set_step_running, step_id),
@@ -391,7 +396,8 @@ def step_mutators(storage: Storage, step_id: str) -> dict[str, Callable[[], Awai
 
 
 def scribble(value: object) -> None:
-    """Mutate everything a read returned, deeply, as a careless caller would (01 §6 7)."""
+    """Mutate everything a read returned, deeply, as a careless caller would
+    (docs/concepts.md#values)."""
     if isinstance(value, list):
         for item in value:
             scribble(item)

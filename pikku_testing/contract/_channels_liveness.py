@@ -1,4 +1,5 @@
-"""`ChannelStore` liveness, pruning, concurrency and isolation tests (03 §7 items 15-20, 47,
+"""`ChannelStore` liveness, pruning, concurrency and isolation tests (docs/contract.md item 15-20,
+47,
 50-52, 55-56), the base of `ChannelStoreContract`."""
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ __all__ = ["ChannelLivenessContract"]
 
 
 class ChannelLivenessContract(ContractBase):
-    """`last_seen`, `touch` and `prune_channels`, racing calls and namespaces (03 §2)."""
+    """`last_seen`, `touch` and `prune_channels`, racing calls and namespaces
+    (docs/services/channels.md)."""
 
     # -- 15-20: liveness and pruning ----------------------------------------------------------
 
     async def test_add_channel_sets_last_seen_to_now(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 15."""
+        """docs/services/channels.md item 15."""
         t0 = pikku_clock.now()
         await storage.channels.add_channel(channel())
         assert await storage.channels.prune_channels(last_seen_before=t0) == []
@@ -37,7 +39,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_touch_moves_last_seen_to_now(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 16."""
+        """docs/services/channels.md item 16."""
         t0 = pikku_clock.now()
         await storage.channels.add_channel(channel())
         pikku_clock.advance(60)
@@ -49,7 +51,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_get_and_set_user_session_do_not_move_last_seen(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 16."""
+        """docs/services/channels.md item 16."""
         t0 = pikku_clock.now()
         await storage.channels.add_channel(channel())
         pikku_clock.advance(60)
@@ -61,7 +63,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_touch_stores_an_earlier_clock_time(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 17."""
+        """docs/services/channels.md item 17."""
         t0 = pikku_clock.now()
         await storage.channels.add_channel(channel())
         pikku_clock.set(t0 - timedelta(seconds=60))
@@ -72,7 +74,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_prune_channels_orders_by_last_seen_then_id(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 18."""
+        """docs/services/channels.md item 18."""
         t0 = pikku_clock.now()
         for channel_id in ("m", "k"):
             await storage.channels.add_channel(channel(channel_id))
@@ -91,7 +93,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_prune_channels_with_limit_returns_the_oldest_first_in_batches(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 18."""
+        """docs/services/channels.md item 18."""
         t0 = pikku_clock.now()
         for channel_id in ("b", "a"):
             await storage.channels.add_channel(channel(channel_id))
@@ -108,7 +110,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_pruning_removes_subscriptions_and_keeps_fresh_channels_intact(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 19."""
+        """docs/services/channels.md item 19."""
         await storage.channels.add_channel(channel("stale"))
         await storage.eventhub.subscribe("topic", "stale")
         pikku_clock.advance(60)
@@ -127,7 +129,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_prune_channels_returns_empty_when_nothing_is_stale(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 19."""
+        """docs/services/channels.md item 19."""
         assert await storage.channels.prune_channels(last_seen_before=pikku_clock.now()) == []
         await storage.channels.add_channel(channel())
         assert await storage.channels.prune_channels(last_seen_before=pikku_clock.now()) == []
@@ -146,7 +148,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_prune_channels_rejects_a_cutoff_that_is_not_aware_and_removes_nothing(
         self, storage: Storage, bad: object
     ) -> None:
-        """03 §7 Channels 20 (bad input)."""
+        """docs/services/channels.md item 20 (bad input)."""
         await storage.channels.add_channel(channel())
         with pytest.raises(InvalidValue):
             await storage.channels.prune_channels(last_seen_before=unchecked(bad))
@@ -156,7 +158,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_prune_channels_rejects_a_bad_limit_and_removes_nothing(
         self, storage: Storage, pikku_clock: ManualClock, limit: object
     ) -> None:
-        """03 §7 Channels 20 (bad input)."""
+        """docs/services/channels.md item 20 (bad input)."""
         await storage.channels.add_channel(channel())
         cutoff = pikku_clock.now() + DAY
         with pytest.raises(InvalidValue):
@@ -166,7 +168,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_prune_channels_treats_a_non_utc_cutoff_as_its_utc_instant(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 20."""
+        """docs/services/channels.md item 20."""
         plus_two = timezone(timedelta(hours=2))
         t0 = pikku_clock.now()
         await storage.channels.add_channel(channel())
@@ -178,7 +180,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_prune_channels_drops_sub_millisecond_parts_of_the_cutoff(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 20."""
+        """docs/services/channels.md item 20."""
         t0 = pikku_clock.now()
         await storage.channels.add_channel(channel())
         cutoff = t0 + timedelta(microseconds=500)
@@ -190,7 +192,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_concurrent_adds_of_one_id_let_exactly_one_succeed(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Concurrency 47."""
+        """docs/concepts.md#concurrency item 47."""
         other = await storage_factory()
         stores = (storage.channels, other.channels)
         results = await asyncio.gather(
@@ -205,7 +207,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_concurrent_session_writes_leave_exactly_one_whole_value(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Concurrency 50."""
+        """docs/concepts.md#concurrency item 50."""
         other = await storage_factory()
         await storage.channels.add_channel(channel())
         sessions: list[dict[str, JsonValue]] = [{f"k{i}": i, "writer": i} for i in range(10)]
@@ -219,7 +221,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_concurrent_prunes_return_disjoint_lists_covering_the_stale_set(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Concurrency 51."""
+        """docs/concepts.md#concurrency item 51."""
         other = await storage_factory()
         stale = [f"stale-{i:02}" for i in range(12)]
         for channel_id in stale:
@@ -239,7 +241,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_touch_racing_prune_agrees_with_the_outcome(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Concurrency 52."""
+        """docs/concepts.md#concurrency item 52."""
         other = await storage_factory()
         for round_ in range(20):
             channel_id = f"ch-{round_}"
@@ -266,7 +268,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_channels_of_another_namespace_are_invisible(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Isolation 55."""
+        """docs/concepts.md#lifecycle-and-namespaces item 55."""
         isolated = await storage_factory(isolated=True)
         await storage.channels.add_channel(channel("ch-1", name="here"))
         await storage.channels.set_user_session("ch-1", {"u": "here"})
@@ -284,7 +286,7 @@ class ChannelLivenessContract(ContractBase):
     async def test_second_instance_sees_channels_and_sessions(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Isolation 56."""
+        """docs/concepts.md#lifecycle-and-namespaces item 56."""
         await storage.channels.add_channel(channel(opening_data={"v": [1, 2.5]}))
         await storage.channels.set_user_session("ch-1", {"u": 1})
         other = await storage_factory()

@@ -1,4 +1,5 @@
-"""`DeploymentService` stop, close, pruning and multi-instance tests (03 §7 items 43-46), the
+"""`DeploymentService` stop, close, pruning and multi-instance tests (docs/contract.md item 43-46),
+the
 base of `DeploymentServiceContract`."""
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ __all__ = ["DeploymentLifecycleContract"]
 
 
 class DeploymentLifecycleContract(ContractBase):
-    """How a deployment leaves discovery: `stop`, `close`, `prune_deployments` (03 §4)."""
+    """How a deployment leaves discovery: `stop`, `close`, `prune_deployments`
+    (docs/services/deployments.md)."""
 
     async def test_stop_ends_the_task_and_unregisters_at_once(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Deployments 43."""
+        """docs/services/deployments.md item 43."""
         observer = await storage_factory()
         await storage.deployments.start(config())
         assert len(heartbeat_tasks()) == 1
@@ -35,7 +37,7 @@ class DeploymentLifecycleContract(ContractBase):
     async def test_close_of_a_started_service_unregisters(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Deployments 43."""
+        """docs/services/deployments.md item 43."""
         other = await storage_factory()
         await other.deployments.start(config())
         await other.deployments.close()
@@ -46,7 +48,7 @@ class DeploymentLifecycleContract(ContractBase):
     async def test_stop_twice_without_start_or_after_a_prune_raises_nothing(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 43."""
+        """docs/services/deployments.md item 43."""
         await storage.deployments.stop()
         await storage.deployments.start(config())
         await storage.deployments.stop()
@@ -60,7 +62,7 @@ class DeploymentLifecycleContract(ContractBase):
     async def test_heartbeat_before_start_raises_deployment_not_started(
         self, storage: Storage
     ) -> None:
-        """03 §7 Deployments 44."""
+        """docs/services/deployments.md item 44."""
         with pytest.raises(DeploymentNotStarted) as raised:
             await storage.deployments.heartbeat()
         assert isinstance(raised.value, PikkuStorageError)
@@ -71,7 +73,7 @@ class DeploymentLifecycleContract(ContractBase):
     async def test_heartbeat_after_stop_raises_and_reads_and_restart_still_work(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 44."""
+        """docs/services/deployments.md item 44."""
         await storage.deployments.start(config("d1"))
         await storage.deployments.stop()
         with pytest.raises(DeploymentNotStarted):
@@ -88,7 +90,7 @@ class DeploymentLifecycleContract(ContractBase):
     async def test_prune_deployments_returns_stale_ids_sorted_and_keeps_live_ones(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 45."""
+        """docs/services/deployments.md item 45."""
         t0 = pikku_clock.now()
         ttl = timedelta(seconds=storage.deployments.heartbeat_ttl)
         services = [(await storage_factory()).deployments for _ in range(3)]
@@ -109,7 +111,7 @@ class DeploymentLifecycleContract(ContractBase):
     async def test_prune_deployments_removes_a_registration_at_exactly_ttl(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 45."""
+        """docs/services/deployments.md item 45."""
         t0 = pikku_clock.now()
         ttl = timedelta(seconds=storage.deployments.heartbeat_ttl)
         await storage.deployments.start(config())
@@ -123,7 +125,7 @@ class DeploymentLifecycleContract(ContractBase):
     async def test_instances_are_visible_to_a_third_and_stop_removes_only_their_own(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 46."""
+        """docs/services/deployments.md item 46."""
         second = (await storage_factory()).deployments
         observer = (await storage_factory()).deployments  # never started
         t0 = pikku_clock.now()

@@ -1,4 +1,5 @@
-"""`EventHubStoreContract`: topic subscriptions (03 §3, §7 items 21-27, 48-49, 55-56).
+"""`EventHubStoreContract`: topic subscriptions (docs/services/eventhub.md, docs/contract.md item
+21-27, 48-49, 55-56).
 
 Exported by `pikku_testing.contract.channels`, the area's public module.
 """
@@ -20,12 +21,13 @@ __all__ = ["EventHubStoreContract"]
 
 
 class EventHubStoreContract(ContractBase):
-    """`EventHubStore`: topic -> channel subscriptions over the channel store's data (03 §3)."""
+    """`EventHubStore`: topic -> channel subscriptions over the channel store's data
+    (docs/services/eventhub.md)."""
 
     async def test_subscribe_returns_true_and_the_topic_lists_the_channel(
         self, storage: Storage
     ) -> None:
-        """03 §7 Event hub 21."""
+        """docs/services/eventhub.md item 21."""
         await storage.channels.add_channel(channel())
         assert await storage.eventhub.subscribe("topic", "ch-1") is True
         assert await storage.eventhub.get_channel_ids_for_topic("topic") == ["ch-1"]
@@ -33,7 +35,7 @@ class EventHubStoreContract(ContractBase):
     async def test_repeated_subscribe_returns_true_and_lists_the_channel_once(
         self, storage: Storage
     ) -> None:
-        """03 §7 Event hub 21."""
+        """docs/services/eventhub.md item 21."""
         await storage.channels.add_channel(channel())
         await storage.eventhub.subscribe("topic", "ch-1")
         assert await storage.eventhub.subscribe("topic", "ch-1") is True
@@ -42,7 +44,7 @@ class EventHubStoreContract(ContractBase):
     async def test_subscribe_of_an_unknown_channel_returns_false_and_stores_nothing(
         self, storage: Storage
     ) -> None:
-        """03 §7 Event hub 22."""
+        """docs/services/eventhub.md item 22."""
         assert await storage.eventhub.subscribe("topic", "ch-1") is False
         assert await storage.eventhub.get_channel_ids_for_topic("topic") == []
         await storage.channels.add_channel(channel())
@@ -50,7 +52,7 @@ class EventHubStoreContract(ContractBase):
         assert await storage.eventhub.unsubscribe("topic", "ch-1") is False
 
     async def test_unsubscribe_returns_true_then_false(self, storage: Storage) -> None:
-        """03 §7 Event hub 23."""
+        """docs/services/eventhub.md item 23."""
         await storage.channels.add_channel(channel())
         await storage.eventhub.subscribe("topic", "ch-1")
         assert await storage.eventhub.unsubscribe("topic", "ch-1") is True
@@ -60,7 +62,7 @@ class EventHubStoreContract(ContractBase):
     async def test_unsubscribe_of_an_unknown_topic_channel_or_pair_returns_false(
         self, storage: Storage
     ) -> None:
-        """03 §7 Event hub 23."""
+        """docs/services/eventhub.md item 23."""
         await storage.channels.add_channel(channel("ch-1"))
         await storage.channels.add_channel(channel("ch-2"))
         await storage.eventhub.subscribe("t1", "ch-1")
@@ -74,7 +76,7 @@ class EventHubStoreContract(ContractBase):
     async def test_unknown_topic_and_topic_whose_subscribers_left_list_nothing(
         self, storage: Storage
     ) -> None:
-        """03 §7 Event hub 23."""
+        """docs/services/eventhub.md item 23."""
         assert await storage.eventhub.get_channel_ids_for_topic("unknown") == []
         await storage.channels.add_channel(channel("ch-1"))
         await storage.channels.add_channel(channel("ch-2"))
@@ -85,7 +87,7 @@ class EventHubStoreContract(ContractBase):
         assert await storage.eventhub.get_channel_ids_for_topic("topic") == []
 
     async def test_topic_lists_subscribers_in_code_point_order(self, storage: Storage) -> None:
-        """03 §7 Event hub 24."""
+        """docs/services/eventhub.md item 24."""
         for channel_id in ("b", "a", "é", "B", "😀", "a b"):
             await storage.channels.add_channel(channel(channel_id))
             await storage.eventhub.subscribe("topic", channel_id)
@@ -93,7 +95,7 @@ class EventHubStoreContract(ContractBase):
         assert listed == ["B", "a", "a b", "b", "é", "😀"]
 
     async def test_unsubscribing_from_one_topic_leaves_the_others(self, storage: Storage) -> None:
-        """03 §7 Event hub 25."""
+        """docs/services/eventhub.md item 25."""
         await storage.channels.add_channel(channel())
         for topic in ("t1", "t2", "t3"):
             await storage.eventhub.subscribe(topic, "ch-1")
@@ -103,7 +105,7 @@ class EventHubStoreContract(ContractBase):
         assert await storage.eventhub.get_channel_ids_for_topic("t3") == ["ch-1"]
 
     async def test_similar_topic_names_are_distinct(self, storage: Storage) -> None:
-        """03 §7 Event hub 25."""
+        """docs/services/eventhub.md item 25."""
         topics = ["a:b", "a:b:c", "a", "a ", "A", "é", "e\u0301", "😀", LONG, LONG[:-1]]
         for index, topic in enumerate(topics):
             await storage.channels.add_channel(channel(f"ch-{index:02}"))
@@ -115,7 +117,7 @@ class EventHubStoreContract(ContractBase):
     async def test_subscribe_rejects_a_bad_topic_or_channel_id_and_stores_nothing(
         self, storage: Storage, bad: object
     ) -> None:
-        """03 §7 Event hub 26 (bad input)."""
+        """docs/services/eventhub.md item 26 (bad input)."""
         await storage.channels.add_channel(channel())
         with pytest.raises(InvalidValue):
             await storage.eventhub.subscribe(unchecked(bad), "ch-1")
@@ -128,7 +130,7 @@ class EventHubStoreContract(ContractBase):
     async def test_unsubscribe_rejects_a_bad_topic_or_channel_id_and_removes_nothing(
         self, storage: Storage, bad: object
     ) -> None:
-        """03 §7 Event hub 26 (bad input)."""
+        """docs/services/eventhub.md item 26 (bad input)."""
         await storage.channels.add_channel(channel())
         await storage.eventhub.subscribe("topic", "ch-1")
         with pytest.raises(InvalidValue):
@@ -141,14 +143,14 @@ class EventHubStoreContract(ContractBase):
     async def test_get_channel_ids_for_topic_rejects_a_bad_topic(
         self, storage: Storage, bad: object
     ) -> None:
-        """03 §7 Event hub 26 (bad input)."""
+        """docs/services/eventhub.md item 26 (bad input)."""
         with pytest.raises(InvalidValue):
             await storage.eventhub.get_channel_ids_for_topic(unchecked(bad))
 
     async def test_init_of_either_store_in_any_order_is_idempotent(
         self, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Event hub 27."""
+        """docs/services/eventhub.md item 27."""
         fresh = await storage_factory(isolated=True)
         await fresh.eventhub.init()
         await fresh.eventhub.init()
@@ -163,7 +165,7 @@ class EventHubStoreContract(ContractBase):
     async def test_concurrent_subscribes_of_one_pair_all_succeed_and_list_once(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Concurrency 48."""
+        """docs/concepts.md#concurrency item 48."""
         other = await storage_factory()
         await storage.channels.add_channel(channel())
         hubs = (storage.eventhub, other.eventhub)
@@ -174,7 +176,7 @@ class EventHubStoreContract(ContractBase):
     async def test_concurrent_unsubscribes_of_one_pair_let_exactly_one_return_true(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Concurrency 48."""
+        """docs/concepts.md#concurrency item 48."""
         other = await storage_factory()
         await storage.channels.add_channel(channel())
         await storage.eventhub.subscribe("topic", "ch-1")
@@ -188,7 +190,7 @@ class EventHubStoreContract(ContractBase):
     async def test_subscribe_racing_remove_channels_never_leaves_an_orphan(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Concurrency 49."""
+        """docs/concepts.md#concurrency item 49."""
         other = await storage_factory()
         for round_ in range(50):
             channel_id = f"ch-{round_:02}"
@@ -208,7 +210,7 @@ class EventHubStoreContract(ContractBase):
     async def test_subscriptions_of_another_namespace_are_invisible(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Isolation 55."""
+        """docs/concepts.md#lifecycle-and-namespaces item 55."""
         isolated = await storage_factory(isolated=True)
         await storage.channels.add_channel(channel("ch-1"))
         await storage.eventhub.subscribe("topic", "ch-1")
@@ -224,7 +226,7 @@ class EventHubStoreContract(ContractBase):
     async def test_second_instance_sees_subscriptions(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Isolation 56."""
+        """docs/concepts.md#lifecycle-and-namespaces item 56."""
         await storage.channels.add_channel(channel("ch-1"))
         await storage.eventhub.subscribe("topic", "ch-1")
         other = await storage_factory()

@@ -1,5 +1,6 @@
 """Limits every backend enforces alike: JSON depth and int size, integer arguments, lock
-timeouts, clocks at the edge of the calendar (Spec: 00 §4, 01 §3.8; issue 17).
+timeouts, clocks at the edge of the calendar (see docs/concepts.md#values,
+docs/services/workflows.md#locks; issue 17).
 
 The limits are the shared codec's and validation's (`MAX_JSON_DEPTH`, `MAX_INT_DIGITS`,
 `INT64_END`, `INT32_END`, `MAX_LOCK_WAIT`): a value past one is `InvalidValue` before any
@@ -58,7 +59,8 @@ class WorkflowLimitTests:
     `list_runs` paging, and lock timeouts past what a server can wait."""
 
     async def test_json_at_the_depth_limit_round_trips(self, storage: Storage) -> None:
-        """00 §4: a value nested `MAX_JSON_DEPTH` levels is stored and read back exactly."""
+        """docs/concepts.md#values: a value nested `MAX_JSON_DEPTH` levels is stored and read back
+        exactly."""
         value = nested(MAX_JSON_DEPTH)
         run_id = await new_run(storage, input=value)
         run = await storage.workflows.get_run(run_id)
@@ -70,7 +72,8 @@ class WorkflowLimitTests:
     async def test_json_one_level_past_the_depth_limit_is_invalid_and_not_stored(
         self, storage: Storage
     ) -> None:
-        """00 §4: one level deeper is `InvalidValue` naming the limit, before any write."""
+        """docs/concepts.md#values: one level deeper is `InvalidValue` naming the limit, before any
+        write."""
         too_deep = nested(MAX_JSON_DEPTH + 1)
         error = await expect_invalid("create_run", storage.workflows.create_run, "wf", too_deep)
         assert str(MAX_JSON_DEPTH) in str(error)
@@ -97,11 +100,13 @@ class WorkflowLimitTests:
     async def test_json_far_past_the_depth_limit_is_invalid_not_a_recursion_error(
         self, storage: Storage
     ) -> None:
-        """00 §4: a value nested 10,000 deep is refused like any other bad value."""
+        """docs/concepts.md#values: a value nested 10,000 deep is refused like any other bad
+        value."""
         await expect_invalid("create_run", storage.workflows.create_run, "wf", nested(10_000))
 
     async def test_deepest_value_reads_back_from_a_deep_call_stack(self, storage: Storage) -> None:
-        """00 §4: reads stay far below the recursion limit, whatever stack the caller has."""
+        """docs/concepts.md#values: reads stay far below the recursion limit, whatever stack the
+        caller has."""
         value = nested(MAX_JSON_DEPTH)
         run_id = await new_run(storage, input=value)
         await storage.workflows.update_run_state(run_id, "deep", value)
@@ -116,7 +121,8 @@ class WorkflowLimitTests:
     async def test_ints_up_to_the_digit_limit_round_trip_and_longer_are_invalid(
         self, storage: Storage
     ) -> None:
-        """00 §4: ints of `MAX_INT_DIGITS` digits round-trip; one digit more is `InvalidValue`."""
+        """docs/concepts.md#values: ints of `MAX_INT_DIGITS` digits round-trip; one digit more is
+        `InvalidValue`."""
         largest = 10**MAX_INT_DIGITS - 1
         for value in (largest, -largest, [largest]):
             run = await storage.workflows.get_run(await new_run(storage, input=value))
@@ -131,7 +137,8 @@ class WorkflowLimitTests:
     async def test_retries_up_to_int32_are_stored_and_larger_are_invalid(
         self, storage: Storage
     ) -> None:
-        """01 D11: `retries` fits an `int` column: 2**31 - 1 reads back, 2**31 and 2**63 are
+        """docs/services/workflows.md: `retries` fits an `int` column: 2**31 - 1 reads back, 2**31
+        and 2**63 are
         `InvalidValue` on every backend."""
         run_id = await new_run(storage)
         live = await new_step(storage, run_id, "max", retries=INT32_END - 1)
@@ -150,7 +157,8 @@ class WorkflowLimitTests:
     async def test_list_runs_offset_up_to_int64_works_and_larger_is_invalid(
         self, storage: Storage
     ) -> None:
-        """01 §4: `offset` is signed 64-bit: 2**63 - 1 gives `[]`, 2**63 is `InvalidValue`."""
+        """docs/services/workflow-runs.md: `offset` is signed 64-bit: 2**63 - 1 gives `[]`, 2**63 is
+        `InvalidValue`."""
         await new_run(storage)
         assert await storage.workflow_runs.list_runs(offset=INT64_END - 1) == []
         assert await storage.workflow_runs.list_runs(limit=1000, offset=INT64_END - 1) == []
@@ -164,7 +172,8 @@ class WorkflowLimitTests:
     async def test_lock_timeout_longer_than_a_server_can_wait_acquires_a_free_lock(
         self, storage: Storage
     ) -> None:
-        """01 §3.8: a timeout past `MAX_LOCK_WAIT` (~24.8 days) waits without a deadline, on
+        """docs/services/workflows.md#locks: a timeout past `MAX_LOCK_WAIT` (~24.8 days) waits
+        without a deadline, on
         every backend alike (PostgreSQL once refused it even on a free lock)."""
         run_id = await new_run(storage)
         for timeout in (MAX_LOCK_WAIT + 1, 10.0**12, 10**30):
@@ -194,7 +203,8 @@ class ClockLimitTests:
     async def test_a_clock_returning_naive_datetimes_is_invalid_and_nothing_is_written(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """00 §4: timestamps are aware UTC; a naive `now()` (local time of unknown zone) is
+        """docs/concepts.md#values: timestamps are aware UTC; a naive `now()` (local time of unknown
+        zone) is
         `InvalidValue` at the first stamped write, never stored as a guess."""
         try:
             naive = await storage_factory(clock=NaiveClock())
@@ -229,7 +239,8 @@ class MessageLimitTests:
     async def test_get_messages_last_n_up_to_int64_works_and_larger_is_invalid(
         self, storage: Storage
     ) -> None:
-        """02 §2: `last_n` is signed 64-bit: 2**63 - 1 gives every message, 2**63 is
+        """docs/services/ai-storage.md: `last_n` is signed 64-bit: 2**63 - 1 gives every message,
+        2**63 is
         `InvalidValue` on every backend."""
         ai = storage.ai_storage
         thread = await ai.create_thread("r", thread_id="t-1")
@@ -252,7 +263,8 @@ class MessageLimitTests:
     async def test_message_metadata_past_the_depth_limit_is_invalid_and_not_stored(
         self, storage: Storage
     ) -> None:
-        """00 §4: the codec's depth limit applies to every payload; nothing is written."""
+        """docs/concepts.md#values: the codec's depth limit applies to every payload; nothing is
+        written."""
         ai = storage.ai_storage
         thread = await ai.create_thread("r", thread_id="t-1")
         await expect_invalid(
@@ -275,7 +287,7 @@ class ChannelLimitTests:
     async def test_prune_channels_limit_up_to_int64_works_and_larger_is_invalid(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §2: `limit` is signed 64-bit like every count."""
+        """docs/services/channels.md: `limit` is signed 64-bit like every count."""
         await storage.channels.add_channel(Channel(channel_id="ch-1", channel_name="c"))
         cutoff = pikku_clock.now() + timedelta(seconds=1)
         for limit in (INT64_END, 2**100):
@@ -290,7 +302,8 @@ class ChannelLimitTests:
     async def test_opening_data_past_the_depth_limit_is_invalid_and_not_stored(
         self, storage: Storage
     ) -> None:
-        """00 §4: one level past the limit is `InvalidValue`; the channel is not created."""
+        """docs/concepts.md#values: one level past the limit is `InvalidValue`; the channel is not
+        created."""
         await expect_invalid(
             "add_channel",
             storage.channels.add_channel,
@@ -307,7 +320,8 @@ class DeploymentLimitTests:
     async def test_a_clock_near_year_one_reads_and_prunes_without_overflow(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §4: the staleness cutoff (now - ttl) saturates at year 1 instead of overflowing;
+        """docs/services/deployments.md: the staleness cutoff (now - ttl) saturates at year 1
+        instead of overflowing;
         a registration made then is live."""
         start = datetime(1, 1, 1, 0, 0, 1, tzinfo=UTC)
         pikku_clock.set(start)

@@ -1,4 +1,5 @@
-"""Workflow contract, concurrency between two instances and namespaces (01 §6, 49 to 54, 59, 60).
+"""Workflow contract, concurrency between two instances and namespaces (docs/contract.md, 49 to 54,
+59, 60).
 
 55 to 58 and 61 are white-box backend tests, as is the borrowed-pool half of 60.
 """
@@ -60,14 +61,15 @@ def _step_write(wf: WorkflowService, step_id: str, index: int) -> Awaitable[obje
 
 
 class WorkflowConcurrencyTests:
-    """01 §6 Workflows 49 to 54 (two instances racing), 59 (namespaces) and 60 (init)."""
+    """docs/concepts.md#concurrency item 49 to 54 (two instances racing), 59 (namespaces) and 60
+    (init)."""
 
     # --- 49 -------------------------------------------------------------------------------
 
     async def test_concurrent_run_state_writes_on_distinct_keys_all_land(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 49."""
+        """docs/concepts.md#concurrency item 49."""
         instances = await _two(storage, storage_factory)
         run_id = await new_run(storage)
         results = await _gather(
@@ -79,7 +81,7 @@ class WorkflowConcurrencyTests:
     async def test_concurrent_step_claims_have_exactly_one_winner(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 49."""
+        """docs/concepts.md#concurrency item 49."""
         instances = await _two(storage, storage_factory)
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
@@ -100,7 +102,7 @@ class WorkflowConcurrencyTests:
     async def test_concurrent_inserts_of_one_step_name_have_one_winner(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 50."""
+        """docs/concepts.md#concurrency item 50."""
         instances = await _two(storage, storage_factory)
         run_id = await new_run(storage)
         results = await _gather(
@@ -118,7 +120,7 @@ class WorkflowConcurrencyTests:
     async def test_concurrent_version_upserts_have_one_winner_whose_graph_is_stored(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 51."""
+        """docs/concepts.md#concurrency item 51."""
         instances = await _two(storage, storage_factory)
         results = await _gather(
             *(
@@ -136,7 +138,7 @@ class WorkflowConcurrencyTests:
     async def test_concurrent_deletes_of_one_workflow_run_have_one_winner(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 51."""
+        """docs/concepts.md#concurrency item 51."""
         instances = await _two(storage, storage_factory)
         run_id = await new_run(storage)
         await new_step(storage, run_id, "s")
@@ -150,7 +152,7 @@ class WorkflowConcurrencyTests:
     async def test_concurrent_workflow_create_run_calls_all_land(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 51."""
+        """docs/concepts.md#concurrency item 51."""
         instances = await _two(storage, storage_factory)
         results = await _gather(*(new_run(instances[i % 2], input=i) for i in range(50)))
         assert all(isinstance(result, str) for result in results)
@@ -163,7 +165,7 @@ class WorkflowConcurrencyTests:
     async def test_concurrent_retries_each_add_an_attempt(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 52."""
+        """docs/concepts.md#concurrency item 52."""
         instances = await _two(storage, storage_factory)
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
@@ -182,7 +184,7 @@ class WorkflowConcurrencyTests:
     async def test_mixed_concurrent_transitions_and_retries_keep_the_invariant(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 52."""
+        """docs/concepts.md#concurrency item 52."""
         instances = await _two(storage, storage_factory)
         run_id = await new_run(storage)
         steps = [(await new_step(storage, run_id, name)).step_id for name in ("a", "b")]
@@ -197,7 +199,8 @@ class WorkflowConcurrencyTests:
     async def test_delete_run_racing_step_writes_leaves_nothing_of_the_run(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 53 (the public-API half; the row/key check is a backend test)."""
+        """docs/concepts.md#concurrency item 53 (the public-API half; the row/key check is a backend
+        test)."""
         instances = await _two(storage, storage_factory)
         run_id = await new_run(storage)
         steps = [(await new_step(storage, run_id, f"s{i}")).step_id for i in range(3)]
@@ -224,7 +227,7 @@ class WorkflowConcurrencyTests:
     async def test_concurrent_prunes_count_each_deleted_run_once(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 54."""
+        """docs/concepts.md#concurrency item 54."""
         instances = await _two(storage, storage_factory)
         for _ in range(20):
             await storage.workflows.update_run_status(await new_run(storage), "completed")
@@ -241,7 +244,7 @@ class WorkflowConcurrencyTests:
     async def test_run_moved_to_running_during_a_prune_is_not_deleted_after_the_move(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 54."""
+        """docs/concepts.md#concurrency item 54."""
         instances = await _two(storage, storage_factory)
         run_ids = [await new_run(storage) for _ in range(12)]
         for run_id in run_ids:
@@ -269,7 +272,7 @@ class WorkflowConcurrencyTests:
     async def test_two_namespaces_do_not_see_each_others_runs_names_versions_or_locks(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 59."""
+        """docs/operations.md#storage-layout item 59."""
         isolated = await storage_factory(isolated=True)
         run_id = await new_run(storage, "mine")
         step = await new_step(storage, run_id, "s")
@@ -302,7 +305,7 @@ class WorkflowConcurrencyTests:
     # --- 60 -------------------------------------------------------------------------------
 
     async def test_workflow_init_twice_keeps_the_data(self, storage: Storage) -> None:
-        """01 §6 Workflows 60."""
+        """docs/operations.md#storage-layout item 60."""
         run_id = await new_run(storage)
         await new_step(storage, run_id, "s")
         before = await snapshot(storage, [run_id])
@@ -314,7 +317,7 @@ class WorkflowConcurrencyTests:
     async def test_concurrent_workflow_init_from_two_instances_keeps_the_data(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 60."""
+        """docs/operations.md#storage-layout item 60."""
         other = await storage_factory()
         run_id = await new_run(storage)
         before = await snapshot(storage, [run_id])

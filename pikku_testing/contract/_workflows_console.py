@@ -1,4 +1,5 @@
-"""Workflow contract, `WorkflowRunService` queries, deletion and retention (01 §6, 41 to 48)."""
+"""Workflow contract, `WorkflowRunService` queries, deletion and retention (docs/contract.md, 41 to
+48)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ async def _finish(
 
 
 class WorkflowConsoleTests:
-    """01 §6 Workflows 41 to 48, plus the validation behaviours (1, 4, 5, 7) as they apply to
+    """docs/services/workflow-runs.md item 41 to 48, plus the validation behaviours (1, 4, 5, 7) as
+    they apply to
     `WorkflowRunService`; every rejected call is shown to have written or deleted nothing."""
 
     async def _one_finished_run(self, storage: Storage) -> str:
@@ -80,7 +82,8 @@ class WorkflowConsoleTests:
     async def test_workflow_run_service_identifiers_reject_bad_values_and_delete_nothing(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 1 (WorkflowRunService), with non-`str` values (00 §4)."""
+        """docs/concepts.md#values item 1 (WorkflowRunService), with non-`str` values
+        (docs/concepts.md#values)."""
         run_id = await self._one_finished_run(storage)
         before = await snapshot(storage, [run_id], [("wf", "h")])
         for label, call in _RUN_SERVICE_CALLS.items():
@@ -93,7 +96,7 @@ class WorkflowConsoleTests:
     async def test_workflow_run_service_accepts_identifiers_of_255_characters(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 1 (WorkflowRunService)."""
+        """docs/concepts.md#values item 1 (WorkflowRunService)."""
         runs = storage.workflow_runs
         run_id = await new_run(storage, LONG_ID)
         await storage.workflows.upsert_workflow_version(LONG_ID, LONG_ID, 1, "dsl")
@@ -106,7 +109,7 @@ class WorkflowConsoleTests:
     async def test_list_runs_rejects_bad_statuses_and_accepts_value_strings(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 4 (list_runs)."""
+        """docs/concepts.md#values item 4 (list_runs)."""
         runs = storage.workflow_runs
         run_id = await self._one_finished_run(storage)
         for status in ("Completed", " running", "succeeded", "bogus", "", 1, True):
@@ -119,7 +122,7 @@ class WorkflowConsoleTests:
     async def test_workflow_run_service_treats_non_canonical_ids_as_unknown(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 5 (WorkflowRunService)."""
+        """docs/concepts.md#values item 5 (WorkflowRunService)."""
         runs = storage.workflow_runs
         run_id = await self._one_finished_run(storage)
         before = await snapshot(storage, [run_id])
@@ -133,7 +136,7 @@ class WorkflowConsoleTests:
     async def test_workflow_run_service_results_do_not_alias_the_store(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 7 (WorkflowRunService)."""
+        """docs/concepts.md#values item 7 (WorkflowRunService)."""
         run_id = await self._one_finished_run(storage)
         runs = storage.workflow_runs
         before = await snapshot(storage, [run_id], [("wf", "h")])
@@ -154,7 +157,7 @@ class WorkflowConsoleTests:
     async def test_list_runs_returns_newest_first_and_50_by_default(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 41."""
+        """docs/services/workflow-runs.md item 41."""
         ids = []
         for index in range(56):
             if index % 2 == 0:
@@ -171,7 +174,7 @@ class WorkflowConsoleTests:
     async def test_list_runs_pages_concatenate_to_the_full_list(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 41."""
+        """docs/services/workflow-runs.md item 41."""
         runs = storage.workflow_runs
         for index in range(23):
             if index % 3 == 0:
@@ -192,7 +195,7 @@ class WorkflowConsoleTests:
     async def test_list_runs_filters_by_name_status_and_both_exactly(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 42."""
+        """docs/services/workflow-runs.md item 42."""
         runs = storage.workflow_runs
         made = {}
         for name in ("wf", "Wf", "wf ", "wf2"):
@@ -214,7 +217,7 @@ class WorkflowConsoleTests:
         assert await ids(workflow_name="wf", status="failed") == set()
 
     async def test_list_runs_filter_sees_a_status_change_at_once(self, storage: Storage) -> None:
-        """01 §6 Workflows 42."""
+        """docs/services/workflow-runs.md item 42."""
         runs = storage.workflow_runs
         run_id = await new_run(storage)
         assert [r.id for r in await runs.list_runs(status="running")] == [run_id]
@@ -225,7 +228,7 @@ class WorkflowConsoleTests:
         ]
 
     async def test_list_runs_rejects_bad_paging_and_name_options(self, storage: Storage) -> None:
-        """01 §6 Workflows 42."""
+        """docs/services/workflow-runs.md item 42."""
         runs = storage.workflow_runs
         await new_run(storage)
         options: list[dict[str, Any]] = [
@@ -249,7 +252,7 @@ class WorkflowConsoleTests:
     async def test_get_run_steps_lists_steps_in_creation_order_with_current_attempts(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 43."""
+        """docs/services/workflow-runs.md item 43."""
         wf = storage.workflows
         run_id = await new_run(storage)
         b = await new_step(storage, run_id, "b", rpc_name="rpc.b", data={"x": 1}, retries=1)
@@ -283,7 +286,7 @@ class WorkflowConsoleTests:
     async def test_get_run_history_lists_every_attempt_oldest_first(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 44."""
+        """docs/services/workflow-runs.md item 44."""
         wf = storage.workflows
         run_id = await new_run(storage)
         a = await new_step(storage, run_id, "a", retries=3, retry_delay=500)
@@ -335,7 +338,7 @@ class WorkflowConsoleTests:
     async def test_get_distinct_workflow_names_lists_each_name_once_in_code_point_order(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 45."""
+        """docs/services/workflow-runs.md item 45."""
         names = ["\uff5a", "a b", "é", "B", "😀", "a ", "ä", "e\u0301", "a", "a", "B"]
         for name in names:
             await new_run(storage, name)
@@ -345,14 +348,14 @@ class WorkflowConsoleTests:
     async def test_get_distinct_workflow_names_is_empty_without_runs(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 45."""
+        """docs/services/workflow-runs.md item 45."""
         await storage.workflows.upsert_workflow_version("wf", "h", 1, "dsl")
         assert await storage.workflow_runs.get_distinct_workflow_names() == []
 
     async def test_get_distinct_workflow_names_drops_a_name_with_its_last_run(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 45."""
+        """docs/services/workflow-runs.md item 45."""
         runs = storage.workflow_runs
         first, second = await new_run(storage, "x"), await new_run(storage, "x")
         pruned = await new_run(storage, "y")
@@ -367,13 +370,13 @@ class WorkflowConsoleTests:
     # --- 46 -------------------------------------------------------------------------------
 
     async def test_delete_run_returns_true_then_false(self, storage: Storage) -> None:
-        """01 §6 Workflows 46."""
+        """docs/services/workflow-runs.md item 46."""
         run_id = await self._one_finished_run(storage)
         assert await storage.workflow_runs.delete_run(run_id) is True
         assert await storage.workflow_runs.delete_run(run_id) is False
 
     async def test_delete_run_removes_its_steps_history_and_state(self, storage: Storage) -> None:
-        """01 §6 Workflows 46."""
+        """docs/services/workflow-runs.md item 46."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
@@ -397,7 +400,7 @@ class WorkflowConsoleTests:
         await assert_gone(storage, run_id)
 
     async def test_delete_run_keeps_other_runs_and_child_runs(self, storage: Storage) -> None:
-        """01 §6 Workflows 46 (D16)."""
+        """docs/services/workflow-runs.md item 46 (D16)."""
         parent = await self._one_finished_run(storage)
         child = await new_run(
             storage, "child", wire=WorkflowRunWire(type="rpc", parent_run_id=parent)
@@ -411,7 +414,7 @@ class WorkflowConsoleTests:
         assert [run.id for run in listed] == [other, child]
 
     async def test_delete_run_of_unknown_ids_returns_false(self, storage: Storage) -> None:
-        """01 §6 Workflows 46."""
+        """docs/services/workflow-runs.md item 46."""
         run_id = await self._one_finished_run(storage)
         before = await snapshot(storage, [run_id])
         for bad in (unknown_id(), *non_canonical_ids(run_id)):
@@ -423,7 +426,7 @@ class WorkflowConsoleTests:
     async def test_prune_runs_deletes_finished_runs_updated_before_the_cutoff(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 47."""
+        """docs/services/workflow-runs.md item 47."""
         runs = storage.workflow_runs
         doomed = []
         for at, status in ((1, "completed"), (2, "failed"), (3, "cancelled")):
@@ -450,7 +453,7 @@ class WorkflowConsoleTests:
     async def test_prune_runs_with_a_batch_size_below_the_count_deletes_them_all(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 47."""
+        """docs/services/workflow-runs.md item 47."""
         for index in range(7):
             await _finish(storage, await new_run(storage), "completed", pikku_clock, index)
         latest = await new_run(storage)
@@ -461,7 +464,7 @@ class WorkflowConsoleTests:
     async def test_prune_runs_with_custom_statuses_deletes_only_those(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 47."""
+        """docs/services/workflow-runs.md item 47."""
         made = {}
         for status in ("running", "suspended", "completed", "failed"):
             made[status] = await new_run(storage)
@@ -477,7 +480,7 @@ class WorkflowConsoleTests:
     async def test_prune_runs_returns_zero_when_nothing_matches(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 47."""
+        """docs/services/workflow-runs.md item 47."""
         runs = storage.workflow_runs
         assert await runs.prune_runs(finished_before=_at(100)) == 0
         run_id = await new_run(storage)
@@ -490,7 +493,7 @@ class WorkflowConsoleTests:
     async def test_prune_runs_rejects_bad_arguments_and_deletes_nothing(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 48 (and 4 for `prune_runs`)."""
+        """docs/services/workflow-runs.md item 48 (and 4 for `prune_runs`)."""
         run_id = await self._one_finished_run(storage)
         pikku_clock.advance(10)
         before = await snapshot(storage, [run_id], [("wf", "h")])

@@ -1,4 +1,4 @@
-"""Workflow contract, graph primitives and versions (Spec: 01 §6, 28 to 31)."""
+"""Workflow contract, graph primitives and versions (see docs/contract.md, 28 to 31)."""
 
 from __future__ import annotations
 
@@ -29,14 +29,15 @@ def _at(seconds: float) -> datetime:
 
 
 class WorkflowGraphTests:
-    """01 §6 Workflows 28 to 31: completed graph state, branch keys, node queries, versions."""
+    """docs/services/workflows.md#graph-primitives item 28 to 31: completed graph state, branch
+    keys, node queries, versions."""
 
     # --- 28 -------------------------------------------------------------------------------
 
     async def test_completed_graph_state_lists_succeeded_steps_sorted(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 28."""
+        """docs/services/workflows.md#graph-primitives item 28."""
         wf = storage.workflows
         run_id = await new_run(storage)
         for name in ("c", "a", "B", "b"):
@@ -48,7 +49,7 @@ class WorkflowGraphTests:
     async def test_completed_graph_state_lists_failed_steps_once_retries_are_exhausted(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 28."""
+        """docs/services/workflows.md#graph-primitives item 28."""
         wf = storage.workflows
         run_id = await new_run(storage)
         for name in ("z", "x"):
@@ -65,7 +66,7 @@ class WorkflowGraphTests:
     async def test_completed_graph_state_ignores_pending_running_and_scheduled_steps(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 28."""
+        """docs/services/workflows.md#graph-primitives item 28."""
         wf = storage.workflows
         run_id = await new_run(storage)
         await new_step(storage, run_id, "pending")
@@ -74,7 +75,7 @@ class WorkflowGraphTests:
         assert await wf.get_completed_graph_state(run_id) == GraphState()
 
     async def test_completed_graph_state_of_an_unknown_run_is_empty(self, storage: Storage) -> None:
-        """01 §6 Workflows 28."""
+        """docs/services/workflows.md#graph-primitives item 28."""
         assert await storage.workflows.get_completed_graph_state(unknown_id()) == GraphState()
 
     # --- 29 -------------------------------------------------------------------------------
@@ -82,7 +83,7 @@ class WorkflowGraphTests:
     async def test_branch_keys_come_only_from_succeeded_steps_of_the_run(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 29."""
+        """docs/services/workflows.md#graph-primitives item 29."""
         wf = storage.workflows
         run_id, other = await new_run(storage), await new_run(storage)
         chosen = (await new_step(storage, run_id, "choose")).step_id
@@ -101,7 +102,7 @@ class WorkflowGraphTests:
     async def test_set_branch_taken_overwrites_and_moves_only_the_step_updated_at(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 29."""
+        """docs/services/workflows.md#graph-primitives item 29."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
@@ -124,7 +125,7 @@ class WorkflowGraphTests:
     async def test_get_nodes_without_steps_keeps_input_order_and_duplicates(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 30."""
+        """docs/services/workflows.md#graph-primitives item 30."""
         wf = storage.workflows
         run_id = await new_run(storage)
         await new_step(storage, run_id, "a")
@@ -138,7 +139,7 @@ class WorkflowGraphTests:
     async def test_get_node_results_includes_none_and_omits_unsucceeded_nodes(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 30."""
+        """docs/services/workflows.md#graph-primitives item 30."""
         wf = storage.workflows
         run_id = await new_run(storage)
         await wf.set_step_result((await new_step(storage, run_id, "ok")).step_id, {"v": 1})
@@ -157,7 +158,7 @@ class WorkflowGraphTests:
     async def test_upsert_workflow_version_stores_once_and_keeps_the_first_graph(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 31."""
+        """docs/services/workflows.md#graph-primitives item 31."""
         wf = storage.workflows
         assert await wf.upsert_workflow_version("wf", "h", {"nodes": [1]}, "dsl") is True
         pikku_clock.advance(1)
@@ -169,7 +170,7 @@ class WorkflowGraphTests:
     async def test_workflow_versions_of_unknown_keys_read_none_and_hashes_are_independent(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 31."""
+        """docs/services/workflows.md#graph-primitives item 31."""
         wf = storage.workflows
         assert await wf.get_workflow_version("wf", "h") is None
         assert await wf.upsert_workflow_version("wf", "h1", 1, "dsl") is True
@@ -189,7 +190,7 @@ class WorkflowGraphTests:
     async def test_workflow_version_long_source_and_colon_names_round_trip(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 31."""
+        """docs/services/workflows.md#graph-primitives item 31."""
         source = "export const flow = () => {\n  // 名前 😀\n}\n" * 5000
         wf = storage.workflows
         assert await wf.upsert_workflow_version("ns:wf:v1", "sha256:ab:cd", {"a": 1}, source)
@@ -200,7 +201,7 @@ class WorkflowGraphTests:
     async def test_workflow_versions_survive_delete_run_and_prune_runs(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 31."""
+        """docs/services/workflows.md#graph-primitives item 31."""
         wf = storage.workflows
         deleted = await new_run(storage, graph_hash="h")
         pruned = await new_run(storage, graph_hash="h")

@@ -1,4 +1,5 @@
-"""Workflow contract, run and step locks (Spec: 01 §6, 32 to 37; 38 to 40 are backend tests)."""
+"""Workflow contract, run and step locks (see docs/contract.md, 32 to 37; 38 to 40 are backend
+tests)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ _WORKERS = 8
 _INCREMENTS = 25
 
 # Run by a second OS process: open the namespace, then add 1 to state "n" `count` times under
-# the run lock, reading, yielding and writing inside it (01 §6 37).
+# the run lock, reading, yielding and writing inside it (docs/services/workflows.md#locks).
 _COUNTER_SCRIPT = """
 import asyncio, json, sys
 from pikku_storage import open_storage
@@ -57,7 +58,7 @@ async def _one() -> int:
 
 async def _assert_times_out(lock: AbstractAsyncContextManager[None], timeout: float) -> None:
     """Entering `lock` raises `LockTimeout` (a `TimeoutError`) no sooner than `timeout` and
-    within 1 s after it (01 §6 33)."""
+    within 1 s after it (docs/services/workflows.md#locks)."""
     start = time.monotonic()
     with pytest.raises(LockTimeout) as info:
         await _enter(lock)
@@ -76,14 +77,15 @@ async def _increment(wf: WorkflowService, run_id: str, count: int) -> None:
 
 
 class WorkflowLockTests:
-    """01 §6 Workflows 32 to 37: run and step locks within and across instances."""
+    """docs/services/workflows.md#locks item 32 to 37: run and step locks within and across
+    instances."""
 
     # --- 32 -------------------------------------------------------------------------------
 
     async def test_with_run_lock_returns_the_value_of_fn_and_releases(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 32."""
+        """docs/services/workflows.md#locks item 32."""
         other = await storage_factory()
         run_id = await new_run(storage)
 
@@ -96,7 +98,7 @@ class WorkflowLockTests:
     async def test_with_run_lock_reraises_the_same_exception_and_releases(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 32."""
+        """docs/services/workflows.md#locks item 32."""
         other = await storage_factory()
         run_id = await new_run(storage)
         boom = RuntimeError("boom")
@@ -112,7 +114,7 @@ class WorkflowLockTests:
     async def test_with_step_lock_returns_the_value_of_fn_and_releases(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 32."""
+        """docs/services/workflows.md#locks item 32."""
         other = await storage_factory()
         run_id = await new_run(storage)
         assert await storage.workflows.with_step_lock(run_id, "s", _one, timeout=1) == 1
@@ -121,7 +123,7 @@ class WorkflowLockTests:
     async def test_with_step_lock_reraises_the_same_exception_and_releases(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 32."""
+        """docs/services/workflows.md#locks item 32."""
         other = await storage_factory()
         run_id = await new_run(storage)
         boom = KeyError("boom")
@@ -140,7 +142,7 @@ class WorkflowLockTests:
     async def test_run_lock_contender_gets_lock_timeout_after_its_timeout(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 33."""
+        """docs/services/workflows.md#locks item 33."""
         other = await storage_factory()
         run_id = await new_run(storage)
         async with storage.workflows.run_lock(run_id):
@@ -153,7 +155,7 @@ class WorkflowLockTests:
     async def test_step_lock_contender_gets_lock_timeout_after_its_timeout(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 33."""
+        """docs/services/workflows.md#locks item 33."""
         other = await storage_factory()
         run_id = await new_run(storage)
         async with storage.workflows.step_lock(run_id, "s"):
@@ -163,7 +165,7 @@ class WorkflowLockTests:
     async def test_lock_with_timeout_zero_fails_at_once(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 33."""
+        """docs/services/workflows.md#locks item 33."""
         other = await storage_factory()
         run_id = await new_run(storage)
         async with storage.workflows.run_lock(run_id), storage.workflows.step_lock(run_id, "s"):
@@ -174,7 +176,7 @@ class WorkflowLockTests:
     async def test_lock_with_timeout_none_waits_for_the_release(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 33."""
+        """docs/services/workflows.md#locks item 33."""
         other = await storage_factory()
         run_id = await new_run(storage)
         async with storage.workflows.run_lock(run_id):
@@ -188,7 +190,7 @@ class WorkflowLockTests:
     async def test_step_locks_of_different_step_names_do_not_contend(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 34."""
+        """docs/services/workflows.md#locks item 34."""
         other = await storage_factory()
         run_id = await new_run(storage)
         async with storage.workflows.step_lock(run_id, "a"):
@@ -198,7 +200,7 @@ class WorkflowLockTests:
     async def test_run_lock_and_step_lock_of_one_run_do_not_contend(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 34."""
+        """docs/services/workflows.md#locks item 34."""
         other = await storage_factory()
         run_id = await new_run(storage)
         async with storage.workflows.run_lock(run_id):
@@ -209,7 +211,7 @@ class WorkflowLockTests:
     async def test_step_lock_inside_its_run_lock_completes(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 34."""
+        """docs/services/workflows.md#locks item 34."""
         run_id = await new_run(storage)
         wf = storage.workflows
         async with wf.run_lock(run_id, timeout=1), wf.step_lock(run_id, "s", timeout=1):
@@ -224,7 +226,7 @@ class WorkflowLockTests:
     async def test_retaking_a_held_lock_in_the_same_task_raises_lock_timeout(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 35."""
+        """docs/services/workflows.md#locks item 35."""
         wf = storage.workflows
         run_id = await new_run(storage)
         async with wf.run_lock(run_id):
@@ -235,7 +237,7 @@ class WorkflowLockTests:
     async def test_entering_a_used_lock_context_manager_again_raises_runtime_error(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 35."""
+        """docs/services/workflows.md#locks item 35."""
         wf = storage.workflows
         run_id = await new_run(storage)
         for lock in (wf.run_lock(run_id), wf.step_lock(run_id, "s")):
@@ -253,7 +255,7 @@ class WorkflowLockTests:
     async def test_cancelled_lock_waiter_leaves_nothing_held(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 36."""
+        """docs/services/workflows.md#locks item 36."""
         other = await storage_factory()
         run_id = await new_run(storage)
         async with storage.workflows.run_lock(run_id):
@@ -268,7 +270,7 @@ class WorkflowLockTests:
     async def test_cancelled_lock_holder_releases_and_reraises(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 36."""
+        """docs/services/workflows.md#locks item 36."""
         other = await storage_factory()
         run_id = await new_run(storage)
         entered = asyncio.Event()
@@ -288,7 +290,7 @@ class WorkflowLockTests:
     async def test_close_releases_held_locks(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 36."""
+        """docs/services/workflows.md#locks item 36."""
         closing = await storage_factory()
         run_id = await new_run(storage)
         entered, finish = asyncio.Event(), asyncio.Event()
@@ -310,7 +312,7 @@ class WorkflowLockTests:
     async def test_locks_on_a_nonexistent_run_work_and_create_nothing(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 36."""
+        """docs/services/workflows.md#locks item 36."""
         wf = storage.workflows
         missing = "00000000-0000-4000-8000-000000000000"
         for run_id in (missing, "not-a-run"):
@@ -321,7 +323,7 @@ class WorkflowLockTests:
         assert await snapshot(storage, [missing]) == [[], [], None, {}, [], []]
 
     async def test_lock_timeouts_must_be_finite_and_non_negative(self, storage: Storage) -> None:
-        """01 §6 Workflows 36."""
+        """docs/services/workflows.md#locks item 36."""
         wf = storage.workflows
         run_id = await new_run(storage)
         for timeout in (-1, -0.001, math.nan, math.inf, -math.inf, True, "1"):
@@ -339,7 +341,7 @@ class WorkflowLockTests:
     async def test_run_lock_keeps_a_shared_counter_exact_across_two_instances(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """01 §6 Workflows 37."""
+        """docs/services/workflows.md#locks item 37."""
         other = await storage_factory()
         run_id = await new_run(storage)
         await storage.workflows.update_run_state(run_id, "n", 0)
@@ -354,7 +356,7 @@ class WorkflowLockTests:
     async def test_run_lock_keeps_a_shared_counter_exact_across_processes(
         self, storage: Storage, storage_open_args: tuple[str, dict[str, object]]
     ) -> None:
-        """01 §6 Workflows 37 ([X] also with a second OS process)."""
+        """docs/services/workflows.md#locks item 37 ([X] also with a second OS process)."""
         url, options = storage_open_args
         run_id = await new_run(storage)
         await storage.workflows.update_run_state(run_id, "n", 0)

@@ -1,4 +1,4 @@
-"""Workflow contract, runs, run state and step insertion (Spec: 01 §6, 9 to 19)."""
+"""Workflow contract, runs, run state and step insertion (see docs/contract.md, 9 to 19)."""
 
 from __future__ import annotations
 
@@ -47,18 +47,19 @@ class _CodedError(Exception):
 
 
 class WorkflowRunTests:
-    """01 §6 Workflows 9 to 19: runs, the state bag, inserting and reading steps."""
+    """docs/services/workflows.md#runs item 9 to 19: runs, the state bag, inserting and reading
+    steps."""
 
     # --- 9 --------------------------------------------------------------------------------
 
     async def test_workflow_create_run_returns_a_canonical_uuid4(self, storage: Storage) -> None:
-        """01 §6 Workflows 9."""
+        """docs/services/workflows.md#runs item 9."""
         assert is_uuid4(await new_run(storage))
 
     async def test_workflow_create_run_gives_identical_calls_distinct_ids(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 9."""
+        """docs/services/workflows.md#runs item 9."""
         ids = [await new_run(storage, input={"same": 1}) for _ in range(3)]
         assert len(set(ids)) == 3
         listed = await storage.workflow_runs.list_runs()
@@ -67,7 +68,7 @@ class WorkflowRunTests:
     # --- 10 -------------------------------------------------------------------------------
 
     async def test_workflow_new_run_reads_running_with_defaults(self, storage: Storage) -> None:
-        """01 §6 Workflows 10."""
+        """docs/services/workflows.md#runs item 10."""
         run_id = await storage.workflows.create_run("wf", {"in": [1]})
         assert await storage.workflows.get_run(run_id) == expected_run(run_id, input={"in": [1]})
         assert await storage.workflows.get_run_state(run_id) == {}
@@ -75,7 +76,7 @@ class WorkflowRunTests:
     async def test_workflow_run_inline_graph_hash_and_wire_round_trip(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 10."""
+        """docs/services/workflows.md#runs item 10."""
         parent = await new_run(storage)
         wire = WorkflowRunWire(type="http", id="req-1", parent_run_id=parent)
         run_id = await new_run(storage, inline=True, graph_hash="sha:1", wire=wire)
@@ -92,7 +93,7 @@ class WorkflowRunTests:
     async def test_workflow_update_run_status_sets_status_output_error_and_updated_at(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 11."""
+        """docs/services/workflows.md#runs item 11."""
         wf = storage.workflows
         run_id = await new_run(storage, input=1)
         pikku_clock.advance(5)
@@ -109,7 +110,7 @@ class WorkflowRunTests:
     async def test_workflow_completed_run_may_become_running_again(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 11."""
+        """docs/services/workflows.md#runs item 11."""
         wf = storage.workflows
         run_id = await new_run(storage)
         await wf.update_run_status(run_id, WorkflowStatus.COMPLETED, output=1)
@@ -120,7 +121,7 @@ class WorkflowRunTests:
         )
 
     async def test_workflow_falsy_outputs_read_back_exactly(self, storage: Storage) -> None:
-        """01 §6 Workflows 11."""
+        """docs/services/workflows.md#runs item 11."""
         wf = storage.workflows
         run_id = await new_run(storage)
         falsy: tuple[JsonValue, ...] = (0, False, "", [], {}, 0.0)
@@ -135,7 +136,7 @@ class WorkflowRunTests:
     async def test_workflow_update_run_status_without_output_or_error_clears_them(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 12."""
+        """docs/services/workflows.md#runs item 12."""
         wf = storage.workflows
         run_id = await new_run(storage)
         await wf.update_run_status(run_id, "suspended", output=1, error={"message": "waiting"})
@@ -147,7 +148,7 @@ class WorkflowRunTests:
     async def test_workflow_error_from_a_raised_exception_stores_its_traceback(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 13."""
+        """docs/services/workflows.md#runs item 13."""
         run_id = await new_run(storage)
         try:
             raise ValueError("boom")
@@ -165,7 +166,7 @@ class WorkflowRunTests:
     async def test_workflow_error_from_an_exception_keeps_or_stringifies_its_code(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 13 (D10)."""
+        """docs/services/workflows.md#runs item 13 (D10)."""
         wf = storage.workflows
         run_id = await new_run(storage)
         cases: list[tuple[BaseException, str | int | None]] = [
@@ -191,7 +192,7 @@ class WorkflowRunTests:
     async def test_workflow_error_from_a_mapping_keeps_four_keys_and_extras(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 13."""
+        """docs/services/workflows.md#runs item 13."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id)
@@ -213,7 +214,7 @@ class WorkflowRunTests:
     async def test_workflow_error_mapping_without_a_str_message_is_rejected(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 13."""
+        """docs/services/workflows.md#runs item 13."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id)
@@ -239,7 +240,7 @@ class WorkflowRunTests:
     async def test_workflow_run_mutators_raise_run_not_found_and_create_nothing(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 14."""
+        """docs/services/workflows.md#runs item 14."""
         wf = storage.workflows
         missing = unknown_id()
         with pytest.raises(RunNotFound) as info:
@@ -254,7 +255,7 @@ class WorkflowRunTests:
     async def test_workflow_run_state_keys_round_trip_and_writes_keep_other_keys(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 15."""
+        """docs/services/workflows.md#runs item 15."""
         wf = storage.workflows
         run_id = await new_run(storage)
         await wf.update_run_state(run_id, "a", 1)
@@ -264,7 +265,7 @@ class WorkflowRunTests:
         assert await wf.get_run_state(run_id) == {"a": 2, "b": {"x": [1]}, "none": None}
 
     async def test_workflow_run_state_names_stay_flat(self, storage: Storage) -> None:
-        """01 §6 Workflows 15."""
+        """docs/services/workflows.md#runs item 15."""
         wf = storage.workflows
         run_id = await new_run(storage)
         names = [".", "a.b", '"q"', "'s'", "x[0]", "$", "$.a", "a/b", "名前.ü", "a.b.c"]
@@ -277,7 +278,7 @@ class WorkflowRunTests:
     async def test_workflow_update_run_state_moves_the_run_updated_at(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 15."""
+        """docs/services/workflows.md#runs item 15."""
         run_id = await new_run(storage)
         pikku_clock.advance(3)
         await storage.workflows.update_run_state(run_id, "k", 1)
@@ -286,7 +287,7 @@ class WorkflowRunTests:
         )
 
     async def test_workflow_run_state_of_an_unknown_run_is_empty(self, storage: Storage) -> None:
-        """01 §6 Workflows 15."""
+        """docs/services/workflows.md#runs item 15."""
         await storage.workflows.update_run_state(await new_run(storage), "k", 1)
         assert await storage.workflows.get_run_state(unknown_id()) == {}
 
@@ -295,7 +296,7 @@ class WorkflowRunTests:
     async def test_insert_step_state_returns_a_pending_first_attempt(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 16."""
+        """docs/services/workflows.md#steps item 16."""
         wf = storage.workflows
         run_id = await new_run(storage)
         state = await wf.insert_step_state(run_id, "s", "rpc.fn", {"d": 1}, retries=2)
@@ -311,7 +312,7 @@ class WorkflowRunTests:
     async def test_insert_step_state_keeps_retries_and_retry_delay_types(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 16."""
+        """docs/services/workflows.md#steps item 16."""
         wf = storage.workflows
         run_id = await new_run(storage)
         cases: list[tuple[int | None, int | str | None]] = [
@@ -342,7 +343,7 @@ class WorkflowRunTests:
     async def test_insert_step_state_into_an_unknown_run_raises_and_creates_nothing(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 17."""
+        """docs/services/workflows.md#steps item 17."""
         missing = unknown_id()
         with pytest.raises(RunNotFound):
             await new_step(storage, missing, "s")
@@ -353,7 +354,7 @@ class WorkflowRunTests:
     async def test_insert_step_state_duplicate_name_raises_conflict_and_changes_nothing(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 17."""
+        """docs/services/workflows.md#steps item 17."""
         run_id = await new_run(storage)
         await new_step(storage, run_id, "s", data=1, retries=1)
         before = await snapshot(storage, [run_id])
@@ -365,7 +366,7 @@ class WorkflowRunTests:
     async def test_same_step_name_in_two_runs_names_independent_steps(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 17."""
+        """docs/services/workflows.md#steps item 17."""
         wf = storage.workflows
         first, second = await new_run(storage), await new_run(storage)
         one = await new_step(storage, first, "s")
@@ -380,7 +381,7 @@ class WorkflowRunTests:
     async def test_get_step_state_raises_step_not_found_for_a_missing_step_or_run(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 18."""
+        """docs/services/workflows.md#steps item 18."""
         run_id = await new_run(storage)
         await new_step(storage, run_id, "present")
         missing_run = unknown_id()
@@ -396,7 +397,7 @@ class WorkflowRunTests:
     async def test_step_names_with_separators_quotes_and_unicode_work_everywhere(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 19."""
+        """docs/services/workflows.md#steps item 19."""
         wf = storage.workflows
         run_id = await new_run(storage)
         names = list(_SPECIAL_STEP_NAMES)

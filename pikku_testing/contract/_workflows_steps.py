@@ -1,4 +1,4 @@
-"""Workflow contract, step transitions, claims and retries (Spec: 01 §6, 20 to 27)."""
+"""Workflow contract, step transitions, claims and retries (see docs/contract.md, 20 to 27)."""
 
 from __future__ import annotations
 
@@ -61,14 +61,15 @@ async def _apply(storage: Storage, kind: str, step_id: str, index: int) -> None:
 
 
 class WorkflowStepTests:
-    """01 §6 Workflows 20 to 27: step transitions, claims, retries and the attempt invariant."""
+    """docs/services/workflows.md#steps item 20 to 27: step transitions, claims, retries and the
+    attempt invariant."""
 
     # --- 20 -------------------------------------------------------------------------------
 
     async def test_set_step_running_writes_status_and_running_at_to_both_copies(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 20."""
+        """docs/services/workflows.md#steps item 20."""
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
         pikku_clock.advance(2)
@@ -81,7 +82,7 @@ class WorkflowStepTests:
     async def test_set_step_scheduled_writes_status_and_scheduled_at_to_both_copies(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 20."""
+        """docs/services/workflows.md#steps item 20."""
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
         pikku_clock.advance(2)
@@ -94,7 +95,7 @@ class WorkflowStepTests:
     async def test_set_step_result_writes_result_clears_error_and_stamps_both_copies(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 20."""
+        """docs/services/workflows.md#steps item 20."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
@@ -115,7 +116,7 @@ class WorkflowStepTests:
     async def test_set_step_error_writes_error_clears_result_and_stamps_both_copies(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 20."""
+        """docs/services/workflows.md#steps item 20."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
@@ -138,7 +139,7 @@ class WorkflowStepTests:
     async def test_step_stamps_accumulate_and_a_repeat_restamps(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 21."""
+        """docs/services/workflows.md#steps item 21."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
@@ -163,7 +164,7 @@ class WorkflowStepTests:
     async def test_succeeded_step_may_become_running_again(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 21."""
+        """docs/services/workflows.md#steps item 21."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
@@ -188,7 +189,7 @@ class WorkflowStepTests:
     async def test_step_mutators_raise_step_not_found_for_unknown_step_ids(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 22."""
+        """docs/services/workflows.md#steps item 22."""
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
         before = await snapshot(storage, [run_id])
@@ -204,7 +205,7 @@ class WorkflowStepTests:
     async def test_claim_step_turns_a_pending_step_into_running(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 23."""
+        """docs/services/workflows.md#steps item 23."""
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
         pikku_clock.advance(1)
@@ -218,7 +219,7 @@ class WorkflowStepTests:
     async def test_claim_step_turns_a_scheduled_step_into_running(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 23."""
+        """docs/services/workflows.md#steps item 23."""
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
         pikku_clock.advance(1)
@@ -256,19 +257,19 @@ class WorkflowStepTests:
     async def test_claim_step_returns_none_when_step_already_running(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 23."""
+        """docs/services/workflows.md#steps item 23."""
         await self._assert_claim_refused(storage, pikku_clock, StepStatus.RUNNING)
 
     async def test_claim_step_returns_none_when_step_succeeded(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 23."""
+        """docs/services/workflows.md#steps item 23."""
         await self._assert_claim_refused(storage, pikku_clock, StepStatus.SUCCEEDED)
 
     async def test_claim_step_returns_none_when_step_failed(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 23."""
+        """docs/services/workflows.md#steps item 23."""
         await self._assert_claim_refused(storage, pikku_clock, StepStatus.FAILED)
 
     # --- 24 -------------------------------------------------------------------------------
@@ -301,7 +302,7 @@ class WorkflowStepTests:
     async def test_create_retry_attempt_pending_starts_a_clean_second_attempt(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 24."""
+        """docs/services/workflows.md#steps item 24."""
         run_id, first = await self._failed_first_attempt(storage, pikku_clock)
         pikku_clock.set(_at(3))
         retried = await storage.workflows.create_retry_attempt(first.step_id, "pending")
@@ -323,7 +324,7 @@ class WorkflowStepTests:
     async def test_create_retry_attempt_running_stamps_running_at_on_both_copies(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 24."""
+        """docs/services/workflows.md#steps item 24."""
         run_id, first = await self._failed_first_attempt(storage, pikku_clock)
         pikku_clock.set(_at(3))
         retried = await storage.workflows.create_retry_attempt(first.step_id, "running")
@@ -357,7 +358,7 @@ class WorkflowStepTests:
     async def test_create_retry_attempt_rejects_statuses_other_than_pending_and_running(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 25."""
+        """docs/services/workflows.md#steps item 25."""
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
         before = await snapshot(storage, [run_id])
@@ -369,7 +370,7 @@ class WorkflowStepTests:
     async def test_create_retry_attempt_is_accepted_on_a_succeeded_step(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 25."""
+        """docs/services/workflows.md#steps item 25."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
@@ -387,7 +388,7 @@ class WorkflowStepTests:
     async def test_retry_within_one_millisecond_keeps_attempts_in_history_order(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 26."""
+        """docs/services/workflows.md#steps item 26."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id, "s")
@@ -407,7 +408,7 @@ class WorkflowStepTests:
     async def test_step_invariant_holds_after_every_transition_and_retry(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 27."""
+        """docs/services/workflows.md#steps item 27."""
         run_id = await new_run(storage)
         a = (await new_step(storage, run_id, "a", retries=3)).step_id
         b = (await new_step(storage, run_id, "b")).step_id

@@ -1,4 +1,4 @@
-"""Workflow contract, rejected input of `WorkflowService` (Spec: 01 §6, 1, 2 and 8)."""
+"""Workflow contract, rejected input of `WorkflowService` (see docs/contract.md, 1, 2 and 8)."""
 
 from __future__ import annotations
 
@@ -119,7 +119,8 @@ _WRONG_TYPES: tuple[object, ...] = (123, b"id", ["id"])
 
 
 class WorkflowValidationTests:
-    """01 §6 Workflows 1, 2 and 8 on `WorkflowService`: bad identifiers, non-JSON values, bad
+    """docs/concepts.md#values item 1, 2 and 8 on `WorkflowService`: bad identifiers, non-JSON
+    values, bad
     options and wrong types; every rejected call is shown to have written nothing."""
 
     async def _populated(self, storage: Storage) -> _Ids:
@@ -144,36 +145,37 @@ class WorkflowValidationTests:
     async def test_workflow_run_identifiers_reject_bad_values_and_write_nothing(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 1."""
+        """docs/concepts.md#values item 1."""
         await self._assert_all_invalid(storage, _RUN_CALLS, BAD_IDENTIFIERS)
 
     async def test_workflow_step_identifiers_reject_bad_values_and_write_nothing(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 1."""
+        """docs/concepts.md#values item 1."""
         await self._assert_all_invalid(storage, _STEP_CALLS, BAD_IDENTIFIERS)
 
     async def test_workflow_graph_and_version_identifiers_reject_bad_values_and_write_nothing(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 1."""
+        """docs/concepts.md#values item 1."""
         await self._assert_all_invalid(storage, _GRAPH_CALLS, BAD_IDENTIFIERS)
 
     async def test_workflow_lock_identifiers_reject_bad_values(self, storage: Storage) -> None:
-        """01 §6 Workflows 1."""
+        """docs/concepts.md#values item 1."""
         await self._assert_all_invalid(storage, _LOCK_CALLS, BAD_IDENTIFIERS)
 
     async def test_workflow_identifiers_of_the_wrong_type_raise_and_write_nothing(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 1 (00 §4: non-`str` ids raise `InvalidValue`)."""
+        """docs/concepts.md#values item 1 (docs/concepts.md#values: non-`str` ids raise
+        `InvalidValue`)."""
         calls = {**_RUN_CALLS, **_STEP_CALLS, **_GRAPH_CALLS, **_LOCK_CALLS}
         await self._assert_all_invalid(storage, calls, _WRONG_TYPES)
 
     async def test_workflow_identifiers_of_255_characters_are_stored(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 1."""
+        """docs/concepts.md#values item 1."""
         wf = storage.workflows
         wire = WorkflowRunWire(type=LONG_ID, id=LONG_ID, parent_run_id=LONG_ID)
         run_id = await wf.create_run(LONG_ID, None, graph_hash=LONG_ID, wire=wire)
@@ -202,7 +204,7 @@ class WorkflowValidationTests:
     async def test_workflow_ids_of_255_characters_are_unknown_not_invalid(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 1 (a valid but non-UUID id is unknown, D2)."""
+        """docs/concepts.md#values item 1 (a valid but non-UUID id is unknown, D2)."""
         wf = storage.workflows
         assert await wf.get_run(LONG_ID) is None
         with pytest.raises(RunNotFound):
@@ -213,7 +215,7 @@ class WorkflowValidationTests:
     async def test_workflow_version_source_rejects_only_nul_and_lone_surrogates(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 1."""
+        """docs/concepts.md#values item 1."""
         wf = storage.workflows
         for index, source in enumerate(["a\x00b", "a\ud800b"]):
             await expect_invalid(
@@ -242,7 +244,7 @@ class WorkflowValidationTests:
         assert await snapshot(storage, run_ids, [("wf", "h")]) == before
 
     async def test_non_json_run_input_is_rejected_naming_the_path(self, storage: Storage) -> None:
-        """01 §6 Workflows 2."""
+        """docs/concepts.md#values item 2."""
 
         async def call(value: Any) -> None:
             await storage.workflows.create_run("wf", value)
@@ -250,7 +252,7 @@ class WorkflowValidationTests:
         await self._assert_non_json_rejected(storage, "input", call, [])
 
     async def test_non_json_run_output_is_rejected_naming_the_path(self, storage: Storage) -> None:
-        """01 §6 Workflows 2."""
+        """docs/concepts.md#values item 2."""
         run_id = await new_run(storage)
 
         async def call(value: Any) -> None:
@@ -259,7 +261,7 @@ class WorkflowValidationTests:
         await self._assert_non_json_rejected(storage, "output", call, [run_id])
 
     async def test_non_json_step_data_is_rejected_naming_the_path(self, storage: Storage) -> None:
-        """01 §6 Workflows 2."""
+        """docs/concepts.md#values item 2."""
         run_id = await new_run(storage)
 
         async def call(value: Any) -> None:
@@ -268,7 +270,7 @@ class WorkflowValidationTests:
         await self._assert_non_json_rejected(storage, "data", call, [run_id])
 
     async def test_non_json_step_result_is_rejected_naming_the_path(self, storage: Storage) -> None:
-        """01 §6 Workflows 2."""
+        """docs/concepts.md#values item 2."""
         run_id = await new_run(storage)
         step = await new_step(storage, run_id)
 
@@ -278,7 +280,7 @@ class WorkflowValidationTests:
         await self._assert_non_json_rejected(storage, "result", call, [run_id])
 
     async def test_non_json_state_value_is_rejected_naming_the_path(self, storage: Storage) -> None:
-        """01 §6 Workflows 2."""
+        """docs/concepts.md#values item 2."""
         run_id = await new_run(storage)
 
         async def call(value: Any) -> None:
@@ -289,7 +291,7 @@ class WorkflowValidationTests:
     async def test_non_json_version_graph_is_rejected_naming_the_path(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 2."""
+        """docs/concepts.md#values item 2."""
 
         async def call(value: Any) -> None:
             await storage.workflows.upsert_workflow_version("wf", "h", value, "dsl")
@@ -299,7 +301,7 @@ class WorkflowValidationTests:
     async def test_non_json_workflow_error_extras_are_rejected_naming_the_path(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 2."""
+        """docs/concepts.md#values item 2."""
         run_id = await new_run(storage)
         step = await new_step(storage, run_id)
 
@@ -317,7 +319,7 @@ class WorkflowValidationTests:
     # --- 8 --------------------------------------------------------------------------------
 
     async def test_bad_run_options_raise_and_create_no_run(self, storage: Storage) -> None:
-        """01 §6 Workflows 8."""
+        """docs/concepts.md#values item 8."""
         wf = storage.workflows
         before = await snapshot(storage)
         for inline in (1, 0, "true", None):
@@ -327,7 +329,7 @@ class WorkflowValidationTests:
         assert await snapshot(storage) == before
 
     async def test_bad_retry_options_raise_and_create_no_step(self, storage: Storage) -> None:
-        """01 §6 Workflows 8."""
+        """docs/concepts.md#values item 8."""
         wf = storage.workflows
         run_id = await new_run(storage)
         before = await snapshot(storage, [run_id])
@@ -343,7 +345,7 @@ class WorkflowValidationTests:
         await _insert_with(wf, run_id, {"retries": 0, "retry_delay": "x" * 64})
 
     async def test_bare_string_node_ids_raise(self, storage: Storage) -> None:
-        """01 §6 Workflows 8."""
+        """docs/concepts.md#values item 8."""
         wf = storage.workflows
         run_id = await new_run(storage)
         await new_step(storage, run_id, "ab")

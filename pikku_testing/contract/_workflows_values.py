@@ -1,4 +1,4 @@
-"""Workflow contract, values, statuses, ids, clocks and copies (Spec: 01 §6, 3 to 7)."""
+"""Workflow contract, values, statuses, ids, clocks and copies (see docs/contract.md, 3 to 7)."""
 
 from __future__ import annotations
 
@@ -53,20 +53,21 @@ async def _nothing() -> None:
 
 
 class WorkflowValueTests:
-    """01 §6 Workflows 3 to 7 on `WorkflowService`: exact round trips, statuses, non-canonical
+    """docs/concepts.md#values item 3 to 7 on `WorkflowService`: exact round trips, statuses,
+    non-canonical
     ids, timestamps and copies."""
 
     # --- 3 --------------------------------------------------------------------------------
 
     async def test_run_input_round_trips_exactly(self, storage: Storage) -> None:
-        """01 §6 Workflows 3."""
+        """docs/concepts.md#values item 3."""
         for value in ROUND_TRIP_VALUES:
             run = await storage.workflows.get_run(await new_run(storage, input=value))
             assert run is not None
             assert json_identical(run.input, value), value
 
     async def test_run_output_round_trips_exactly(self, storage: Storage) -> None:
-        """01 §6 Workflows 3."""
+        """docs/concepts.md#values item 3."""
         run_id = await new_run(storage)
         for value in ROUND_TRIP_VALUES:
             await storage.workflows.update_run_status(run_id, "completed", output=value)
@@ -75,7 +76,7 @@ class WorkflowValueTests:
             assert json_identical(run.output, value), value
 
     async def test_step_data_round_trips_exactly(self, storage: Storage) -> None:
-        """01 §6 Workflows 3."""
+        """docs/concepts.md#values item 3."""
         run_id = await new_run(storage)
         for index, value in enumerate(ROUND_TRIP_VALUES):
             await new_step(storage, run_id, f"s{index}", data=value)
@@ -85,7 +86,7 @@ class WorkflowValueTests:
             assert json_identical(step.data, value), value
 
     async def test_step_result_round_trips_exactly(self, storage: Storage) -> None:
-        """01 §6 Workflows 3."""
+        """docs/concepts.md#values item 3."""
         wf = storage.workflows
         run_id = await new_run(storage)
         names = [f"s{index}" for index in range(len(ROUND_TRIP_VALUES))]
@@ -101,7 +102,7 @@ class WorkflowValueTests:
             assert json_identical(entry.result, value), value
 
     async def test_run_state_values_round_trip_exactly(self, storage: Storage) -> None:
-        """01 §6 Workflows 3."""
+        """docs/concepts.md#values item 3."""
         run_id = await new_run(storage)
         for index, value in enumerate(ROUND_TRIP_VALUES):
             await storage.workflows.update_run_state(run_id, f"k{index}", value)
@@ -110,7 +111,7 @@ class WorkflowValueTests:
         assert json_identical(state, expected)
 
     async def test_version_graph_round_trips_exactly(self, storage: Storage) -> None:
-        """01 §6 Workflows 3."""
+        """docs/concepts.md#values item 3."""
         for index, value in enumerate(ROUND_TRIP_VALUES):
             await storage.workflows.upsert_workflow_version("wf", f"h{index}", value, "dsl")
             version = await storage.workflow_runs.get_workflow_version("wf", f"h{index}")
@@ -118,7 +119,7 @@ class WorkflowValueTests:
             assert json_identical(version.graph, value), value
 
     async def test_workflow_error_extras_round_trip_exactly(self, storage: Storage) -> None:
-        """01 §6 Workflows 3."""
+        """docs/concepts.md#values item 3."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id)
@@ -136,7 +137,7 @@ class WorkflowValueTests:
     async def test_update_run_status_rejects_bad_statuses_and_accepts_value_strings(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 4."""
+        """docs/concepts.md#values item 4."""
         wf = storage.workflows
         run_id = await new_run(storage)
         before = await snapshot(storage, [run_id])
@@ -152,7 +153,7 @@ class WorkflowValueTests:
     async def test_create_retry_attempt_rejects_bad_statuses_and_accepts_value_strings(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 4."""
+        """docs/concepts.md#values item 4."""
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await new_step(storage, run_id)
@@ -178,7 +179,7 @@ class WorkflowValueTests:
         return _Ids(run_id, step.step_id)
 
     async def test_non_canonical_run_ids_read_as_unknown(self, storage: Storage) -> None:
-        """01 §6 Workflows 5."""
+        """docs/concepts.md#values item 5."""
         wf = storage.workflows
         ids = await self._succeeded_run(storage)
         for bad in non_canonical_ids(ids.run_id):
@@ -194,7 +195,7 @@ class WorkflowValueTests:
     async def test_non_canonical_run_ids_are_unknown_to_run_mutators(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 5."""
+        """docs/concepts.md#values item 5."""
         wf = storage.workflows
         ids = await self._succeeded_run(storage)
         before = await snapshot(storage, [ids.run_id])
@@ -210,7 +211,7 @@ class WorkflowValueTests:
     async def test_non_canonical_step_ids_are_unknown_to_step_mutators(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 5."""
+        """docs/concepts.md#values item 5."""
         ids = await self._succeeded_run(storage)
         before = await snapshot(storage, [ids.run_id])
         for bad in non_canonical_ids(ids.step_id):
@@ -221,7 +222,7 @@ class WorkflowValueTests:
         assert await snapshot(storage, [ids.run_id]) == before
 
     async def test_locks_work_on_non_canonical_run_ids(self, storage: Storage) -> None:
-        """01 §6 Workflows 5 (locks never check the run, D13)."""
+        """docs/concepts.md#values item 5 (locks never check the run, D13)."""
         wf = storage.workflows
         ids = await self._succeeded_run(storage)
         for bad in non_canonical_ids(ids.run_id):
@@ -234,7 +235,7 @@ class WorkflowValueTests:
     async def test_timestamps_are_utc_whole_milliseconds_from_the_service_clock(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """01 §6 Workflows 6."""
+        """docs/concepts.md#values item 6."""
         wf = storage.workflows
         plus_five = timezone(timedelta(hours=5))
         pikku_clock.set(datetime(2001, 2, 3, 9, 5, 6, 789999, tzinfo=plus_five))
@@ -270,7 +271,7 @@ class WorkflowValueTests:
     async def test_mutating_workflow_arguments_after_a_call_changes_nothing_stored(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 7."""
+        """docs/concepts.md#values item 7."""
         wf = storage.workflows
         payload: dict[str, JsonValue] = {"list": [1, 2], "obj": {"a": 1}}
         wire = WorkflowRunWire(type="http", id="req")
@@ -289,7 +290,7 @@ class WorkflowValueTests:
     async def test_mutating_returned_workflow_records_changes_nothing_stored(
         self, storage: Storage
     ) -> None:
-        """01 §6 Workflows 7."""
+        """docs/concepts.md#values item 7."""
         wf = storage.workflows
         payload: dict[str, JsonValue] = {"list": [1, 2], "obj": {"a": 1}}
         run_id = await wf.create_run("wf", payload, wire=WorkflowRunWire(type="http"))

@@ -1,7 +1,8 @@
 """The AI contract: `AIStorageServiceContract`, `AIRunStateServiceContract`,
-`AgentRunServiceContract` (02 §6; 04-testing §3).
+`AgentRunServiceContract` (docs/contract.md; docs/contract.md).
 
-Each numbered behaviour of 02 §6 "Contract tests" (1-63) is at least one test method whose
+Each numbered behaviour of docs/contract.md "Contract tests" (1-63) is at least one test method
+whose
 docstring names the item; the methods live in the private `_ai_*` modules by topic and are
 gathered here by service. Tests use only the public API and the `storage`, `storage_factory`
 and `pikku_clock` fixtures. Items 64-66 (index use) are each backend's own tests.
@@ -34,15 +35,15 @@ class AIStorageServiceContract(
     MessageLimitTests,
     ContractBase,
 ):
-    """Threads, messages, working memory, identifiers and concurrent writes (02 §6 1-28,
+    """Threads, messages, working memory, identifiers and concurrent writes (docs/contract.md,
     52-59, 62)."""
 
 
 class AIRunStateServiceContract(
     RunTests, ApprovalTests, RunValueTests, RunConcurrencyTests, ContractBase
 ):
-    """Runs, pending approvals and decisions (02 §6 29-43, 53-56, 60-61)."""
+    """Runs, pending approvals and decisions (docs/contract.md, 53-56, 60-61)."""
 
 
 class AgentRunServiceContract(ConsoleTests, ConsoleValueTests, ContractBase):
-    """Console listing, reading, deletion, agent names and retention (02 §6 44-51, 53, 63)."""
+    """Console listing, reading, deletion, agent names and retention (docs/contract.md, 53, 63)."""

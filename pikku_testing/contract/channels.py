@@ -1,7 +1,9 @@
-"""Contract of `ChannelStore` and `EventHubStore` (Spec: 03 §2-3, §7 items 1-27, 47-52, 55-56).
+"""Contract of `ChannelStore` and `EventHubStore` (see docs/services/channels.md,
+docs/services/eventhub.md, docs/contract.md, 47-52, 55-56).
 
 Every test names its spec item in its docstring. A test marked "(bad input)" covers a class of
-invalid argument the spec rejects (00 §4) and shows, through the public API, that nothing was
+invalid argument the spec rejects (docs/concepts.md#values) and shows, through the public API, that
+nothing was
 written. Liveness, concurrency and isolation tests of `ChannelStore` live in
 `_channels_liveness.py`, the event hub's in `_eventhub.py`; both classes are exported here.
 """
@@ -55,20 +57,20 @@ OPENING_DATA: Final = [
 
 
 class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
-    """`ChannelStore`: channels, sessions and liveness (03 §2)."""
+    """`ChannelStore`: channels, sessions and liveness (docs/services/channels.md)."""
 
     # -- 1-3: add and read -------------------------------------------------------------------
 
     async def test_add_channel_then_get_returns_the_channel_without_session(
         self, storage: Storage
     ) -> None:
-        """03 §7 Channels 1."""
+        """docs/services/channels.md item 1."""
         await storage.channels.add_channel(channel(opening_data={"room": "lobby"}))
         got = await storage.channels.get_channel_and_session("ch-1")
         assert got == read(opening_data={"room": "lobby"}, session=None)
 
     async def test_opening_data_omitted_reads_none(self, storage: Storage) -> None:
-        """03 §7 Channels 2."""
+        """docs/services/channels.md item 2."""
         await storage.channels.add_channel(channel())
         assert (await storage.channels.get_channel_and_session("ch-1")).opening_data is None
 
@@ -76,7 +78,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_opening_data_round_trips_with_its_type(
         self, storage: Storage, value: JsonValue
     ) -> None:
-        """03 §7 Channels 2."""
+        """docs/services/channels.md item 2."""
         await storage.channels.add_channel(channel(opening_data=value))
         got = await storage.channels.get_channel_and_session("ch-1")
         assert got == read(opening_data=value)
@@ -86,7 +88,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_add_channel_rejects_non_json_opening_data_and_stores_nothing(
         self, storage: Storage, value: object
     ) -> None:
-        """03 §7 Channels 3 (bad input)."""
+        """docs/services/channels.md item 3 (bad input)."""
         with pytest.raises(InvalidValue):
             await storage.channels.add_channel(channel(opening_data=unchecked(value)))
         with pytest.raises(ChannelNotFound):
@@ -98,7 +100,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_add_channel_rejects_a_bad_channel_id_and_stores_nothing(
         self, storage: Storage, pikku_clock: ManualClock, bad: object
     ) -> None:
-        """03 §7 Channels 4 (bad input)."""
+        """docs/services/channels.md item 4 (bad input)."""
         with pytest.raises(InvalidValue):
             await storage.channels.add_channel(channel(unchecked(bad)))
         cutoff = pikku_clock.now() + DAY
@@ -108,7 +110,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_add_channel_rejects_a_bad_channel_name_and_stores_nothing(
         self, storage: Storage, bad: object
     ) -> None:
-        """03 §7 Channels 4 (bad input)."""
+        """docs/services/channels.md item 4 (bad input)."""
         with pytest.raises(InvalidValue):
             await storage.channels.add_channel(channel(name=unchecked(bad)))
         with pytest.raises(ChannelNotFound):
@@ -117,7 +119,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_add_channel_rejects_a_value_that_is_not_a_channel(
         self, storage: Storage
     ) -> None:
-        """03 §7 Channels 4 (bad input: wrong type)."""
+        """docs/services/channels.md item 4 (bad input: wrong type)."""
         record = {"channel_id": "ch-1", "channel_name": "chat", "opening_data": None}
         with pytest.raises(InvalidValue):
             await storage.channels.add_channel(unchecked(record))
@@ -128,7 +130,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_other_methods_raise_invalid_value_not_channel_not_found_for_a_bad_id(
         self, storage: Storage, bad: object
     ) -> None:
-        """03 §7 Channels 4 (bad input)."""
+        """docs/services/channels.md item 4 (bad input)."""
         await storage.channels.add_channel(channel())
         with pytest.raises(InvalidValue):
             await storage.channels.get_channel_and_session(unchecked(bad))
@@ -143,7 +145,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_ids_and_names_of_255_characters_work_in_every_method(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 4."""
+        """docs/services/channels.md item 4."""
         await storage.channels.add_channel(channel(LONG, name="n" * 255))
         await storage.channels.set_user_session(LONG, {"k": 1})
         await storage.channels.touch(LONG)
@@ -157,7 +159,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
             await storage.channels.get_channel_and_session(LONG)
 
     async def test_similar_ids_are_distinct_channels(self, storage: Storage) -> None:
-        """03 §7 Channels 5."""
+        """docs/services/channels.md item 5."""
         for index, channel_id in enumerate(ODD_IDS):
             await storage.channels.add_channel(channel(channel_id, name=f"n{index}"))
             await storage.channels.set_user_session(channel_id, {"i": index})
@@ -168,7 +170,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_similar_ids_work_in_every_method(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 5."""
+        """docs/services/channels.md item 5."""
         for channel_id in ODD_IDS:
             await storage.channels.add_channel(channel(channel_id))
             assert await storage.eventhub.subscribe("topic", channel_id) is True
@@ -188,7 +190,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_duplicate_add_channel_raises_conflict_and_keeps_the_first(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 6."""
+        """docs/services/channels.md item 6."""
         t0 = pikku_clock.now()
         await storage.channels.add_channel(channel(opening_data={"v": 1}))
         await storage.channels.set_user_session("ch-1", {"user": "u1"})
@@ -206,7 +208,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_get_channel_and_session_raises_channel_not_found_for_an_unknown_id(
         self, storage: Storage
     ) -> None:
-        """03 §7 Channels 7."""
+        """docs/services/channels.md item 7."""
         with pytest.raises(ChannelNotFound) as raised:
             await storage.channels.get_channel_and_session("missing")
         assert isinstance(raised.value, NotFoundError)
@@ -218,7 +220,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_set_user_session_stores_a_dict_that_reads_back_equal(
         self, storage: Storage
     ) -> None:
-        """03 §7 Channels 8."""
+        """docs/services/channels.md item 8."""
         session: dict[str, JsonValue] = {"user": "u1", "roles": ["a", "b"], "n": 2**70, "f": 0.0}
         await storage.channels.add_channel(channel())
         await storage.channels.set_user_session("ch-1", session)
@@ -227,14 +229,14 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
         assert_same_json(got.session, session)
 
     async def test_set_user_session_replaces_the_whole_session(self, storage: Storage) -> None:
-        """03 §7 Channels 8."""
+        """docs/services/channels.md item 8."""
         await storage.channels.add_channel(channel())
         await storage.channels.set_user_session("ch-1", {"a": 1, "b": 2})
         await storage.channels.set_user_session("ch-1", {"c": 3})
         assert await storage.channels.get_channel_and_session("ch-1") == read(session={"c": 3})
 
     async def test_empty_session_reads_as_empty_dict(self, storage: Storage) -> None:
-        """03 §7 Channels 8."""
+        """docs/services/channels.md item 8."""
         await storage.channels.add_channel(channel())
         await storage.channels.set_user_session("ch-1", {})
         got = await storage.channels.get_channel_and_session("ch-1")
@@ -242,7 +244,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
         assert got.session == {}
 
     async def test_cleared_session_reads_none_and_can_be_set_again(self, storage: Storage) -> None:
-        """03 §7 Channels 8."""
+        """docs/services/channels.md item 8."""
         await storage.channels.add_channel(channel())
         await storage.channels.set_user_session("ch-1", {"a": 1})
         await storage.channels.set_user_session("ch-1", None)
@@ -264,7 +266,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_set_user_session_rejects_a_bad_session_and_keeps_the_previous(
         self, storage: Storage, bad: object
     ) -> None:
-        """03 §7 Channels 9 (bad input)."""
+        """docs/services/channels.md item 9 (bad input)."""
         await storage.channels.add_channel(channel())
         await storage.channels.set_user_session("ch-1", {"keep": True})
         with pytest.raises(InvalidValue):
@@ -276,7 +278,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_set_user_session_on_an_unknown_id_raises_and_creates_nothing(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 10."""
+        """docs/services/channels.md item 10."""
         with pytest.raises(ChannelNotFound) as raised:
             await storage.channels.set_user_session("ch-1", {"a": 1})
         assert str(raised.value) == "Channel not found: ch-1"
@@ -288,7 +290,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_touch_on_an_unknown_id_raises_and_creates_nothing(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Channels 10."""
+        """docs/services/channels.md item 10."""
         with pytest.raises(ChannelNotFound) as raised:
             await storage.channels.touch("ch-1")
         assert str(raised.value) == "Channel not found: ch-1"
@@ -300,7 +302,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_mutating_a_dict_passed_to_add_channel_changes_nothing_stored(
         self, storage: Storage
     ) -> None:
-        """03 §7 Channels 11."""
+        """docs/services/channels.md item 11."""
         opening: dict[str, JsonValue] = {"list": [1], "d": {"k": "v"}}
         await storage.channels.add_channel(channel(opening_data=opening))
         opening["extra"] = 1
@@ -313,7 +315,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_mutating_a_session_passed_to_set_user_session_changes_nothing_stored(
         self, storage: Storage
     ) -> None:
-        """03 §7 Channels 11."""
+        """docs/services/channels.md item 11."""
         session: dict[str, JsonValue] = {"roles": ["a"]}
         await storage.channels.add_channel(channel())
         await storage.channels.set_user_session("ch-1", session)
@@ -328,7 +330,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_mutating_a_read_changes_nothing_stored_and_reads_are_distinct(
         self, storage: Storage
     ) -> None:
-        """03 §7 Channels 11."""
+        """docs/services/channels.md item 11."""
         await storage.channels.add_channel(channel(opening_data={"list": [1]}))
         await storage.channels.set_user_session("ch-1", {"roles": ["a"]})
         first = await storage.channels.get_channel_and_session("ch-1")
@@ -346,7 +348,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     # -- 12-14: removal -----------------------------------------------------------------------
 
     async def test_remove_channels_removes_only_the_listed_channels(self, storage: Storage) -> None:
-        """03 §7 Channels 12."""
+        """docs/services/channels.md item 12."""
         for channel_id in ("ch-1", "ch-2", "ch-3"):
             await storage.channels.add_channel(channel(channel_id))
         await storage.channels.remove_channels(["ch-1", "ch-3"])
@@ -356,7 +358,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
         assert await storage.channels.get_channel_and_session("ch-2") == read("ch-2")
 
     async def test_remove_channels_ignores_unknown_and_repeated_ids(self, storage: Storage) -> None:
-        """03 §7 Channels 12."""
+        """docs/services/channels.md item 12."""
         await storage.channels.add_channel(channel("ch-1"))
         await storage.channels.add_channel(channel("ch-2"))
         await storage.channels.remove_channels(["missing", "ch-1", "ch-1", "other"])
@@ -366,7 +368,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
 
     @pytest.mark.parametrize("kind", ["list", "tuple", "set", "generator"])
     async def test_remove_channels_accepts_any_iterable(self, storage: Storage, kind: str) -> None:
-        """03 §7 Channels 12."""
+        """docs/services/channels.md item 12."""
         ids = ["ch-1", "ch-2"]
         for channel_id in (*ids, "ch-3"):
             await storage.channels.add_channel(channel(channel_id))
@@ -386,7 +388,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
         assert await storage.channels.get_channel_and_session("ch-3") == read("ch-3")
 
     async def test_remove_channels_of_nothing_and_twice_works(self, storage: Storage) -> None:
-        """03 §7 Channels 12."""
+        """docs/services/channels.md item 12."""
         await storage.channels.add_channel(channel("ch-1"))
         await storage.channels.remove_channels([])
         assert await storage.channels.get_channel_and_session("ch-1") == read("ch-1")
@@ -410,7 +412,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_remove_channels_rejects_bad_input_and_removes_nothing(
         self, storage: Storage, bad: object
     ) -> None:
-        """03 §7 Channels 13 (bad input)."""
+        """docs/services/channels.md item 13 (bad input)."""
         await storage.channels.add_channel(channel("ch-1"))
         await storage.eventhub.subscribe("topic", "ch-1")
         with pytest.raises(InvalidValue):
@@ -419,7 +421,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
         assert await storage.eventhub.get_channel_ids_for_topic("topic") == ["ch-1"]
 
     async def test_removed_channel_disappears_from_every_topic(self, storage: Storage) -> None:
-        """03 §7 Channels 14."""
+        """docs/services/channels.md item 14."""
         await storage.channels.add_channel(channel("ch-1"))
         await storage.channels.add_channel(channel("ch-2"))
         for topic in ("t1", "t2"):
@@ -433,7 +435,7 @@ class ChannelStoreContract(ChannelLimitTests, ChannelLivenessContract):
     async def test_readded_channel_has_no_session_and_no_subscriptions(
         self, storage: Storage
     ) -> None:
-        """03 §7 Channels 14."""
+        """docs/services/channels.md item 14."""
         await storage.channels.add_channel(channel(opening_data={"v": 1}))
         await storage.channels.set_user_session("ch-1", {"a": 1})
         await storage.eventhub.subscribe("topic", "ch-1")

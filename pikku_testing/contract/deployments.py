@@ -1,9 +1,10 @@
-"""Contract of `DeploymentService` (Spec: 03 §4, §7 items 28-46, 53-56).
+"""Contract of `DeploymentService` (see docs/services/deployments.md, docs/contract.md, 53-56).
 
 Every test names its spec item in its docstring. Deployment services with other options come
 from `storage_factory(heartbeat_interval=..., heartbeat_ttl=..., prune_on_heartbeat=...,
 clock=...)`: the factory forwards its keyword options to the backend's `open_storage`, where
-every backend accepts them (03 §4), and a `clock` option replaces `pikku_clock`. Each `Storage`
+every backend accepts them (docs/services/deployments.md), and a `clock` option replaces
+`pikku_clock`. Each `Storage`
 has its own `DeploymentService` instance, so two storages on one namespace model two
 deployments. Real-time tests carry `@pytest.mark.real_time` and wait at most 0.2 s each.
 """
@@ -39,7 +40,7 @@ from pikku_testing.contract._limits import DeploymentLimitTests
 
 __all__ = ["DeploymentServiceContract"]
 
-FAST_INTERVAL: Final = 0.05  # seconds, real-time tests (03 §7 Deployments 40-42)
+FAST_INTERVAL: Final = 0.05  # seconds, real-time tests (docs/services/deployments.md item 40-42)
 FAST_TTL: Final = 0.2
 BAD_CONFIGS: Final = [
     pytest.param({"deployment_id": ""}, id="empty-id"),
@@ -69,7 +70,8 @@ def _bad_config(change: dict[str, object]) -> DeploymentConfig:
 
 
 class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContract):
-    """`DeploymentService`: registration, heartbeats, liveness and discovery (03 §4)."""
+    """`DeploymentService`: registration, heartbeats, liveness and discovery
+    (docs/services/deployments.md)."""
 
     # -- 28: constructor options --------------------------------------------------------------
 
@@ -77,7 +79,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_constructor_rejects_a_bad_heartbeat_interval(
         self, storage_factory: StorageFactory, interval: object
     ) -> None:
-        """03 §7 Deployments 28 (bad input)."""
+        """docs/services/deployments.md item 28 (bad input)."""
         with pytest.raises(InvalidValue):
             await storage_factory(heartbeat_interval=interval)
 
@@ -95,7 +97,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_constructor_rejects_a_bad_heartbeat_ttl(
         self, storage_factory: StorageFactory, interval: float, ttl: object
     ) -> None:
-        """03 §7 Deployments 28 (bad input)."""
+        """docs/services/deployments.md item 28 (bad input)."""
         with pytest.raises(InvalidValue):
             await storage_factory(heartbeat_interval=interval, heartbeat_ttl=ttl)
 
@@ -103,14 +105,14 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_constructor_rejects_a_prune_on_heartbeat_that_is_not_a_bool(
         self, storage_factory: StorageFactory, flag: object
     ) -> None:
-        """03 §7 Deployments 28 (bad input: wrong type)."""
+        """docs/services/deployments.md item 28 (bad input: wrong type)."""
         with pytest.raises(InvalidValue):
             await storage_factory(prune_on_heartbeat=flag)
 
     async def test_default_heartbeat_interval_and_ttl_are_10_and_30_seconds(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Deployments 28."""
+        """docs/services/deployments.md item 28."""
         assert storage.deployments.heartbeat_interval == 10.0
         assert storage.deployments.heartbeat_ttl == 30.0
         fast = await storage_factory(heartbeat_interval=FAST_INTERVAL, heartbeat_ttl=FAST_TTL)
@@ -121,7 +123,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_start_registers_the_endpoint_with_last_heartbeat_now_in_whole_ms(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 29."""
+        """docs/services/deployments.md item 29."""
         pikku_clock.set(datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC))
         await storage.deployments.start(config(functions=("f1", "f2")))
         expected = [info(last_heartbeat=datetime(2026, 3, 4, 5, 6, 7, 123000, tzinfo=UTC))]
@@ -134,14 +136,14 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_reads_of_an_empty_store_return_nothing_without_start(
         self, storage: Storage
     ) -> None:
-        """03 §7 Deployments 30."""
+        """docs/services/deployments.md item 30."""
         assert await storage.deployments.find_function("unknown") == []
         assert await storage.deployments.list_deployments() == []
         assert await storage.deployments.prune_deployments() == []
 
     @pytest.mark.parametrize("name", ["", "x" * 256, "a\x00", 5, None])
     async def test_find_function_rejects_a_bad_name(self, storage: Storage, name: object) -> None:
-        """03 §7 Deployments 30 (bad input)."""
+        """docs/services/deployments.md item 30 (bad input)."""
         with pytest.raises(InvalidValue):
             await storage.deployments.find_function(unchecked(name))
 
@@ -149,7 +151,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_start_rejects_a_bad_config_and_registers_nothing(
         self, storage: Storage, change: dict[str, object]
     ) -> None:
-        """03 §7 Deployments 31 (bad input)."""
+        """docs/services/deployments.md item 31 (bad input)."""
         with pytest.raises(InvalidValue):
             await storage.deployments.start(_bad_config(change))
         assert await storage.deployments.list_deployments() == []
@@ -161,7 +163,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_start_rejects_a_value_that_is_not_a_config_and_registers_nothing(
         self, storage: Storage
     ) -> None:
-        """03 §7 Deployments 31 (bad input: wrong type)."""
+        """docs/services/deployments.md item 31 (bad input: wrong type)."""
         record = {"deployment_id": "d1", "endpoint": "http://d1", "functions": ["fn"]}
         with pytest.raises(InvalidValue):
             await storage.deployments.start(unchecked(record))
@@ -171,7 +173,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_rejected_start_leaves_the_previous_registration_unchanged(
         self, storage: Storage, pikku_clock: ManualClock, change: dict[str, object]
     ) -> None:
-        """03 §7 Deployments 31 (bad input)."""
+        """docs/services/deployments.md item 31 (bad input)."""
         t0 = pikku_clock.now()
         await storage.deployments.start(config("d0", functions=("fn", "other")))
         pikku_clock.advance(5)
@@ -186,7 +188,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_deployment_without_functions_is_listed_but_never_found(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 32."""
+        """docs/services/deployments.md item 32."""
         await storage.deployments.start(config(functions=()))
         t0 = pikku_clock.now()
         assert await storage.deployments.list_deployments() == [info(last_heartbeat=t0)]
@@ -195,7 +197,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_duplicate_function_names_give_one_entry(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 32."""
+        """docs/services/deployments.md item 32."""
         await storage.deployments.start(config(functions=("fn", "fn", "fn")))
         t0 = pikku_clock.now()
         assert await storage.deployments.find_function("fn") == [info(last_heartbeat=t0)]
@@ -203,7 +205,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_function_names_with_colons_unicode_and_spaces_are_distinct(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 32."""
+        """docs/services/deployments.md item 32."""
         names = ["addon:fn", "fn", "fn ", "Fn", "fünktion", "😀", LONG]
         await storage.deployments.start(config("d1", functions=tuple(names[::2])))
         other = await storage_factory()
@@ -220,7 +222,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_registration_is_live_before_ttl_and_stale_at_exactly_ttl(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 33."""
+        """docs/services/deployments.md item 33."""
         t0 = pikku_clock.now()
         ttl = timedelta(seconds=storage.deployments.heartbeat_ttl)
         await storage.deployments.start(config())
@@ -234,7 +236,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_heartbeat_stamps_now_and_extends_liveness(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 34."""
+        """docs/services/deployments.md item 34."""
         t0 = pikku_clock.now()
         await storage.deployments.start(config())
         pikku_clock.set(t0 + timedelta(seconds=20))
@@ -247,7 +249,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_heartbeat_revives_a_stale_registration(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 35."""
+        """docs/services/deployments.md item 35."""
         await storage.deployments.start(config(functions=("f1", "f2")))
         pikku_clock.advance(storage.deployments.heartbeat_ttl)
         assert await storage.deployments.list_deployments() == []
@@ -260,7 +262,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_heartbeat_recreates_a_pruned_registration_with_every_function(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 35."""
+        """docs/services/deployments.md item 35."""
         await storage.deployments.start(config(endpoint="http://e", functions=("f1", "f2", "f3")))
         pikku_clock.advance(storage.deployments.heartbeat_ttl + 1)
         assert await storage.deployments.prune_deployments() == ["d1"]
@@ -273,7 +275,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_deployments_list_freshest_heartbeat_first(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 36."""
+        """docs/services/deployments.md item 36."""
         t0 = pikku_clock.now()
         services = [storage.deployments]
         services += [(await storage_factory()).deployments for _ in range(2)]
@@ -291,7 +293,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_deployments_with_the_same_heartbeat_list_by_id(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 36."""
+        """docs/services/deployments.md item 36."""
         t0 = pikku_clock.now()
         other = await storage_factory()
         await storage.deployments.start(config("d-z"))
@@ -304,7 +306,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_restart_replaces_functions_and_endpoint_exactly(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 37."""
+        """docs/services/deployments.md item 37."""
         await storage.deployments.start(config(endpoint="http://one", functions=("a", "b")))
         pikku_clock.advance(5)
         await storage.deployments.start(config(endpoint="http://two", functions=("b", "c")))
@@ -317,7 +319,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_restart_under_another_id_removes_the_earlier_id(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 38."""
+        """docs/services/deployments.md item 38."""
         await storage.deployments.start(config("d1", functions=("f1",)))
         await storage.deployments.start(config("d2", functions=("f2",)))
         expected = [info("d2", last_heartbeat=pikku_clock.now())]
@@ -328,7 +330,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     # -- 39-42: the heartbeat task ------------------------------------------------------------
 
     async def test_repeated_start_keeps_exactly_one_heartbeat_task(self, storage: Storage) -> None:
-        """03 §7 Deployments 39."""
+        """docs/services/deployments.md item 39."""
         for endpoint in ("http://1", "http://2", "http://3"):
             await storage.deployments.start(config(endpoint=endpoint))
         assert len(heartbeat_tasks()) == 1
@@ -337,7 +339,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_heartbeat_task_stamps_the_clock_time(
         self, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 40."""
+        """docs/services/deployments.md item 40."""
         fast = await storage_factory(heartbeat_interval=FAST_INTERVAL, heartbeat_ttl=FAST_TTL)
         await fast.deployments.start(config())
         pikku_clock.advance(100)
@@ -356,7 +358,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
         pikku_clock: ManualClock,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
-        """03 §7 Deployments 41."""
+        """docs/services/deployments.md item 41."""
         clock = SwitchableClock(pikku_clock)
         fast = await storage_factory(
             clock=clock, heartbeat_interval=FAST_INTERVAL, heartbeat_ttl=FAST_TTL
@@ -389,7 +391,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_heartbeat_task_prunes_stale_registrations_when_enabled(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 42."""
+        """docs/services/deployments.md item 42."""
         await storage.deployments.start(config("slow"))  # interval 10 s: it never beats here
         fast = await storage_factory(
             prune_on_heartbeat=True, heartbeat_interval=FAST_INTERVAL, heartbeat_ttl=FAST_TTL
@@ -408,7 +410,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_heartbeat_task_keeps_stale_registrations_when_pruning_is_off(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Deployments 42."""
+        """docs/services/deployments.md item 42."""
         await storage.deployments.start(config("slow"))
         fast = await storage_factory(
             prune_on_heartbeat=False, heartbeat_interval=FAST_INTERVAL, heartbeat_ttl=FAST_TTL
@@ -429,7 +431,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_concurrent_starts_keep_one_task_and_one_whole_config(
         self, storage: Storage, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Concurrency 53."""
+        """docs/concepts.md#concurrency item 53."""
         configs = [config(f"d{i}", endpoint=f"http://e{i}", functions=(f"f{i}",)) for i in range(3)]
         await asyncio.gather(*(storage.deployments.start(c) for c in configs))
         assert len(heartbeat_tasks()) == 1
@@ -445,7 +447,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_heartbeat_racing_prune_leaves_the_registration_live(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Concurrency 54."""
+        """docs/concepts.md#concurrency item 54."""
         other = await storage_factory()
         await storage.deployments.start(config())
         pikku_clock.advance(storage.deployments.heartbeat_ttl)
@@ -457,7 +459,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_stop_racing_heartbeat_leaves_no_registration(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """03 §7 Concurrency 54."""
+        """docs/concepts.md#concurrency item 54."""
         other = await storage_factory()
         await storage.deployments.start(config())
         stopped, beat = await asyncio.gather(
@@ -471,7 +473,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_deployments_of_another_namespace_are_invisible(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Isolation 55."""
+        """docs/concepts.md#lifecycle-and-namespaces item 55."""
         isolated = await storage_factory(isolated=True)
         await storage.deployments.start(config("d1"))
         assert await isolated.deployments.list_deployments() == []
@@ -485,7 +487,7 @@ class DeploymentServiceContract(DeploymentLimitTests, DeploymentLifecycleContrac
     async def test_second_instance_sees_registrations(
         self, storage: Storage, storage_factory: StorageFactory, pikku_clock: ManualClock
     ) -> None:
-        """03 §7 Isolation 56."""
+        """docs/concepts.md#lifecycle-and-namespaces item 56."""
         await storage.deployments.start(config(endpoint="http://e", functions=("f1", "f2")))
         other = await storage_factory()
         expected = [info(last_heartbeat=pikku_clock.now(), endpoint="http://e")]

@@ -1,4 +1,4 @@
-"""`FullContract`: every service's contract in one class (04-testing §3)."""
+"""`FullContract`: every service's contract in one class (docs/contract.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""The workflow contract: `WorkflowServiceContract` and `WorkflowRunServiceContract` (01 §6).
+"""The workflow contract: `WorkflowServiceContract` and `WorkflowRunServiceContract`
+(docs/contract.md).
 
-Each numbered behaviour of 01 §6 "Contract tests" is one or more test methods whose docstring
+Each numbered behaviour of docs/contract.md "Contract tests" is one or more test methods whose
+docstring
 names it. The white-box behaviours belong to the backends' own tests and are not here: 38
 (SIGKILL), 39 [Redis], 40 [PG], 55 to 58 (layout, EXPLAIN, command spy, slots), 61 (broken
 connection) and the borrowed-pool half of 60. The class names do not start with `Test`, so
@@ -34,7 +36,8 @@ class WorkflowServiceContract(
     ClockLimitTests,
     ContractBase,
 ):
-    """01 §6 Workflows 1 to 37: values and validation, runs and state, steps, transitions,
+    """docs/concepts.md#values item 1 to 37: values and validation, runs and state, steps,
+    transitions,
     claims and retries, graph primitives, versions and locks."""
 
 
@@ -43,6 +46,7 @@ class WorkflowRunServiceContract(
     WorkflowConcurrencyTests,
     ContractBase,
 ):
-    """01 §6 Workflows 41 to 54, 59 and 60: console queries, deletion, retention, concurrency
+    """docs/services/workflow-runs.md item 41 to 54, 59 and 60: console queries, deletion,
+    retention, concurrency
     between two instances, namespaces and `init()`; plus behaviours 1, 4, 5 and 7 as they
     apply to `WorkflowRunService`."""
