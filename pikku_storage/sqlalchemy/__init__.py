@@ -143,12 +143,9 @@ def open_storage(
         raise InvalidValue(f"engine_options must be a mapping of str keys: {engine_options!r}")
     if schema is not None and not isinstance(schema, str):
         raise InvalidValue(f"schema must be a str or None, got {type(schema).__name__}")
-    try:
-        engine = create_engine(
-            url, busy_timeout=busy_timeout, synchronous=synchronous, engine_options=engine_options
-        )
-    except TypeError as exc:  # create_async_engine refuses an argument it does not take
-        raise InvalidValue(f"bad engine_options: {exc}") from None
+    engine = create_engine(  # a bad engine option is InvalidValue there, naming engine_options
+        url, busy_timeout=busy_timeout, synchronous=synchronous, engine_options=engine_options
+    )
     sync_engine = engine if isinstance(engine, Engine) else engine.sync_engine
     try:
         storage = _storage_on(
