@@ -7,14 +7,17 @@ __all__ = [
     "ConflictError",
     "DeploymentNotStarted",
     "InvalidValue",
+    "LockHoldExceeded",
     "LockTimeout",
     "NotFoundError",
     "PikkuStorageError",
     "RunNotFound",
     "SchemaMismatch",
+    "StepFunctionMismatch",
     "StepNotFound",
     "StorageUnavailable",
     "ThreadNotFound",
+    "WorkflowVersionNotFound",
 ]
 
 
@@ -71,6 +74,15 @@ class ThreadNotFound(NotFoundError):
     def __init__(self, thread_id: str) -> None:
         super().__init__(f"Thread not found: {thread_id}")
         self.thread_id = thread_id
+
+
+class WorkflowVersionNotFound(NotFoundError):
+    """A workflow version does not exist (`Workflow version not found: name=<n>, hash=<h>`)."""
+
+    def __init__(self, name: str, graph_hash: str) -> None:
+        super().__init__(f"Workflow version not found: name={name}, hash={graph_hash}")
+        self.name = name
+        self.graph_hash = graph_hash
 
 
 class ChannelNotFound(NotFoundError):
@@ -158,6 +170,32 @@ class LockTimeout(PikkuStorageError, TimeoutError):
         super().__init__(f"Lock not acquired within {timeout}s: {lock_name}")
         self.lock_name = lock_name
         self.timeout = timeout
+
+
+class LockHoldExceeded(PikkuStorageError, TimeoutError):
+    """A lock was held past its `max_hold` and taken back; the body was cancelled and fenced.
+
+    Not a `LockTimeout` (that lock was never acquired).
+    """
+
+    def __init__(self, lock_name: str, max_hold: float) -> None:
+        super().__init__(f"Lock held longer than {max_hold}s and taken back: {lock_name}")
+        self.lock_name = lock_name
+        self.max_hold = max_hold
+
+
+class StepFunctionMismatch(PikkuStorageError):
+    """A step was claimed for a function other than the one it was dispatched with.
+
+    The message names neither function (the stored one is not the caller's to learn).
+    """
+
+    def __init__(self, run_id: str, step_name: str) -> None:
+        super().__init__(
+            f"Step was dispatched with a different function: run={run_id}, step={step_name}"
+        )
+        self.run_id = run_id
+        self.step_name = step_name
 
 
 class StorageUnavailable(PikkuStorageError):

@@ -17,19 +17,25 @@ __all__ = [
     "AgentCallApproval",
     "AgentRun",
     "AgentRunRow",
+    "AgentRunScore",
     "AgentRunStatus",
     "ApprovalStatus",
     "Channel",
     "ChannelAndSession",
+    "CredentialRequestApproval",
+    "CredentialType",
     "DeploymentConfig",
     "DeploymentInfo",
     "GraphState",
     "Message",
     "MessageRole",
     "PendingApproval",
+    "PlannedStep",
     "ResolvedApproval",
     "RunStep",
+    "StalledRun",
     "StepHistoryEntry",
+    "StepInstance",
     "StepState",
     "StepStatus",
     "SuspendReason",
@@ -37,12 +43,14 @@ __all__ = [
     "ToolCall",
     "ToolCallApproval",
     "ToolResult",
+    "UndispatchedStep",
     "UnsetType",
     "Usage",
     "WorkflowRun",
     "WorkflowRunWire",
     "WorkflowStatus",
     "WorkflowVersion",
+    "WorkflowVersionStatus",
     "WorkingMemoryScope",
 ]
 
@@ -94,6 +102,16 @@ class WorkflowRunWire:
     type: str
     id: str | None = None
     parent_run_id: str | None = None
+    parent_step_id: str | None = None
+    pikku_user_id: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class PlannedStep:
+    """A step a deterministic run plans to execute, in plan order (docs/services/workflows.md)."""
+
+    step_name: str
+    display_name: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -109,6 +127,8 @@ class WorkflowRun:
     wire: WorkflowRunWire
     created_at: datetime
     updated_at: datetime
+    deterministic: bool = False
+    planned_steps: list[PlannedStep] = field(default_factory=list)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -128,6 +148,9 @@ class StepState:
     scheduled_at: datetime | None = None
     succeeded_at: datetime | None = None
     failed_at: datetime | None = None
+    rpc_name: str | None = None
+    from_step_name: str | None = None
+    child_run_id: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -142,7 +165,6 @@ class RunStep(StepState):
     """One step of a run, showing its current attempt (console view)."""
 
     step_name: str
-    rpc_name: str | None = None
     data: JsonValue = None
 
 
@@ -153,10 +175,47 @@ class GraphState:
     branch_keys: dict[str, str] = field(default_factory=dict)
 
 
+class WorkflowVersionStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    DECLINED = "declined"
+
+
 @dataclass(slots=True, kw_only=True)
 class WorkflowVersion:
     graph: JsonValue
     source: str
+    status: WorkflowVersionStatus = WorkflowVersionStatus.ACTIVE
+
+
+@dataclass(slots=True, kw_only=True)
+class StepInstance:
+    """One step of a run without payloads (`get_step_instances`)."""
+
+    step_id: str
+    step_name: str
+    status: StepStatus
+    from_step_name: str | None
+
+
+@dataclass(slots=True, kw_only=True)
+class StalledRun:
+    """A `running` run with no step in flight, idle since `idle_since` (`find_stalled_runs`)."""
+
+    run_id: str
+    workflow: str
+    idle_since: datetime
+
+
+@dataclass(slots=True, kw_only=True)
+class UndispatchedStep:
+    """A `pending` step of a `running` run, waiting since `pending_since`."""
+
+    run_id: str
+    step_id: str
+    step_name: str
+    rpc_name: str | None
+    pending_since: datetime
 
 
 # --- AI (see docs/services/ai-storage.md)
@@ -175,11 +234,18 @@ class AgentRunStatus(StrEnum):
     SUSPENDED = "suspended"
     COMPLETED = "completed"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped on purpose (talked over); not a failure
 
 
 class SuspendReason(StrEnum):
     APPROVAL = "approval"
     RPC_MISSING = "rpc-missing"
+    CREDENTIAL = "credential"
+
+
+class CredentialType(StrEnum):
+    OAUTH2 = "oauth2"
+    API_KEY = "apikey"
 
 
 class WorkingMemoryScope(StrEnum):
@@ -214,6 +280,7 @@ class ToolResult:
     id: str
     name: str
     result: str
+    undelivered: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -224,6 +291,9 @@ class Message:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_results: list[ToolResult] = field(default_factory=list)
     created_at: datetime | None = None
+    reasoning_content: str | None = None
+    interrupted: bool = False
+    undelivered: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -251,7 +321,20 @@ class AgentCallApproval:
     display_args: JsonValue
 
 
-PendingApproval: TypeAlias = ToolCallApproval | AgentCallApproval
+@dataclass(slots=True, kw_only=True)
+class CredentialRequestApproval:
+    """A run suspended for a credential the user must connect (suspend reason `credential`)."""
+
+    TYPE: ClassVar[str] = "credential-request"
+    tool_call_id: str
+    tool_name: str
+    args: JsonValue
+    credential_name: str
+    credential_type: CredentialType
+    connect_url: str | None = None
+
+
+PendingApproval: TypeAlias = ToolCallApproval | AgentCallApproval | CredentialRequestApproval
 
 
 @dataclass(slots=True, kw_only=True)
@@ -268,6 +351,18 @@ class AgentRun:
     usage: Usage
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(slots=True, kw_only=True)
+class AgentRunScore:
+    """One grade of an agent run; a run's scores are an append-only log."""
+
+    run_id: str
+    scorer_name: str
+    score: float
+    reason: str | None = None
+    metadata: JsonObject | None = None
+    created_at: datetime
 
 
 @dataclass(slots=True, kw_only=True)

@@ -30,11 +30,9 @@ from sqlalchemy.schema import SchemaItem
 
 from pikku_storage import _validate as v
 from pikku_storage.records import (
-    AgentRunStatus,
     ApprovalStatus,
     MessageRole,
     StepStatus,
-    SuspendReason,
     WorkflowStatus,
 )
 from pikku_storage.sqlalchemy._types import EpochMs, Ident, LongText, Timestamp, UuidText
@@ -51,6 +49,11 @@ def _seq() -> Column[int]:
     return Column(
         "seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
+
+
+# Migration 1's CHECK lists, frozen: a later enum member is added by a later migration.
+_V1_AGENT_RUN_STATUSES: Final = ("running", "suspended", "completed", "failed")
+_V1_SUSPEND_REASONS: Final = ("approval", "rpc-missing")
 
 
 def _check(column: str, values: list[str], name: str) -> CheckConstraint:
@@ -360,8 +363,8 @@ def _ai_tables(ns: _Namespace) -> dict[str, Table]:
             name=ns.name("ai_runs_thread_fk"),
             ondelete="CASCADE",
         ),
-        _check("status", [s.value for s in AgentRunStatus], ns.name("ai_runs_status_check")),
-        _check("suspend_reason", [s.value for s in SuspendReason], ns.name("ai_runs_reason_check")),
+        _check("status", list(_V1_AGENT_RUN_STATUSES), ns.name("ai_runs_status_check")),
+        _check("suspend_reason", list(_V1_SUSPEND_REASONS), ns.name("ai_runs_reason_check")),
         Index(ns.name("ai_runs_thread_idx"), "thread_id", "created_at", "seq"),
         Index(ns.name("ai_runs_agent_idx"), "agent_name", "thread_id"),
     )

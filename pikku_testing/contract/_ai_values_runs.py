@@ -17,7 +17,6 @@ from pikku_storage.records import (
     ApprovalStatus,
     PendingApproval,
     SuspendReason,
-    ToolCallApproval,
     Usage,
 )
 from pikku_testing.contract._ai_values import BAD_IDS
@@ -131,7 +130,7 @@ CONSOLE_ID_CALLS: Final[dict[str, Call]] = {
 
 
 def _args(approval: PendingApproval) -> JsonValue:
-    return approval.args if isinstance(approval, ToolCallApproval) else approval.display_args
+    return approval.display_args if isinstance(approval, AgentCallApproval) else approval.args
 
 
 async def _seed(storage: Storage) -> str:
