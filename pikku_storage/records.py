@@ -72,6 +72,8 @@ UNSET: Final = UnsetType.UNSET
 
 
 class WorkflowStatus(StrEnum):
+    """A workflow run's status; any status may follow any status (`update_run_status`)."""
+
     RUNNING = "running"
     SUSPENDED = "suspended"
     COMPLETED = "completed"
@@ -87,6 +89,8 @@ FINISHED_STATUSES: Final = (
 
 
 class StepStatus(StrEnum):
+    """A step's status, the same on the live step and on its current attempt."""
+
     PENDING = "pending"
     RUNNING = "running"
     SCHEDULED = "scheduled"
@@ -116,6 +120,8 @@ class PlannedStep:
 
 @dataclass(slots=True, kw_only=True)
 class WorkflowRun:
+    """A workflow run as `get_run` and `list_runs` return it; payloads are decoded JSON."""
+
     id: str
     workflow: str
     status: WorkflowStatus
@@ -170,12 +176,16 @@ class RunStep(StepState):
 
 @dataclass(slots=True, kw_only=True)
 class GraphState:
+    """What a graph orchestrator needs to resume a run: finished nodes and branches taken."""
+
     completed_node_ids: list[str] = field(default_factory=list)
     failed_node_ids: list[str] = field(default_factory=list)
     branch_keys: dict[str, str] = field(default_factory=dict)
 
 
 class WorkflowVersionStatus(StrEnum):
+    """A stored workflow version's status; stored and returned, never interpreted."""
+
     DRAFT = "draft"
     ACTIVE = "active"
     DECLINED = "declined"
@@ -183,6 +193,8 @@ class WorkflowVersionStatus(StrEnum):
 
 @dataclass(slots=True, kw_only=True)
 class WorkflowVersion:
+    """A workflow's graph and source, keyed by name and graph hash; never changed once stored."""
+
     graph: JsonValue
     source: str
     status: WorkflowVersionStatus = WorkflowVersionStatus.ACTIVE
@@ -223,6 +235,8 @@ class UndispatchedStep:
 
 
 class MessageRole(StrEnum):
+    """Who wrote a message; `tool` messages are stored as results of their calls."""
+
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
@@ -230,6 +244,8 @@ class MessageRole(StrEnum):
 
 
 class AgentRunStatus(StrEnum):
+    """An agent run's status; any status may follow any status (`update_run`)."""
+
     RUNNING = "running"
     SUSPENDED = "suspended"
     COMPLETED = "completed"
@@ -238,28 +254,38 @@ class AgentRunStatus(StrEnum):
 
 
 class SuspendReason(StrEnum):
+    """Why a `suspended` agent run waits."""
+
     APPROVAL = "approval"
     RPC_MISSING = "rpc-missing"
     CREDENTIAL = "credential"
 
 
 class CredentialType(StrEnum):
+    """The kind of credential a `CredentialRequestApproval` asks the user to connect."""
+
     OAUTH2 = "oauth2"
     API_KEY = "apikey"
 
 
 class WorkingMemoryScope(StrEnum):
+    """Whether working memory belongs to one thread or to a whole resource."""
+
     THREAD = "thread"
     RESOURCE = "resource"
 
 
 class ApprovalStatus(StrEnum):
+    """The decision recorded when a pending approval is resolved."""
+
     APPROVED = "approved"
     DENIED = "denied"
 
 
 @dataclass(slots=True, kw_only=True)
 class Thread:
+    """A conversation of one resource (user, tenant ...); `updated_at` moves on every save."""
+
     id: str
     resource_id: str
     title: str | None = None
@@ -270,6 +296,8 @@ class Thread:
 
 @dataclass(slots=True, kw_only=True)
 class ToolCall:
+    """A tool call an assistant message made; `id` is unique within its thread."""
+
     id: str
     name: str
     args: JsonObject = field(default_factory=dict)
@@ -277,6 +305,8 @@ class ToolCall:
 
 @dataclass(slots=True, kw_only=True)
 class ToolResult:
+    """The result of one tool call, carried by a synthetic `tool` message when read back."""
+
     id: str
     name: str
     result: str
@@ -285,6 +315,8 @@ class ToolResult:
 
 @dataclass(slots=True, kw_only=True)
 class Message:
+    """One message of a thread, as saved and as `get_messages` returns it."""
+
     id: str
     role: MessageRole
     content: str | list[JsonObject] | None = None
@@ -298,6 +330,8 @@ class Message:
 
 @dataclass(slots=True, kw_only=True)
 class Usage:
+    """Token counts and model of an agent run."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     model: str = ""
@@ -305,6 +339,8 @@ class Usage:
 
 @dataclass(slots=True, kw_only=True)
 class ToolCallApproval:
+    """A tool call waiting for the user's approval before it runs."""
+
     TYPE: ClassVar[str] = "tool-call"
     tool_call_id: str
     tool_name: str
@@ -313,6 +349,8 @@ class ToolCallApproval:
 
 @dataclass(slots=True, kw_only=True)
 class AgentCallApproval:
+    """A call of a sub-agent waiting for the user's approval before it runs."""
+
     TYPE: ClassVar[str] = "agent-call"
     tool_call_id: str
     agent_name: str
@@ -339,6 +377,8 @@ PendingApproval: TypeAlias = ToolCallApproval | AgentCallApproval | CredentialRe
 
 @dataclass(slots=True, kw_only=True)
 class AgentRun:
+    """One run of an agent on a thread, with the approvals it waits for."""
+
     run_id: str
     agent_name: str
     thread_id: str
@@ -400,6 +440,8 @@ class ResolvedApproval:
 
 @dataclass(slots=True, kw_only=True)
 class Channel:
+    """A connected WebSocket channel and the data it opened with."""
+
     channel_id: str
     channel_name: str
     opening_data: JsonValue = None
@@ -407,6 +449,8 @@ class Channel:
 
 @dataclass(slots=True, kw_only=True)
 class ChannelAndSession:
+    """A channel together with its session (`None` until one is set)."""
+
     channel_id: str
     channel_name: str
     opening_data: JsonValue = None
@@ -415,6 +459,8 @@ class ChannelAndSession:
 
 @dataclass(slots=True, kw_only=True)
 class DeploymentConfig:
+    """What a process registers at `start()`: its id, endpoint and functions."""
+
     deployment_id: str
     endpoint: str
     functions: list[str] = field(default_factory=list)
@@ -422,6 +468,8 @@ class DeploymentConfig:
 
 @dataclass(slots=True, kw_only=True)
 class DeploymentInfo:
+    """A live deployment as a function lookup returns it."""
+
     deployment_id: str
     endpoint: str
     last_heartbeat: datetime
