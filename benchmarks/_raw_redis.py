@@ -1,0 +1,164 @@
+"""Raw twin on redis-py: the same units as plain Redis commands, one client (pool) per run.
+
+Keys live under the bench namespace's key prefix plus `raw:` (dropped with it). Each unit is
+the fewest round trips redis-py allows: a write is one MULTI pipeline (hashes plus the sorted
+set index), a list read is one small Lua script (index range, then the hashes), so the ratio
+measures what the library adds (validation, the codec, key building, reply parsing, records).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Final
+
+from redis.asyncio import Redis
+
+from benchmarks._workload import FUNCTIONS, TOPICS, WORKFLOW, Op, State, message_texts
+
+__all__ = ["RawRedis"]
+
+WIRE: Final = json.dumps({"type": "unknown", "id": None, "parent_run_id": None})
+# KEYS[1] a sorted set of hash keys; ARGV[1] how many, newest first. Reply: flat HGETALLs.
+_NEWEST: Final = """
+local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local out = {}
+for _, key in ipairs(ids) do out[#out + 1] = redis.call('HGETALL', key) end
+return out
+"""
+
+
+def _ms() -> int:
+    return int(time.time() * 1000)
+
+
+class RawRedis:
+    """The units on redis-py with a connection pool of `size`."""
+
+    def __init__(self, url: str, key_prefix: str, state: State, size: int) -> None:
+        self._url, self._p, self._state, self._size = url, f"{key_prefix}raw:", state, size
+        self._client: Redis | None = None
+
+    async def open(self) -> None:
+        """Make the client and register the read script."""
+        self._client = Redis.from_url(self._url, max_connections=max(self._size, 2))
+        self._newest = self._client.register_script(_NEWEST)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for name in FUNCTIONS:  # the registration heartbeat's find_function reads
+                pipe.sadd(f"{self._p}fn:{name}", self._state.deployment_id)
+            await pipe.execute()
+
+    async def close(self) -> None:
+        """Close the client."""
+        if self._client is not None:
+            await self._client.aclose()
+
+    @property
+    def client(self) -> Redis:
+        assert self._client is not None
+        return self._client
+
+    def ops(self) -> dict[str, Op]:
+        """The twins of every workload operation."""
+        p, state, r = self._p, self._state, self.client
+        runs = [str(uuid.uuid4()) for _ in range(50)]
+
+        async def create_run(i: int) -> None:
+            run_id, now = str(uuid.uuid4()), _ms()
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.hset(
+                    f"{p}run:{run_id}",
+                    mapping={
+                        "workflow": WORKFLOW,
+                        "status": "running",
+                        "inline": "0",
+                        "wire": WIRE,
+                        "created_at": now,
+                        "updated_at": now,
+                        "input": json.dumps({"orderId": i, "total": 42.5}),
+                    },
+                )
+                pipe.zadd(f"{p}runs", {f"{p}run:{run_id}": now})
+                pipe.zadd(f"{p}runs:{WORKFLOW}:running", {run_id: now})
+                await pipe.execute()
+
+        async def step(i: int) -> None:
+            run_id, step_id, now = runs[i % len(runs)], str(uuid.uuid4()), _ms()
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.hset(
+                    f"{p}step:{step_id}",
+                    mapping={
+                        "run": run_id,
+                        "name": f"step-{i}",
+                        "status": "pending",
+                        "attempt": 1,
+                        "rpc_name": "chargeCard",
+                        "data": json.dumps({"amount": i}),
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+                pipe.hset(f"{p}attempt:{step_id}:1", mapping={"status": "pending", "created_at": now})
+                pipe.rpush(f"{p}order:{run_id}", step_id)
+                await pipe.execute()
+            for status, extra in (
+                ("running", {}),
+                ("succeeded", {"result": json.dumps({"paymentId": f"pay-{i}"})}),
+            ):
+                now = _ms()
+                fields = {"status": status, f"{status}_at": now, "updated_at": now, **extra}
+                async with r.pipeline(transaction=True) as pipe:
+                    pipe.hset(f"{p}step:{step_id}", mapping=fields)
+                    pipe.hset(f"{p}attempt:{step_id}:1", mapping=fields)
+                    await pipe.execute()
+
+        async def list_runs(i: int) -> None:
+            await self._newest(keys=[f"{p}runs"], args=[50])
+
+        async def save_messages(i: int) -> None:
+            now, thread = _ms(), f"{p}thread:{state.thread_id}"
+            question, answer = message_texts(i)
+            seq = 2 * i
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.hincrby(thread, "message_seq", 2)
+                for n, (mid, role, text) in enumerate(
+                    ((f"ru{i}", "user", question), (f"ra{i}", "assistant", answer))
+                ):
+                    key = f"{thread}:msg:{mid}"
+                    blob = json.dumps({"id": mid, "role": role, "text": text, "created_at": now})
+                    pipe.hset(key, mapping={"m": blob})
+                    pipe.zadd(f"{thread}:msgs", {key: seq + n})
+                await pipe.execute()
+
+        async def get_messages(i: int) -> None:
+            await self._newest(keys=[f"{p}thread:{state.thread_id}:msgs"], args=[20])
+
+        async def subscribe(i: int) -> None:
+            topic, channel = f"{p}topic:{i % TOPICS}", state.channel_ids[i % state.channels]
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.sadd(topic, channel)
+                pipe.sadd(f"{p}channel:{channel}:topics", topic)
+                await pipe.execute()
+            await r.smembers(topic)
+
+        async def heartbeat(i: int) -> None:
+            now = _ms()
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.hset(f"{p}deployment:{state.deployment_id}", mapping={"heartbeat": now})
+                pipe.zadd(f"{p}deployments", {state.deployment_id: now})
+                await pipe.execute()
+            name = FUNCTIONS[i % len(FUNCTIONS)]
+            members = await r.smembers(f"{p}fn:{name}")
+            if members:
+                await r.zmscore(f"{p}deployments", list(members))
+
+        return {
+            "create_run": create_run,
+            "step": step,
+            "list_runs": list_runs,
+            "save_messages": save_messages,
+            "get_messages": get_messages,
+            "subscribe": subscribe,
+            "heartbeat": heartbeat,
+        }

@@ -1,0 +1,95 @@
+"""`python -m benchmarks ops URL ...`: p50 and ours/raw per operation, as a markdown table."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+from benchmarks._measure import Result, measure, table
+from benchmarks._namespace import Namespace
+from benchmarks._workload import OPERATIONS, Op, State, ours, prepare
+
+__all__ = ["Options", "run_ops"]
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What `ops` measures: timed calls per side, tasks at once, calls per A/B block."""
+
+    ops: int = 1000
+    concurrency: int = 1
+    block: int = 50
+    raw: bool = True
+
+
+class Twin:
+    """A raw twin: `open`, `close` and the operations it has."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def ops(self) -> dict[str, Op]:
+        return {}
+
+
+def _twin(ns: Namespace, state: State, size: int) -> Twin | None:
+    """The raw driver twin of the namespace's backend, if it has one."""
+    twin: object
+    if ns.kind == "sqlite":
+        from benchmarks._raw_sql import RawSqlite
+
+        twin = RawSqlite(ns.sqlite_path, state)
+    elif ns.kind == "postgres":
+        from benchmarks._raw_pg import RawPostgres
+
+        twin = RawPostgres(ns.url, ns.option("schema"), state, size)
+    elif ns.kind == "redis":
+        from benchmarks._raw_redis import RawRedis
+
+        twin = RawRedis(ns.url, ns.option("key_prefix"), state, size)
+    elif ns.kind == "sqlalchemy-mysql":
+        from benchmarks._raw_sql import RawMysql
+
+        twin = RawMysql(ns.url, ns.option("table_prefix"), state, size)
+    else:
+        return None
+    return twin  # type: ignore[return-value]
+
+
+async def run_ops(url: str, options: Options) -> tuple[list[Result], str]:
+    """Measure every operation on `url` in a fresh namespace; the results and the table."""
+    ns = Namespace(url)
+    try:
+        async with ns.open() as storage:
+            state = await prepare(storage, channels=max(options.ops, 1) + 10)
+            twin = _twin(ns, state, options.concurrency) if options.raw else None
+            raw_ops: dict[str, Op] = {}
+            if twin is not None:
+                await twin.open()
+                raw_ops = twin.ops()
+            try:
+                mine = ours(storage, state)
+                results = [
+                    await measure(
+                        name,
+                        label,
+                        mine[name],
+                        raw_ops.get(name),
+                        ops=options.ops,
+                        concurrency=options.concurrency,
+                        block=options.block,
+                    )
+                    for name, label in OPERATIONS
+                ]
+            finally:
+                if twin is not None:
+                    await twin.close()
+            await storage.deployments.stop()
+    finally:
+        await ns.drop()
+    title = (
+        f"{ns.kind}: {options.ops} ops per side, concurrency {options.concurrency},"
+        f" A/B blocks of {options.block} (Python {platform.python_version()})"
+    )
+    return results, table(results, title)
