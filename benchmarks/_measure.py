@@ -44,7 +44,9 @@ def p50(latencies: list[float]) -> float:
     return statistics.median(latencies)
 
 
-async def _block(op: Op, counter: Iterator[int], n: int, concurrency: int) -> tuple[list[float], float]:
+async def _block(
+    op: Op, counter: Iterator[int], n: int, concurrency: int
+) -> tuple[list[float], float]:
     """`n` calls of `op`, `concurrency` at a time; their latencies and the wall time."""
     latencies: list[float] = []
     left = [n]

@@ -2,8 +2,8 @@
 
 Same tables (in the bench schema), same statements and round trips as the backend sends
 (a step transition is the step row and its attempt row in one pipelined transaction,
-`save_messages` the thread bump and a multi-row insert in one statement), rows left as tuples. Channels
-and deployments have no twin here.
+`save_messages` the thread bump and a multi-row insert in one statement), rows left as
+tuples. Channels and deployments have no twin here.
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ class RawPostgres:
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
 
     def _q(self, text: str) -> sql.Composed:
-        names = ("workflow_runs", "workflow_step_history", "workflow_step", "ai_threads", "ai_messages")
+        names = (
+            "workflow_runs",
+            "workflow_step_history",
+            "workflow_step",
+            "ai_threads",
+            "ai_messages",
+        )
         return sql.SQL(text).format(**{n: sql.Identifier(self._schema, n) for n in names})
 
     async def open(self) -> None:
@@ -71,7 +77,8 @@ class RawPostgres:
             "UPDATE {workflow_step}" + transition + " WHERE workflow_step_id = %(step_id)s"
         )
         self.set_attempt_q = self._q(
-            "UPDATE {workflow_step_history}" + transition
+            "UPDATE {workflow_step_history}"
+            + transition
             + " WHERE workflow_step_id = %(step_id)s AND attempt = ("
             "SELECT attempt_count FROM {workflow_step} WHERE workflow_step_id = %(step_id)s)"
         )
@@ -120,7 +127,12 @@ class RawPostgres:
                 await conn.execute(self.create_run_q, params)
 
         async def transition(step_id: str, status: str, result: str | None) -> None:
-            params = {"step_id": step_id, "status": status, "result": result, "now": datetime.now(UTC)}
+            params = {
+                "step_id": step_id,
+                "status": status,
+                "result": result,
+                "now": datetime.now(UTC),
+            }
             async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
                 await conn.execute(self.set_step_q, params)
                 await conn.execute(self.set_attempt_q, params)

@@ -14,6 +14,7 @@ import uuid
 from typing import Final
 
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from benchmarks._workload import FUNCTIONS, TOPICS, WORKFLOW, Op, State, message_texts
 
@@ -99,15 +100,20 @@ class RawRedis:
                         "updated_at": now,
                     },
                 )
-                pipe.hset(f"{p}attempt:{step_id}:1", mapping={"status": "pending", "created_at": now})
+                pipe.hset(
+                    f"{p}attempt:{step_id}:1", mapping={"status": "pending", "created_at": now}
+                )
                 pipe.rpush(f"{p}order:{run_id}", step_id)
                 await pipe.execute()
-            for status, extra in (
-                ("running", {}),
-                ("succeeded", {"result": json.dumps({"paymentId": f"pay-{i}"})}),
-            ):
+            for status in ("running", "succeeded"):
                 now = _ms()
-                fields = {"status": status, f"{status}_at": now, "updated_at": now, **extra}
+                fields: dict[FieldT, EncodableT] = {
+                    "status": status,
+                    f"{status}_at": now,
+                    "updated_at": now,
+                }
+                if status == "succeeded":
+                    fields["result"] = json.dumps({"paymentId": f"pay-{i}"})
                 async with r.pipeline(transaction=True) as pipe:
                     pipe.hset(f"{p}step:{step_id}", mapping=fields)
                     pipe.hset(f"{p}attempt:{step_id}:1", mapping=fields)
@@ -151,7 +157,8 @@ class RawRedis:
             name = FUNCTIONS[i % len(FUNCTIONS)]
             members = await r.smembers(f"{p}fn:{name}")
             if members:
-                await r.zmscore(f"{p}deployments", list(members))
+                names = [m.decode() if isinstance(m, bytes) else m for m in members]
+                await r.zmscore(f"{p}deployments", names)
 
         return {
             "create_run": create_run,

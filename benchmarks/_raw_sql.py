@@ -33,12 +33,17 @@ class Statements:
     """The unit statements for tables named `<prefix>…`, in the driver's paramstyle."""
 
     def __init__(self, prefix: str, mark: str) -> None:
-        runs, step, hist = f"{prefix}workflow_runs", f"{prefix}workflow_step", f"{prefix}workflow_step_history"
+        runs, step, hist = (
+            f"{prefix}workflow_runs",
+            f"{prefix}workflow_step",
+            f"{prefix}workflow_step_history",
+        )
         threads, msgs = f"{prefix}ai_threads", f"{prefix}ai_messages"
         m = mark
         self.create_run = (
             f"INSERT INTO {runs} (workflow_run_id, workflow, status, input, inline, graph_hash,"
-            f" wire, created_at, updated_at) VALUES ({m}, {m}, 'running', {m}, 0, NULL, {m}, {m}, {m})"
+            f" wire, created_at, updated_at)"
+            f" VALUES ({m}, {m}, 'running', {m}, 0, NULL, {m}, {m}, {m})"
         )
         self.insert_step = (
             f"INSERT INTO {step} (workflow_step_id, workflow_run_id, step_name, rpc_name, data,"
@@ -65,9 +70,7 @@ class Statements:
             f"UPDATE {hist} SET status = 'succeeded', result = {m}, succeeded_at = {m},"
             f" updated_at = {m} WHERE workflow_step_id = {m} AND attempt = 1"
         )
-        self.list_runs = (
-            f"SELECT * FROM {runs} ORDER BY created_at DESC, seq DESC LIMIT 50"
-        )
+        self.list_runs = f"SELECT * FROM {runs} ORDER BY created_at DESC, seq DESC LIMIT 50"
         self.bump_thread = (
             f"UPDATE {threads} SET message_seq = message_seq + 2, updated_at = {m} WHERE id = {m}"
         )
@@ -139,7 +142,14 @@ class RawSqlite:
 
         async def create_run(i: int) -> None:
             now = _ms()
-            args = [str(uuid.uuid4()), WORKFLOW, json.dumps({"orderId": i, "total": 42.5}), WIRE, now, now]
+            args = [
+                str(uuid.uuid4()),
+                WORKFLOW,
+                json.dumps({"orderId": i, "total": 42.5}),
+                WIRE,
+                now,
+                now,
+            ]
             await self._call(lambda c: self._tx(c, lambda c: c.execute(q.create_run, args)))
 
         async def step(i: int) -> None:
@@ -204,8 +214,9 @@ class RawMysql:
 
     async def open(self) -> None:
         """Create the pool."""
-        import aiomysql  # type: ignore[import-untyped]
         from urllib.parse import urlsplit
+
+        import aiomysql  # type: ignore[import-untyped]
 
         u = urlsplit(self._url)
         self._pool = await aiomysql.create_pool(
@@ -246,7 +257,14 @@ class RawMysql:
 
         async def create_run(i: int) -> None:
             now = _ms()
-            args = [str(uuid.uuid4()), WORKFLOW, json.dumps({"orderId": i, "total": 42.5}), WIRE, now, now]
+            args = [
+                str(uuid.uuid4()),
+                WORKFLOW,
+                json.dumps({"orderId": i, "total": 42.5}),
+                WIRE,
+                now,
+                now,
+            ]
             await self._tx(lambda cur: cur.execute(q.create_run, args))
 
         async def step(i: int) -> None:

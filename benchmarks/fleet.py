@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 
+from benchmarks._namespace import Namespace
 from pikku_storage import open_storage
 from pikku_storage.records import DeploymentConfig, StepStatus
-
-from benchmarks._namespace import Namespace
 
 __all__ = ["FleetRow", "run_fleet"]
 
@@ -122,7 +121,7 @@ async def _verify(ns: Namespace, run_ids: list[str]) -> tuple[int, int]:
 def _one(ns: Namespace, workers: int, runs: int, steps: int) -> FleetRow:
     run_ids, step_ids = asyncio.run(_backlog(ns, runs, steps))
     ctx = mp.get_context("spawn")
-    counter: Synchronized[int] = ctx.Value("q", 0)  # type: ignore[assignment]
+    counter: Synchronized[int] = ctx.Value("q", 0)
     ready: mp.Queue[int] = ctx.Queue()
     out: mp.Queue[list[str]] = ctx.Queue()
     go = ctx.Event()

@@ -1,4 +1,4 @@
-"""The `pikku-storage` command: demo, migrate/verify, check, inspection and bench.
+"""The `pikku-storage` command: demo, migrate/verify, check and inspection.
 
 Needs the `cli` extra (`pip install 'pikku-storage[cli]'`: click and rich); `check` also
 needs `testing`. Every command has `--help`; a failure prints one line and exits non-zero
@@ -14,7 +14,6 @@ import click
 
 from pikku_storage import __version__
 from pikku_storage._cli._env import EXIT_UNAVAILABLE, UrlDefaultGroup
-from pikku_storage._cli.bench import bench
 from pikku_storage._cli.check import check
 from pikku_storage._cli.console import console_command
 from pikku_storage._cli.demo import demo
@@ -89,6 +88,6 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.meta["pikku_debug"] = debug
 
 
-for _command in (demo, migrate, verify, check, runs, threads, channels, deployments, bench):
+for _command in (demo, migrate, verify, check, runs, threads, channels, deployments):
     main.add_command(_command)
 main.add_command(console_command)

@@ -1,4 +1,4 @@
-"""Throwaway namespaces on a live URL for `check` and `bench`, and their removal afterwards.
+"""Throwaway namespaces on a live URL for `check`, and their removal afterwards.
 
 Each namespace is the backend's scratch namespace (`pikku_storage.backends`): a fresh
 PostgreSQL schema, Redis key prefix, SQLAlchemy table prefix, SQLite temp file or in-memory
