@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from benchmarks._workload import WORKFLOW, Op, State, message_texts
@@ -27,6 +28,12 @@ WIRE: Final = json.dumps({"type": "unknown", "id": None, "parent_run_id": None})
 
 def _ms() -> int:
     return int(time.time() * 1000)
+
+
+def _dt() -> datetime:
+    """Now as MySQL's DATETIME columns take it: naive UTC, millisecond precision."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class Statements:
@@ -85,8 +92,8 @@ class Statements:
         )
 
 
-def _step_args(run_id: str, i: int) -> tuple[str, list[Any], list[Any]]:
-    step_id, now = str(uuid.uuid4()), _ms()
+def _step_args(run_id: str, i: int, now: object) -> tuple[str, list[Any], list[Any]]:
+    step_id = str(uuid.uuid4())
     step = [step_id, run_id, f"raw-step-{i}", json.dumps({"amount": i}), now, now]
     attempt = [step_id, run_id, now, now]
     return step_id, step, attempt
@@ -153,7 +160,7 @@ class RawSqlite:
             await self._call(lambda c: self._tx(c, lambda c: c.execute(q.create_run, args)))
 
         async def step(i: int) -> None:
-            step_id, step_row, attempt = _step_args(state.run_ids[i % len(state.run_ids)], i)
+            step_id, step_row, attempt = _step_args(state.run_ids[i % len(state.run_ids)], i, _ms())
 
             def insert(c: sqlite3.Connection) -> None:
                 c.execute(q.insert_step, step_row)
@@ -256,7 +263,7 @@ class RawMysql:
         q, state = self._q, self._state
 
         async def create_run(i: int) -> None:
-            now = _ms()
+            now = _dt()
             args = [
                 str(uuid.uuid4()),
                 WORKFLOW,
@@ -268,19 +275,19 @@ class RawMysql:
             await self._tx(lambda cur: cur.execute(q.create_run, args))
 
         async def step(i: int) -> None:
-            step_id, step_row, attempt = _step_args(state.run_ids[i % len(state.run_ids)], i)
+            step_id, step_row, attempt = _step_args(state.run_ids[i % len(state.run_ids)], i, _dt())
 
             async def insert(cur: Any) -> None:
                 await cur.execute(q.insert_step, step_row)
                 await cur.execute(q.insert_attempt, attempt)
 
             async def running(cur: Any) -> None:
-                now = _ms()
+                now = _dt()
                 await cur.execute(q.step_running, [now, now, step_id])
                 await cur.execute(q.attempt_running, [now, now, step_id])
 
             async def result(cur: Any) -> None:
-                now, out = _ms(), json.dumps({"paymentId": f"pay-{i}"})
+                now, out = _dt(), json.dumps({"paymentId": f"pay-{i}"})
                 await cur.execute(q.step_result, [out, now, now, step_id])
                 await cur.execute(q.attempt_result, [out, now, now, step_id])
 
@@ -294,7 +301,7 @@ class RawMysql:
             question, answer = message_texts(i)
 
             async def save(cur: Any) -> None:
-                now = _ms()
+                now = _ms()  # the AI tables keep epoch milliseconds (BIGINT)
                 await cur.execute(q.bump_thread, [now, state.thread_id])
                 await cur.execute(q.thread_seq, [state.thread_id])
                 (last,) = await cur.fetchone()
