@@ -1,4 +1,4 @@
-"""Command line: `python -m benchmarks [ops] URL ...` and `python -m benchmarks fleet URL`."""
+"""Command line: `python -m benchmarks [ops] URL ...`, `... fleet URL`, `... peers URL ...`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ def _parser() -> argparse.ArgumentParser:
     ops.add_argument("--concurrency", type=int, default=1, help="tasks at once (default 1)")
     ops.add_argument("--block", type=int, default=50, help="calls per A/B block (default 50)")
     ops.add_argument("--no-raw", action="store_true", help="skip the raw driver twins")
+    peers = sub.add_parser("peers", help="a conversation turn against LangGraph's savers")
+    peers.add_argument("urls", nargs="+", metavar="URL", help="sqlite:///… and/or postgresql://…")
+    peers.add_argument("--ops", type=int, default=1000, help="turns per side (default 1000)")
+    peers.add_argument("--block", type=int, default=50, help="turns per A/B block (default 50)")
     fleet = sub.add_parser("fleet", help="steps/s of K worker processes on one backlog")
     fleet.add_argument("url", metavar="URL")
     fleet.add_argument(
@@ -34,12 +38,19 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments (`ops` when no command is given) and run."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in {"ops", "fleet", "-h", "--help"}:
+    if not args or args[0] not in {"ops", "fleet", "peers", "-h", "--help"}:
         args.insert(0, "ops")
     ns = _parser().parse_args(args)
     if ns.command == "fleet":
         workers = [int(k) for k in ns.workers.split(",") if k]
         print(run_fleet(ns.url, workers, runs=ns.runs, steps=ns.steps))
+        return 0
+    if ns.command == "peers":
+        from benchmarks.peers import run_peers
+
+        for url in ns.urls:
+            _, text = asyncio.run(run_peers(url, Options(ops=ns.ops, block=ns.block)))
+            print(text, end="\n\n", flush=True)
         return 0
     options = Options(ops=ns.ops, concurrency=ns.concurrency, block=ns.block, raw=not ns.no_raw)
     for url in ns.urls or DEFAULT_URLS:
