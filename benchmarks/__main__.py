@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     ops.add_argument("--concurrency", type=int, default=1, help="tasks at once (default 1)")
     ops.add_argument("--block", type=int, default=50, help="calls per A/B block (default 50)")
     ops.add_argument("--no-raw", action="store_true", help="skip the raw driver twins")
+    ops.add_argument(
+        "--rows", type=int, default=0, help="preload this many runs and messages (default 0)"
+    )
     peers = sub.add_parser("peers", help="a conversation turn against LangGraph's savers")
     peers.add_argument("urls", nargs="+", metavar="URL", help="sqlite:///… and/or postgresql://…")
     peers.add_argument("--ops", type=int, default=1000, help="turns per side (default 1000)")
@@ -52,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             _, text = asyncio.run(run_peers(url, Options(ops=ns.ops, block=ns.block)))
             print(text, end="\n\n", flush=True)
         return 0
-    options = Options(ops=ns.ops, concurrency=ns.concurrency, block=ns.block, raw=not ns.no_raw)
+    options = Options(
+        ops=ns.ops, concurrency=ns.concurrency, block=ns.block, raw=not ns.no_raw, rows=ns.rows
+    )
     for url in ns.urls or DEFAULT_URLS:
         _, text = asyncio.run(run_ops(url, options))
         print(text, end="\n\n", flush=True)

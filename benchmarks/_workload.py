@@ -6,6 +6,7 @@ set_step_running + set_step_result); the raw twins implement the same units on t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -22,6 +23,7 @@ __all__ = [
     "State",
     "message_texts",
     "ours",
+    "preload",
     "prepare",
 ]
 
@@ -79,6 +81,22 @@ async def prepare(storage: Storage, channels: int) -> State:
     for i in range(50):
         state.run_ids.append(await storage.workflows.create_run(WORKFLOW, {"orderId": -i}))
     return state
+
+
+async def preload(storage: Storage, state: State, rows: int, batch: int = 100) -> None:
+    """Untimed: `rows` more runs and `rows` more messages in the bench thread, through the
+    public API (`batch` calls at a time), so the lists are measured over stored rows."""
+    wf, ai = storage.workflows, storage.ai_storage
+    for start in range(0, rows, batch):
+        n = min(batch, rows - start)
+        await asyncio.gather(*(wf.create_run("bench-preload", {"n": start + j}) for j in range(n)))
+        await ai.save_messages(
+            state.thread_id,
+            [
+                Message(id=f"p{start + j}", role=MessageRole.USER, content=f"preload {start + j}")
+                for j in range(n)
+            ],
+        )
 
 
 def ours(storage: Storage, state: State) -> dict[str, Op]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from benchmarks._measure import Result, measure, table
 from benchmarks._namespace import Namespace
-from benchmarks._workload import OPERATIONS, Op, State, ours, prepare
+from benchmarks._workload import OPERATIONS, Op, State, ours, preload, prepare
 
 __all__ = ["Options", "run_ops"]
 
@@ -20,6 +20,7 @@ class Options:
     concurrency: int = 1
     block: int = 50
     raw: bool = True
+    rows: int = 0
 
 
 class Twin:
@@ -63,6 +64,7 @@ async def run_ops(url: str, options: Options) -> tuple[list[Result], str]:
     try:
         async with ns.open() as storage:
             state = await prepare(storage, channels=max(options.ops, 1) + 10)
+            await preload(storage, state, options.rows)
             twin = _twin(ns, state, options.concurrency) if options.raw else None
             raw_ops: dict[str, Op] = {}
             if twin is not None:
@@ -90,6 +92,7 @@ async def run_ops(url: str, options: Options) -> tuple[list[Result], str]:
         await ns.drop()
     title = (
         f"{ns.kind}: {options.ops} ops per side, concurrency {options.concurrency},"
-        f" A/B blocks of {options.block} (Python {platform.python_version()})"
+        f" A/B blocks of {options.block}, {options.rows:,} preloaded runs and messages"
+        f" (Python {platform.python_version()})"
     )
     return results, table(results, title)
