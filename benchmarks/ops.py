@@ -58,11 +58,22 @@ def _twin(ns: Namespace, state: State, size: int) -> Twin | None:
     return twin  # type: ignore[return-value]
 
 
+def pool_options(kind: str, size: int) -> dict[str, object]:
+    """Ours with a pool of the raw twin's size at `--concurrency` above the default (10)."""
+    if size <= 10:
+        return {}
+    if kind == "postgres":
+        return {"max_size": size}
+    if kind == "redis":
+        return {"max_connections": size}
+    return {}  # SQLAlchemy keeps its default pool (5 + 10 overflow); SQLite has one writer
+
+
 async def run_ops(url: str, options: Options) -> tuple[list[Result], str]:
     """Measure every operation on `url` in a fresh namespace; the results and the table."""
     ns = Namespace(url)
     try:
-        async with ns.open() as storage:
+        async with ns.open(**pool_options(ns.kind, options.concurrency)) as storage:
             state = await prepare(storage, channels=max(options.ops, 1) + 10)
             await preload(storage, state, options.rows)
             twin = _twin(ns, state, options.concurrency) if options.raw else None
