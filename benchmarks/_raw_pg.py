@@ -41,6 +41,7 @@ class RawPostgres:
             "workflow_step",
             "ai_threads",
             "ai_messages",
+            "ai_tool_calls",
         )
         return sql.SQL(text).format(**{n: sql.Identifier(self._schema, n) for n in names})
 
@@ -96,9 +97,11 @@ class RawPostgres:
             " %(texts)s::text[]) WITH ORDINALITY AS m (id, role, content_text, ord)"
         )
         self.last_messages_q = self._q(
-            "SELECT * FROM (SELECT seq, id, role, content_text, content_parts, created_at"
-            " FROM {ai_messages} WHERE thread_id = %(thread_id)s ORDER BY seq DESC LIMIT 20)"
-            " AS last ORDER BY seq"
+            "SELECT m.seq, m.id, m.role, m.content_text, m.content_parts, m.created_at, c.id,"
+            " c.name, c.args::text, c.result::text FROM (SELECT * FROM {ai_messages}"
+            " WHERE thread_id = %(thread_id)s ORDER BY created_at DESC, seq DESC LIMIT 20) AS m"
+            " LEFT JOIN {ai_tool_calls} AS c ON c.thread_id = m.thread_id"
+            " AND c.message_seq = m.seq ORDER BY m.created_at, m.seq, c.position"
         )
 
     async def close(self) -> None:

@@ -86,9 +86,13 @@ class Statements:
             f"INSERT INTO {msgs} (thread_id, seq, id, role, content_text, content_parts,"
             f" created_at) VALUES ({m}, {m}, {m}, {m}, {m}, NULL, {m})"
         )
+        calls = f"{prefix}ai_tool_calls"
         self.last_messages = (
-            f"SELECT * FROM (SELECT * FROM {msgs} WHERE thread_id = {m}"
-            f" ORDER BY seq DESC LIMIT 20) AS last ORDER BY seq"
+            f"SELECT m.seq, m.id, m.role, m.content_text, m.content_parts, m.created_at, c.id,"
+            f" c.name, c.args, c.result FROM (SELECT * FROM {msgs} WHERE thread_id = {m}"
+            f" ORDER BY created_at DESC, seq DESC LIMIT 20) AS m LEFT JOIN {calls} AS c"
+            f" ON c.thread_id = m.thread_id AND c.message_seq = m.seq"
+            f" ORDER BY m.created_at, m.seq, c.position"
         )
 
 
