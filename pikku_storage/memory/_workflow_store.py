@@ -27,6 +27,7 @@ from pikku_storage.records import (
     WorkflowRunWire,
     WorkflowStatus,
     WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 __all__ = ["WorkflowStore"]
@@ -196,7 +197,7 @@ class WorkflowStore:
         self._seq = itertools.count(1)
         self.runs: dict[str, _Run] = {}
         self.steps: dict[str, _Step] = {}
-        self.versions: dict[tuple[str, str], tuple[str, str, datetime]] = {}
+        self.versions: dict[tuple[str, str], tuple[str, str, WorkflowVersionStatus, datetime]] = {}
         self.locks = LocalLockRegistry()
         self._runs_by_created: list[_RunKey] = []
         self._by_name: dict[str, list[_RunKey]] = {}
@@ -455,18 +456,33 @@ class WorkflowStore:
     # --- versions -----------------------------------------------------------------------
 
     def upsert_version(
-        self, name: str, graph_hash: str, graph: str, source: str, now: datetime
+        self,
+        name: str,
+        graph_hash: str,
+        graph: str,
+        source: str,
+        status: WorkflowVersionStatus,
+        now: datetime,
     ) -> bool:
         if (name, graph_hash) in self.versions:
             return False
-        self.versions[(name, graph_hash)] = (graph, source, now)
+        self.versions[(name, graph_hash)] = (graph, source, status, now)
+        return True
+
+    def update_version_status(
+        self, name: str, graph_hash: str, status: WorkflowVersionStatus
+    ) -> bool:
+        stored = self.versions.get((name, graph_hash))
+        if stored is None:
+            return False
+        self.versions[(name, graph_hash)] = (stored[0], stored[1], status, stored[3])
         return True
 
     def version(self, name: str, graph_hash: str) -> WorkflowVersion | None:
         stored = self.versions.get((name, graph_hash))
-        return (
-            None if stored is None else WorkflowVersion(graph=decode(stored[0]), source=stored[1])
-        )
+        if stored is None:
+            return None
+        return WorkflowVersion(graph=decode(stored[0]), source=stored[1], status=stored[2])
 
 
 # --- records ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pikku_storage.records import (
     WorkflowRun,
     WorkflowStatus,
     WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 __all__ = ["InMemoryWorkflowRunService", "InMemoryWorkflowService", "WorkflowStore"]
@@ -99,9 +100,15 @@ class InMemoryWorkflowService(WorkflowService):
         self._store.set_branch_taken(step_id, branch_key, now)
 
     async def _upsert_workflow_version(
-        self, name: str, graph_hash: str, graph: str, source: str, now: datetime
+        self,
+        name: str,
+        graph_hash: str,
+        graph: str,
+        source: str,
+        status: WorkflowVersionStatus,
+        now: datetime,
     ) -> bool:
-        return self._store.upsert_version(name, graph_hash, graph, source, now)
+        return self._store.upsert_version(name, graph_hash, graph, source, status, now)
 
     def _lock(self, name: LockName, timeout: float | None) -> AbstractAsyncContextManager[None]:
         return self._store.locks.hold(name.key, str(name), timeout)
