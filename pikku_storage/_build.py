@@ -17,9 +17,9 @@ from typing import Final, TypeAlias, cast
 
 from pikku_storage._serial import decode_wire
 from pikku_storage.codec import JsonValue, decode
-from pikku_storage.records import WorkflowRun, WorkflowRunWire, WorkflowStatus
+from pikku_storage.records import AgentRunScore, WorkflowRun, WorkflowRunWire, WorkflowStatus
 
-__all__ = ["RunColumns", "decode_page", "wire", "workflow_runs"]
+__all__ = ["RunColumns", "agent_run_score", "decode_page", "wire", "workflow_runs"]
 
 # id, workflow, status, input, output, error, inline, graph_hash, wire, created_at, updated_at;
 # JSON columns as the codec's text (`None` for SQL NULL / an absent field).
@@ -98,3 +98,24 @@ def workflow_runs(rows: Sequence[RunColumns]) -> list[WorkflowRun]:
         )
         n += 3
     return runs
+
+
+def agent_run_score(
+    run_id: str,
+    scorer_name: str,
+    score: float,
+    reason: str | None,
+    metadata_text: str | bytes | None,
+    created_at: datetime,
+) -> AgentRunScore:
+    """One stored score as a record: `metadata` decoded, `score` a `float`, `created_at` UTC."""
+    metadata = None if metadata_text is None else decode(metadata_text)
+    assert metadata is None or isinstance(metadata, dict)
+    return AgentRunScore(
+        run_id=run_id,
+        scorer_name=scorer_name,
+        score=float(score) + 0.0,
+        reason=reason,
+        metadata=metadata,
+        created_at=created_at if created_at.tzinfo is UTC else created_at.astimezone(UTC),
+    )

@@ -9,6 +9,7 @@ the same shape (Spec: 02).
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Final
 
 from pikku_storage import _validate as v
 from pikku_storage._ids import is_canonical_uuid, new_id
+from pikku_storage._owners import check_owners
 from pikku_storage._serial import EncodedApproval, encode_approval, encode_content
 from pikku_storage.codec import JsonInputObject, JsonObject, decode, encode_object
 from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
@@ -25,6 +27,7 @@ from pikku_storage.records import (
     UNSET,
     AgentRun,
     AgentRunRow,
+    AgentRunScore,
     AgentRunStatus,
     ApprovalStatus,
     Message,
@@ -48,6 +51,7 @@ __all__ = [
     "MessageBatch",
     "NewAgentRun",
     "NewMessage",
+    "NewScore",
     "NewThread",
     "NewToolCall",
     "StoredMessage",
@@ -85,6 +89,8 @@ class NewMessage:
     content_parts: str | None
     created_at: datetime
     tool_calls: tuple[NewToolCall, ...]
+    reasoning_content: str | None  # assistant only (docs/services/ai-storage.md#message-fields)
+    interrupted: bool  # assistant only
 
 
 @dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
@@ -96,11 +102,14 @@ class MessageBatch:
     that every id in `external_result_ids` is a stored call of the thread
     (`InvalidValue.unmatched_tool_result`). Then, unless `empty`, it stores `messages` with
     consecutive sequence numbers, their calls in order, sets `results` (call id -> text, the
-    later result already chosen) and sets the thread's `updated_at` to `now`.
+    later result already chosen) and sets the thread's `updated_at` to `now`. A result whose
+    id is in `undelivered_results` is stored with the undelivered flag, every other one of
+    `results` with the flag cleared (text and flag are replaced together).
     """
 
     messages: tuple[NewMessage, ...]
     results: dict[str, str]
+    undelivered_results: frozenset[str]
     external_result_ids: tuple[str, ...]
     batch_conflict: ConflictError | None
     empty: bool
@@ -117,6 +126,7 @@ class StoredToolCall:
     name: str
     args: JsonObject
     result: str | None = None
+    undelivered: bool = False  # the stored result's flag (meaningless without a result)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -128,6 +138,8 @@ class StoredMessage:
     content: str | list[JsonObject] | None
     created_at: datetime
     tool_calls: list[StoredToolCall] = field(default_factory=list)
+    reasoning_content: str | None = None
+    interrupted: bool = False
 
 
 @dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
@@ -157,7 +169,31 @@ class AgentRunChanges:
     pending_approvals: tuple[EncodedApproval, ...] | UnsetType = UNSET
 
 
+@dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
+class NewScore:
+    """A validated `save_score`: `metadata` is the JSON text of an object or `None`."""
+
+    run_id: str
+    scorer_name: str
+    score: float
+    reason: str | None
+    metadata: str | None
+    now: datetime
+
+
 # --- field validation -----------------------------------------------------------------------
+
+
+def _score(value: object) -> float:
+    """A finite `int`/`float` (not `bool`) in [0, 1], as the `float` stored (`-0.0` is `0.0`)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidValue(f"score must be an int or float, got {type(value).__name__}")
+    if isinstance(value, int) and not 0 <= value <= 1:
+        raise InvalidValue(f"score must be between 0 and 1: {value}")  # before float(): no overflow
+    checked = float(value) + 0.0
+    if not math.isfinite(checked) or not 0.0 <= checked <= 1.0:
+        raise InvalidValue(f"score must be a finite number between 0 and 1: {value!r}")
+    return checked
 
 
 def _usage(value: object) -> Usage:
@@ -209,6 +245,31 @@ def _records(field_name: str, value: object, kind: type[object]) -> list[object]
     return list(value)
 
 
+_NO_IDS: Final[frozenset[str]] = frozenset()
+
+
+def _message_flags(message: Message, role: MessageRole) -> tuple[str | None, bool, bool]:
+    """`reasoning_content`, `interrupted`, `undelivered` checked against the role: the first two
+    only on assistant messages, `undelivered=True` only on tool messages (`None`/`False` fit
+    any role; docs/services/ai-storage.md#message-fields)."""
+    reasoning = message.reasoning_content
+    interrupted = message.interrupted
+    undelivered = message.undelivered
+    if reasoning is None and interrupted is False and undelivered is False:
+        return None, False, False  # the common case
+    v.boolean(".interrupted", interrupted)
+    v.boolean(".undelivered", undelivered)
+    if reasoning is not None:
+        v.plain_text(".reasoning_content", reasoning)
+        if role is not MessageRole.ASSISTANT:
+            raise InvalidValue(".reasoning_content is allowed only on assistant messages")
+    if interrupted and role is not MessageRole.ASSISTANT:
+        raise InvalidValue(".interrupted is allowed only on assistant messages")
+    if undelivered and role is not MessageRole.TOOL:
+        raise InvalidValue(".undelivered is allowed only on tool messages")
+    return reasoning, interrupted, undelivered
+
+
 def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBatch:
     """Step 1 of docs/services/ai-storage.md (shape), plus what can be known of duplicates without
     storage."""
@@ -218,6 +279,7 @@ def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBa
         raise InvalidValue("messages must be a sequence of Message")
     stored: list[NewMessage] = []
     results: dict[str, str] = {}
+    undelivered: set[str] = set()
     conflict: ConflictError | None = None
     seen_messages: set[str] = set()
     seen_calls: set[str] = set()
@@ -236,6 +298,7 @@ def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBa
             )
             calls = _records(".tool_calls", message.tool_calls, ToolCall)
             tool_results = _records(".tool_results", message.tool_results, ToolResult)
+            reasoning, interrupted, message_undelivered = _message_flags(message, role)
             if role is MessageRole.TOOL:
                 if message.content is not None or calls:
                     raise InvalidValue(": a tool message carries only tool_results")
@@ -244,8 +307,13 @@ def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBa
                     r_path = f".tool_results[{r_index}]"
                     call_id = v.identifier(f"{r_path}.id", result.id)
                     v.plain_text(f"{r_path}.name", result.name)
+                    flag = v.boolean(f"{r_path}.undelivered", result.undelivered)
                     results.pop(call_id, None)  # keep "later wins" in dict order too
                     results[call_id] = v.plain_text(f"{r_path}.result", result.result)
+                    if message_undelivered or flag:
+                        undelivered.add(call_id)
+                    else:
+                        undelivered.discard(call_id)
                 continue
             if tool_results:
                 raise InvalidValue(": only tool messages carry tool_results")
@@ -280,6 +348,8 @@ def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBa
                     content_parts=parts,
                     created_at=created_at,
                     tool_calls=tuple(new_calls) if new_calls else (),
+                    reasoning_content=reasoning,
+                    interrupted=interrupted,
                 )
             )
         except InvalidValue as exc:
@@ -287,6 +357,7 @@ def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBa
     return MessageBatch(
         messages=tuple(stored),
         results=results,
+        undelivered_results=frozenset(undelivered) if undelivered else _NO_IDS,
         external_result_ids=tuple(call_id for call_id in results if call_id not in seen_calls)
         if results
         else (),
@@ -311,23 +382,26 @@ def _rebuild(stored: list[StoredMessage]) -> list[Message]:
                 if calls
                 else [],
                 created_at=message.created_at,
+                reasoning_content=message.reasoning_content,
+                interrupted=message.interrupted,
             )
         )
         if not calls:
             continue
-        answered = [c for c in calls if c.result is not None]
-        if answered:
+        results = [
+            ToolResult(id=c.id, name=c.name, result=c.result, undelivered=c.undelivered)
+            for c in calls
+            if c.result is not None
+        ]
+        if results:
             out.append(
                 Message(
                     id=SYNTHETIC_PREFIX + message.id,
                     role=MessageRole.TOOL,
                     content=None,
-                    tool_results=[
-                        ToolResult(id=c.id, name=c.name, result=c.result)
-                        for c in answered
-                        if c.result is not None
-                    ],
+                    tool_results=results,
                     created_at=message.created_at,
+                    undelivered=all(result.undelivered for result in results),
                 )
             )
     return out
@@ -360,8 +434,8 @@ class _ThreadReads(Service):
 
     @abstractmethod
     async def _delete_thread(self, thread_id: str) -> bool:
-        """The whole cascade of docs/services/ai-storage.md delete_thread in one atomic step; `True`
-        if it existed."""
+        """The whole cascade of docs/services/ai-storage.md delete_thread (the runs' scores
+        included) in one atomic step; `True` if it existed."""
 
 
 class _RunReads(Service):
@@ -413,7 +487,8 @@ class AIStorageService(_ThreadReads):
         return await self._get_threads(v.identifier("resource_id", resource_id))
 
     async def delete_thread(self, thread_id: str) -> None:
-        """Delete the thread with messages, runs, approvals, decisions and thread memory."""
+        """Delete the thread with messages, runs, scores, approvals, decisions and thread
+        memory."""
         await self._delete_thread(v.identifier("thread_id", thread_id))
 
     async def save_messages(self, thread_id: str, messages: Sequence[Message]) -> None:
@@ -579,6 +654,47 @@ class AIRunStateService(_RunReads):
         run_id, known = _run_id(run_id)
         return await self._get_approval_decisions(run_id) if known else []
 
+    async def save_score(
+        self,
+        run_id: str,
+        scorer_name: str,
+        score: float,
+        *,
+        reason: str | None = None,
+        metadata: JsonInputObject | None = None,
+    ) -> AgentRunScore:
+        """Append one grade of the run and return it as `get_scores` will.
+
+        Scores are an append-only log: a scorer may grade a run any number of times, and
+        neither the run's nor its thread's `updated_at` moves (docs/services/ai-run-state.md
+        #scores). Raises: `RunNotFound` (checked in the same atomic write).
+        """
+        run_id, known = _run_id(run_id)
+        new = NewScore(
+            run_id=run_id,
+            scorer_name=v.identifier("scorer_name", scorer_name),
+            score=_score(score),
+            reason=v.optional_text("reason", reason),
+            metadata=None if metadata is None else encode_object(metadata, "metadata"),
+            now=self._now(),
+        )
+        if not known:
+            raise RunNotFound(run_id)
+        await self._save_score(new)
+        return AgentRunScore(
+            run_id=new.run_id,
+            scorer_name=new.scorer_name,
+            score=new.score,
+            reason=new.reason,
+            metadata=None if new.metadata is None else decode(new.metadata),  # type: ignore[arg-type]  # an object by encode_object
+            created_at=new.now,
+        )
+
+    async def get_scores(self, run_id: str) -> list[AgentRunScore]:
+        """The run's scores, `created_at` ascending, ties in save order; unknown run `[]`."""
+        run_id, known = _run_id(run_id)
+        return await self._get_scores(run_id) if known else []
+
     @abstractmethod
     async def _create_run(self, run: NewAgentRun) -> None:
         """Raises `ThreadNotFound`."""
@@ -603,6 +719,15 @@ class AIRunStateService(_RunReads):
     @abstractmethod
     async def _get_approval_decisions(self, run_id: str) -> list[ResolvedApproval]: ...
 
+    async def _save_score(self, score: NewScore) -> None:
+        """Append the score; raises `RunNotFound(run_id)`, checked in the same atomic write."""
+        raise NotImplementedError  # abstract once every backend implements it (spec 05)
+
+    async def _get_scores(self, run_id: str) -> list[AgentRunScore]:
+        """The run's scores in `created_at` order, ties by insertion; built with
+        `pikku_storage._build.agent_run_score`."""
+        raise NotImplementedError  # abstract once every backend implements it (spec 05)
+
 
 class AgentRunService(_ThreadReads, _RunReads):
     """Console queries over threads and runs, deletion and retention (see
@@ -613,14 +738,23 @@ class AgentRunService(_ThreadReads, _RunReads):
         *,
         agent_name: str | None = None,
         resource_id: str | None = None,
+        owners: Sequence[str] | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[Thread]:
-        """Threads in thread order, filtered before paging."""
+        """Threads in thread order, filtered before paging.
+
+        `owners` is an authorization constraint, not a filter: a thread passes iff its
+        `resource_id` is an owner or starts with `owner + ":"`; `[]` matches nothing
+        (docs/services/agent-runs.md#owners).
+        """
         agent = v.optional_identifier("agent_name", agent_name)
         resource = v.optional_identifier("resource_id", resource_id)
+        checked_owners = None if owners is None else check_owners(owners)
         limit, offset = v.limit_offset(limit, offset)
-        return await self._list_threads(agent, resource, limit, offset)
+        if checked_owners is not None and not checked_owners:
+            return []
+        return await self._list_threads(agent, resource, checked_owners, limit, offset)
 
     async def get_thread(self, thread_id: str) -> Thread | None:
         """The thread or `None`."""
@@ -667,8 +801,15 @@ class AgentRunService(_ThreadReads, _RunReads):
 
     @abstractmethod
     async def _list_threads(
-        self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
-    ) -> list[Thread]: ...
+        self,
+        agent_name: str | None,
+        resource_id: str | None,
+        owners: list[str] | None,
+        limit: int,
+        offset: int,
+    ) -> list[Thread]:
+        """`owners`: `None` for no constraint, else deduplicated and non-empty; each owner is
+        matched by an exact key plus `pikku_storage._owners.owner_bounds(owner)`."""
 
     @abstractmethod
     async def _get_distinct_agent_names(self) -> list[str]: ...

@@ -581,8 +581,15 @@ class InMemoryAgentRunService(_Shared, AgentRunService):
         self._store = store if store is not None else AIStore()
 
     async def _list_threads(
-        self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
+        self,
+        agent_name: str | None,
+        resource_id: str | None,
+        owners: list[str] | None,
+        limit: int,
+        offset: int,
     ) -> list[Thread]:
+        if owners is not None:
+            raise NotImplementedError
         store = self._store
         if agent_name is not None and resource_id is not None:
             index = store.by_agent_resource.get((agent_name, resource_id), [])

@@ -384,8 +384,15 @@ class PgAgentRunService(_PgAIBase, AgentRunService):
         self._setup(pool, schema)
 
     async def _list_threads(
-        self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
+        self,
+        agent_name: str | None,
+        resource_id: str | None,
+        owners: list[str] | None,
+        limit: int,
+        offset: int,
     ) -> list[Thread]:
+        if owners is not None:
+            raise NotImplementedError  # owner-scoped listing: the backend's spec 05 work
         s = self._sql
         if agent_name is None:
             query = s.list_threads if resource_id is None else s.list_threads_by_resource
