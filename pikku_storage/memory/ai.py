@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
+import itertools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeAlias, TypeVar
 
+from pikku_storage._build import agent_run_score
+from pikku_storage._owners import owner_bounds
 from pikku_storage._serial import EncodedApproval, decode_approval, decode_content
 from pikku_storage.clock import Clock
 from pikku_storage.codec import JsonObject, decode
@@ -23,12 +27,14 @@ from pikku_storage.interfaces.ai import (
     AgentRunChanges,
     MessageBatch,
     NewAgentRun,
+    NewScore,
     NewThread,
     StoredMessage,
     StoredToolCall,
 )
 from pikku_storage.records import (
     AgentRun,
+    AgentRunScore,
     AgentRunStatus,
     ApprovalStatus,
     MessageRole,
@@ -60,6 +66,7 @@ class _Call:
     name: str
     args: str
     result: str | None = None
+    undelivered: bool = False
 
 
 @dataclass(slots=True)
@@ -71,6 +78,8 @@ class _Message:
     created_at: datetime
     seq: int
     call_ids: tuple[str, ...]
+    reasoning: str | None = None
+    interrupted: bool = False
 
 
 def _message_key(message: _Message) -> tuple[datetime, int]:
@@ -82,6 +91,20 @@ class _Decision:
     approval: EncodedApproval
     status: ApprovalStatus
     resolved_at: datetime
+
+
+@dataclass(slots=True)
+class _Score:
+    scorer_name: str
+    score: float
+    reason: str | None
+    metadata: str | None
+    created_at: datetime
+    seq: int
+
+
+def _score_key(score: _Score) -> tuple[datetime, int]:
+    return (score.created_at, score.seq)
 
 
 @dataclass(slots=True)
@@ -100,6 +123,7 @@ class _Run:
     updated_at: datetime
     pending: dict[str, EncodedApproval] = field(default_factory=dict)
     decisions: list[_Decision] = field(default_factory=list)
+    scores: list[_Score] = field(default_factory=list)  # by (created_at, seq)
 
 
 def _run_key(run: _Run) -> tuple[datetime, int]:
@@ -153,6 +177,7 @@ class AIStore:
         self.by_agent: dict[str, list[_ThreadKey]] = {}
         self.by_agent_resource: dict[tuple[str, str], list[_ThreadKey]] = {}
         self.agent_names: list[str] = []  # sorted by code point
+        self.resources: list[str] = []  # resource ids with a thread, sorted by code point
         self._seq = 0
 
     def _next_seq(self) -> int:
@@ -182,6 +207,8 @@ class AIStore:
         )
         self.threads[thread.id] = thread
         bisect.insort(self.order, thread.key)
+        if thread.resource_id not in self.by_resource:
+            bisect.insort(self.resources, thread.resource_id)
         bisect.insort(self.by_resource.setdefault(thread.resource_id, []), thread.key)
 
     def thread_record(self, thread_id: str) -> Thread | None:
@@ -201,12 +228,13 @@ class AIStore:
             return False
         key = thread.key
         _remove(self.order, key)
-        self._unindex(self.by_resource, thread.resource_id, key)
+        if self._unindex(self.by_resource, thread.resource_id, key):
+            del self.resources[bisect.bisect_left(self.resources, thread.resource_id)]
         for agent in thread.agents:
             self._unindex(self.by_agent_resource, (agent, thread.resource_id), key)
             if self._unindex(self.by_agent, agent, key):
                 del self.agent_names[bisect.bisect_left(self.agent_names, agent)]
-        for run in thread.runs:
+        for run in thread.runs:  # scores go with their run
             del self.runs[run.run_id]
             for call_id in run.pending:
                 self._unpend(call_id, run.run_id)
@@ -222,6 +250,44 @@ class AIStore:
             return False
         del indexes[name]
         return True
+
+    def owned_threads(
+        self,
+        agent_name: str | None,
+        resource_id: str | None,
+        owners: list[str],
+        limit: int,
+        offset: int,
+    ) -> list[Thread]:
+        """A page of the threads whose resource is an owner or under one (`owner:...`).
+
+        The owners' resources come from the sorted `resources` list (an exact probe plus the
+        range of `owner_bounds`), then the newest `offset + limit` keys of each resource's
+        index are merged: cost grows with the owners' threads, not with the threads stored.
+        """
+        matched: set[str] = set()
+        resources = self.resources
+        for owner in owners:
+            if owner in self.by_resource:
+                matched.add(owner)
+            low, high = owner_bounds(owner)
+            start = bisect.bisect_left(resources, low)
+            matched.update(resources[start : bisect.bisect_left(resources, high, lo=start)])
+        if resource_id is not None:
+            matched &= {resource_id}
+        window = offset + limit
+        windows: list[list[_ThreadKey]] = []
+        for resource in matched:
+            index = (
+                self.by_resource.get(resource)
+                if agent_name is None
+                else self.by_agent_resource.get((agent_name, resource))
+            )
+            if index:
+                windows.append(index[-window:][::-1])
+        newest = heapq.merge(*windows, reverse=True)
+        keys = list(itertools.islice(newest, offset, window))
+        return [_thread_out(self.threads[key[2]]) for key in keys]
 
     def prune_batch(self, cutoff: datetime, batch_size: int) -> int:
         victims: list[str] = []
@@ -262,6 +328,8 @@ class AIStore:
                 created_at=new.created_at,
                 seq=thread.message_seq,
                 call_ids=tuple(call.tool_call_id for call in new.tool_calls),
+                reasoning=new.reasoning_content,
+                interrupted=new.interrupted,
             )
             for call in new.tool_calls:
                 thread.calls[call.tool_call_id] = _Call(name=call.name, args=call.args)
@@ -270,8 +338,11 @@ class AIStore:
                 bisect.insort(thread.messages, message, key=_message_key)
             else:
                 thread.messages.append(message)
+        undelivered = batch.undelivered_results
         for call_id, text in batch.results.items():
-            thread.calls[call_id].result = text
+            stored = thread.calls[call_id]
+            stored.result = text
+            stored.undelivered = call_id in undelivered
         self._bump(thread, batch.now)
 
     def _bump(self, thread: _Thread, now: datetime) -> None:
@@ -422,6 +493,29 @@ class AIStore:
         approval = run.pending[call_id]
         return _run_out(run), decode_approval(approval.kind, approval.payload)
 
+    def save_score(self, new: NewScore) -> None:
+        run = self.runs.get(new.run_id)
+        if run is None:
+            raise RunNotFound(new.run_id)
+        score = _Score(
+            scorer_name=new.scorer_name,
+            score=new.score,
+            reason=new.reason,
+            metadata=new.metadata,
+            created_at=new.now,
+            seq=self._next_seq(),
+        )
+        bisect.insort(run.scores, score, key=_score_key)
+
+    def scores(self, run_id: str) -> list[AgentRunScore]:
+        run = self.runs.get(run_id)
+        if run is None:
+            return []
+        return [
+            agent_run_score(run_id, s.scorer_name, s.score, s.reason, s.metadata, s.created_at)
+            for s in run.scores
+        ]
+
     def decisions(self, run_id: str) -> list[ResolvedApproval]:
         run = self.runs.get(run_id)
         if run is None:
@@ -456,13 +550,23 @@ def _message_out(thread: _Thread, message: _Message) -> StoredMessage:
         call = thread.calls[call_id]
         args = decode(call.args)
         assert isinstance(args, dict)
-        calls.append(StoredToolCall(id=call_id, name=call.name, args=args, result=call.result))
+        calls.append(
+            StoredToolCall(
+                id=call_id,
+                name=call.name,
+                args=args,
+                result=call.result,
+                undelivered=call.undelivered,
+            )
+        )
     return StoredMessage(
         id=message.id,
         role=message.role,
         content=decode_content(message.text, message.parts),
         created_at=message.created_at,
         tool_calls=calls,
+        reasoning_content=message.reasoning,
+        interrupted=message.interrupted,
     )
 
 
@@ -571,6 +675,12 @@ class InMemoryAIRunStateService(_Shared, AIRunStateService):
     async def _get_approval_decisions(self, run_id: str) -> list[ResolvedApproval]:
         return self._store.decisions(run_id)
 
+    async def _save_score(self, score: NewScore) -> None:
+        self._store.save_score(score)
+
+    async def _get_scores(self, run_id: str) -> list[AgentRunScore]:
+        return self._store.scores(run_id)
+
 
 class InMemoryAgentRunService(_Shared, AgentRunService):
     """Console queries, deletion and retention in process memory (see docs/services/agent-runs.md,
@@ -588,9 +698,9 @@ class InMemoryAgentRunService(_Shared, AgentRunService):
         limit: int,
         offset: int,
     ) -> list[Thread]:
-        if owners is not None:
-            raise NotImplementedError
         store = self._store
+        if owners is not None:
+            return store.owned_threads(agent_name, resource_id, owners, limit, offset)
         if agent_name is not None and resource_id is not None:
             index = store.by_agent_resource.get((agent_name, resource_id), [])
         elif agent_name is not None:
