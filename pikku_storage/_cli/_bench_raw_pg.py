@@ -43,6 +43,8 @@ def _step_params(step_id: str, status: str, stamp: str, result: str | None) -> d
         "stamp_succeeded": stamp == "succeeded",
         "stamp_failed": False,
         "now": datetime.now(UTC),
+        "active": status == "running",
+        "pending": False,
     }
 
 
@@ -67,7 +69,7 @@ class RawPg:
         self._create_run = self._q(qw.CREATE_RUN, w)
         self._insert_step = self._q(qw.INSERT_STEP, w)
         self._set_step = self._q(qw.SET_STEP, w)
-        self._set_step_attempt = self._q(qw.SET_STEP_ATTEMPT, w)
+        self._lock_run_of_step = self._q(qw.LOCK_RUN_OF_STEP, w)
         self._list_runs = self._q(qw.LIST_RUNS, w)
         self._lock_thread = self._q(qa.LOCK_THREAD_FOR_SAVE, a)
         self._save_checks = self._q(qa.SAVE_CHECKS, a)
@@ -98,6 +100,8 @@ class RawPg:
             "graph_hash": None,
             "wire": _WIRE,
             "now": now,
+            "deterministic": False,
+            "planned_steps": "[]",
         }
         await self.conn.execute(self._create_run, params)
         self._run_ids.append(run_id)
@@ -115,6 +119,7 @@ class RawPg:
                 "retries": None,
                 "retry_delay": None,
                 "now": datetime.now(UTC),
+                "from_step_name": None,
             },
         )
         await self._transition(_step_params(step_id, "running", "running", None))
@@ -122,11 +127,12 @@ class RawPg:
         await self._transition(_step_params(step_id, "succeeded", "succeeded", result))
 
     async def _transition(self, params: dict[str, object]) -> None:
-        """The live step, then its current attempt: one pipelined transaction, as the backend."""
+        """The run row lock, then the step with its attempt and the run's markers: one pipelined
+        transaction, as the backend."""
         conn = self.conn
         async with conn.pipeline(), conn.transaction():
+            await conn.execute(self._lock_run_of_step, params)
             await conn.execute(self._set_step, params)
-            await conn.execute(self._set_step_attempt, params)
 
     async def list_runs(self, i: int) -> None:
         cur = await self.conn.execute(self._list_runs, {"limit": 50, "offset": 0})
@@ -162,6 +168,8 @@ class RawPg:
                     ],
                     "parts": [None, None],
                     "created_at": [now, now],
+                    "reasoning": [None, None],
+                    "interrupted": [False, False],
                 },
             )
 

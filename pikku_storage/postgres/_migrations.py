@@ -316,9 +316,9 @@ _ADDITIONS: Final = Migration(
         " ADD COLUMN planned_steps json NOT NULL DEFAULT '[]',"
         " ADD COLUMN active_steps int NOT NULL DEFAULT 0 CHECK (active_steps >= 0),"
         " ADD COLUMN activity_at timestamptz",
-        "ALTER TABLE {schema}.workflow_step ADD COLUMN from_step_name text COLLATE \"C\","
-        " ADD COLUMN child_run_id text COLLATE \"C\", ADD COLUMN dispatch_since timestamptz",
-        "ALTER TABLE {schema}.workflow_step_history ADD COLUMN child_run_id text COLLATE \"C\"",
+        'ALTER TABLE {schema}.workflow_step ADD COLUMN from_step_name text COLLATE "C",'
+        ' ADD COLUMN child_run_id text COLLATE "C", ADD COLUMN dispatch_since timestamptz',
+        'ALTER TABLE {schema}.workflow_step_history ADD COLUMN child_run_id text COLLATE "C"',
         "ALTER TABLE {schema}.workflow_versions ADD COLUMN status text NOT NULL DEFAULT 'active'"
         " CHECK (status IN ('draft', 'active', 'declined'))",
         "UPDATE {schema}.workflow_runs AS r SET active_steps = m.active,"

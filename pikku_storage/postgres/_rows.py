@@ -223,9 +223,7 @@ def undispatched_step(row: Row) -> UndispatchedStep:
 def workflow_version(row: Row) -> WorkflowVersion:
     """Columns: graph, source, status."""
     graph, source, status = row
-    return WorkflowVersion(
-        graph=decode(graph), source=source, status=WorkflowVersionStatus(status)
-    )
+    return WorkflowVersion(graph=decode(graph), source=source, status=WorkflowVersionStatus(status))
 
 
 # --- AI -------------------------------------------------------------------------------------

@@ -321,7 +321,8 @@ _STALLED: Final = (
 _STALLED_PAGE: Final = " ORDER BY activity_at, workflow_run_id LIMIT %(limit)s"
 FIND_STALLED_RUNS: Final = SQL(_STALLED + _STALLED_PAGE)
 FIND_STALLED_RUNS_AFTER: Final = SQL(
-    _STALLED + " AND (activity_at, workflow_run_id) > (%(after_at)s, %(after_id)s::uuid)"
+    _STALLED
+    + " AND (activity_at, workflow_run_id) > (%(after_at)s, %(after_id)s::uuid)"
     + _STALLED_PAGE
 )
 _UNDISPATCHED: Final = (
