@@ -314,26 +314,28 @@ GET_STEP_INSTANCES: Final = SQL(
 
 # Sweepers: one range of a partial index each, in key order, no join and no sort. `after` is
 # a keyset bound made by `_keyset` (the largest UUID at or below the cursor's id).
+# (Ordered by the qualified `uuid` columns: a bare name would pick the `::text` output.)
 _STALLED: Final = (
-    "SELECT workflow_run_id::text, workflow, activity_at FROM {runs}"
-    " WHERE status = 'running' AND active_steps = 0 AND activity_at < %(older_than)s"
+    "SELECT r.workflow_run_id::text, r.workflow, r.activity_at FROM {runs} AS r"
+    " WHERE r.status = 'running' AND r.active_steps = 0 AND r.activity_at < %(older_than)s"
 )
-_STALLED_PAGE: Final = " ORDER BY activity_at, workflow_run_id LIMIT %(limit)s"
+_STALLED_PAGE: Final = " ORDER BY r.activity_at, r.workflow_run_id LIMIT %(limit)s"
 FIND_STALLED_RUNS: Final = SQL(_STALLED + _STALLED_PAGE)
 FIND_STALLED_RUNS_AFTER: Final = SQL(
     _STALLED
-    + " AND (activity_at, workflow_run_id) > (%(after_at)s, %(after_id)s::uuid)"
+    + " AND (r.activity_at, r.workflow_run_id) > (%(after_at)s, %(after_id)s::uuid)"
     + _STALLED_PAGE
 )
 _UNDISPATCHED: Final = (
-    "SELECT workflow_run_id::text, workflow_step_id::text, step_name, rpc_name, dispatch_since"
-    " FROM {steps} WHERE dispatch_since IS NOT NULL AND dispatch_since < %(older_than)s"
+    "SELECT s.workflow_run_id::text, s.workflow_step_id::text, s.step_name, s.rpc_name,"
+    " s.dispatch_since FROM {steps} AS s"
+    " WHERE s.dispatch_since IS NOT NULL AND s.dispatch_since < %(older_than)s"
 )
-_UNDISPATCHED_PAGE: Final = " ORDER BY dispatch_since, workflow_step_id LIMIT %(limit)s"
+_UNDISPATCHED_PAGE: Final = " ORDER BY s.dispatch_since, s.workflow_step_id LIMIT %(limit)s"
 FIND_UNDISPATCHED_STEPS: Final = SQL(_UNDISPATCHED + _UNDISPATCHED_PAGE)
 FIND_UNDISPATCHED_STEPS_AFTER: Final = SQL(
     _UNDISPATCHED
-    + " AND (dispatch_since, workflow_step_id) > (%(after_at)s, %(after_id)s::uuid)"
+    + " AND (s.dispatch_since, s.workflow_step_id) > (%(after_at)s, %(after_id)s::uuid)"
     + _UNDISPATCHED_PAGE
 )
 
