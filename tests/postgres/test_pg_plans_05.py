@@ -209,7 +209,7 @@ async def test_owner_queries_read_only_the_owners_threads_by_index(
             for node in nodes
             if node.get("Relation Name") == "ai_threads" and "Actual Rows" in node
         ]
-        indexes = {node.get("Index Name") for node in nodes if "Index Name" in node}
+        indexes = {str(node["Index Name"]) for node in nodes if "Index Name" in node}
         read = sum(node["Actual Rows"] * node["Actual Loops"] for node in threads)
         buffers = top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
         print(f"{name}: {sorted(indexes)}, {read} threads read, {buffers} buffers")
