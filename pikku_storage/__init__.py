@@ -6,6 +6,7 @@ are imported lazily by URL scheme, so importing this package loads no database d
 
 from __future__ import annotations
 
+from pikku_storage._owners import resource_in_owners
 from pikku_storage.clock import Clock, ManualClock, SystemClock
 from pikku_storage.codec import JsonInput, JsonInputObject, JsonObject, JsonValue
 from pikku_storage.errors import (
@@ -155,4 +156,5 @@ __all__ = [
     "WorkingMemoryScope",
     "__version__",
     "open_storage",
+    "resource_in_owners",
 ]

@@ -17,9 +17,9 @@ from typing import Final, TypeAlias, cast
 
 from pikku_storage._serial import decode_wire
 from pikku_storage.codec import JsonValue, decode
-from pikku_storage.records import WorkflowRun, WorkflowRunWire, WorkflowStatus
+from pikku_storage.records import AgentRunScore, WorkflowRun, WorkflowRunWire, WorkflowStatus
 
-__all__ = ["RunColumns", "decode_page", "wire", "workflow_runs"]
+__all__ = ["RunColumns", "agent_run_score", "decode_page", "wire", "workflow_runs"]
 
 # id, workflow, status, input, output, error, inline, graph_hash, wire, created_at, updated_at;
 # JSON columns as the codec's text (`None` for SQL NULL / an absent field).
@@ -39,7 +39,8 @@ RunColumns: TypeAlias = tuple[
 # timestamps aware; converted to UTC here when a session speaks another zone
 
 _WIRE_CACHE: Final = 256  # distinct wire texts kept (most runs share one)
-_wires: dict[str, tuple[str, str | None, str | None]] = {}
+_WireFields: TypeAlias = tuple[str, str | None, str | None, str | None, str | None]
+_wires: dict[str, _WireFields] = {}
 _STATUS: Final = WorkflowStatus._value2member_map_
 
 
@@ -62,11 +63,27 @@ def wire(text: str) -> WorkflowRunWire:
     fields = _wires.get(text)
     if fields is None:
         parsed = decode_wire(text)
-        fields = (parsed.type, parsed.id, parsed.parent_run_id)
+        fields = (
+            parsed.type,
+            parsed.id,
+            parsed.parent_run_id,
+            parsed.parent_step_id,
+            parsed.pikku_user_id,
+        )
         if len(_wires) >= _WIRE_CACHE:
             _wires.clear()
         _wires[text] = fields
-    return WorkflowRunWire(type=fields[0], id=fields[1], parent_run_id=fields[2])
+    return _wire(fields)
+
+
+def _wire(fields: _WireFields) -> WorkflowRunWire:
+    return WorkflowRunWire(
+        type=fields[0],
+        id=fields[1],
+        parent_run_id=fields[2],
+        parent_step_id=fields[3],
+        pikku_user_id=fields[4],
+    )
 
 
 def workflow_runs(rows: Sequence[RunColumns]) -> list[WorkflowRun]:
@@ -89,12 +106,31 @@ def workflow_runs(rows: Sequence[RunColumns]) -> list[WorkflowRun]:
                 error=error,
                 inline=inline,
                 graph_hash=graph_hash,
-                wire=wire(w)
-                if fields is None
-                else WorkflowRunWire(type=fields[0], id=fields[1], parent_run_id=fields[2]),
+                wire=wire(w) if fields is None else _wire(fields),
                 created_at=created if created.tzinfo is utc else created.astimezone(utc),
                 updated_at=updated if updated.tzinfo is utc else updated.astimezone(utc),
             )
         )
         n += 3
     return runs
+
+
+def agent_run_score(
+    run_id: str,
+    scorer_name: str,
+    score: float,
+    reason: str | None,
+    metadata_text: str | bytes | None,
+    created_at: datetime,
+) -> AgentRunScore:
+    """One stored score as a record: `metadata` decoded, `score` a `float`, `created_at` UTC."""
+    metadata = None if metadata_text is None else decode(metadata_text)
+    assert metadata is None or isinstance(metadata, dict)
+    return AgentRunScore(
+        run_id=run_id,
+        scorer_name=scorer_name,
+        score=float(score) + 0.0,
+        reason=reason,
+        metadata=metadata,
+        created_at=created_at if created_at.tzinfo is UTC else created_at.astimezone(UTC),
+    )

@@ -13,6 +13,8 @@ from pikku_storage.codec import JsonObject, JsonValue, check_json, decode, encod
 from pikku_storage.errors import InvalidValue
 from pikku_storage.records import (
     AgentCallApproval,
+    CredentialRequestApproval,
+    CredentialType,
     PendingApproval,
     PlannedStep,
     ToolCallApproval,
@@ -20,6 +22,7 @@ from pikku_storage.records import (
 )
 
 __all__ = [
+    "MAX_CONNECT_URL",
     "UNKNOWN_WIRE",
     "EncodedApproval",
     "ErrorInput",
@@ -35,6 +38,8 @@ __all__ = [
 ]
 
 ErrorInput: TypeAlias = "BaseException | Mapping[str, JsonValue]"
+
+MAX_CONNECT_URL: Final = 2048
 
 _ERROR_KEYS = ("message", "name", "stack", "code")
 
@@ -188,9 +193,33 @@ def encode_approval(approval: object, path: str) -> EncodedApproval:
             "display_args": _json_field(approval.display_args, f"{path}.display_args"),
         }
         return EncodedApproval(approval.tool_call_id, AgentCallApproval.TYPE, encode(fields, path))
+    if isinstance(approval, CredentialRequestApproval):
+        return EncodedApproval(
+            approval.tool_call_id,
+            CredentialRequestApproval.TYPE,
+            encode(_credential_fields(approval, path), path),
+        )
     raise InvalidValue(
-        f"{path} must be a ToolCallApproval or AgentCallApproval, got {type(approval).__name__}"
+        f"{path} must be a ToolCallApproval, AgentCallApproval or CredentialRequestApproval,"
+        f" got {type(approval).__name__}"
     )
+
+
+def _credential_fields(approval: CredentialRequestApproval, path: str) -> JsonObject:
+    """The stored fields of a credential request (docs/services/ai-run-state.md)."""
+    connect_url = v.optional_text(f"{path}.connect_url", approval.connect_url)
+    if connect_url is not None and len(connect_url) > MAX_CONNECT_URL:
+        raise InvalidValue(f"{path}.connect_url is longer than {MAX_CONNECT_URL} characters")
+    return {
+        "tool_call_id": v.identifier(f"{path}.tool_call_id", approval.tool_call_id),
+        "tool_name": v.identifier(f"{path}.tool_name", approval.tool_name),
+        "args": _json_field(approval.args, f"{path}.args"),
+        "credential_name": v.identifier(f"{path}.credential_name", approval.credential_name),
+        "credential_type": v.enum_member(
+            CredentialType, f"{path}.credential_type", approval.credential_type
+        ).value,
+        "connect_url": connect_url,
+    }
 
 
 def _json_field(value: object, path: str) -> JsonValue:
@@ -207,6 +236,16 @@ def decode_approval(kind: str, payload: str | bytes) -> PendingApproval:
             tool_call_id=str(data["tool_call_id"]),
             tool_name=str(data["tool_name"]),
             args=data["args"],
+        )
+    if kind == CredentialRequestApproval.TYPE:
+        connect_url = data.get("connect_url")
+        return CredentialRequestApproval(
+            tool_call_id=str(data["tool_call_id"]),
+            tool_name=str(data["tool_name"]),
+            args=data["args"],
+            credential_name=str(data["credential_name"]),
+            credential_type=CredentialType(str(data["credential_type"])),
+            connect_url=None if connect_url is None else str(connect_url),
         )
     return AgentCallApproval(
         tool_call_id=str(data["tool_call_id"]),

@@ -1,4 +1,4 @@
-"""Differential rules over the three AI services (Spec: 02)."""
+"""Differential rules over the three AI services (Spec: 02, 05 scores and owners)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ from pikku_testing._differential_values import (
 
 __all__ = ["AIRules"]
 
-RESOURCES: Final = ("res-a", "res-b")
+RESOURCES: Final = ("res-a", "res-b", "res-a:p", "res-a-x")
+OWNERS: Final = ("res-a", "res-b", "res-a:p", "res", "res-c")
 THREAD_IDS: Final = ("t1", "t2", "t3")
 AGENTS: Final = ("agent-a", "agent-b")
 _USAGE: Final = st.builds(
@@ -356,6 +357,58 @@ class AIRules(Harness):
             )
 
         self.both(f"list_threads({agent!r}, {resource!r}, {limit}, {offset})", op)
+
+    @rule(
+        owners=st.lists(st.sampled_from(OWNERS), max_size=3),
+        agent=st.none() | st.sampled_from(AGENTS),
+        resource=st.none() | st.sampled_from(RESOURCES),
+        limit=st.sampled_from([1, 2, 50]),
+        offset=st.sampled_from([0, 1, 3]),
+    )
+    def list_threads_of_owners(
+        self, owners: list[str], agent: str | None, resource: str | None, limit: int, offset: int
+    ) -> None:
+        async def op(s: Storage, tr: Translate) -> object:
+            return await s.agent_runs.list_threads(
+                agent_name=agent, resource_id=resource, owners=owners, limit=limit, offset=offset
+            )
+
+        self.both(f"list_threads({owners!r}, {agent!r}, {resource!r}, {limit}, {offset})", op)
+
+    @_AGENT_RUNS
+    @rule(
+        data=st.data(),
+        scorer=st.sampled_from(["helpfulness", "tone"]),
+        score=st.sampled_from([0, 1, 0.5, 1 / 3, 0.1, -0.0, 1.5]),
+        reason=st.none() | PLAIN,
+        metadata=st.none() | JSON_OBJECTS,
+    )
+    def save_score(
+        self,
+        data: st.DataObject,
+        scorer: str,
+        score: float,
+        reason: str | None,
+        metadata: dict[str, JsonValue] | None,
+    ) -> None:
+        run = self.pick(data, "agent_run")
+
+        async def op(s: Storage, tr: Translate) -> object:
+            return await s.ai_run_state.save_score(
+                tr(run), scorer, score, reason=reason, metadata=metadata
+            )
+
+        self.both(f"save_score({run}, {scorer!r}, {score!r})", op)
+
+    @_AGENT_RUNS
+    @rule(data=st.data())
+    def get_scores(self, data: st.DataObject) -> None:
+        run = self.pick(data, "agent_run")
+
+        async def op(s: Storage, tr: Translate) -> object:
+            return await s.ai_run_state.get_scores(tr(run))
+
+        self.both(f"get_scores({run})", op)
 
     @rule()
     def distinct_agent_names(self) -> None:

@@ -92,6 +92,7 @@ def test_inspection_commands_read_what_the_demo_wrote(demo_db: tuple[str, list[R
     thread = json.loads(_invoke("threads", "show", url, threads[0]["id"], "--json").output)
     assert thread["runs"][0]["status"] == "completed"
     assert any(m["role"] == "tool" for m in thread["messages"])
+    assert isinstance(thread["scores"], list)
 
     assert json.loads(_invoke("deployments", "list", url, "--json").output) == []
     pruned = json.loads(

@@ -15,6 +15,7 @@ from pikku_storage._cli._common import fmt_clock, fmt_seconds, fmt_time
 from pikku_storage.codec import JsonValue
 from pikku_storage.records import (
     AgentRunRow,
+    AgentRunScore,
     DeploymentInfo,
     Message,
     PlannedStep,
@@ -35,13 +36,14 @@ __all__ = [
     "ids_table",
     "planned_steps_table",
     "runs_table",
+    "scores_table",
     "steps_table",
     "thread_runs_table",
     "threads_table",
     "transcript_table",
 ]
 
-_WRAPPING = frozenset({"message", "error", "result / error"})
+_WRAPPING = frozenset({"message", "error", "result / error", "reason"})
 _SHORT = frozenset({"status", "attempt", "decision", "kind"})
 # Ids users paste into other commands: never cut, never folded (the other columns give way).
 _IDS = frozenset({"run id", "thread id", "resource", "tool call", "deployment", "channel id"})
@@ -54,6 +56,7 @@ _STATUS_STYLE = {
     "succeeded": "green",
     "failed": "red",
     "cancelled": "magenta",
+    "interrupted": "magenta",
     "approved": "green",
     "denied": "red",
 }
@@ -238,6 +241,21 @@ def thread_runs_table(runs: Sequence[AgentRunRow], title: str = "Agent runs") ->
             row.suspend_reason.value if row.suspend_reason else "-",
             f"{row.usage_input_tokens}/{row.usage_output_tokens}",
             row.usage_model or "-",
+        )
+    return table
+
+
+def scores_table(scores: Sequence[AgentRunScore], title: str = "Scores") -> Table:
+    """The runs' grades, each run's in `created_at` order (see docs/services/ai-run-state.md
+    get_scores)."""
+    table = _table(title, "run id", "scorer", "score", "reason", "created (UTC)")
+    for score in scores:
+        table.add_row(
+            score.run_id,
+            score.scorer_name,
+            f"{score.score:.3f}",
+            score.reason or "-",
+            fmt_time(score.created_at),
         )
     return table
 

@@ -25,6 +25,7 @@ from pikku_storage.codec import JsonValue
 from pikku_storage.records import (
     FINISHED_STATUSES,
     AgentRunRow,
+    AgentRunScore,
     Message,
     RunStep,
     StepHistoryEntry,
@@ -123,6 +124,18 @@ class _ThreadDetail:
     thread: Thread
     messages: list[Message]
     runs: list[AgentRunRow]
+    scores: list[AgentRunScore]
+
+
+async def _thread_scores(storage: Storage, runs: list[AgentRunRow]) -> list[AgentRunScore]:
+    """Every score of the thread's runs, run by run in run order."""
+    scores: list[AgentRunScore] = []
+    for row in runs:
+        try:
+            scores += await storage.ai_run_state.get_scores(row.run_id)
+        except NotImplementedError:  # a backend before its spec 05 migration: no scores yet
+            return []
+    return scores
 
 
 # --- runs --------------------------------------------------------------------------------
@@ -309,16 +322,18 @@ def threads_list(
 @click.argument("thread_id")
 @_JSON
 def threads_show(url: str, thread_id: str, as_json: bool) -> None:
-    """A thread with its transcript and agent runs."""
+    """A thread with its transcript, agent runs and their scores."""
 
     async def body(storage: Storage) -> _ThreadDetail | None:
         thread = await storage.agent_runs.get_thread(thread_id)
         if thread is None:
             return None
+        agent_runs = await storage.agent_runs.get_thread_runs(thread_id)
         return _ThreadDetail(
             thread=thread,
             messages=await storage.agent_runs.get_thread_messages(thread_id),
-            runs=await storage.agent_runs.get_thread_runs(thread_id),
+            runs=agent_runs,
+            scores=await _thread_scores(storage, agent_runs),
         )
 
     found = with_storage(url, body)
@@ -331,6 +346,8 @@ def threads_show(url: str, thread_id: str, as_json: bool) -> None:
     out.print(views.threads_table([found.thread], "Thread"))
     out.print(views.transcript_table(found.messages))
     out.print(views.thread_runs_table(found.runs))
+    if found.scores:
+        out.print(views.scores_table(found.scores))
 
 
 @threads.command("prune")

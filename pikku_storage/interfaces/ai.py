@@ -1,40 +1,48 @@
 """`AIStorageService`, `AIRunStateService`, `AgentRunService`: validation once, then hooks.
 
-Message shape, ids, JSON and enums are checked here before any I/O; the backend hooks only
-perform the storage steps in the order docs/services/ai-storage.md gives (thread, duplicates,
-results, write).
-Synthetic tool-result messages are rebuilt here from stored calls, so every backend returns
-the same shape (Spec: 02).
+Ids, JSON, enums, scores and owners are checked here before any I/O (message batches in
+`_ai_messages`); the backend hooks only perform the storage steps in the order
+docs/services/ai-storage.md gives (thread, duplicates, results, write). Synthetic tool-result
+messages are rebuilt from stored calls, so every backend returns the same shape.
 """
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from pikku_storage import _validate as v
 from pikku_storage._ids import is_canonical_uuid, new_id
-from pikku_storage._serial import EncodedApproval, encode_approval, encode_content
+from pikku_storage._owners import check_owners
+from pikku_storage._serial import EncodedApproval, encode_approval
 from pikku_storage.codec import JsonInputObject, JsonObject, decode, encode_object
-from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
+from pikku_storage.errors import InvalidValue, RunNotFound, ThreadNotFound
+from pikku_storage.interfaces._ai_messages import (
+    MessageBatch,
+    NewMessage,
+    NewToolCall,
+    StoredMessage,
+    StoredToolCall,
+    prepare_batch,
+    rebuild,
+)
 from pikku_storage.interfaces._base import Service
 from pikku_storage.records import (
     UNSET,
     AgentRun,
     AgentRunRow,
+    AgentRunScore,
     AgentRunStatus,
     ApprovalStatus,
     Message,
-    MessageRole,
     PendingApproval,
     ResolvedApproval,
     SuspendReason,
     Thread,
-    ToolCall,
-    ToolResult,
     UnsetType,
     Usage,
     WorkingMemoryScope,
@@ -48,13 +56,13 @@ __all__ = [
     "MessageBatch",
     "NewAgentRun",
     "NewMessage",
+    "NewScore",
     "NewThread",
     "NewToolCall",
     "StoredMessage",
     "StoredToolCall",
 ]
 
-SYNTHETIC_PREFIX: Final = "tool-results-"
 DEFAULT_CURSOR_WINDOW: Final = 50
 MAX_TOKENS: Final = 2**63
 
@@ -66,68 +74,6 @@ class NewThread:
     title: str | None
     metadata: str | None
     now: datetime
-
-
-@dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
-class NewToolCall:
-    tool_call_id: str
-    name: str
-    args: str
-
-
-@dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
-class NewMessage:
-    """A non-tool message to store; `position` is its place among the batch's stored messages."""
-
-    message_id: str
-    role: MessageRole
-    content_text: str | None
-    content_parts: str | None
-    created_at: datetime
-    tool_calls: tuple[NewToolCall, ...]
-
-
-@dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
-class MessageBatch:
-    """A validated `save_messages` list (docs/services/ai-storage.md step 1 done).
-
-    The hook checks, in order: the thread exists (`ThreadNotFound`), then raises
-    `batch_conflict` if set, then stored message ids and tool-call ids (`ConflictError`), then
-    that every id in `external_result_ids` is a stored call of the thread
-    (`InvalidValue.unmatched_tool_result`). Then, unless `empty`, it stores `messages` with
-    consecutive sequence numbers, their calls in order, sets `results` (call id -> text, the
-    later result already chosen) and sets the thread's `updated_at` to `now`.
-    """
-
-    messages: tuple[NewMessage, ...]
-    results: dict[str, str]
-    external_result_ids: tuple[str, ...]
-    batch_conflict: ConflictError | None
-    empty: bool
-    now: datetime  # the call's one clock reading: the new `updated_at`
-
-    @property
-    def tool_calls(self) -> list[NewToolCall]:
-        return [call for message in self.messages for call in message.tool_calls]
-
-
-@dataclass(slots=True, kw_only=True)
-class StoredToolCall:
-    id: str
-    name: str
-    args: JsonObject
-    result: str | None = None
-
-
-@dataclass(slots=True, kw_only=True)
-class StoredMessage:
-    """A stored message as a backend reads it, its calls in call order."""
-
-    id: str
-    role: MessageRole
-    content: str | list[JsonObject] | None
-    created_at: datetime
-    tool_calls: list[StoredToolCall] = field(default_factory=list)
 
 
 @dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
@@ -157,7 +103,31 @@ class AgentRunChanges:
     pending_approvals: tuple[EncodedApproval, ...] | UnsetType = UNSET
 
 
+@dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
+class NewScore:
+    """A validated `save_score`: `metadata` is the JSON text of an object or `None`."""
+
+    run_id: str
+    scorer_name: str
+    score: float
+    reason: str | None
+    metadata: str | None
+    now: datetime
+
+
 # --- field validation -----------------------------------------------------------------------
+
+
+def _score(value: object) -> float:
+    """A finite `int`/`float` (not `bool`) in [0, 1], as the `float` stored (`-0.0` is `0.0`)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidValue(f"score must be an int or float, got {type(value).__name__}")
+    if isinstance(value, int) and not 0 <= value <= 1:
+        raise InvalidValue(f"score must be between 0 and 1: {value}")  # before float(): no overflow
+    checked = float(value) + 0.0
+    if not math.isfinite(checked) or not 0.0 <= checked <= 1.0:
+        raise InvalidValue(f"score must be a finite number between 0 and 1: {value!r}")
+    return checked
 
 
 def _usage(value: object) -> Usage:
@@ -198,141 +168,6 @@ def _approvals(value: object) -> tuple[EncodedApproval, ...]:
     return encoded
 
 
-def _records(field_name: str, value: object, kind: type[object]) -> list[object]:
-    if type(value) is list and not value:
-        return []  # the common case (no tool calls or results): nothing to check or copy
-    if not isinstance(value, list | tuple):
-        raise InvalidValue(f"{field_name} must be a list of {kind.__name__}")
-    for index, item in enumerate(value):
-        if not isinstance(item, kind):
-            raise InvalidValue(f"{field_name}[{index}] must be a {kind.__name__}")
-    return list(value)
-
-
-def _prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBatch:
-    """Step 1 of docs/services/ai-storage.md (shape), plus what can be known of duplicates without
-    storage."""
-    if type(messages) is not list and (
-        isinstance(messages, str | bytes) or not isinstance(messages, Sequence)
-    ):
-        raise InvalidValue("messages must be a sequence of Message")
-    stored: list[NewMessage] = []
-    results: dict[str, str] = {}
-    conflict: ConflictError | None = None
-    seen_messages: set[str] = set()
-    seen_calls: set[str] = set()
-    for index, message in enumerate(messages):
-        # Paths are relative to the message: an error gets its "messages[i]" prefix
-        # below, so a valid batch builds no path strings.
-        try:
-            if not isinstance(message, Message):
-                raise InvalidValue(f" must be a Message, got {type(message).__name__}")
-            message_id = v.identifier(".id", message.id)
-            role = v.enum_member(MessageRole, ".role", message.role)
-            created_at = (
-                now
-                if message.created_at is None
-                else v.aware_cutoff(".created_at", message.created_at)
-            )
-            calls = _records(".tool_calls", message.tool_calls, ToolCall)
-            tool_results = _records(".tool_results", message.tool_results, ToolResult)
-            if role is MessageRole.TOOL:
-                if message.content is not None or calls:
-                    raise InvalidValue(": a tool message carries only tool_results")
-                for r_index, result in enumerate(tool_results):
-                    assert isinstance(result, ToolResult)
-                    r_path = f".tool_results[{r_index}]"
-                    call_id = v.identifier(f"{r_path}.id", result.id)
-                    v.plain_text(f"{r_path}.name", result.name)
-                    results.pop(call_id, None)  # keep "later wins" in dict order too
-                    results[call_id] = v.plain_text(f"{r_path}.result", result.result)
-                continue
-            if tool_results:
-                raise InvalidValue(": only tool messages carry tool_results")
-            if message_id.startswith(SYNTHETIC_PREFIX):
-                raise InvalidValue(f".id must not start with {SYNTHETIC_PREFIX!r}")
-            if calls and role is not MessageRole.ASSISTANT:
-                raise InvalidValue(": only assistant messages carry tool_calls")
-            text, parts = encode_content(message.content, ".content")
-            new_calls: list[NewToolCall] = []
-            for c_index, call in enumerate(calls):
-                assert isinstance(call, ToolCall)
-                c_path = f".tool_calls[{c_index}]"
-                call_id = v.identifier(f"{c_path}.id", call.id)
-                new_calls.append(
-                    NewToolCall(
-                        tool_call_id=call_id,
-                        name=v.identifier(f"{c_path}.name", call.name),
-                        args=encode_object(call.args, f"{c_path}.args"),
-                    )
-                )
-                if call_id in seen_calls and conflict is None:
-                    conflict = ConflictError.tool_call(thread_id, call_id)
-                seen_calls.add(call_id)
-            if message_id in seen_messages and conflict is None:
-                conflict = ConflictError.message(thread_id, message_id)
-            seen_messages.add(message_id)
-            stored.append(
-                NewMessage(
-                    message_id=message_id,
-                    role=role,
-                    content_text=text,
-                    content_parts=parts,
-                    created_at=created_at,
-                    tool_calls=tuple(new_calls) if new_calls else (),
-                )
-            )
-        except InvalidValue as exc:
-            raise InvalidValue(f"messages[{index}]{exc}") from None
-    return MessageBatch(
-        messages=tuple(stored),
-        results=results,
-        external_result_ids=tuple(call_id for call_id in results if call_id not in seen_calls)
-        if results
-        else (),
-        batch_conflict=conflict,
-        empty=not messages,
-        now=now,
-    )
-
-
-def _rebuild(stored: list[StoredMessage]) -> list[Message]:
-    """Stored messages to the upstream shape: each answered assistant gets a synthetic tool
-    message right after it (docs/services/ai-storage.md get_messages)."""
-    out: list[Message] = []
-    for message in stored:
-        calls = message.tool_calls
-        out.append(
-            Message(
-                id=message.id,
-                role=message.role,
-                content=message.content,
-                tool_calls=[ToolCall(id=c.id, name=c.name, args=c.args) for c in calls]
-                if calls
-                else [],
-                created_at=message.created_at,
-            )
-        )
-        if not calls:
-            continue
-        answered = [c for c in calls if c.result is not None]
-        if answered:
-            out.append(
-                Message(
-                    id=SYNTHETIC_PREFIX + message.id,
-                    role=MessageRole.TOOL,
-                    content=None,
-                    tool_results=[
-                        ToolResult(id=c.id, name=c.name, result=c.result)
-                        for c in answered
-                        if c.result is not None
-                    ],
-                    created_at=message.created_at,
-                )
-            )
-    return out
-
-
 def _run_id(value: object) -> tuple[str, bool]:
     checked = v.identifier("run_id", value)
     return checked, is_canonical_uuid(checked)
@@ -360,8 +195,8 @@ class _ThreadReads(Service):
 
     @abstractmethod
     async def _delete_thread(self, thread_id: str) -> bool:
-        """The whole cascade of docs/services/ai-storage.md delete_thread in one atomic step; `True`
-        if it existed."""
+        """The whole cascade of docs/services/ai-storage.md delete_thread (the runs' scores
+        included) in one atomic step; `True` if it existed."""
 
 
 class _RunReads(Service):
@@ -413,14 +248,15 @@ class AIStorageService(_ThreadReads):
         return await self._get_threads(v.identifier("resource_id", resource_id))
 
     async def delete_thread(self, thread_id: str) -> None:
-        """Delete the thread with messages, runs, approvals, decisions and thread memory."""
+        """Delete the thread with messages, runs, scores, approvals, decisions and thread
+        memory."""
         await self._delete_thread(v.identifier("thread_id", thread_id))
 
     async def save_messages(self, thread_id: str, messages: Sequence[Message]) -> None:
         """Store a batch atomically, all or nothing, in the order of checks of
         docs/services/ai-storage.md."""
         v.identifier("thread_id", thread_id)
-        await self._save_messages(thread_id, _prepare_batch(thread_id, messages, self._now()))
+        await self._save_messages(thread_id, prepare_batch(thread_id, messages, self._now()))
 
     async def get_messages(
         self, thread_id: str, *, last_n: int | None = None, cursor: str | None = None
@@ -435,7 +271,7 @@ class AIStorageService(_ThreadReads):
             last_n = DEFAULT_CURSOR_WINDOW
         if last_n == 0:
             return []
-        return _rebuild(await self._get_messages(thread_id, last_n, cursor))
+        return rebuild(await self._get_messages(thread_id, last_n, cursor))
 
     async def get_working_memory(
         self, id: str, scope: WorkingMemoryScope | str
@@ -579,6 +415,47 @@ class AIRunStateService(_RunReads):
         run_id, known = _run_id(run_id)
         return await self._get_approval_decisions(run_id) if known else []
 
+    async def save_score(
+        self,
+        run_id: str,
+        scorer_name: str,
+        score: float,
+        *,
+        reason: str | None = None,
+        metadata: JsonInputObject | None = None,
+    ) -> AgentRunScore:
+        """Append one grade of the run and return it as `get_scores` will.
+
+        Scores are an append-only log: a scorer may grade a run any number of times, and
+        neither the run's nor its thread's `updated_at` moves (docs/services/ai-run-state.md
+        #scores). Raises: `RunNotFound` (checked in the same atomic write).
+        """
+        run_id, known = _run_id(run_id)
+        new = NewScore(
+            run_id=run_id,
+            scorer_name=v.identifier("scorer_name", scorer_name),
+            score=_score(score),
+            reason=v.optional_text("reason", reason),
+            metadata=None if metadata is None else encode_object(metadata, "metadata"),
+            now=self._now(),
+        )
+        if not known:
+            raise RunNotFound(run_id)
+        await self._save_score(new)
+        return AgentRunScore(
+            run_id=new.run_id,
+            scorer_name=new.scorer_name,
+            score=new.score,
+            reason=new.reason,
+            metadata=None if new.metadata is None else decode(new.metadata),  # type: ignore[arg-type]  # an object by encode_object
+            created_at=new.now,
+        )
+
+    async def get_scores(self, run_id: str) -> list[AgentRunScore]:
+        """The run's scores, `created_at` ascending, ties in save order; unknown run `[]`."""
+        run_id, known = _run_id(run_id)
+        return await self._get_scores(run_id) if known else []
+
     @abstractmethod
     async def _create_run(self, run: NewAgentRun) -> None:
         """Raises `ThreadNotFound`."""
@@ -603,6 +480,15 @@ class AIRunStateService(_RunReads):
     @abstractmethod
     async def _get_approval_decisions(self, run_id: str) -> list[ResolvedApproval]: ...
 
+    async def _save_score(self, score: NewScore) -> None:
+        """Append the score; raises `RunNotFound(run_id)`, checked in the same atomic write."""
+        raise NotImplementedError  # abstract once every backend implements it (spec 05)
+
+    async def _get_scores(self, run_id: str) -> list[AgentRunScore]:
+        """The run's scores in `created_at` order, ties by insertion; built with
+        `pikku_storage._build.agent_run_score`."""
+        raise NotImplementedError  # abstract once every backend implements it (spec 05)
+
 
 class AgentRunService(_ThreadReads, _RunReads):
     """Console queries over threads and runs, deletion and retention (see
@@ -613,14 +499,23 @@ class AgentRunService(_ThreadReads, _RunReads):
         *,
         agent_name: str | None = None,
         resource_id: str | None = None,
+        owners: Sequence[str] | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[Thread]:
-        """Threads in thread order, filtered before paging."""
+        """Threads in thread order, filtered before paging.
+
+        `owners` is an authorization constraint, not a filter: a thread passes iff its
+        `resource_id` is an owner or starts with `owner + ":"`; `[]` matches nothing
+        (docs/services/agent-runs.md#owners).
+        """
         agent = v.optional_identifier("agent_name", agent_name)
         resource = v.optional_identifier("resource_id", resource_id)
+        checked_owners = None if owners is None else check_owners(owners)
         limit, offset = v.limit_offset(limit, offset)
-        return await self._list_threads(agent, resource, limit, offset)
+        if checked_owners is not None and not checked_owners:
+            return []
+        return await self._list_threads(agent, resource, checked_owners, limit, offset)
 
     async def get_thread(self, thread_id: str) -> Thread | None:
         """The thread or `None`."""
@@ -628,7 +523,7 @@ class AgentRunService(_ThreadReads, _RunReads):
 
     async def get_thread_messages(self, thread_id: str) -> list[Message]:
         """Exactly `AIStorageService.get_messages(thread_id)`."""
-        return _rebuild(await self._get_messages(v.identifier("thread_id", thread_id), None, None))
+        return rebuild(await self._get_messages(v.identifier("thread_id", thread_id), None, None))
 
     async def get_thread_runs(self, thread_id: str) -> list[AgentRunRow]:
         """The thread's runs as flat rows in run order."""
@@ -667,8 +562,15 @@ class AgentRunService(_ThreadReads, _RunReads):
 
     @abstractmethod
     async def _list_threads(
-        self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
-    ) -> list[Thread]: ...
+        self,
+        agent_name: str | None,
+        resource_id: str | None,
+        owners: list[str] | None,
+        limit: int,
+        offset: int,
+    ) -> list[Thread]:
+        """`owners`: `None` for no constraint, else deduplicated and non-empty; each owner is
+        matched by an exact key plus `pikku_storage._owners.owner_bounds(owner)`."""
 
     @abstractmethod
     async def _get_distinct_agent_names(self) -> list[str]: ...

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pikku_storage._owners import owner_bounds
 from pikku_storage.codec import encode
 from pikku_storage.errors import ConflictError, InvalidValue
-from pikku_storage.interfaces.ai import AgentRunChanges, MessageBatch, NewAgentRun
+from pikku_storage.interfaces.ai import AgentRunChanges, MessageBatch, NewAgentRun, NewScore
 from pikku_storage.postgres._connection import Row
 from pikku_storage.records import UNSET
 
@@ -23,6 +24,8 @@ __all__ = [
     "batch_writes",
     "check_batch",
     "new_run",
+    "new_score",
+    "owner_ranges",
     "run_changes",
 ]
 
@@ -90,6 +93,8 @@ def batch_writes(thread_id: str, batch: MessageBatch, first_seq: int) -> BatchWr
             "texts": [m.content_text for m in batch.messages],
             "parts": [m.content_parts for m in batch.messages],
             "created_at": [m.created_at for m in batch.messages],
+            "reasoning": [m.reasoning_content for m in batch.messages],
+            "interrupted": [m.interrupted for m in batch.messages],
         }
         if batch.messages
         else None,
@@ -107,6 +112,7 @@ def batch_writes(thread_id: str, batch: MessageBatch, first_seq: int) -> BatchWr
             "thread_id": thread_id,
             "ids": list(batch.results),
             "results": list(batch.results.values()),
+            "undelivered": [call_id in batch.undelivered_results for call_id in batch.results],
         }
         if batch.results
         else None,
@@ -162,4 +168,31 @@ def run_changes(run_id: str, changes: AgentRunChanges, now: datetime) -> Params:
         "input_tokens": None if usage is UNSET else usage.input_tokens,
         "output_tokens": None if usage is UNSET else usage.output_tokens,
         "model": None if usage is UNSET else usage.model,
+    }
+
+
+def new_score(score: NewScore) -> Params:
+    """Parameters of `SAVE_SCORE`."""
+    return {
+        "run_id": score.run_id,
+        "scorer_name": score.scorer_name,
+        "score": score.score,
+        "reason": score.reason,
+        "metadata": score.metadata,
+        "now": score.now,
+    }
+
+
+def owner_ranges(owners: list[str]) -> Params:
+    """Parameters of the owners listings: the exact ids and one `[low, high)` range per owner.
+
+    An owner under another (`a:b` under `a`) is dropped: everything it matches the other
+    matches too. What remains matches disjoint sets, so the union needs no deduplication.
+    """
+    kept = [o for o in owners if not any(o.startswith(p + ":") for p in owners)]
+    bounds = [owner_bounds(o) for o in kept]
+    return {
+        "owners": kept,
+        "lows": [low for low, _ in bounds],
+        "highs": [high for _, high in bounds],
     }

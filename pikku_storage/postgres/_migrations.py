@@ -276,7 +276,73 @@ _CHANNELS: Final = Migration(
     ),
 )
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (_WORKFLOWS, _AI, _CHANNELS)
+# Spec 05 (docs/operations.md#storage-layout): scores, message flags, the new enum members,
+# run/step/version fields and the sweepers' markers, backfilled for the rows already stored
+# (active_steps and activity_at from each run's steps, dispatch_since for the pending steps of
+# running runs) before the partial indexes are built.
+_ADDITIONS: Final = Migration(
+    version=4,
+    statements=(
+        """CREATE TABLE {schema}.ai_run_scores (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id text COLLATE "C" NOT NULL
+        REFERENCES {schema}.ai_runs (run_id) ON DELETE CASCADE,
+    scorer_name text COLLATE "C" NOT NULL,
+    score double precision NOT NULL CHECK (score BETWEEN 0 AND 1),
+    reason text,
+    metadata text,
+    created_at timestamptz NOT NULL
+)""",
+        "CREATE INDEX ai_run_scores_run_idx ON {schema}.ai_run_scores (run_id, created_at, seq)",
+        "ALTER TABLE {schema}.ai_messages ADD COLUMN reasoning_content text,"
+        " ADD COLUMN interrupted boolean NOT NULL DEFAULT false",
+        "ALTER TABLE {schema}.ai_tool_calls"
+        " ADD COLUMN result_undelivered boolean NOT NULL DEFAULT false",
+        "ALTER TABLE {schema}.ai_runs DROP CONSTRAINT ai_runs_status_check,"
+        " ADD CONSTRAINT ai_runs_status_check CHECK (status IN"
+        " ('running', 'suspended', 'completed', 'failed', 'interrupted'))",
+        "ALTER TABLE {schema}.ai_runs DROP CONSTRAINT ai_runs_suspend_reason_check,"
+        " ADD CONSTRAINT ai_runs_suspend_reason_check CHECK (suspend_reason IN"
+        " ('approval', 'rpc-missing', 'credential'))",
+        "ALTER TABLE {schema}.ai_pending_approvals DROP CONSTRAINT ai_pending_approvals_kind_check,"
+        " ADD CONSTRAINT ai_pending_approvals_kind_check CHECK (kind IN"
+        " ('tool-call', 'agent-call', 'credential-request'))",
+        "ALTER TABLE {schema}.ai_approval_decisions"
+        " DROP CONSTRAINT ai_approval_decisions_kind_check,"
+        " ADD CONSTRAINT ai_approval_decisions_kind_check CHECK (kind IN"
+        " ('tool-call', 'agent-call', 'credential-request'))",
+        "ALTER TABLE {schema}.workflow_runs"
+        " ADD COLUMN deterministic boolean NOT NULL DEFAULT false,"
+        " ADD COLUMN planned_steps json NOT NULL DEFAULT '[]',"
+        " ADD COLUMN active_steps int NOT NULL DEFAULT 0 CHECK (active_steps >= 0),"
+        " ADD COLUMN activity_at timestamptz",
+        'ALTER TABLE {schema}.workflow_step ADD COLUMN from_step_name text COLLATE "C",'
+        ' ADD COLUMN child_run_id text COLLATE "C", ADD COLUMN dispatch_since timestamptz',
+        'ALTER TABLE {schema}.workflow_step_history ADD COLUMN child_run_id text COLLATE "C"',
+        "ALTER TABLE {schema}.workflow_versions ADD COLUMN status text NOT NULL DEFAULT 'active'"
+        " CHECK (status IN ('draft', 'active', 'declined'))",
+        "UPDATE {schema}.workflow_runs AS r SET active_steps = m.active,"
+        " activity_at = greatest(r.updated_at, m.latest)"
+        " FROM (SELECT r2.workflow_run_id,"
+        " count(s.workflow_step_id) FILTER"
+        " (WHERE s.status IN ('running', 'scheduled', 'suspended')) AS active,"
+        " max(s.updated_at) AS latest"
+        " FROM {schema}.workflow_runs AS r2 LEFT JOIN {schema}.workflow_step AS s"
+        " ON s.workflow_run_id = r2.workflow_run_id GROUP BY r2.workflow_run_id) AS m"
+        " WHERE r.workflow_run_id = m.workflow_run_id",
+        "ALTER TABLE {schema}.workflow_runs ALTER COLUMN activity_at SET NOT NULL",
+        "UPDATE {schema}.workflow_step AS s SET dispatch_since = s.updated_at"
+        " FROM {schema}.workflow_runs AS r"
+        " WHERE r.workflow_run_id = s.workflow_run_id AND r.status = 'running'"
+        " AND s.status = 'pending'",
+        "CREATE INDEX workflow_runs_stalled_idx ON {schema}.workflow_runs"
+        " (activity_at, workflow_run_id) WHERE status = 'running' AND active_steps = 0",
+        "CREATE INDEX workflow_step_undispatched_idx ON {schema}.workflow_step"
+        " (dispatch_since, workflow_step_id) WHERE dispatch_since IS NOT NULL",
+    ),
+)
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (_WORKFLOWS, _AI, _CHANNELS, _ADDITIONS)
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 
 _CREATE_SCHEMA: Final = sql.SQL("CREATE SCHEMA IF NOT EXISTS {schema}")

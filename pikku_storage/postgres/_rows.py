@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from typing import Final, cast
 
 from pikku_storage import _build
-from pikku_storage._serial import decode_approval, decode_content
+from pikku_storage._serial import decode_approval, decode_content, decode_planned_steps
 from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
 from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
 from pikku_storage.interfaces.workflows import GraphStep
 from pikku_storage.postgres._connection import Row
 from pikku_storage.records import (
     AgentRun,
+    AgentRunScore,
     AgentRunStatus,
     ApprovalStatus,
     ChannelAndSession,
@@ -27,13 +28,18 @@ from pikku_storage.records import (
     PendingApproval,
     ResolvedApproval,
     RunStep,
+    StalledRun,
     StepHistoryEntry,
+    StepInstance,
     StepState,
     StepStatus,
     SuspendReason,
     Thread,
+    UndispatchedStep,
     Usage,
     WorkflowRun,
+    WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 __all__ = [
@@ -48,16 +54,22 @@ __all__ = [
     "history_entry",
     "json_object",
     "run_step",
+    "score",
+    "stalled_run",
+    "step_instance",
     "step_state",
     "stored_messages",
     "thread",
+    "undispatched_step",
     "utc",
     "workflow_runs",
+    "workflow_version",
 ]
 
 
 _STEP_STATUS: Final = StepStatus._value2member_map_
 _ROLE: Final = MessageRole._value2member_map_
+_RUN_BASE_COLUMNS: Final = 11  # `_build.RunColumns`; deterministic and planned_steps follow
 
 
 def utc(value: datetime) -> datetime:
@@ -83,12 +95,20 @@ def _retry_delay(text: str | None) -> int | str | None:
 
 
 def workflow_runs(rows: Sequence[Row]) -> list[WorkflowRun]:
-    """Runs from `_RUN_COLUMNS` rows, their JSON parsed in one call (`_build`)."""
-    return _build.workflow_runs(cast("Sequence[_build.RunColumns]", rows))
+    """Runs from `_RUN_COLUMNS` rows, their JSON parsed in one call (`_build`), then the
+    fields of spec 05 (`deterministic`, `planned_steps`)."""
+    base = [row[:_RUN_BASE_COLUMNS] for row in rows]
+    runs = _build.workflow_runs(cast("Sequence[_build.RunColumns]", base))
+    for run, row in zip(runs, rows, strict=True):
+        run.deterministic = row[_RUN_BASE_COLUMNS]
+        planned = row[_RUN_BASE_COLUMNS + 1]
+        if planned != "[]":
+            run.planned_steps = decode_planned_steps(planned)
+    return runs
 
 
 def _step_fields(columns: Sequence[object]) -> dict[str, object]:
-    """The `StepState` fields of the 13 `_STEP_COLUMNS`, by name."""
+    """The `StepState` fields of the 16 `_STEP_COLUMNS`, by name."""
     (
         step_id,
         status,
@@ -103,6 +123,9 @@ def _step_fields(columns: Sequence[object]) -> dict[str, object]:
         scheduled,
         succeeded,
         failed,
+        rpc_name,
+        from_step_name,
+        child_run_id,
     ) = columns
     return {
         "step_id": step_id,
@@ -118,6 +141,9 @@ def _step_fields(columns: Sequence[object]) -> dict[str, object]:
         "scheduled_at": _utc_optional(cast("datetime | None", scheduled)),
         "succeeded_at": _utc_optional(cast("datetime | None", succeeded)),
         "failed_at": _utc_optional(cast("datetime | None", failed)),
+        "rpc_name": rpc_name,
+        "from_step_name": from_step_name,
+        "child_run_id": child_run_id,
     }
 
 
@@ -135,18 +161,18 @@ def claimed_step(row: Row) -> tuple[bool, StepState | None]:
 
 
 def run_step(row: Row) -> RunStep:
-    """Columns: `_STEP_COLUMNS`, step_name, rpc_name, data."""
-    *state, step_name, rpc_name, data = row
+    """Columns: `_STEP_COLUMNS`, step_name, data."""
+    *state, step_name, data = row
     return RunStep(
         step_name=step_name,
-        rpc_name=rpc_name,
         data=decode_optional(data),
         **_step_fields(state),  # type: ignore[arg-type]  # typed by _step_fields
     )
 
 
 def history_entry(row: Row) -> StepHistoryEntry:
-    """Columns: the attempt's `_STEP_COLUMNS` (with the step's retry policy), step_name."""
+    """Columns: the attempt's `_STEP_COLUMNS` (with the step's retry policy, rpc_name and
+    from_step_name), step_name."""
     *state, step_name = row
     return StepHistoryEntry(
         step_name=step_name,
@@ -163,6 +189,41 @@ def graph_step(row: Row) -> GraphStep:
         retries=retries,
         branch_taken=branch,
     )
+
+
+def step_instance(row: Row) -> StepInstance:
+    """Columns: step id, step_name, status, from_step_name."""
+    step_id, step_name, status, from_step_name = row
+    return StepInstance(
+        step_id=step_id,
+        step_name=step_name,
+        status=_STEP_STATUS[status],  # type: ignore[arg-type]  # a StepStatus member
+        from_step_name=from_step_name,
+    )
+
+
+def stalled_run(row: Row) -> StalledRun:
+    """Columns: run id, workflow, activity_at."""
+    run_id, workflow, idle_since = row
+    return StalledRun(run_id=run_id, workflow=workflow, idle_since=utc(idle_since))
+
+
+def undispatched_step(row: Row) -> UndispatchedStep:
+    """Columns: run id, step id, step_name, rpc_name, dispatch_since."""
+    run_id, step_id, step_name, rpc_name, pending_since = row
+    return UndispatchedStep(
+        run_id=run_id,
+        step_id=step_id,
+        step_name=step_name,
+        rpc_name=rpc_name,
+        pending_since=utc(pending_since),
+    )
+
+
+def workflow_version(row: Row) -> WorkflowVersion:
+    """Columns: graph, source, status."""
+    graph, source, status = row
+    return WorkflowVersion(graph=decode(graph), source=source, status=WorkflowVersionStatus(status))
 
 
 # --- AI -------------------------------------------------------------------------------------
@@ -243,12 +304,27 @@ def decision(row: Row) -> ResolvedApproval:
 def stored_messages(rows: Sequence[Row]) -> list[StoredMessage]:
     """Messages from `_MESSAGE_ROWS` rows: one per message and call, calls in call order.
 
-    Columns: seq, id, role, content_text, content_parts, created_at, then the call's id, name,
-    args, result (NULL for a message without calls).
+    Columns: seq, id, role, content_text, content_parts, created_at, reasoning_content,
+    interrupted, then the call's id, name, args, result, result_undelivered (NULL for a message
+    without calls).
     """
     messages: list[StoredMessage] = []
     current: object = None
-    for seq, message_id, role, text, parts, created, call_id, name, args, result in rows:
+    for (
+        seq,
+        message_id,
+        role,
+        text,
+        parts,
+        created,
+        reasoning,
+        interrupted,
+        call_id,
+        name,
+        args,
+        result,
+        undelivered,
+    ) in rows:
         if seq != current or not messages:
             current = seq
             messages.append(
@@ -257,15 +333,24 @@ def stored_messages(rows: Sequence[Row]) -> list[StoredMessage]:
                     role=_ROLE[role],  # type: ignore[arg-type]  # a MessageRole member
                     content=text if text is not None else decode_content(None, parts),
                     created_at=created if created.tzinfo is UTC else created.astimezone(UTC),
+                    reasoning_content=reasoning,
+                    interrupted=interrupted,
                 )
             )
         if call_id is not None:
             decoded: JsonValue = decode(args)
             assert isinstance(decoded, dict)
             messages[-1].tool_calls.append(
-                StoredToolCall(id=call_id, name=name, args=decoded, result=result)
+                StoredToolCall(
+                    id=call_id, name=name, args=decoded, result=result, undelivered=undelivered
+                )
             )
     return messages
+
+
+def score(row: Row) -> AgentRunScore:
+    """Columns: run_id, scorer_name, score, reason, metadata, created_at."""
+    return _build.agent_run_score(*row)
 
 
 # --- channels and deployments ----------------------------------------------------------------

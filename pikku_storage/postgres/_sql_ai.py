@@ -25,6 +25,7 @@ __all__ = [
     "GET_RESOURCE_MEMORY",
     "GET_RUN",
     "GET_RUNS_BY_THREAD",
+    "GET_SCORES",
     "GET_THREAD",
     "GET_THREADS",
     "GET_THREAD_MEMORY",
@@ -32,7 +33,9 @@ __all__ = [
     "INSERT_TOOL_CALLS",
     "LIST_THREADS",
     "LIST_THREADS_BY_AGENT",
+    "LIST_THREADS_BY_AGENT_OWNERS",
     "LIST_THREADS_BY_AGENT_RESOURCE",
+    "LIST_THREADS_BY_OWNERS",
     "LIST_THREADS_BY_RESOURCE",
     "LOCK_THREAD_FOR_SAVE",
     "MESSAGES_ALL",
@@ -43,6 +46,7 @@ __all__ = [
     "RESOLVE_APPROVAL_OF_RUN",
     "SAVE_CHECKS",
     "SAVE_RESOURCE_MEMORY",
+    "SAVE_SCORE",
     "SAVE_THREAD_MEMORY",
     "SET_TOOL_RESULTS",
     "THREAD_EXISTS",
@@ -59,6 +63,7 @@ AI_TABLES: Final = {
     "runs": "ai_runs",
     "pending": "ai_pending_approvals",
     "decisions": "ai_approval_decisions",
+    "scores": "ai_run_scores",
 }
 
 # _rows.thread
@@ -75,7 +80,7 @@ GET_THREADS: Final = SQL(
     "SELECT " + _THREAD_COLUMNS + " FROM {threads} AS t WHERE t.resource_id = %(resource_id)s"
     " ORDER BY t.updated_at DESC, t.seq DESC"
 )
-# The cascade reaches messages, tool calls, thread memory, runs, approvals and decisions.
+# The cascade reaches messages, tool calls, thread memory, runs, approvals, decisions, scores.
 DELETE_THREAD: Final = SQL("DELETE FROM {threads} WHERE id = %(thread_id)s")
 THREAD_EXISTS: Final = SQL("SELECT 1 FROM {threads} WHERE id = %(thread_id)s")
 
@@ -95,11 +100,15 @@ SAVE_CHECKS: Final = SQL(
     " WHERE thread_id = %(thread_id)s AND id = ANY(%(result_ids)s::text[]))"
 )
 INSERT_MESSAGES: Final = SQL(
-    "INSERT INTO {messages} (thread_id, seq, id, role, content_text, content_parts, created_at)"
-    " SELECT %(thread_id)s, m.seq, m.id, m.role, m.content_text, m.content_parts, m.created_at"
+    "INSERT INTO {messages} (thread_id, seq, id, role, content_text, content_parts, created_at,"
+    " reasoning_content, interrupted)"
+    " SELECT %(thread_id)s, m.seq, m.id, m.role, m.content_text, m.content_parts, m.created_at,"
+    " m.reasoning_content, m.interrupted"
     " FROM unnest(%(seqs)s::bigint[], %(ids)s::text[], %(roles)s::text[], %(texts)s::text[],"
-    " %(parts)s::text[], %(created_at)s::timestamptz[])"
-    " AS m (seq, id, role, content_text, content_parts, created_at)"
+    " %(parts)s::text[], %(created_at)s::timestamptz[], %(reasoning)s::text[],"
+    " %(interrupted)s::boolean[])"
+    " AS m (seq, id, role, content_text, content_parts, created_at, reasoning_content,"
+    " interrupted)"
 )
 INSERT_TOOL_CALLS: Final = SQL(
     "INSERT INTO {calls} (thread_id, id, message_seq, position, name, args)"
@@ -107,16 +116,19 @@ INSERT_TOOL_CALLS: Final = SQL(
     " FROM unnest(%(ids)s::text[], %(message_seqs)s::bigint[], %(positions)s::int[],"
     " %(names)s::text[], %(args)s::text[]) AS c (id, message_seq, position, name, args)"
 )
+# Text and undelivered flag are replaced together (a later result clears the flag).
 SET_TOOL_RESULTS: Final = SQL(
-    "UPDATE {calls} AS c SET result = r.result"
-    " FROM unnest(%(ids)s::text[], %(results)s::text[]) AS r (id, result)"
+    "UPDATE {calls} AS c SET result = r.result, result_undelivered = r.undelivered"
+    " FROM unnest(%(ids)s::text[], %(results)s::text[], %(undelivered)s::boolean[])"
+    " AS r (id, result, undelivered)"
     " WHERE c.thread_id = %(thread_id)s AND c.id = r.id"
 )
 
 # _rows.stored_message + _rows.stored_tool_call: one row per (message, call), calls in order.
 _MESSAGE_ROWS: Final = (
     "SELECT m.seq, m.id, m.role, m.content_text, m.content_parts, m.created_at,"
-    " c.id, c.name, c.args, c.result FROM "
+    " m.reasoning_content, m.interrupted, c.id, c.name, c.args, c.result,"
+    " c.result_undelivered FROM "
 )
 _WITH_CALLS: Final = (
     " LEFT JOIN {calls} AS c ON c.thread_id = m.thread_id AND c.message_seq = m.seq"
@@ -242,6 +254,19 @@ FIND_RUN_BY_TOOL_CALL: Final = SQL(
     + _PENDING_SET
     + " WHERE x.tool_call_id = %(tool_call_id)s ORDER BY r.created_at DESC, r.seq DESC LIMIT 1"
 )
+# The run's existence is checked by the insert itself: no row is RunNotFound (23503 too,
+# racing a delete). Neither the run's nor the thread's `updated_at` moves.
+SAVE_SCORE: Final = SQL(
+    "INSERT INTO {scores} (run_id, scorer_name, score, reason, metadata, created_at)"
+    " SELECT run_id, %(scorer_name)s::text, %(score)s::double precision, %(reason)s::text,"
+    " %(metadata)s::text, %(now)s FROM {runs} WHERE run_id = %(run_id)s"
+)
+# _rows.score
+GET_SCORES: Final = SQL(
+    "SELECT run_id, scorer_name, score, reason, metadata, created_at FROM {scores}"
+    " WHERE run_id = %(run_id)s ORDER BY created_at, seq"
+)
+
 # _rows.decision
 GET_DECISIONS: Final = SQL(
     "SELECT run_id, kind, payload, status, resolved_at FROM {decisions}"
@@ -263,6 +288,21 @@ LIST_THREADS_BY_AGENT: Final = SQL(
 LIST_THREADS_BY_AGENT_RESOURCE: Final = SQL(
     "SELECT " + _THREAD_COLUMNS + " FROM {threads} AS t"
     " WHERE t.resource_id = %(resource_id)s AND " + _HAS_AGENT_RUN + _THREAD_PAGE
+)
+
+# Owners (docs/services/agent-runs.md#owners): the exact ids, then one range
+# [owner + ":", owner + ";") per owner, each an index range on (resource_id, updated_at, seq);
+# the owners are pruned first (one under another adds nothing), so no thread is read twice.
+_OWNED: Final = (
+    "(SELECT x.* FROM {threads} AS x WHERE x.resource_id = ANY(%(owners)s::text[])"
+    " UNION ALL"
+    " SELECT x.* FROM unnest(%(lows)s::text[], %(highs)s::text[]) AS b (lo, hi)"
+    " CROSS JOIN LATERAL (SELECT * FROM {threads} AS y"
+    " WHERE y.resource_id >= b.lo AND y.resource_id < b.hi) AS x) AS t"
+)
+LIST_THREADS_BY_OWNERS: Final = SQL("SELECT " + _THREAD_COLUMNS + " FROM " + _OWNED + _THREAD_PAGE)
+LIST_THREADS_BY_AGENT_OWNERS: Final = SQL(
+    "SELECT " + _THREAD_COLUMNS + " FROM " + _OWNED + " WHERE " + _HAS_AGENT_RUN + _THREAD_PAGE
 )
 
 # Skip scan over (agent_name, thread_id): cost in distinct names, not runs.

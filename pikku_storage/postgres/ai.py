@@ -11,6 +11,7 @@ from datetime import datetime
 
 from psycopg.rows import tuple_row
 
+from pikku_storage._owners import resource_in_owners
 from pikku_storage.clock import Clock
 from pikku_storage.codec import JsonObject
 from pikku_storage.errors import (
@@ -25,6 +26,7 @@ from pikku_storage.interfaces.ai import (
     AIStorageService,
     MessageBatch,
     NewAgentRun,
+    NewScore,
     NewThread,
     StoredMessage,
 )
@@ -49,6 +51,7 @@ from pikku_storage.postgres._statements import Statement, compose_statements
 from pikku_storage.records import (
     UNSET,
     AgentRun,
+    AgentRunScore,
     ApprovalStatus,
     PendingApproval,
     ResolvedApproval,
@@ -75,6 +78,7 @@ class _Statements:
     get_resource_memory: Statement
     get_run: Statement
     get_runs_by_thread: Statement
+    get_scores: Statement
     get_thread: Statement
     get_threads: Statement
     get_thread_memory: Statement
@@ -82,7 +86,9 @@ class _Statements:
     insert_tool_calls: Statement
     list_threads: Statement
     list_threads_by_agent: Statement
+    list_threads_by_agent_owners: Statement
     list_threads_by_agent_resource: Statement
+    list_threads_by_owners: Statement
     list_threads_by_resource: Statement
     lock_thread_for_save: Statement
     messages_all: Statement
@@ -93,6 +99,7 @@ class _Statements:
     resolve_approval_of_run: Statement
     save_checks: Statement
     save_resource_memory: Statement
+    save_score: Statement
     save_thread_memory: Statement
     set_tool_results: Statement
     thread_exists: Statement
@@ -372,6 +379,28 @@ class PgAIRunStateService(_PgAIBase, AIRunStateService):
 
         return await self._db.run(body)
 
+    async def _save_score(self, score: NewScore) -> None:
+        params = p.new_score(score)
+
+        async def body(conn: Conn) -> int:
+            return await execute(conn, self._sql.save_score, params)
+
+        try:
+            inserted = await self._db.run(body)
+        except Exception as exc:
+            if is_foreign_key_violation(exc):  # the run was deleted between read and insert
+                raise RunNotFound(score.run_id) from exc
+            raise
+        if inserted == 0:
+            raise RunNotFound(score.run_id)
+
+    async def _get_scores(self, run_id: str) -> list[AgentRunScore]:
+        async def body(conn: Conn) -> list[AgentRunScore]:
+            rows = await fetch_all(conn, self._sql.get_scores, {"run_id": run_id})
+            return [_rows.score(row) for row in rows]
+
+        return await self._db.run(body)
+
 
 class PgAgentRunService(_PgAIBase, AgentRunService):
     """Console listing, deletion and retention of threads (docs/services/agent-runs.md,
@@ -384,21 +413,35 @@ class PgAgentRunService(_PgAIBase, AgentRunService):
         self._setup(pool, schema)
 
     async def _list_threads(
-        self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
+        self,
+        agent_name: str | None,
+        resource_id: str | None,
+        owners: list[str] | None,
+        limit: int,
+        offset: int,
     ) -> list[Thread]:
         s = self._sql
-        if agent_name is None:
-            query = s.list_threads if resource_id is None else s.list_threads_by_resource
-        elif resource_id is None:
-            query = s.list_threads_by_agent
-        else:
-            query = s.list_threads_by_agent_resource
-        params = {
+        params: dict[str, object] = {
             "agent_name": agent_name,
             "resource_id": resource_id,
             "limit": limit,
             "offset": offset,
         }
+        if owners is not None and resource_id is not None:
+            # one resource: the owners only decide whether it may be listed at all
+            if not resource_in_owners(resource_id, owners):
+                return []
+            owners = None
+        if owners is not None:
+            params.update(p.owner_ranges(owners))
+            by_agent = agent_name is not None
+            query = s.list_threads_by_agent_owners if by_agent else s.list_threads_by_owners
+        elif agent_name is None:
+            query = s.list_threads if resource_id is None else s.list_threads_by_resource
+        elif resource_id is None:
+            query = s.list_threads_by_agent
+        else:
+            query = s.list_threads_by_agent_resource
 
         async def body(conn: Conn) -> list[Thread]:
             return [_rows.thread(row) for row in await fetch_all(conn, query, params)]

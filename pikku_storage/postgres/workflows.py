@@ -11,8 +11,15 @@ from datetime import datetime
 from pikku_storage._locks import LockName
 from pikku_storage.clock import Clock
 from pikku_storage.codec import JsonValue, decode, decode_optional
-from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, StepNotFound
+from pikku_storage.errors import (
+    ConflictError,
+    InvalidValue,
+    RunNotFound,
+    StepFunctionMismatch,
+    StepNotFound,
+)
 from pikku_storage.interfaces.workflows import (
+    ACTIVE_STATUSES,
     GraphStep,
     NewRun,
     NewStep,
@@ -27,6 +34,7 @@ from pikku_storage.postgres._connection import (
     Conn,
     PgDatabase,
     PgPool,
+    Row,
     execute,
     fetch_all,
     fetch_one,
@@ -36,13 +44,17 @@ from pikku_storage.postgres._errors import (
     is_out_of_range,
     is_unique_violation,
 )
+from pikku_storage.postgres._keyset import after_bound
 from pikku_storage.postgres._locks import PgLocks
 from pikku_storage.postgres._statements import Statement, compose_statements
 from pikku_storage.records import (
     RunStep,
+    StalledRun,
     StepHistoryEntry,
+    StepInstance,
     StepState,
     StepStatus,
+    UndispatchedStep,
     WorkflowRun,
     WorkflowStatus,
     WorkflowVersion,
@@ -58,15 +70,25 @@ class _Statements:
 
     create_run: Statement
     get_run: Statement
+    lock_run: Statement
+    lock_run_of_step: Statement
     update_run_status: Statement
+    rederive_dispatch: Statement
     update_run_state: Statement
     get_run_state: Statement
     insert_step: Statement
     get_step_state: Statement
     set_step: Statement
-    set_step_attempt: Statement
     claim_step: Statement
     create_retry_attempt: Statement
+    claim_for_execution: Statement
+    set_step_child_run_id: Statement
+    get_step_instances: Statement
+    find_stalled_runs: Statement
+    find_stalled_runs_after: Statement
+    find_undispatched_steps: Statement
+    find_undispatched_steps_after: Statement
+    update_version_status: Statement
     graph_steps: Statement
     step_names: Statement
     succeeded_results: Statement
@@ -114,7 +136,7 @@ class _PgWorkflowReads:
         async def body(conn: Conn) -> WorkflowVersion | None:
             params = {"name": name, "graph_hash": graph_hash}
             row = await fetch_one(conn, self._sql.get_version, params)
-            return None if row is None else WorkflowVersion(graph=decode(row[0]), source=row[1])
+            return None if row is None else _rows.workflow_version(row)
 
         return await self._db.run(body)
 
@@ -124,6 +146,8 @@ def _transition_params(step_id: str, change: StepChange, now: datetime) -> dict[
     return {
         "step_id": step_id,
         "status": change.status.value,
+        "active": change.status in ACTIVE_STATUSES,
+        "pending": change.status is StepStatus.PENDING,
         "set_outcome": change.outcome is not None,
         "result": result,
         "error": error,
@@ -161,6 +185,8 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
             "graph_hash": run.graph_hash,
             "wire": run.wire,
             "now": run.now,
+            "deterministic": run.deterministic,
+            "planned_steps": run.planned_steps,
         }
 
         async def body(conn: Conn) -> None:
@@ -182,10 +208,16 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
             "output": output,
             "error": error,
             "now": now,
+            "running": status is WorkflowStatus.RUNNING,
         }
 
         async def body(conn: Conn) -> int:
-            return await execute(conn, self._sql.update_run_status, params)
+            # the run row first (the lock every step write takes), then its pending steps
+            async with conn.pipeline(), conn.transaction():
+                run = conn.cursor()
+                await run.execute(self._sql.update_run_status, params)
+                await execute(conn, self._sql.rederive_dispatch, params)
+            return run.rowcount
 
         if await self._db.run(body) == 0:
             raise RunNotFound(run_id)
@@ -216,13 +248,14 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
             "retries": step.retries,
             "retry_delay": step.retry_delay,
             "now": step.now,
+            "from_step_name": step.from_step_name,
         }
 
-        async def body(conn: Conn) -> None:
-            await execute(conn, self._sql.insert_step, params)
+        async def body(conn: Conn) -> int:
+            return await execute(conn, self._sql.insert_step, params)
 
         try:
-            await self._db.run(body)
+            inserted = await self._db.run(body)
         except Exception as exc:
             if is_foreign_key_violation(exc):
                 raise RunNotFound(step.run_id) from exc
@@ -231,6 +264,8 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
             if is_out_of_range(exc):  # the spec sets no bound; the int column does
                 raise InvalidValue(f"retries is too large for PostgreSQL: {step.retries}") from exc
             raise
+        if inserted == 0:
+            raise RunNotFound(step.run_id)
         return step.initial_state()
 
     async def _get_step_state(self, run_id: str, step_name: str) -> StepState | None:
@@ -241,34 +276,27 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
 
         return await self._db.run(body)
 
-    async def _set_step(self, step_id: str, change: StepChange, now: datetime) -> None:
-        params = _transition_params(step_id, change, now)
+    async def _step_write(self, statement: Statement, params: Mapping[str, object]) -> Row:
+        """One step write: its run row locked first, then `statement` (one row back) in the
+        same transaction and round trip (docs/operations.md#storage-layout)."""
 
-        async def body(conn: Conn) -> int:
+        async def body(conn: Conn) -> Row:
             async with conn.pipeline(), conn.transaction():
-                step = conn.cursor()
-                await step.execute(self._sql.set_step, params)
-                await execute(conn, self._sql.set_step_attempt, params)
-            return step.rowcount
+                await execute(conn, self._sql.lock_run_of_step, params)
+                row = await fetch_one(conn, statement, params)
+            assert row is not None
+            return row
 
-        if await self._db.run(body) == 0:
+        return await self._db.run(body)
+
+    async def _set_step(self, step_id: str, change: StepChange, now: datetime) -> None:
+        row = await self._step_write(self._sql.set_step, _transition_params(step_id, change, now))
+        if row[0] == 0:
             raise StepNotFound.by_id(step_id)
 
     async def _claim_step(self, step_id: str, now: datetime) -> StepState | None:
-        change = StepChange(status=StepStatus.RUNNING, stamp="running_at", outcome=None)
-        attempt_params = _transition_params(step_id, change, now)
-
-        async def body(conn: Conn) -> tuple[bool, StepState | None]:
-            async with conn.pipeline(), conn.transaction():
-                params = {"step_id": step_id, "now": now}
-                row = await fetch_one(conn, self._sql.claim_step, params)
-                assert row is not None
-                found, state = _rows.claimed_step(row)
-                if state is not None:
-                    await execute(conn, self._sql.set_step_attempt, attempt_params)
-                return found, state
-
-        found, state = await self._db.run(body)
+        row = await self._step_write(self._sql.claim_step, {"step_id": step_id, "now": now})
+        found, state = _rows.claimed_step(row)
         if not found:
             raise StepNotFound.by_id(step_id)
         return state
@@ -284,13 +312,107 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
         }
 
         async def body(conn: Conn) -> StepState | None:
-            row = await fetch_one(conn, self._sql.create_retry_attempt, params)
+            async with conn.pipeline(), conn.transaction():
+                await execute(conn, self._sql.lock_run_of_step, params)
+                row = await fetch_one(conn, self._sql.create_retry_attempt, params)
             return None if row is None else _rows.step_state(row)
 
         state = await self._db.run(body)
         if state is None:
             raise StepNotFound.by_id(step_id)
         return state
+
+    async def _claim_step_for_execution(
+        self,
+        run_id: str,
+        step_name: str,
+        rpc_name: str | None,
+        max_attempts: int | None,
+        now: datetime,
+    ) -> StepState | None:
+        params = {
+            "run_id": run_id,
+            "step_name": step_name,
+            "rpc_name": rpc_name,
+            "max_attempts": max_attempts,
+            "now": now,
+        }
+
+        async def body(conn: Conn) -> Row:
+            async with conn.pipeline(), conn.transaction():
+                await execute(conn, self._sql.lock_run, params)
+                row = await fetch_one(conn, self._sql.claim_for_execution, params)
+            assert row is not None
+            return row
+
+        found, matches, *claimed = await self._db.run(body)
+        if not found:
+            raise StepNotFound.by_name(run_id, step_name)
+        if not matches:
+            raise StepFunctionMismatch(run_id, step_name)
+        return _rows.claimed_step((True, *claimed))[1]
+
+    async def _set_step_child_run_id(self, step_id: str, child_run_id: str, now: datetime) -> None:
+        params = {"step_id": step_id, "child_run_id": child_run_id, "now": now}
+        row = await self._step_write(self._sql.set_step_child_run_id, params)
+        if row[0] == 0:
+            raise StepNotFound.by_id(step_id)
+
+    async def _get_step_instances(self, run_id: str) -> list[StepInstance]:
+        async def body(conn: Conn) -> list[StepInstance]:
+            rows = await fetch_all(conn, self._sql.get_step_instances, {"run_id": run_id})
+            return [_rows.step_instance(row) for row in rows]
+
+        return await self._db.run(body)
+
+    async def _find_stalled_runs(
+        self, older_than: datetime, limit: int, after: StalledRun | None
+    ) -> list[StalledRun]:
+        query, params = self._sweep(
+            self._sql.find_stalled_runs,
+            self._sql.find_stalled_runs_after,
+            older_than,
+            limit,
+            None if after is None else (after.idle_since, after.run_id),
+        )
+
+        async def body(conn: Conn) -> list[StalledRun]:
+            return [_rows.stalled_run(row) for row in await fetch_all(conn, query, params)]
+
+        return await self._db.run(body)
+
+    async def _find_undispatched_steps(
+        self, older_than: datetime, limit: int, after: UndispatchedStep | None
+    ) -> list[UndispatchedStep]:
+        query, params = self._sweep(
+            self._sql.find_undispatched_steps,
+            self._sql.find_undispatched_steps_after,
+            older_than,
+            limit,
+            None if after is None else (after.pending_since, after.step_id),
+        )
+
+        async def body(conn: Conn) -> list[UndispatchedStep]:
+            return [_rows.undispatched_step(row) for row in await fetch_all(conn, query, params)]
+
+        return await self._db.run(body)
+
+    @staticmethod
+    def _sweep(
+        first: Statement,
+        later: Statement,
+        older_than: datetime,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> tuple[Statement, dict[str, object]]:
+        """A sweeper's statement and parameters: its first page, or the page after a cursor
+        turned into a UUID keyset bound (`_keyset`)."""
+        params: dict[str, object] = {"older_than": older_than, "limit": limit}
+        bound = None if after is None else after_bound(*after)
+        if bound is None:
+            return first, params
+        params["after_at"], params["after_id"] = bound
+        return later, params
 
     async def _get_graph_steps(self, run_id: str) -> list[GraphStep]:
         async def body(conn: Conn) -> list[GraphStep]:
@@ -317,11 +439,8 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
 
     async def _set_branch_taken(self, step_id: str, branch_key: str, now: datetime) -> None:
         params = {"step_id": step_id, "branch_key": branch_key, "now": now}
-
-        async def body(conn: Conn) -> int:
-            return await execute(conn, self._sql.set_branch_taken, params)
-
-        if await self._db.run(body) == 0:
+        row = await self._step_write(self._sql.set_branch_taken, params)
+        if row[0] == 0:
             raise StepNotFound.by_id(step_id)
 
     async def _upsert_workflow_version(
@@ -330,7 +449,7 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
         graph_hash: str,
         graph: str,
         source: str,
-        status: WorkflowVersionStatus,  # stored by the spec 05 migration (its helper)
+        status: WorkflowVersionStatus,
         now: datetime,
     ) -> bool:
         params = {
@@ -338,11 +457,22 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
             "graph_hash": graph_hash,
             "graph": graph,
             "source": source,
+            "status": status.value,
             "now": now,
         }
 
         async def body(conn: Conn) -> int:
             return await execute(conn, self._sql.upsert_version, params)
+
+        return await self._db.run(body) == 1
+
+    async def _update_workflow_version_status(
+        self, name: str, graph_hash: str, status: WorkflowVersionStatus, now: datetime
+    ) -> bool:
+        params = {"name": name, "graph_hash": graph_hash, "status": status.value}
+
+        async def body(conn: Conn) -> int:
+            return await execute(conn, self._sql.update_version_status, params)
 
         return await self._db.run(body) == 1
 

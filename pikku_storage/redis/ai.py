@@ -498,8 +498,15 @@ class RedisAgentRunService(_RedisAIBase, AgentRunService):
 
     @translated
     async def _list_threads(
-        self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
+        self,
+        agent_name: str | None,
+        resource_id: str | None,
+        owners: list[str] | None,
+        limit: int,
+        offset: int,
     ) -> list[Thread]:
+        if owners is not None:
+            raise NotImplementedError  # owner-scoped listing: the backend's spec 05 work
         k = self._keys
         if agent_name is None:
             index = k.threads() if resource_id is None else k.by_resource(resource_id)

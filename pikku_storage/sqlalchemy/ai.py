@@ -423,8 +423,15 @@ class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
     (docs/services/agent-runs.md)."""
 
     async def _list_threads(
-        self, agent_name: str | None, resource_id: str | None, limit: int, offset: int
+        self,
+        agent_name: str | None,
+        resource_id: str | None,
+        owners: list[str] | None,
+        limit: int,
+        offset: int,
     ) -> list[Thread]:
+        if owners is not None:
+            raise NotImplementedError  # owner-scoped listing: the backend's spec 05 work
         threads, runs = self._db.tables.ai_threads, self._db.tables.ai_runs
         query = select(threads)
         if resource_id is not None:

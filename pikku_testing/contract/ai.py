@@ -10,12 +10,15 @@ and `pikku_clock` fixtures. Items 64-66 (index use) are each backend's own tests
 
 from __future__ import annotations
 
+from pikku_testing.contract._ai_additions import MessageFlagTests, RunAdditionTests
 from pikku_testing.contract._ai_approvals import ApprovalTests, RunConcurrencyTests
 from pikku_testing.contract._ai_concurrency import StorageConcurrencyTests
 from pikku_testing.contract._ai_console import ConsoleTests
 from pikku_testing.contract._ai_messages import SaveMessageTests
+from pikku_testing.contract._ai_owners import OwnerTests
 from pikku_testing.contract._ai_reading import ReadMessageTests
 from pikku_testing.contract._ai_runs import RunTests
+from pikku_testing.contract._ai_scores import ScoreTests
 from pikku_testing.contract._ai_threads import ThreadTests, WorkingMemoryTests
 from pikku_testing.contract._ai_values import StorageValueTests
 from pikku_testing.contract._ai_values_runs import ConsoleValueTests, RunValueTests
@@ -33,6 +36,7 @@ class AIStorageServiceContract(
     StorageValueTests,
     StorageConcurrencyTests,
     MessageLimitTests,
+    MessageFlagTests,
     ContractBase,
 ):
     """Threads, messages, working memory, identifiers and concurrent writes (docs/contract.md,
@@ -40,10 +44,18 @@ class AIStorageServiceContract(
 
 
 class AIRunStateServiceContract(
-    RunTests, ApprovalTests, RunValueTests, RunConcurrencyTests, ContractBase
+    RunTests,
+    ApprovalTests,
+    RunValueTests,
+    RunConcurrencyTests,
+    ScoreTests,
+    RunAdditionTests,
+    ContractBase,
 ):
-    """Runs, pending approvals and decisions (docs/contract.md, 53-56, 60-61)."""
+    """Runs, pending approvals, decisions and scores (docs/contract.md, 53-56, 60-61; spec 05
+    1-5, 15)."""
 
 
-class AgentRunServiceContract(ConsoleTests, ConsoleValueTests, ContractBase):
-    """Console listing, reading, deletion, agent names and retention (docs/contract.md, 53, 63)."""
+class AgentRunServiceContract(ConsoleTests, ConsoleValueTests, OwnerTests, ContractBase):
+    """Console listing, owner scoping, reading, deletion, agent names and retention
+    (docs/contract.md, 53, 63; spec 05 6-10)."""

@@ -36,6 +36,7 @@ _WORKFLOW_JSON = {
     ("workflow_step_history", "error"),
     ("workflow_run_state", "value"),
     ("workflow_versions", "graph"),
+    ("workflow_runs", "planned_steps"),
 }
 
 
@@ -73,6 +74,7 @@ async def test_json_is_json_or_text_never_jsonb_and_text_compares_bytewise(
     plain = {"title", "content_text", "result", "error_message", "missing_rpcs", "usage_model"}
     plain |= {"metadata", "content_parts", "args", "payload", "data", "kind", "status", "role"}
     plain |= {"opening_data", "user_session", "endpoint", "source", "suspend_reason", "checksum"}
+    plain |= {"reasoning_content", "reason"}
     for table, column, data_type, collation in columns:
         if data_type == "text" and column not in plain:
             assert collation == "C", f"{table}.{column}"

@@ -40,6 +40,7 @@ PINNED: Final = {
     1: "b3a3e116d316b97294ec0f85ddd482c1c8bb0372943f2a9b5bf02e1bc1681d48",
     2: "c41f85f89b8fb4d0e4f17775382aa253873091d39e670cf39df29a21bee8b7e8",
     3: "3b779dbacdadf3debb6988528d9f69157e95b50951856c861b299dc070dfddae",
+    4: "764bef31a56afc3c09d090834a9c4c13afa31938cd8fa4b0e8e37be1ea65e3ca",
 }
 
 # Argument: [url, schema]. Builds a Storage, prints "ready", waits for a line on stdin, then

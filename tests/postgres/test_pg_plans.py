@@ -93,18 +93,26 @@ async def seeded_storage(pg_url: str, fresh_schema: str) -> str:
 
 _WORKFLOW_SEED: Final[list[LiteralString]] = [
     "INSERT INTO {schema}.workflow_runs (workflow_run_id, workflow, status, input, inline, wire,"
-    " created_at, updated_at)"
+    " created_at, updated_at, activity_at, active_steps)"
     " SELECT md5(i::text)::uuid, 'wf' || (i % 40),"
-    " (ARRAY['running','suspended','completed','failed','cancelled'])[1 + i % 5], '1', false,"
+    # runs past 2000 (no steps) are mostly completed, so a status is a selective filter
+    " (ARRAY['running','suspended','completed','failed','cancelled'])"
+    "[CASE WHEN i <= 2000 OR i % 7 = 0 THEN 1 + i % 5 ELSE 3 END], '1', false,"
     " '{{\"type\":\"test\"}}', timestamptz '2025-01-01' + i * interval '1 second',"
-    " timestamptz '2025-01-01' + i * interval '1 second'"
+    " timestamptz '2025-01-01' + i * interval '1 second',"
+    " timestamptz '2025-01-01' + i * interval '1 second',"
+    # run i <= 2000 holds six steps, all `running` when (i - 1) % 4 = 1 (see the steps)
+    " CASE WHEN i <= 2000 AND (i - 1) % 4 = 1 THEN 6 ELSE 0 END"
     " FROM generate_series(1, 12000) AS i",
     "INSERT INTO {schema}.workflow_step (workflow_step_id, workflow_run_id, step_name, status,"
-    " attempt_count, created_at, updated_at)"
+    " attempt_count, created_at, updated_at, dispatch_since)"
     " SELECT md5(i::text)::uuid, md5((1 + i % 2000)::text)::uuid, 'step' || i,"
     " (ARRAY['pending','running','succeeded','failed'])[1 + i % 4], 1,"
     " timestamptz '2025-01-01' + i * interval '1 second',"
-    " timestamptz '2025-01-01' + i * interval '1 second'"
+    " timestamptz '2025-01-01' + i * interval '1 second',"
+    # pending (i % 4 = 0) in a running run ((1 + i % 2000) % 5 = 0)
+    " CASE WHEN i % 4 = 0 AND (1 + i % 2000) % 5 = 0"
+    " THEN timestamptz '2025-01-01' + i * interval '1 second' END"
     " FROM generate_series(1, 12000) AS i",
     "INSERT INTO {schema}.workflow_step_history (workflow_step_id, attempt, workflow_run_id,"
     " status, created_at, updated_at)"
@@ -141,6 +149,8 @@ async def test_workflow_queries_scan_indexes_in_order_without_sorting(
         "stamp_scheduled": False,
         "stamp_succeeded": False,
         "stamp_failed": False,
+        "active": True,
+        "pending": False,
     }
     names = {"run_id": RUN1, "names": ["step2000", "step4000", "x"]}
     cases: Cases = {
@@ -180,22 +190,77 @@ async def test_workflow_queries_scan_indexes_in_order_without_sorting(
         "graph steps": (q(w.GRAPH_STEPS), {"run_id": RUN1}, set()),
         "step names": (q(w.STEP_NAMES), names, {"workflow_step_run_name_key"}),
         "succeeded results": (q(w.SUCCEEDED_RESULTS), names, {"workflow_step_run_name_key"}),
-        "transition (step)": (q(w.SET_STEP), transition, {"workflow_step_pkey"}),
-        "transition (attempt)": (
-            q(w.SET_STEP_ATTEMPT),
-            transition,
-            {"workflow_step_pkey", "workflow_step_history_pkey"},
+        "lock the run of a step": (
+            q(w.LOCK_RUN_OF_STEP),
+            step,
+            {"workflow_step_pkey", "workflow_runs_pkey"},
         ),
-        "claim_step": (q(w.CLAIM_STEP), step, {"workflow_step_pkey"}),
+        "lock a run": (q(w.LOCK_RUN), {"run_id": RUN1}, {"workflow_runs_pkey"}),
+        "transition": (
+            q(w.SET_STEP),
+            transition,
+            {"workflow_step_pkey", "workflow_step_history_pkey", "workflow_runs_pkey"},
+        ),
+        "claim_step": (
+            q(w.CLAIM_STEP),
+            step,
+            {"workflow_step_pkey", "workflow_step_history_pkey", "workflow_runs_pkey"},
+        ),
         "create_retry_attempt": (
             q(w.CREATE_RETRY_ATTEMPT),
             {**step, "status": "pending", "running": False},
-            {"workflow_step_pkey"},
+            {"workflow_step_pkey", "workflow_runs_pkey"},
+        ),
+        "claim_step_for_execution": (
+            q(w.CLAIM_FOR_EXECUTION),
+            {
+                "run_id": RUN1,
+                "step_name": "step2000",
+                "rpc_name": None,
+                "max_attempts": 3,
+                "now": T0,
+            },
+            {"workflow_step_run_name_key", "workflow_step_pkey", "workflow_runs_pkey"},
+        ),
+        "set_step_child_run_id": (
+            q(w.SET_STEP_CHILD_RUN_ID),
+            {**step, "child_run_id": "child"},
+            {"workflow_step_pkey", "workflow_step_history_pkey", "workflow_runs_pkey"},
         ),
         "set_branch_taken": (
             q(w.SET_BRANCH_TAKEN),
             {**step, "branch_key": "b"},
-            {"workflow_step_pkey"},
+            {"workflow_step_pkey", "workflow_runs_pkey"},
+        ),
+        "update_run_status: pending steps' dispatch": (
+            q(w.REDERIVE_DISPATCH),
+            {"run_id": RUN1, "running": True},
+            set(),
+        ),
+        "get_step_instances": (
+            q(w.GET_STEP_INSTANCES),
+            {"run_id": RUN1},
+            {"workflow_step_run_created_idx"},
+        ),
+        "find_stalled_runs": (
+            q(w.FIND_STALLED_RUNS),
+            {"older_than": MID, "limit": 100},
+            {"workflow_runs_stalled_idx"},
+        ),
+        "find_stalled_runs after": (
+            q(w.FIND_STALLED_RUNS_AFTER),
+            {"older_than": MID, "limit": 100, "after_at": T0, "after_id": RUN1},
+            {"workflow_runs_stalled_idx"},
+        ),
+        "find_undispatched_steps": (
+            q(w.FIND_UNDISPATCHED_STEPS),
+            {"older_than": MID, "limit": 100},
+            {"workflow_step_undispatched_idx"},
+        ),
+        "find_undispatched_steps after": (
+            q(w.FIND_UNDISPATCHED_STEPS_AFTER),
+            {"older_than": MID, "limit": 100, "after_at": T0, "after_id": STEP1},
+            {"workflow_step_undispatched_idx"},
         ),
         "get_run_steps": (q(w.GET_RUN_STEPS), {"run_id": RUN1}, {"workflow_step_run_created_idx"}),
         "get_run_history": (
@@ -221,8 +286,35 @@ async def test_workflow_queries_scan_indexes_in_order_without_sorting(
         ),
         "upsert_workflow_version": (
             q(w.UPSERT_VERSION),
-            {"name": "wf1", "graph_hash": "h1", "graph": "{}", "source": "dsl", "now": T0},
+            {
+                "name": "wf1",
+                "graph_hash": "h1",
+                "graph": "{}",
+                "source": "dsl",
+                "status": "active",
+                "now": T0,
+            },
             set(),
+        ),
+        "update_workflow_version_status": (
+            q(w.UPDATE_VERSION_STATUS),
+            {"name": "wf1", "graph_hash": "h1", "status": "draft"},
+            {"workflow_versions_pkey"},
+        ),
+        "insert_step_state": (
+            q(w.INSERT_STEP),
+            {
+                "step_id": "c4ca4238-a0b9-3382-8dcc-000000000000",
+                "run_id": RUN1,
+                "step_name": "new",
+                "rpc_name": None,
+                "from_step_name": None,
+                "data": None,
+                "retries": None,
+                "retry_delay": None,
+                "now": T0,
+            },
+            {"workflow_runs_pkey"},
         ),
     }
     assert await _check(admin, schema, cases, no_sort=True) == {}
@@ -285,7 +377,7 @@ async def test_ai_request_path_queries_use_indexes(admin: Conn, seeded_storage: 
         ),
         "save_messages results": (
             q(a.SET_TOOL_RESULTS),
-            {**thread, "ids": ["tc1", "tc2"], "results": ["a", "b"]},
+            {**thread, "ids": ["tc1", "tc2"], "results": ["a", "b"], "undelivered": [True, False]},
             {"ai_tool_calls_pkey"},
         ),
         "get_messages last_n": (
@@ -394,6 +486,35 @@ async def test_ai_request_path_queries_use_indexes(admin: Conn, seeded_storage: 
             {"ai_threads_updated_idx", "ai_threads_pkey"},
         ),
         "delete_thread": (q(a.DELETE_THREAD), thread, {"ai_threads_pkey"}),
+        "save_score": (
+            q(a.SAVE_SCORE),
+            {
+                "run_id": "run5",
+                "scorer_name": "s",
+                "score": 0.5,
+                "reason": None,
+                "metadata": None,
+                "now": T0,
+            },
+            {"ai_runs_pkey"},
+        ),
+        "get_scores": (q(a.GET_SCORES), {"run_id": "run5"}, {"ai_run_scores_run_idx"}),
+        "list_threads by owners": (
+            q(a.LIST_THREADS_BY_OWNERS),
+            {**page, "owners": ["r1", "r2"], "lows": ["r1:", "r2:"], "highs": ["r1;", "r2;"]},
+            {"ai_threads_resource_idx"},
+        ),
+        "list_threads by agent and owners": (
+            q(a.LIST_THREADS_BY_AGENT_OWNERS),
+            {
+                **page,
+                "agent_name": "agent3",
+                "owners": ["r1", "r2"],
+                "lows": ["r1:", "r2:"],
+                "highs": ["r1;", "r2;"],
+            },
+            {"ai_threads_resource_idx", "ai_runs_agent_idx"},
+        ),
     }
     assert await _check(admin, schema, cases, no_sort=False) == {}
 
