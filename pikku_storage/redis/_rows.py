@@ -19,6 +19,7 @@ from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
 from pikku_storage.interfaces.workflows import GraphStep
 from pikku_storage.records import (
     AgentRun,
+    AgentRunScore,
     AgentRunStatus,
     ApprovalStatus,
     ChannelAndSession,
@@ -42,6 +43,7 @@ __all__ = [
     "STEP_FIELDS",
     "Reader",
     "agent_run",
+    "agent_run_score",
     "channel_and_session",
     "deployment_info",
     "graph_step",
@@ -368,17 +370,20 @@ _ROLE: Final = MessageRole._value2member_map_
 def stored_messages(reply: object) -> list[StoredMessage]:
     """The messages of an `ai_get_messages` reply, their blobs parsed in one call.
 
-    Per message: its blob (id, role, text, parts, created_at, tool_calls), then a counted flat
-    list of its answered calls' ids and results.
+    Per message: its blob (id, role, text, parts, created_at, tool_calls, and `reasoning` and
+    `interrupted` when set), then a counted flat list of its answered calls' ids, results and
+    undelivered flags.
     """
-    items = strings(reply)
+    items = [text(item) for item in cast("list[object]", reply)]
     blobs: list[str | None] = []
-    answered: list[dict[str, str]] = []
+    answered: list[dict[str, tuple[str, bool]]] = []
     i, end = 0, len(items)
     while i < end:
         blobs.append(items[i])
         n = int(items[i + 1])
-        answered.append({items[j]: items[j + 1] for j in range(i + 2, i + 2 + n, 2)})
+        answered.append(
+            {items[j]: (items[j + 1], items[j + 2] == "1") for j in range(i + 2, i + 2 + n, 3)}
+        )
         i += 2 + n
     messages = []
     for data, results in zip(_build.decode_page(blobs), answered, strict=True):
@@ -395,19 +400,37 @@ def stored_messages(reply: object) -> list[StoredMessage]:
                 ),
                 created_at=from_epoch_ms(created),
                 tool_calls=[_stored_call(call, results) for call in calls] if calls else [],
+                reasoning_content=cast("str | None", data.get("reasoning")),
+                interrupted=data.get("interrupted") is True,
             )
         )
     return messages
 
 
-def _stored_call(call: JsonValue, results: Mapping[str, str]) -> StoredToolCall:
+def _stored_call(call: JsonValue, results: Mapping[str, tuple[str, bool]]) -> StoredToolCall:
     assert isinstance(call, dict)
     call_id = cast(str, call["id"])
+    found = results.get(call_id)
     return StoredToolCall(
         id=call_id,
         name=cast(str, call["name"]),
         args=cast("JsonObject", decode(cast(str, call["args"]))),
-        result=results.get(call_id),
+        result=None if found is None else found[0],
+        undelivered=False if found is None else found[1],
+    )
+
+
+def agent_run_score(run_id: str, member: str, score: float) -> AgentRunScore:
+    """One entry of a run's scores zset: member `<seq16>:<JSON>`, score `created_at` ms."""
+    data = cast("dict[str, JsonValue]", decode(member[17:]))
+    reason, metadata = data.get("reason"), data.get("metadata")
+    return _build.agent_run_score(
+        run_id,
+        cast(str, data["scorer"]),
+        float(cast(str, data["score"])),
+        cast("str | None", reason),
+        cast("str | None", metadata),
+        ms(str(int(score))),
     )
 
 
