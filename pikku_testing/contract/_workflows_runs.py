@@ -301,7 +301,7 @@ class WorkflowRunTests:
         run_id = await new_run(storage)
         state = await wf.insert_step_state(run_id, "s", "rpc.fn", {"d": 1}, retries=2)
         assert is_uuid4(state.step_id)
-        expected = expected_step(state.step_id, retries=2)
+        expected = expected_step(state.step_id, retries=2, rpc_name="rpc.fn")
         assert state == expected
         assert await wf.get_step_state(run_id, "s") == expected
         assert await wf.get_run_history(run_id) == [history_entry(expected, "s")]

@@ -293,6 +293,7 @@ class WorkflowStepTests:
             error=stored_error("m"),
             retries=2,
             retry_delay="2s",
+            rpc_name="rpc.fn",
             updated_at=_at(2),
             running_at=_at(1),
             failed_at=_at(2),
@@ -307,12 +308,22 @@ class WorkflowStepTests:
         pikku_clock.set(_at(3))
         retried = await storage.workflows.create_retry_attempt(first.step_id, "pending")
         live = expected_step(
-            first.step_id, attempt_count=2, retries=2, retry_delay="2s", updated_at=_at(3)
+            first.step_id,
+            attempt_count=2,
+            retries=2,
+            retry_delay="2s",
+            updated_at=_at(3),
+            rpc_name="rpc.fn",
         )
         assert retried == live
         assert await storage.workflows.get_step_state(run_id, "s") == live
         second = expected_step(
-            first.step_id, attempt_count=2, retries=2, retry_delay="2s", created_at=_at(3)
+            first.step_id,
+            attempt_count=2,
+            retries=2,
+            retry_delay="2s",
+            created_at=_at(3),
+            rpc_name="rpc.fn",
         )
         assert await storage.workflow_runs.get_run_history(run_id) == [
             history_entry(first, "s"),
@@ -334,6 +345,7 @@ class WorkflowStepTests:
             attempt_count=2,
             retries=2,
             retry_delay="2s",
+            rpc_name="rpc.fn",
             updated_at=_at(3),
             running_at=_at(3),
         )
@@ -345,6 +357,7 @@ class WorkflowStepTests:
             attempt_count=2,
             retries=2,
             retry_delay="2s",
+            rpc_name="rpc.fn",
             created_at=_at(3),
             running_at=_at(3),
         )
