@@ -39,7 +39,7 @@ RunColumns: TypeAlias = tuple[
 # timestamps aware; converted to UTC here when a session speaks another zone
 
 _WIRE_CACHE: Final = 256  # distinct wire texts kept (most runs share one)
-_wires: dict[str, tuple[str, str | None, str | None]] = {}
+_wires: dict[str, WorkflowRunWire] = {}
 _STATUS: Final = WorkflowStatus._value2member_map_
 
 
@@ -57,16 +57,25 @@ def decode_page(texts: Sequence[str | None]) -> list[JsonValue]:
     return values
 
 
+def _copy(w: WorkflowRunWire) -> WorkflowRunWire:
+    return WorkflowRunWire(
+        type=w.type,
+        id=w.id,
+        parent_run_id=w.parent_run_id,
+        parent_step_id=w.parent_step_id,
+        pikku_user_id=w.pikku_user_id,
+    )
+
+
 def wire(text: str) -> WorkflowRunWire:
     """The stored wire as a new record, parsed once per distinct text."""
-    fields = _wires.get(text)
-    if fields is None:
+    parsed = _wires.get(text)
+    if parsed is None:
         parsed = decode_wire(text)
-        fields = (parsed.type, parsed.id, parsed.parent_run_id)
         if len(_wires) >= _WIRE_CACHE:
             _wires.clear()
-        _wires[text] = fields
-    return WorkflowRunWire(type=fields[0], id=fields[1], parent_run_id=fields[2])
+        _wires[text] = parsed
+    return _copy(parsed)  # a new record: callers may mutate theirs
 
 
 def workflow_runs(rows: Sequence[RunColumns]) -> list[WorkflowRun]:
@@ -78,7 +87,7 @@ def workflow_runs(rows: Sequence[RunColumns]) -> list[WorkflowRun]:
     for run_id, workflow, status, _, _, _, inline, graph_hash, w, created, updated in rows:
         error = values[n + 2]
         assert error is None or isinstance(error, dict)
-        fields = wires.get(w)
+        cached = wires.get(w)
         runs.append(
             WorkflowRun(
                 id=run_id,
@@ -89,9 +98,7 @@ def workflow_runs(rows: Sequence[RunColumns]) -> list[WorkflowRun]:
                 error=error,
                 inline=inline,
                 graph_hash=graph_hash,
-                wire=wire(w)
-                if fields is None
-                else WorkflowRunWire(type=fields[0], id=fields[1], parent_run_id=fields[2]),
+                wire=wire(w) if cached is None else _copy(cached),
                 created_at=created if created.tzinfo is utc else created.astimezone(utc),
                 updated_at=updated if updated.tzinfo is utc else updated.astimezone(utc),
             )

@@ -117,6 +117,18 @@ class WorkflowKeys:
     def steprefs(self) -> str:
         return f"{self.p}:wf:{{{self.p}}}:steprefs"
 
+    def idle(self) -> str:
+        """Running runs with no step in flight: member run id, score `activity_at` ms."""
+        return f"{self.p}:wf:{{{self.p}}}:idle"
+
+    def undispatched(self) -> str:
+        """Pending steps of running runs: member `<step_id>:<run_id>`, score `dispatch_since`."""
+        return f"{self.p}:wf:{{{self.p}}}:undispatched"
+
+    def steps_prefix(self) -> tuple[str, str]:
+        """What goes before and after a run id in its steps-hash key (for the sweeper)."""
+        return f"{self.p}:wf:{{", "}:steps"
+
     def run_indexes(self, workflow: str, status: str) -> list[str]:
         """The four status-dependent index keys of a run: status, workflow+status, updated,
         then the workflow index (status-independent), in the order the scripts expect."""

@@ -12,7 +12,11 @@ from datetime import datetime
 from typing import Final, cast
 
 from pikku_storage import _build
-from pikku_storage._serial import decode_approval, decode_content
+from pikku_storage._serial import (
+    decode_approval,
+    decode_content,
+    decode_planned_steps,
+)
 from pikku_storage.clock import from_epoch_ms
 from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
 from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
@@ -28,14 +32,18 @@ from pikku_storage.records import (
     PendingApproval,
     ResolvedApproval,
     RunStep,
+    StalledRun,
     StepHistoryEntry,
+    StepInstance,
     StepState,
     StepStatus,
     SuspendReason,
     Thread,
+    UndispatchedStep,
     Usage,
     WorkflowRun,
     WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 __all__ = [
@@ -54,11 +62,14 @@ __all__ = [
     "resolved_approval",
     "run_step",
     "split_fields",
+    "stalled_runs",
+    "step_instance",
     "step_state",
     "stored_messages",
     "strings",
     "text",
     "thread",
+    "undispatched_steps",
     "workflow_run",
     "workflow_runs",
     "workflow_version",
@@ -76,6 +87,8 @@ RUN_FIELDS: Final = (
     "wire",
     "created_at",
     "updated_at",
+    "deterministic",
+    "planned_steps",
 )
 
 # the live-step fields a StepState needs (claim and retry scripts return these)
@@ -92,6 +105,9 @@ STEP_FIELDS: Final = (
     "scheduled_at",
     "succeeded_at",
     "failed_at",
+    "rpc_name",
+    "from_step_name",
+    "child_run_id",
 )
 
 
@@ -202,11 +218,11 @@ def workflow_run(run_id: str, values: Sequence[object]) -> WorkflowRun:
     return _runs(strings([run_id, *("" if value is None else value for value in values)]))[0]
 
 
-_RUN_WIDTH: Final = 11
+_RUN_WIDTH: Final = 13
 
 
 def workflow_runs(reply: object) -> list[WorkflowRun]:
-    """The runs of a `wf_list_runs` reply: 11 NUL-separated fields per run, "" if absent."""
+    """The runs of a `wf_list_runs` reply: 13 NUL-separated fields per run, "" if absent."""
     joined = text(reply)
     return _runs(joined.split("\0") if joined else [])
 
@@ -230,7 +246,12 @@ def _runs(items: Sequence[str]) -> list[WorkflowRun]:
                 ms(items[i + 10]),
             )
         )
-    return _build.workflow_runs(columns)
+    runs = _build.workflow_runs(columns)
+    for run, i in zip(runs, range(0, len(items), _RUN_WIDTH), strict=True):
+        # 05 §3.1 fields; a run written by layout 1 has neither (False, [])
+        run.deterministic = items[i + 11] == "1"
+        run.planned_steps = decode_planned_steps(items[i + 12] or None)
+    return runs
 
 
 def _step_common(f: Mapping[str, str]) -> dict[str, object]:
@@ -248,6 +269,9 @@ def _step_common(f: Mapping[str, str]) -> dict[str, object]:
         "scheduled_at": _opt_ms(f.get("scheduled_at")),
         "succeeded_at": _opt_ms(f.get("succeeded_at")),
         "failed_at": _opt_ms(f.get("failed_at")),
+        "rpc_name": f.get("rpc_name"),
+        "from_step_name": f.get("from_step_name"),
+        "child_run_id": f.get("child_run_id"),
     }
 
 
@@ -261,7 +285,6 @@ def run_step(step_id: str, f: Mapping[str, str]) -> RunStep:
         step_id=step_id,
         attempt_count=int(f["attempt"]),
         step_name=f["name"],
-        rpc_name=f.get("rpc_name"),
         data=decode_optional(f.get("data")),
         **_step_common(f),  # type: ignore[arg-type]  # typed by _step_common's keys
     )
@@ -272,7 +295,7 @@ def history_entry(
 ) -> StepHistoryEntry:
     """One attempt: its own status, outcome and stamps, the step's name and retry policy."""
     merged = dict(a)
-    for key in ("retries", "retry_delay"):
+    for key in ("retries", "retry_delay", "rpc_name", "from_step_name"):
         if key in step:
             merged[key] = step[key]
     return StepHistoryEntry(
@@ -295,10 +318,47 @@ def graph_step(f: Mapping[str, str]) -> GraphStep:
 
 
 def workflow_version(stored: str) -> WorkflowVersion:
+    """A version's JSON; one written by layout 1 has no `status` (`active`)."""
     data = cast("dict[str, JsonValue]", decode(stored))
-    source = data["source"]
+    source, status = data["source"], data.get("status", "active")
     assert isinstance(source, str)
-    return WorkflowVersion(graph=data["graph"], source=source)
+    assert isinstance(status, str)
+    return WorkflowVersion(
+        graph=data["graph"], source=source, status=WorkflowVersionStatus(status)
+    )
+
+
+def step_instance(step_id: str, f: Mapping[str, str]) -> StepInstance:
+    return StepInstance(
+        step_id=step_id,
+        step_name=f["name"],
+        status=StepStatus(f["status"]),
+        from_step_name=f.get("from_step_name"),
+    )
+
+
+def stalled_runs(reply: object) -> list[StalledRun]:
+    """Triples run id, idle_since ms, workflow of a `wf_find_stalled` reply."""
+    items = strings(reply)
+    return [
+        StalledRun(run_id=items[i], workflow=items[i + 2], idle_since=ms(items[i + 1]))
+        for i in range(0, len(items), 3)
+    ]
+
+
+def undispatched_steps(reply: object) -> list[UndispatchedStep]:
+    """Six fields per step of a `wf_find_undispatched` reply."""
+    items = strings(reply)
+    return [
+        UndispatchedStep(
+            run_id=items[i + 1],
+            step_id=items[i],
+            step_name=items[i + 3],
+            rpc_name=items[i + 5] if items[i + 4] == "1" else None,
+            pending_since=ms(items[i + 2]),
+        )
+        for i in range(0, len(items), 6)
+    ]
 
 
 # --- AI ----------------------------------------------------------------------------------------
