@@ -323,9 +323,7 @@ def workflow_version(stored: str) -> WorkflowVersion:
     source, status = data["source"], data.get("status", "active")
     assert isinstance(source, str)
     assert isinstance(status, str)
-    return WorkflowVersion(
-        graph=data["graph"], source=source, status=WorkflowVersionStatus(status)
-    )
+    return WorkflowVersion(graph=data["graph"], source=source, status=WorkflowVersionStatus(status))
 
 
 def step_instance(step_id: str, f: Mapping[str, str]) -> StepInstance:
