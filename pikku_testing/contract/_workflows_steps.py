@@ -280,9 +280,7 @@ class WorkflowStepTests:
         """A step (retries 2, delay "2s") that ran at 1 s and failed at 2 s."""
         wf = storage.workflows
         run_id = await new_run(storage)
-        step = await wf.insert_step_state(
-            run_id, "s", "rpc.fn", {"d": 1}, retries=2, retry_delay="2s"
-        )
+        step = await wf.insert_step_state(run_id, "s", None, {"d": 1}, retries=2, retry_delay="2s")
         clock.set(_at(1))
         await wf.set_step_running(step.step_id)
         clock.set(_at(2))
@@ -293,7 +291,6 @@ class WorkflowStepTests:
             error=stored_error("m"),
             retries=2,
             retry_delay="2s",
-            rpc_name="rpc.fn",
             updated_at=_at(2),
             running_at=_at(1),
             failed_at=_at(2),
@@ -308,29 +305,19 @@ class WorkflowStepTests:
         pikku_clock.set(_at(3))
         retried = await storage.workflows.create_retry_attempt(first.step_id, "pending")
         live = expected_step(
-            first.step_id,
-            attempt_count=2,
-            retries=2,
-            retry_delay="2s",
-            updated_at=_at(3),
-            rpc_name="rpc.fn",
+            first.step_id, attempt_count=2, retries=2, retry_delay="2s", updated_at=_at(3)
         )
         assert retried == live
         assert await storage.workflows.get_step_state(run_id, "s") == live
         second = expected_step(
-            first.step_id,
-            attempt_count=2,
-            retries=2,
-            retry_delay="2s",
-            created_at=_at(3),
-            rpc_name="rpc.fn",
+            first.step_id, attempt_count=2, retries=2, retry_delay="2s", created_at=_at(3)
         )
         assert await storage.workflow_runs.get_run_history(run_id) == [
             history_entry(first, "s"),
             history_entry(second, "s"),
         ]
         (step,) = await storage.workflow_runs.get_run_steps(run_id)
-        assert (step.rpc_name, step.data, step.created_at) == ("rpc.fn", {"d": 1}, T0)
+        assert (step.rpc_name, step.data, step.created_at) == (None, {"d": 1}, T0)
 
     async def test_create_retry_attempt_running_stamps_running_at_on_both_copies(
         self, storage: Storage, pikku_clock: ManualClock
@@ -345,7 +332,6 @@ class WorkflowStepTests:
             attempt_count=2,
             retries=2,
             retry_delay="2s",
-            rpc_name="rpc.fn",
             updated_at=_at(3),
             running_at=_at(3),
         )
@@ -357,7 +343,6 @@ class WorkflowStepTests:
             attempt_count=2,
             retries=2,
             retry_delay="2s",
-            rpc_name="rpc.fn",
             created_at=_at(3),
             running_at=_at(3),
         )
