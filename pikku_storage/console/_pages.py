@@ -22,7 +22,9 @@ from pikku_storage.console._svg import graph_layout, timeline_layout
 from pikku_storage.errors import ChannelNotFound, InvalidValue
 from pikku_storage.records import (
     AgentCallApproval,
+    AgentRunScore,
     ApprovalStatus,
+    CredentialRequestApproval,
     Message,
     MessageRole,
     WorkflowStatus,
@@ -342,6 +344,12 @@ async def thread(request: Request) -> Response:
         for approval in agent_run.pending_approvals
     ]
     pending_ids = {approval.tool_call_id for _, approval in pending}
+    scores: dict[str, list[AgentRunScore]] = {}
+    try:
+        for agent_run in agent_runs[:RUNS_WITH_DECISIONS]:
+            scores[agent_run.run_id] = await storage.ai_run_state.get_scores(agent_run.run_id)
+    except NotImplementedError:  # a backend before its spec 05 migration; remove after merge
+        scores = {}
     older = messages[0].id if len(messages) >= MESSAGE_WINDOW else None
     return render(
         request,
@@ -359,6 +367,7 @@ async def thread(request: Request) -> Response:
             ],
             "agent_runs": agent_runs,
             "decisions": decisions,
+            "scores": scores,
             "pending": [
                 {
                     "run": agent_run,
@@ -370,6 +379,9 @@ async def thread(request: Request) -> Response:
                     "args": approval.display_args
                     if isinstance(approval, AgentCallApproval)
                     else approval.args,
+                    "credential": approval
+                    if isinstance(approval, CredentialRequestApproval)
+                    else None,
                 }
                 for agent_run, approval in pending
             ],

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 
 from pikku_storage.console._pages import COUNT_CAP, MAX_OFFSET
-from pikku_storage.records import WorkflowRun
+from pikku_storage.records import CredentialRequestApproval, CredentialType, WorkflowRun
 from tests.console.conftest import Console
 
 
@@ -225,3 +225,42 @@ def test_console_mounted_under_a_prefix_links_within_it(console: Console) -> Non
     assert '<link rel="stylesheet" href="/ops/static/console.css">' in html
     assert re.search(r'href="/ops/runs/[0-9a-f-]{36}"', html)
     assert console.client.get("/ops/static/console.css").status_code == 200
+
+
+def test_thread_page_shows_a_credential_request_and_scores(
+    console: Console, request: pytest.FixtureRequest
+) -> None:
+    """Spec 05 §2.4: a credential request is a pending approval the page can show."""
+    storage = console.storage
+    request_ = CredentialRequestApproval(
+        tool_call_id="call-cred",
+        tool_name="sendMail",
+        args={"to": "a@example.test"},
+        credential_name="gmail",
+        credential_type=CredentialType.OAUTH2,
+        connect_url="javascript:alert(1)",
+    )
+
+    async def seed() -> tuple[str, str]:
+        thread = await storage.ai_storage.create_thread("customer-cred")
+        run_id = await storage.ai_run_state.create_run(
+            agent_name="mail-agent",
+            thread_id=thread.id,
+            resource_id="customer-cred",
+            status="suspended",
+            suspend_reason="approval",  # "credential" needs the SQL backends' spec 05 migration
+            pending_approvals=[request_],
+        )
+        return thread.id, run_id
+
+    thread_id, run_id = console.call(seed)
+    scored = request.node.callspec.params["console"] == "memory"  # SQL scores: spec 05 merge
+    if scored:
+        console.call(lambda: storage.ai_run_state.save_score(run_id, "tone", 0.5, reason="ok"))
+    html = console.client.get(f"/threads/{thread_id}").text
+    assert "Waiting for approval (1)" in html
+    assert "credential-request" in html
+    assert "needs credential <b>gmail</b>" in html
+    assert 'href="javascript' not in html
+    assert "javascript:alert(1)" in html  # shown as text only
+    assert ("tone <b>0.50</b>" in html) is scored
