@@ -538,8 +538,10 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
         thread_id = await self._thread_of_run(run_id)
         if thread_id is None:
             return []
-        entries = await self._redis.zrange(
-            self._keys.scores(thread_id, run_id), 0, -1, withscores=True
+        # redis-py types zrange's reply loosely; WITHSCORES gives (member, score) pairs
+        entries = cast(
+            "list[tuple[bytes | str, float]]",
+            await self._redis.zrange(self._keys.scores(thread_id, run_id), 0, -1, withscores=True),
         )
         return [rows.agent_run_score(run_id, rows.text(m), s) for m, s in entries]
 

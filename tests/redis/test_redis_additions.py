@@ -74,11 +74,15 @@ async def test_owner_listing_sends_the_same_commands_with_5000_other_threads_as_
         pikku_storage, console.list_threads(owners=["owner-alice", "x"], agent_name="a")
     )
     record_property("owners_commands", f"10 others: {small}; {others} others: {large}")
-    assert small == large == [
-        "EVALSHA:ai_owner_resources",
-        "EVALSHA:ai_owner_threads",
-        "EVALSHA:hgetall_many",
-    ]
+    assert (
+        small
+        == large
+        == [
+            "EVALSHA:ai_owner_resources",
+            "EVALSHA:ai_owner_threads",
+            "EVALSHA:hgetall_many",
+        ]
+    )
     assert small_agent == large_agent == ["EVALSHA:ai_owner_resources", "EVALSHA:ai_owner_threads"]
     assert few == many
     assert sorted(t.resource_id for t in many) == [  # type: ignore[attr-defined]

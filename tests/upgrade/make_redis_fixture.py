@@ -17,7 +17,7 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import fakeredis
 
@@ -83,13 +83,16 @@ async def _dump(client: fakeredis.FakeAsyncRedis) -> dict[str, object]:
         if kind == "hash":
             value = {_text(k): _text(v) for k, v in (await client.hgetall(key)).items()}
         elif kind == "zset":
-            value = [[_text(m), s] for m, s in await client.zrange(key, 0, -1, withscores=True)]
+            pairs = cast(
+                "list[tuple[bytes, float]]", await client.zrange(key, 0, -1, withscores=True)
+            )
+            value = [[_text(m), s] for m, s in pairs]
         elif kind == "set":
             value = sorted(_text(m) for m in await client.smembers(key))
         elif kind == "list":
             value = [_text(m) for m in await client.lrange(key, 0, -1)]
         else:
-            value = _text(await client.get(key))
+            value = _text(cast(bytes, await client.get(key)))
         out[key.replace(PREFIX, PLACEHOLDER)] = {"type": kind, "value": value}
     return dict(sorted(out.items()))
 

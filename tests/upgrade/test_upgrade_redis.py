@@ -80,8 +80,8 @@ async def _check_migrated(storage: Storage) -> None:
         assert run.planned_steps == []
         assert run.wire.parent_step_id is None
         assert run.wire.pikku_user_id is None
-    waiting = [r for r in listed if r.workflow == "flow" and r.input == {"n": 1}][0]
-    idle = [r for r in listed if r.workflow == "flow" and r.input is None][0]
+    waiting = next(r for r in listed if r.workflow == "flow" and r.input == {"n": 1})
+    idle = next(r for r in listed if r.workflow == "flow" and r.input is None)
     step = await wf.get_step_state(waiting.id, "queued")
     assert (step.rpc_name, step.from_step_name, step.child_run_id) == ("rpc.queued", None, None)
     history = await runs.get_run_history(idle.id)
@@ -139,9 +139,12 @@ async def test_a_layout_1_namespace_migrates_on_init_on_fakeredis() -> None:
 def _old_library(tmp_path: Path) -> Path:
     """The library of the previous layout, from git (skipped where history is missing)."""
     git = shutil.which("git")
-    if git is None or subprocess.run(
-        [git, "-C", str(ROOT), "cat-file", "-e", f"{OLD_COMMIT}^{{commit}}"], check=False
-    ).returncode:
+    if (
+        git is None
+        or subprocess.run(
+            [git, "-C", str(ROOT), "cat-file", "-e", f"{OLD_COMMIT}^{{commit}}"], check=False
+        ).returncode
+    ):
         pytest.skip(f"commit {OLD_COMMIT} (the layout-1 library) is not in this checkout")
     target = tmp_path / "old"
     target.mkdir()
@@ -182,7 +185,7 @@ async def test_a_layout_1_namespace_migrates_on_a_server_and_the_old_library_ref
             asyncio.run(main())
             """
         )
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: ASYNC221  # the old library in its own interpreter
             [sys.executable, "-c", script],
             env={"PYTHONPATH": str(old), "PATH": "/usr/bin:/bin"},
             capture_output=True,
