@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, Final
 
 from hypothesis import strategies as st
@@ -10,10 +12,12 @@ from hypothesis.stateful import initialize, precondition, rule
 from pikku_storage import (
     FINISHED_STATUSES,
     JsonValue,
+    PlannedStep,
     StepStatus,
     Storage,
     WorkflowRunWire,
     WorkflowStatus,
+    WorkflowVersionStatus,
 )
 from pikku_testing._differential_core import Harness, Translate
 from pikku_testing._differential_values import ERRORS, JSON, PLAIN
@@ -25,6 +29,19 @@ STEP_NAMES: Final = ("s1", "s2", "node:a")
 STATE_NAMES: Final = ("a", "b.c", "$x")
 _RUN_STATUSES: Final = st.sampled_from([*WorkflowStatus, "completed"])
 _OFFSETS: Final = st.sampled_from([-7200, -60, -1, 0, 0.001])
+_PLANS: Final = st.sampled_from(
+    [
+        None,
+        [],
+        [PlannedStep(step_name="s1")],
+        (
+            PlannedStep(step_name="s1", display_name=""),
+            PlannedStep(step_name="s1", display_name="x"),
+        ),
+        [PlannedStep(step_name="")],
+    ]
+)
+_VERSION_STATUSES: Final = st.sampled_from([*WorkflowVersionStatus, "draft", "archived"])
 
 
 def _step_ids(state: Any) -> list[tuple[str, str]]:
@@ -77,6 +94,9 @@ class WorkflowRules(Harness):
         graph_hash=st.none() | st.sampled_from(["h1", "h2"]),
         wire_type=st.none() | st.sampled_from(["http", "rpc"]),
         data=st.data(),
+        deterministic=st.booleans(),
+        plan=_PLANS,
+        user=st.none() | st.sampled_from(["u1", ""]),
     )
     def create_run(
         self,
@@ -86,15 +106,30 @@ class WorkflowRules(Harness):
         graph_hash: str | None,
         wire_type: str | None,
         data: st.DataObject,
+        deterministic: bool,
+        plan: Sequence[PlannedStep] | None,
+        user: str | None,
     ) -> None:
         parent = self.pick(data, "run") if wire_type == "rpc" else None
 
         async def op(s: Storage, tr: Translate) -> object:
             wire = None
             if wire_type is not None:
-                wire = WorkflowRunWire(type=wire_type, id="w1", parent_run_id=tr(parent))
+                wire = WorkflowRunWire(
+                    type=wire_type,
+                    id="w1",
+                    parent_run_id=tr(parent),
+                    parent_step_id="ps" if parent is not None else None,
+                    pikku_user_id=user,
+                )
             return await s.workflows.create_run(
-                workflow, payload, inline=inline, graph_hash=graph_hash, wire=wire
+                workflow,
+                payload,
+                inline=inline,
+                graph_hash=graph_hash,
+                wire=wire,
+                deterministic=deterministic,
+                planned_steps=plan,
             )
 
         self.both(f"create_run({workflow!r})", op, new=lambda run_id: [("run", run_id)])
@@ -152,6 +187,7 @@ class WorkflowRules(Harness):
         payload=JSON,
         retries=st.sampled_from([None, 0, 2]),
         retry_delay=st.sampled_from([None, 0, 1000, "1000", "2s"]),
+        from_step=st.none() | st.sampled_from(STEP_NAMES),
     )
     def insert_step_state(
         self,
@@ -161,12 +197,19 @@ class WorkflowRules(Harness):
         payload: JsonValue,
         retries: int | None,
         retry_delay: int | str | None,
+        from_step: str | None,
     ) -> None:
         run = self.pick(data, "run")
 
         async def op(s: Storage, tr: Translate) -> object:
             return await s.workflows.insert_step_state(
-                tr(run), step_name, rpc_name, payload, retries=retries, retry_delay=retry_delay
+                tr(run),
+                step_name,
+                rpc_name,
+                payload,
+                retries=retries,
+                retry_delay=retry_delay,
+                from_step_name=from_step,
             )
 
         self.both(f"insert_step_state({run}, {step_name!r})", op, new=_step_ids)
@@ -217,6 +260,61 @@ class WorkflowRules(Harness):
 
         self.both(f"claim_step({step})", op)
 
+    @_RUNS
+    @rule(
+        data=st.data(),
+        step_name=st.sampled_from(STEP_NAMES),
+        rpc_name=st.none() | st.just("rpc"),
+        max_attempts=st.sampled_from([None, 1, 2, 3, 0]),
+    )
+    def claim_step_for_execution(
+        self, data: st.DataObject, step_name: str, rpc_name: str | None, max_attempts: int | None
+    ) -> None:
+        run = self.pick(data, "run")
+
+        async def op(s: Storage, tr: Translate) -> object:
+            return await s.workflows.claim_step_for_execution(
+                tr(run), step_name, rpc_name, max_attempts=max_attempts
+            )
+
+        self.both(f"claim_step_for_execution({run}, {step_name!r}, {rpc_name!r})", op)
+
+    @_STEPS
+    @rule(data=st.data(), child=st.sampled_from(["c1", "c2"]))
+    def set_step_child_run_id(self, data: st.DataObject, child: str) -> None:
+        step = self.pick(data, "step")
+
+        async def op(s: Storage, tr: Translate) -> object:
+            await s.workflows.set_step_child_run_id(tr(step), child)
+            return None
+
+        self.both(f"set_step_child_run_id({step}, {child!r})", op)
+
+    @_RUNS
+    @rule(data=st.data())
+    def get_step_instances(self, data: st.DataObject) -> None:
+        run = self.pick(data, "run")
+
+        async def op(s: Storage, tr: Translate) -> object:
+            return await s.workflows.get_step_instances(tr(run))
+
+        self.both(f"get_step_instances({run})", op)
+
+    @rule(offset=_OFFSETS, which=st.sampled_from(["stalled", "undispatched"]))
+    def sweep(self, offset: float, which: str) -> None:
+        """Both sweepers as id -> since maps: ties sort by generated ids, which differ between
+        the sides (the contract tests check the order)."""
+
+        async def op(s: Storage, tr: Translate) -> object:
+            cutoff = s.workflows.clock.now() + timedelta(seconds=offset)
+            if which == "stalled":
+                runs = await s.workflows.find_stalled_runs(older_than=cutoff, limit=1000)
+                return {r.run_id: (r.workflow, r.idle_since) for r in runs}
+            steps = await s.workflows.find_undispatched_steps(older_than=cutoff, limit=1000)
+            return {u.step_id: (u.run_id, u.step_name, u.rpc_name, u.pending_since) for u in steps}
+
+        self.both(f"sweep {which}(now {offset:+})", op)
+
     @_STEPS
     @rule(data=st.data(), status=st.sampled_from([StepStatus.PENDING, "running"]))
     def create_retry_attempt(self, data: st.DataObject, status: str) -> None:
@@ -262,14 +360,28 @@ class WorkflowRules(Harness):
         graph=JSON,
         source=PLAIN,
         read_only=st.booleans(),
+        status=_VERSION_STATUSES,
+        update=st.booleans(),
     )
     def workflow_version(
-        self, name: str, graph_hash: str, graph: JsonValue, source: str, read_only: bool
+        self,
+        name: str,
+        graph_hash: str,
+        graph: JsonValue,
+        source: str,
+        read_only: bool,
+        status: str,
+        update: bool,
     ) -> None:
         async def op(s: Storage, tr: Translate) -> object:
             if read_only:
                 return await s.workflow_runs.get_workflow_version(name, graph_hash)
-            return await s.workflows.upsert_workflow_version(name, graph_hash, graph, source)
+            if update:
+                await s.workflows.update_workflow_version_status(name, graph_hash, status)
+                return None
+            return await s.workflows.upsert_workflow_version(
+                name, graph_hash, graph, source, status=status
+            )
 
         self.both(f"workflow_version({name!r}, {graph_hash!r}, read_only={read_only})", op)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -17,6 +18,7 @@ from pikku_storage.records import (
     AgentRunScore,
     DeploymentInfo,
     Message,
+    PlannedStep,
     ResolvedApproval,
     RunStep,
     StepHistoryEntry,
@@ -25,10 +27,14 @@ from pikku_storage.records import (
 )
 
 __all__ = [
+    "ChildRun",
     "approvals_table",
+    "child_runs",
+    "child_runs_table",
     "deployments_table",
     "history_table",
     "ids_table",
+    "planned_steps_table",
     "runs_table",
     "scores_table",
     "steps_table",
@@ -130,6 +136,44 @@ def steps_table(steps: Sequence[RunStep], title: str = "Steps") -> Table:
             _json(outcome) if outcome is not None else "-",
             fmt_time(step.updated_at),
         )
+    return table
+
+
+@dataclass(slots=True)
+class ChildRun:
+    """A child run started by one attempt of a step (`runs show`)."""
+
+    step_name: str
+    attempt_count: int
+    child_run_id: str
+
+
+def child_runs(history: Sequence[StepHistoryEntry]) -> list[ChildRun]:
+    """Each attempt's child run, in history order (a retried sub-workflow step has several)."""
+    return [
+        ChildRun(
+            step_name=entry.step_name,
+            attempt_count=entry.attempt_count,
+            child_run_id=entry.child_run_id,
+        )
+        for entry in history
+        if entry.child_run_id is not None
+    ]
+
+
+def child_runs_table(children: Sequence[ChildRun], title: str = "Child runs") -> Table:
+    """One row per attempt that started a child run."""
+    table = _table(title, "step", "attempt", "run id")
+    for child in children:
+        table.add_row(child.step_name, str(child.attempt_count), child.child_run_id)
+    return table
+
+
+def planned_steps_table(plan: Sequence[PlannedStep], title: str = "Planned steps") -> Table:
+    """A deterministic run's plan in order, duplicates kept."""
+    table = _table(title, "#", "step", "display name")
+    for index, step in enumerate(plan, 1):
+        table.add_row(str(index), step.step_name, step.display_name if step.display_name else "-")
     return table
 
 

@@ -114,6 +114,7 @@ class _RunDetail:
     steps: list[RunStep]
     history: list[StepHistoryEntry]
     state: dict[str, JsonValue]
+    child_runs: list[views.ChildRun]
 
 
 @dataclass(slots=True)
@@ -179,11 +180,13 @@ def runs_show(url: str, run_id: str, as_json: bool) -> None:
         run_ = await storage.workflow_runs.get_run(run_id)
         if run_ is None:
             return None
+        history = await storage.workflow_runs.get_run_history(run_id)
         return _RunDetail(
             run=run_,
             steps=await storage.workflow_runs.get_run_steps(run_id),
-            history=await storage.workflow_runs.get_run_history(run_id),
+            history=history,
             state=await storage.workflows.get_run_state(run_id),
+            child_runs=views.child_runs(history),
         )
 
     found = with_storage(url, body)
@@ -195,8 +198,14 @@ def runs_show(url: str, run_id: str, as_json: bool) -> None:
     out = console()
     out.print(views.runs_table([found.run], "Run"))
     out.print(f"  wire: {found.run.wire.type} {found.run.wire.id or ''}".rstrip())
+    if found.run.deterministic:
+        out.print("  deterministic: yes")
+    if found.run.planned_steps:
+        out.print(views.planned_steps_table(found.run.planned_steps))
     out.print(views.steps_table(found.steps))
     out.print(views.history_table(found.history))
+    if found.child_runs:
+        out.print(views.child_runs_table(found.child_runs))
     out.print(f"  state: {json.dumps(found.state, ensure_ascii=False)}")
 
 
