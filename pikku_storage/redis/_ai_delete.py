@@ -104,7 +104,7 @@ class ThreadDeleter:
         self, scripts: Scripts, mode: str, cutoff: int | str, snapshots: list[_Snapshot]
     ) -> int:
         k = self._keys
-        keys = [k.threads(), k.agent_names(), k.run_thread()]
+        keys = [k.threads(), k.agent_names(), k.run_thread(), k.resources()]
         args: list[str | int] = [mode, cutoff]
         for s in snapshots:
             t = s.thread_id
@@ -112,11 +112,17 @@ class ThreadDeleter:
             for agent in s.agents:
                 keys += [k.by_agent(agent), k.by_agent_resource(agent, s.resource_id)]
             for run_id in s.run_ids:
-                keys += [k.run(t, run_id), k.pending(t, run_id), k.decisions(t, run_id)]
+                keys += [
+                    k.run(t, run_id),
+                    k.pending(t, run_id),
+                    k.decisions(t, run_id),
+                    k.scores(t, run_id),
+                ]
             positions: list[int] = []
             for index, tool_call_ids in enumerate(s.pending, start=1):
                 keys += [k.approval(c) for c in tool_call_ids]
                 positions += [index] * len(tool_call_ids)
-            args += [t, s.seq, s.rev, len(s.agents), *s.agents, len(s.run_ids), *s.run_ids]
+            args += [t, s.seq, s.rev, s.resource_id, len(s.agents), *s.agents]
+            args += [len(s.run_ids), *s.run_ids]
             args += [len(positions), *positions]
         return cast(int, await scripts("ai_delete_threads", keys, args))

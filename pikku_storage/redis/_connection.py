@@ -25,6 +25,7 @@ from pikku_storage.backends import backend_named
 from pikku_storage.errors import InvalidValue, SchemaMismatch
 from pikku_storage.redis._errors import translate_errors
 from pikku_storage.redis._keys import LAYOUT_VERSION, layout_key
+from pikku_storage.redis._migrate import migrate_1_to_2
 from pikku_storage.redis._rows import text
 from pikku_storage.redis._scripts import Scripts
 
@@ -144,9 +145,13 @@ class RedisBase:
 
     async def _init(self) -> None:
         """Record the layout version, or refuse a namespace written by a newer library."""
+        key = layout_key(self._prefix)
         async with translate_errors():
-            found = await self._scripts("layout_init", [layout_key(self._prefix)], [LAYOUT_VERSION])
-        recorded = text(found)
+            found = await self._scripts("layout_init", [key], [LAYOUT_VERSION, ""])
+            recorded = text(found)
+            if recorded == "1":
+                await migrate_1_to_2(self._redis, self._scripts, self._prefix)
+                recorded = text(await self._scripts("layout_init", [key], [LAYOUT_VERSION, "1"]))
         if not recorded.isdigit() or int(recorded) > LAYOUT_VERSION:
             raise SchemaMismatch(
                 self._prefix, int(recorded) if recorded.isdigit() else -1, LAYOUT_VERSION

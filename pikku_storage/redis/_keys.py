@@ -27,7 +27,7 @@ __all__ = [
     "layout_key",
 ]
 
-LAYOUT_VERSION: Final = 1
+LAYOUT_VERSION: Final = 2  # 2: spec 05 (scores, resources, undelivered, markers, sweeper sets)
 
 _ESCAPES: Final = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A"})
 
@@ -117,6 +117,18 @@ class WorkflowKeys:
     def steprefs(self) -> str:
         return f"{self.p}:wf:{{{self.p}}}:steprefs"
 
+    def idle(self) -> str:
+        """Running runs with no step in flight: member run id, score `activity_at` ms."""
+        return f"{self.p}:wf:{{{self.p}}}:idle"
+
+    def undispatched(self) -> str:
+        """Pending steps of running runs: member `<step_id>:<run_id>`, score `dispatch_since`."""
+        return f"{self.p}:wf:{{{self.p}}}:undispatched"
+
+    def steps_prefix(self) -> tuple[str, str]:
+        """What goes before and after a run id in its steps-hash key (for the sweeper)."""
+        return f"{self.p}:wf:{{", "}:steps"
+
     def run_indexes(self, workflow: str, status: str) -> list[str]:
         """The four status-dependent index keys of a run: status, workflow+status, updated,
         then the workflow index (status-independent), in the order the scripts expect."""
@@ -178,6 +190,10 @@ class AIKeys:
     def agents(self, thread_id: str) -> str:
         return self._t(thread_id, "agents")
 
+    def undelivered(self, thread_id: str) -> str:
+        """The thread's tool call ids whose stored result is undelivered (a set)."""
+        return self._t(thread_id, "undelivered")
+
     def run(self, thread_id: str, run_id: str) -> str:
         return self._t(thread_id, f"run:{run_id}")
 
@@ -187,8 +203,12 @@ class AIKeys:
     def decisions(self, thread_id: str, run_id: str) -> str:
         return self._t(thread_id, f"run:{run_id}:decisions")
 
+    def scores(self, thread_id: str, run_id: str) -> str:
+        """The run's scores: a zset, score `created_at` ms, member `<seq16>:<JSON>`."""
+        return self._t(thread_id, f"run:{run_id}:scores")
+
     def thread_data(self, thread_id: str) -> list[str]:
-        """The nine fixed keys of a thread, in the order the delete script expects."""
+        """The ten fixed keys of a thread, in the order the delete script expects."""
         return [
             self.thread(thread_id),
             self.msgs(thread_id),
@@ -199,6 +219,7 @@ class AIKeys:
             self.thread_memory(thread_id),
             self.runs(thread_id),
             self.agents(thread_id),
+            self.undelivered(thread_id),
         ]
 
     # --- per resource -----------------------------------------------------------------------
@@ -213,6 +234,10 @@ class AIKeys:
 
     def threads(self) -> str:
         return self._i("threads")
+
+    def resources(self) -> str:
+        """Raw ids of the resources that have a thread (a zset, scores 0, read BYLEX)."""
+        return self._i("resources")
 
     def by_resource(self, resource_id: str) -> str:
         return self._i(f"resource:{escape_id(resource_id)}")

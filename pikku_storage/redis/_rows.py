@@ -12,13 +12,18 @@ from datetime import datetime
 from typing import Final, cast
 
 from pikku_storage import _build
-from pikku_storage._serial import decode_approval, decode_content
+from pikku_storage._serial import (
+    decode_approval,
+    decode_content,
+    decode_planned_steps,
+)
 from pikku_storage.clock import from_epoch_ms
 from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
 from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
 from pikku_storage.interfaces.workflows import GraphStep
 from pikku_storage.records import (
     AgentRun,
+    AgentRunScore,
     AgentRunStatus,
     ApprovalStatus,
     ChannelAndSession,
@@ -27,14 +32,18 @@ from pikku_storage.records import (
     PendingApproval,
     ResolvedApproval,
     RunStep,
+    StalledRun,
     StepHistoryEntry,
+    StepInstance,
     StepState,
     StepStatus,
     SuspendReason,
     Thread,
+    UndispatchedStep,
     Usage,
     WorkflowRun,
     WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 __all__ = [
@@ -42,6 +51,7 @@ __all__ = [
     "STEP_FIELDS",
     "Reader",
     "agent_run",
+    "agent_run_score",
     "channel_and_session",
     "deployment_info",
     "graph_step",
@@ -52,11 +62,14 @@ __all__ = [
     "resolved_approval",
     "run_step",
     "split_fields",
+    "stalled_runs",
+    "step_instance",
     "step_state",
     "stored_messages",
     "strings",
     "text",
     "thread",
+    "undispatched_steps",
     "workflow_run",
     "workflow_runs",
     "workflow_version",
@@ -74,6 +87,8 @@ RUN_FIELDS: Final = (
     "wire",
     "created_at",
     "updated_at",
+    "deterministic",
+    "planned_steps",
 )
 
 # the live-step fields a StepState needs (claim and retry scripts return these)
@@ -90,6 +105,9 @@ STEP_FIELDS: Final = (
     "scheduled_at",
     "succeeded_at",
     "failed_at",
+    "rpc_name",
+    "from_step_name",
+    "child_run_id",
 )
 
 
@@ -200,11 +218,11 @@ def workflow_run(run_id: str, values: Sequence[object]) -> WorkflowRun:
     return _runs(strings([run_id, *("" if value is None else value for value in values)]))[0]
 
 
-_RUN_WIDTH: Final = 11
+_RUN_WIDTH: Final = 13
 
 
 def workflow_runs(reply: object) -> list[WorkflowRun]:
-    """The runs of a `wf_list_runs` reply: 11 NUL-separated fields per run, "" if absent."""
+    """The runs of a `wf_list_runs` reply: 13 NUL-separated fields per run, "" if absent."""
     joined = text(reply)
     return _runs(joined.split("\0") if joined else [])
 
@@ -228,7 +246,12 @@ def _runs(items: Sequence[str]) -> list[WorkflowRun]:
                 ms(items[i + 10]),
             )
         )
-    return _build.workflow_runs(columns)
+    runs = _build.workflow_runs(columns)
+    for run, i in zip(runs, range(0, len(items), _RUN_WIDTH), strict=True):
+        # 05 §3.1 fields; a run written by layout 1 has neither (False, [])
+        run.deterministic = items[i + 11] == "1"
+        run.planned_steps = decode_planned_steps(items[i + 12] or None)
+    return runs
 
 
 def _step_common(f: Mapping[str, str]) -> dict[str, object]:
@@ -246,6 +269,9 @@ def _step_common(f: Mapping[str, str]) -> dict[str, object]:
         "scheduled_at": _opt_ms(f.get("scheduled_at")),
         "succeeded_at": _opt_ms(f.get("succeeded_at")),
         "failed_at": _opt_ms(f.get("failed_at")),
+        "rpc_name": f.get("rpc_name"),
+        "from_step_name": f.get("from_step_name"),
+        "child_run_id": f.get("child_run_id"),
     }
 
 
@@ -259,7 +285,6 @@ def run_step(step_id: str, f: Mapping[str, str]) -> RunStep:
         step_id=step_id,
         attempt_count=int(f["attempt"]),
         step_name=f["name"],
-        rpc_name=f.get("rpc_name"),
         data=decode_optional(f.get("data")),
         **_step_common(f),  # type: ignore[arg-type]  # typed by _step_common's keys
     )
@@ -270,7 +295,7 @@ def history_entry(
 ) -> StepHistoryEntry:
     """One attempt: its own status, outcome and stamps, the step's name and retry policy."""
     merged = dict(a)
-    for key in ("retries", "retry_delay"):
+    for key in ("retries", "retry_delay", "rpc_name", "from_step_name"):
         if key in step:
             merged[key] = step[key]
     return StepHistoryEntry(
@@ -293,10 +318,45 @@ def graph_step(f: Mapping[str, str]) -> GraphStep:
 
 
 def workflow_version(stored: str) -> WorkflowVersion:
+    """A version's JSON; one written by layout 1 has no `status` (`active`)."""
     data = cast("dict[str, JsonValue]", decode(stored))
-    source = data["source"]
+    source, status = data["source"], data.get("status", "active")
     assert isinstance(source, str)
-    return WorkflowVersion(graph=data["graph"], source=source)
+    assert isinstance(status, str)
+    return WorkflowVersion(graph=data["graph"], source=source, status=WorkflowVersionStatus(status))
+
+
+def step_instance(step_id: str, f: Mapping[str, str]) -> StepInstance:
+    return StepInstance(
+        step_id=step_id,
+        step_name=f["name"],
+        status=StepStatus(f["status"]),
+        from_step_name=f.get("from_step_name"),
+    )
+
+
+def stalled_runs(reply: object) -> list[StalledRun]:
+    """Triples run id, idle_since ms, workflow of a `wf_find_stalled` reply."""
+    items = strings(reply)
+    return [
+        StalledRun(run_id=items[i], workflow=items[i + 2], idle_since=ms(items[i + 1]))
+        for i in range(0, len(items), 3)
+    ]
+
+
+def undispatched_steps(reply: object) -> list[UndispatchedStep]:
+    """Six fields per step of a `wf_find_undispatched` reply."""
+    items = strings(reply)
+    return [
+        UndispatchedStep(
+            run_id=items[i + 1],
+            step_id=items[i],
+            step_name=items[i + 3],
+            rpc_name=items[i + 5] if items[i + 4] == "1" else None,
+            pending_since=ms(items[i + 2]),
+        )
+        for i in range(0, len(items), 6)
+    ]
 
 
 # --- AI ----------------------------------------------------------------------------------------
@@ -368,17 +428,20 @@ _ROLE: Final = MessageRole._value2member_map_
 def stored_messages(reply: object) -> list[StoredMessage]:
     """The messages of an `ai_get_messages` reply, their blobs parsed in one call.
 
-    Per message: its blob (id, role, text, parts, created_at, tool_calls), then a counted flat
-    list of its answered calls' ids and results.
+    Per message: its blob (id, role, text, parts, created_at, tool_calls, and `reasoning` and
+    `interrupted` when set), then a counted flat list of its answered calls' ids, results and
+    undelivered flags.
     """
-    items = strings(reply)
+    items = [text(item) for item in cast("list[object]", reply)]
     blobs: list[str | None] = []
-    answered: list[dict[str, str]] = []
+    answered: list[dict[str, tuple[str, bool]]] = []
     i, end = 0, len(items)
     while i < end:
         blobs.append(items[i])
         n = int(items[i + 1])
-        answered.append({items[j]: items[j + 1] for j in range(i + 2, i + 2 + n, 2)})
+        answered.append(
+            {items[j]: (items[j + 1], items[j + 2] == "1") for j in range(i + 2, i + 2 + n, 3)}
+        )
         i += 2 + n
     messages = []
     for data, results in zip(_build.decode_page(blobs), answered, strict=True):
@@ -395,19 +458,37 @@ def stored_messages(reply: object) -> list[StoredMessage]:
                 ),
                 created_at=from_epoch_ms(created),
                 tool_calls=[_stored_call(call, results) for call in calls] if calls else [],
+                reasoning_content=cast("str | None", data.get("reasoning")),
+                interrupted=data.get("interrupted") is True,
             )
         )
     return messages
 
 
-def _stored_call(call: JsonValue, results: Mapping[str, str]) -> StoredToolCall:
+def _stored_call(call: JsonValue, results: Mapping[str, tuple[str, bool]]) -> StoredToolCall:
     assert isinstance(call, dict)
     call_id = cast(str, call["id"])
+    found = results.get(call_id)
     return StoredToolCall(
         id=call_id,
         name=cast(str, call["name"]),
         args=cast("JsonObject", decode(cast(str, call["args"]))),
-        result=results.get(call_id),
+        result=None if found is None else found[0],
+        undelivered=False if found is None else found[1],
+    )
+
+
+def agent_run_score(run_id: str, member: str, score: float) -> AgentRunScore:
+    """One entry of a run's scores zset: member `<seq16>:<JSON>`, score `created_at` ms."""
+    data = cast("dict[str, JsonValue]", decode(member[17:]))
+    reason, metadata = data.get("reason"), data.get("metadata")
+    return _build.agent_run_score(
+        run_id,
+        cast(str, data["scorer"]),
+        float(cast(str, data["score"])),
+        cast("str | None", reason),
+        cast("str | None", metadata),
+        ms(str(int(score))),
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final, cast
 
+from pikku_storage._owners import owner_bounds, resource_in_owners
 from pikku_storage.clock import Clock, to_epoch_ms
 from pikku_storage.codec import JsonObject, decode, encode
 from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
@@ -25,12 +26,14 @@ from pikku_storage.interfaces.ai import (
     MessageBatch,
     NewAgentRun,
     NewMessage,
+    NewScore,
     NewThread,
     StoredMessage,
 )
 from pikku_storage.records import (
     UNSET,
     AgentRun,
+    AgentRunScore,
     ApprovalStatus,
     PendingApproval,
     ResolvedApproval,
@@ -66,8 +69,27 @@ def _message_blob(message: NewMessage) -> str:
             "tool_calls": [
                 {"id": c.tool_call_id, "name": c.name, "args": c.args} for c in message.tool_calls
             ],
+            **(
+                {}
+                if message.reasoning_content is None
+                else {"reasoning": message.reasoning_content}
+            ),
+            **({"interrupted": True} if message.interrupted else {}),
         },
         "message",
+    )
+
+
+def _score_entry(score: NewScore) -> str:
+    """The stored JSON of one score; the score as `repr(float)` text, so it reads back `==`."""
+    return encode(
+        {
+            "scorer": score.scorer_name,
+            "score": repr(score.score),
+            "reason": score.reason,
+            "metadata": score.metadata,
+        },
+        "score",
     )
 
 
@@ -107,7 +129,13 @@ class _RedisAIBase(RedisBase, Service):
         return rows.stored_messages(
             await self._scripts(
                 "ai_get_messages",
-                [k.msgs(thread_id), k.msg(thread_id), k.msg_ids(thread_id), k.results(thread_id)],
+                [
+                    k.msgs(thread_id),
+                    k.msg(thread_id),
+                    k.msg_ids(thread_id),
+                    k.results(thread_id),
+                    k.undelivered(thread_id),
+                ],
                 ["" if last_n is None else last_n, cursor or ""],
             )
         )
@@ -198,8 +226,14 @@ class RedisAIStorageService(_RedisAIBase, AIStorageService):
             fields += ["metadata", thread.metadata]
         created = await self._scripts(
             "ai_create_thread",
-            [k.thread(thread.thread_id), k.seq(), k.threads(), k.by_resource(thread.resource_id)],
-            [thread.thread_id, now, len(fields) // 2, *fields],
+            [
+                k.thread(thread.thread_id),
+                k.seq(),
+                k.threads(),
+                k.by_resource(thread.resource_id),
+                k.resources(),
+            ],
+            [thread.thread_id, now, thread.resource_id, len(fields) // 2, *fields],
         )
         if created != 1:
             raise ConflictError.thread(thread.thread_id)
@@ -232,6 +266,7 @@ class RedisAIStorageService(_RedisAIBase, AIStorageService):
                 k.msg_ids(thread_id),
                 k.calls(thread_id),
                 k.results(thread_id),
+                k.undelivered(thread_id),
                 k.agents(thread_id),
                 k.threads(),
                 k.by_resource(resource_id),
@@ -250,8 +285,9 @@ class RedisAIStorageService(_RedisAIBase, AIStorageService):
                 ]
             args += [len(batch.external_result_ids), *batch.external_result_ids]
             args.append(len(batch.results))
+            undelivered = batch.undelivered_results
             for call_id, result in batch.results.items():
-                args += [call_id, result]
+                args += [call_id, result, "1" if call_id in undelivered else "0"]
             reply = rows.Reader(await self._scripts("ai_save_messages", keys, args))
             outcome = reply.take_int()
             if outcome == 1:
@@ -484,6 +520,32 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
             # resolved or replaced between the two reads: look again
 
     @translated
+    async def _save_score(self, score: NewScore) -> None:
+        k = self._keys
+        thread_id = await self._thread_of_run(score.run_id)
+        if thread_id is None:
+            raise RunNotFound(score.run_id)
+        stored = await self._scripts(
+            "ai_save_score",
+            [k.run(thread_id, score.run_id), k.scores(thread_id, score.run_id)],
+            [to_epoch_ms(score.now), _score_entry(score)],
+        )
+        if stored != 1:
+            raise RunNotFound(score.run_id)
+
+    @translated
+    async def _get_scores(self, run_id: str) -> list[AgentRunScore]:
+        thread_id = await self._thread_of_run(run_id)
+        if thread_id is None:
+            return []
+        # redis-py types zrange's reply loosely; WITHSCORES gives (member, score) pairs
+        entries = cast(
+            "list[tuple[bytes | str, float]]",
+            await self._redis.zrange(self._keys.scores(thread_id, run_id), 0, -1, withscores=True),
+        )
+        return [rows.agent_run_score(run_id, rows.text(m), s) for m, s in entries]
+
+    @translated
     async def _get_approval_decisions(self, run_id: str) -> list[ResolvedApproval]:
         thread_id = await self._thread_of_run(run_id)
         if thread_id is None:
@@ -505,9 +567,9 @@ class RedisAgentRunService(_RedisAIBase, AgentRunService):
         limit: int,
         offset: int,
     ) -> list[Thread]:
-        if owners is not None:
-            raise NotImplementedError  # owner-scoped listing: the backend's spec 05 work
         k = self._keys
+        if owners is not None:
+            return await self._list_owned_threads(agent_name, resource_id, owners, limit, offset)
         if agent_name is None:
             index = k.threads() if resource_id is None else k.by_resource(resource_id)
         elif resource_id is None:
@@ -516,6 +578,36 @@ class RedisAgentRunService(_RedisAIBase, AgentRunService):
             index = k.by_agent_resource(agent_name, resource_id)
         members = await self._redis.zrange(index, offset, offset + limit - 1, desc=True)
         return await self._threads_by_members(members)
+
+    async def _list_owned_threads(
+        self,
+        agent_name: str | None,
+        resource_id: str | None,
+        owners: list[str],
+        limit: int,
+        offset: int,
+    ) -> list[Thread]:
+        """The owners' resources by `BYLEX` ranges of the resources zset, then one script
+        merging their index windows of `offset + limit`, then the window's threads: three
+        calls, whatever the number of threads stored (05 §2.2, §4)."""
+        k = self._keys
+        if resource_id is not None:
+            resources = [resource_id] if resource_in_owners(resource_id, owners) else []
+        else:
+            args: list[str] = []
+            for owner in owners:
+                args += [owner, *owner_bounds(owner)]
+            resources = rows.strings(
+                await self._scripts("ai_owner_resources", [k.resources()], args)
+            )
+        if not resources:
+            return []
+        indexes = [
+            k.by_resource(r) if agent_name is None else k.by_agent_resource(agent_name, r)
+            for r in resources
+        ]
+        members = rows.strings(await self._scripts("ai_owner_threads", indexes, [offset + limit]))
+        return await self._threads_by_members(members[offset:])
 
     @translated
     async def _get_distinct_agent_names(self) -> list[str]:

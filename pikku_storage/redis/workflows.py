@@ -19,7 +19,7 @@ from pikku_storage import _validate as v
 from pikku_storage._locks import LockName
 from pikku_storage.clock import Clock, to_epoch_ms
 from pikku_storage.codec import JsonValue, decode, encode
-from pikku_storage.errors import ConflictError, RunNotFound, StepNotFound
+from pikku_storage.errors import ConflictError, RunNotFound, StepFunctionMismatch, StepNotFound
 from pikku_storage.interfaces._base import Service
 from pikku_storage.interfaces.workflows import (
     GraphStep,
@@ -31,9 +31,12 @@ from pikku_storage.interfaces.workflows import (
 )
 from pikku_storage.records import (
     RunStep,
+    StalledRun,
     StepHistoryEntry,
+    StepInstance,
     StepState,
     StepStatus,
+    UndispatchedStep,
     WorkflowRun,
     WorkflowStatus,
     WorkflowVersion,
@@ -51,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 _STEPREF_CACHE: Final = 10_000  # step id -> run id entries kept per service (immutable map)
 _RETRY: Final = -1
+_MISMATCH: Final = -2
 
 
 class _RedisWorkflowBase(RedisBase, Service):
@@ -145,6 +149,10 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             "rev": 0,
             "step_seq": 0,
             "attempt_seq": 0,
+            "deterministic": "1" if run.deterministic else "0",
+            "planned_steps": run.planned_steps,
+            "active_steps": 0,
+            "activity_at": now,
         }
         if run.input is not None:
             fields["input"] = run.input
@@ -159,6 +167,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
                 *k.run_indexes(run.workflow, WorkflowStatus.RUNNING.value),
                 k.names(),
                 k.namecount(),
+                k.idle(),
             ],
             [run.run_id, run.workflow, now, len(fields), *_flatten(fields)],
         )
@@ -184,6 +193,9 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
                     k.run(run_id),
                     *k.run_indexes(workflow, old)[:3],
                     *k.run_indexes(workflow, status.value)[:3],
+                    k.steps(run_id),
+                    k.idle(),
+                    k.undispatched(),
                 ],
                 [run_id, rev, status.value, to_epoch_ms(now), output or "", error or ""],
             )
@@ -202,7 +214,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             _, status, rev = current
             outcome = await self._scripts(
                 "wf_update_run_state",
-                [k.run(run_id), k.state(run_id), k.updated(status)],
+                [k.run(run_id), k.state(run_id), k.updated(status), k.idle()],
                 [run_id, rev, to_epoch_ms(now), name, value],
             )
             if outcome == 0:
@@ -230,6 +242,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         }
         for field, value in (
             ("rpc_name", step.rpc_name),
+            ("from_step_name", step.from_step_name),
             ("data", step.data),
             ("retries", step.retries),
             ("retry_delay", step.retry_delay),
@@ -251,6 +264,8 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
                 k.attempts(step.run_id),
                 k.history(step.run_id),
                 k.steprefs(),
+                k.idle(),
+                k.undispatched(),
             ],
             [
                 step.run_id,
@@ -312,8 +327,8 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             outcome_args = ["1", result or "", error or ""]
         done = await self._scripts(
             "wf_set_step",
-            [k.steps(run_id), k.attempts(run_id)],
-            [step_id, change.status.value, change.stamp, to_epoch_ms(now), *outcome_args],
+            [k.steps(run_id), k.attempts(run_id), k.run(run_id), k.idle(), k.undispatched()],
+            [step_id, change.status.value, change.stamp, to_epoch_ms(now), *outcome_args, run_id],
         )
         if done == 0:
             raise StepNotFound.by_id(step_id)
@@ -325,8 +340,8 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         reader = rows.Reader(
             await self._scripts(
                 "wf_claim_step",
-                [k.steps(run_id), k.attempts(run_id)],
-                [step_id, to_epoch_ms(now), *rows.STEP_FIELDS],
+                [k.steps(run_id), k.attempts(run_id), k.run(run_id), k.idle(), k.undispatched()],
+                [step_id, to_epoch_ms(now), run_id, *rows.STEP_FIELDS],
             )
         )
         outcome = reader.take_int()
@@ -343,8 +358,15 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         reader = rows.Reader(
             await self._scripts(
                 "wf_retry_step",
-                [k.run(run_id), k.steps(run_id), k.attempts(run_id), k.history(run_id)],
-                [step_id, status.value, to_epoch_ms(now), *rows.STEP_FIELDS],
+                [
+                    k.run(run_id),
+                    k.steps(run_id),
+                    k.attempts(run_id),
+                    k.history(run_id),
+                    k.idle(),
+                    k.undispatched(),
+                ],
+                [step_id, status.value, to_epoch_ms(now), run_id, *rows.STEP_FIELDS],
             )
         )
         if reader.take_int() == _RETRY:
@@ -374,8 +396,11 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
     @translated
     async def _set_branch_taken(self, step_id: str, branch_key: str, now: datetime) -> None:
         run_id = await self._run_of_step(step_id)
+        k = self._keys
         done = await self._scripts(
-            "wf_set_branch", [self._keys.steps(run_id)], [step_id, branch_key, to_epoch_ms(now)]
+            "wf_set_branch",
+            [k.steps(run_id), k.run(run_id), k.idle(), k.undispatched()],
+            [step_id, branch_key, to_epoch_ms(now), run_id],
         )
         if done == 0:
             raise StepNotFound.by_id(step_id)
@@ -389,17 +414,137 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         graph_hash: str,
         graph: str,
         source: str,
-        status: WorkflowVersionStatus,  # stored by the spec 05 migration (its helper)
+        status: WorkflowVersionStatus,
         now: datetime,
     ) -> bool:
-        # `graph` is codec JSON text already: spliced in as a value, never re-encoded
+        # `graph` is codec JSON text already: spliced in as a value, never re-encoded; the
+        # status comes last, the one part `wf_version_status` rewrites
         stored = (
             f'{{"name":{encode(name, "name")},"graph_hash":{encode(graph_hash, "graph_hash")},'
             f'"graph":{graph},"source":{encode(source, "source")},'
-            f'"created_at":{to_epoch_ms(now)}}}'
+            f'"created_at":{to_epoch_ms(now)},"status":"{status.value}"}}'
         )
         created = await self._redis.set(self._keys.version(name, graph_hash), stored, nx=True)
         return bool(created)
+
+    @translated
+    async def _update_workflow_version_status(
+        self, name: str, graph_hash: str, status: WorkflowVersionStatus, now: datetime
+    ) -> bool:
+        done = await self._scripts(
+            "wf_version_status", [self._keys.version(name, graph_hash)], [status.value]
+        )
+        return done == 1
+
+    # --- spec 05: claim for execution, child runs, instances, sweepers ---------------------------
+
+    @translated
+    async def _claim_step_for_execution(
+        self,
+        run_id: str,
+        step_name: str,
+        rpc_name: str | None,
+        max_attempts: int | None,
+        now: datetime,
+    ) -> StepState | None:
+        k = self._keys
+        reader = rows.Reader(
+            await self._scripts(
+                "wf_claim_for_execution",
+                [
+                    k.run(run_id),
+                    k.steps(run_id),
+                    k.stepids(run_id),
+                    k.attempts(run_id),
+                    k.history(run_id),
+                    k.idle(),
+                    k.undispatched(),
+                ],
+                [
+                    run_id,
+                    step_name,
+                    "0" if rpc_name is None else "1",
+                    rpc_name or "",
+                    "" if max_attempts is None else max_attempts,
+                    to_epoch_ms(now),
+                    *rows.STEP_FIELDS,
+                ],
+            )
+        )
+        outcome = reader.take_int()
+        if outcome == _RETRY:
+            raise StepNotFound.by_name(run_id, step_name)
+        if outcome == _MISMATCH:
+            raise StepFunctionMismatch(run_id, step_name)
+        if outcome == 0:
+            return None
+        step_id = reader.take()
+        self._remember_step(step_id, run_id)
+        return rows.step_state(step_id, _rest_pairs(reader))
+
+    @translated
+    async def _set_step_child_run_id(self, step_id: str, child_run_id: str, now: datetime) -> None:
+        run_id = await self._run_of_step(step_id)
+        k = self._keys
+        done = await self._scripts(
+            "wf_set_child",
+            [k.steps(run_id), k.attempts(run_id), k.run(run_id), k.idle(), k.undispatched()],
+            [step_id, child_run_id, to_epoch_ms(now), run_id],
+        )
+        if done == 0:
+            raise StepNotFound.by_id(step_id)
+
+    @translated
+    async def _get_step_instances(self, run_id: str) -> list[StepInstance]:
+        k = self._keys
+        reader = rows.Reader(
+            await self._scripts("wf_run_steps", [k.order(run_id), k.steps(run_id)])
+        )
+        members = reader.take_list()
+        steps = rows.split_fields(reader.take_pairs())
+        found = []
+        for member in members:
+            step_id = member.partition(":")[2]
+            found.append(rows.step_instance(step_id, steps[step_id]))
+        return found
+
+    @translated
+    async def _find_stalled_runs(
+        self, older_than: datetime, limit: int, after: StalledRun | None
+    ) -> list[StalledRun]:
+        before, suffix = self._keys.run_prefix()
+        reply = await self._scripts(
+            "wf_find_stalled",
+            [self._keys.idle()],
+            [
+                to_epoch_ms(older_than),
+                limit,
+                "" if after is None else to_epoch_ms(after.idle_since),
+                "" if after is None else after.run_id,
+                before,
+                suffix,
+            ],
+        )
+        return rows.stalled_runs(reply)
+
+    @translated
+    async def _find_undispatched_steps(
+        self, older_than: datetime, limit: int, after: UndispatchedStep | None
+    ) -> list[UndispatchedStep]:
+        before, suffix = self._keys.steps_prefix()
+        reply = await self._scripts(
+            "wf_find_undispatched",
+            [self._keys.undispatched()],
+            [
+                to_epoch_ms(older_than),
+                limit,
+                "" if after is None else to_epoch_ms(after.pending_since),
+                "" if after is None else after.step_id,
+                before,
+                suffix,
+            ],
+        )
+        return rows.undispatched_steps(reply)
 
     # --- locks ------------------------------------------------------------------------------------
 
@@ -490,14 +635,14 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
                     if h:
                         keys += self._run_delete_keys(run_id, h["workflow"], status.value)
                         args += [run_id, status.value, h["rev"], h["workflow"]]
-                count = await self._scripts("wf_delete_runs", keys, args) if len(keys) > 4 else 0
+                count = await self._scripts("wf_delete_runs", keys, args) if len(keys) > 6 else 0
                 deleted += cast(int, count)
                 logger.debug("pruned %s %s runs in one batch", count, status.value)
         return deleted
 
     def _shared_delete_keys(self) -> list[str]:
         k = self._keys
-        return [k.runs(), k.names(), k.namecount(), k.steprefs()]
+        return [k.runs(), k.names(), k.namecount(), k.steprefs(), k.idle(), k.undispatched()]
 
     def _run_delete_keys(self, run_id: str, workflow: str, status: str) -> list[str]:
         k = self._keys

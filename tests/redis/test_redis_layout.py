@@ -303,10 +303,10 @@ async def test_init_records_the_layout_version_and_refuses_a_newer_one(
 ) -> None:
     """00 §5: a layout-version key per prefix; a newer layout raises `SchemaMismatch`."""
     client, prefix = client_of(pikku_storage), prefix_of(pikku_storage)
-    assert await client.get(layout_key(prefix)) in (b"1", "1")
-    await client.set(layout_key(prefix), "2")
+    assert await client.get(layout_key(prefix)) in (b"2", "2")
+    await client.set(layout_key(prefix), "3")
     for service in pikku_storage.services():
-        with pytest.raises(SchemaMismatch, match="version 2"):
+        with pytest.raises(SchemaMismatch, match="version 3"):
             await service.init()
-    await client.set(layout_key(prefix), "1")
+    await client.set(layout_key(prefix), "2")
     await pikku_storage.init()

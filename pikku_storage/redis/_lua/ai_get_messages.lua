@@ -1,8 +1,9 @@
 -- get_messages (read-only): the window of stored messages, their blobs and the results of
 -- their calls, in one snapshot; the work follows the window, not the thread (02 §2, §5.4).
--- KEYS[1] msgs   KEYS[2] msg   KEYS[3] msg-ids   KEYS[4] results
+-- KEYS[1] msgs   KEYS[2] msg   KEYS[3] msg-ids   KEYS[4] results   KEYS[5] undelivered set
 -- ARGV[1] last_n ("" = all)   ARGV[2] cursor message id ("" = none)
--- Reply: per message in stored order: blob, #flat, call id, result, ... (answered calls only).
+-- Reply: per message in stored order: blob, #flat, then call id, result, flag ("1"
+-- undelivered, else "0") per answered call.
 local seqs
 if ARGV[2] ~= '' then
   local s = redis.call('HGET', KEYS[3], ARGV[2])
@@ -27,6 +28,7 @@ for _, s in ipairs(seqs) do
       if results[i] then
         answered[#answered + 1] = id
         answered[#answered + 1] = results[i]
+        answered[#answered + 1] = redis.call('SISMEMBER', KEYS[5], id)
       end
     end
   end

@@ -1,6 +1,7 @@
 -- delete_run and one prune_runs batch: remove whole runs with their index entries, step
 -- references and name count, each run re-checked first (01 §4, D7).
--- KEYS[1] runs   KEYS[2] names   KEYS[3] namecount   KEYS[4] steprefs, then 11 keys per run:
+-- KEYS[1] runs   KEYS[2] names   KEYS[3] namecount   KEYS[4] steprefs   KEYS[5] idle
+-- KEYS[6] undispatched, then 11 keys per run:
 --   run, state, steps, stepids, order, attempts, history, status:<s>, wfstatus:<s>:<w>,
 --   updated:<s>, wf:<w>
 -- ARGV[1] "delete" or "prune"   ARGV[2] prune cutoff (epoch ms; "" for delete), then 4 per run:
@@ -11,9 +12,9 @@
 local prune = ARGV[1] == 'prune'
 local cutoff = tonumber(ARGV[2])
 local deleted = 0
-local runs = (#KEYS - 4) / 11
+local runs = (#KEYS - 6) / 11
 for r = 0, runs - 1 do
-  local k = 4 + 11 * r
+  local k = 6 + 11 * r
   local a = 2 + 4 * r
   local id, status, rev, workflow = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local cur = redis.call('HMGET', KEYS[k + 1], 'status', 'rev', 'updated_at', 'seq')
@@ -24,7 +25,12 @@ for r = 0, runs - 1 do
     local member = pad(cur[4], 20) .. ':' .. id
     redis.call('ZREM', KEYS[1], member)
     for i = 8, 11 do redis.call('ZREM', KEYS[k + i], member) end
-    chunked('HDEL', KEYS[4], redis.call('HVALS', KEYS[k + 4]))
+    local step_ids = redis.call('HVALS', KEYS[k + 4])
+    chunked('HDEL', KEYS[4], step_ids)
+    redis.call('ZREM', KEYS[5], id)
+    local members = {}
+    for i, s in ipairs(step_ids) do members[i] = s .. ':' .. id end
+    chunked('ZREM', KEYS[6], members)
     for i = 1, 7 do redis.call('UNLINK', KEYS[k + i]) end
     if redis.call('HINCRBY', KEYS[3], workflow, -1) <= 0 then
       redis.call('HDEL', KEYS[3], workflow)

@@ -1,12 +1,13 @@
 -- set_step_running / _scheduled / _result / _error: an unconditional transition of the live
--- step and its current attempt, in one write (01 §3.4).
--- KEYS[1] steps   KEYS[2] attempts
+-- step and its current attempt, in one write (01 §3.4), with markers (05 §4).
+-- KEYS[1] steps   KEYS[2] attempts   KEYS[3] run hash   KEYS[4] idle   KEYS[5] undispatched
 -- ARGV[1] step id   ARGV[2] status   ARGV[3] stamp field   ARGV[4] now (epoch ms)
 -- ARGV[5] "1" to write the outcome below, "0" to keep it   ARGV[6] result JSON ("" = none)
--- ARGV[7] error JSON ("" = none)
+-- ARGV[7] error JSON ("" = none)   ARGV[8] run id
 -- Reply: 1 done, 0 step missing.
 local id = ARGV[1]
-local n = redis.call('HGET', KEYS[1], id .. ':attempt')
+local cur = redis.call('HMGET', KEYS[1], id .. ':attempt', id .. ':status')
+local n = cur[1]
 if not n then return 0 end
 local targets = { { KEYS[1], id .. ':' }, { KEYS[2], id .. ':' .. n .. ':' } }
 for _, t in ipairs(targets) do
@@ -19,4 +20,5 @@ for _, t in ipairs(targets) do
     else redis.call('HSET', key, p .. 'error', ARGV[7]) end
   end
 end
+step_markers(KEYS[3], KEYS[4], KEYS[5], ARGV[8], id, cur[2], ARGV[2], tonumber(ARGV[4]))
 return 1
