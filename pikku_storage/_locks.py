@@ -7,6 +7,7 @@ Waits and hold deadlines run on real time, never on the service clock (D13).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import logging
@@ -247,10 +248,9 @@ class SingleUseLock(AbstractAsyncContextManager[None]):
             self._timer.cancel()
             self._timer = None
         if self._token is not None:
-            try:
+            # ValueError: left in another context than entered, which has nothing to restore
+            with contextlib.suppress(ValueError):
                 _HOLD.reset(self._token)
-            except ValueError:  # left in another context than entered: nothing to restore
-                pass
             self._token = None
 
     async def __aexit__(

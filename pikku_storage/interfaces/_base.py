@@ -138,7 +138,7 @@ def _fenced(method: _Method) -> _Method:
         "_pikku_check": check_fence,
         "_pikku_method": method,
     }
-    exec(source, namespace)  # noqa: S102  # generated from the signature only, no user input
+    exec(source, namespace)  # generated from the signature only, no user input
     fenced: Any = namespace[method.__name__]
     fenced.__defaults__ = method.__defaults__
     fenced.__kwdefaults__ = method.__kwdefaults__

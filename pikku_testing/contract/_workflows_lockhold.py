@@ -93,16 +93,19 @@ async def _holds_past_max_hold(holder: LockFactory, contender: LockFactory, name
     (a `TimeoutError`, not a `LockTimeout`, chained from the cancellation) after the deadline
     and within 1 s of it, and `contender(timeout=0)` on another instance succeeds within 1 s of
     the deadline, while failing before it."""
-    acquired = asyncio.get_running_loop().create_future()
+    acquired: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    async def body() -> None:
+        async with holder(max_hold=MAX_HOLD):
+            acquired.set_result(time.monotonic())
+            with pytest.raises(LockTimeout):
+                await _enter(contender(timeout=0))
+            await asyncio.sleep(10)
 
     async def hold() -> tuple[float, float, LockHoldExceeded]:
         before = time.monotonic()
         with pytest.raises(LockHoldExceeded) as info:
-            async with holder(max_hold=MAX_HOLD):
-                acquired.set_result(time.monotonic())
-                with pytest.raises(LockTimeout):
-                    await _enter(contender(timeout=0))
-                await asyncio.sleep(10)
+            await body()
         return before, time.monotonic() - before, info.value
 
     async def contend() -> float:
@@ -192,19 +195,22 @@ class WorkflowLockHoldTests:
                 except LockHoldExceeded as exc:
                     if exc.max_hold != MAX_HOLD or run_id not in exc.lock_name:
                         failures.append(f"{label}: {exc!r}")
-                except BaseException as exc:  # noqa: BLE001  # reported below
+                except BaseException as exc:  # reported below
                     failures.append(f"{label}: {exc!r}")
                 else:
                     failures.append(f"{label}: nothing raised")
 
+        async def body() -> None:
+            async with wf.run_lock(run_id, max_hold=MAX_HOLD):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(10)
+                await fenced_calls()
+                fenced.set()
+                await go_on.wait()  # still inside while a contender takes the lock
+
         async def hold() -> LockHoldExceeded:
             with pytest.raises(LockHoldExceeded) as info:
-                async with wf.run_lock(run_id, max_hold=MAX_HOLD):
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.sleep(10)
-                    await fenced_calls()
-                    fenced.set()
-                    await go_on.wait()  # still inside while a contender takes the lock
+                await body()
             return info.value
 
         holder = asyncio.create_task(hold())
@@ -227,11 +233,15 @@ class WorkflowLockHoldTests:
         wf = storage.workflows
         run_id = await new_run(storage)
         boom = KeyError("boom")
-        with pytest.raises(LockHoldExceeded) as info:
+
+        async def body() -> None:
             async with wf.step_lock(run_id, "s", max_hold=MAX_HOLD):
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.sleep(10)
                 raise boom
+
+        with pytest.raises(LockHoldExceeded) as info:
+            await body()
         assert info.value.__cause__ is boom
         await _enter(wf.step_lock(run_id, "s", timeout=0))
 
@@ -309,9 +319,7 @@ class WorkflowLockHoldTests:
             await _enter(other.run_lock(run_id, timeout=0))
 
     @pytest.mark.real_time
-    async def test_the_fence_ends_with_the_body_of_the_expired_lock(
-        self, storage: Storage
-    ) -> None:
+    async def test_the_fence_ends_with_the_body_of_the_expired_lock(self, storage: Storage) -> None:
         """Spec 05 §3.4 (3): an inner lock expiring inside an unbounded outer lock fences only
         its own body; the outer body goes on and its exit raises nothing."""
         wf = storage.workflows
@@ -367,13 +375,20 @@ class WorkflowLockHoldTests:
             if ready.strip() != b"ready":
                 _, stderr = await process.communicate()
                 pytest.fail(f"contender did not start: {stderr.decode(errors='replace')}")
-            before = time.monotonic()
-            with pytest.raises(LockHoldExceeded):
+            stdin = process.stdin
+            acquired = math.nan
+
+            async def body() -> None:
+                nonlocal acquired
                 async with wf.run_lock(run_id, max_hold=MAX_HOLD):
                     acquired = time.monotonic()
-                    process.stdin.write(b"go\n")
-                    await process.stdin.drain()
+                    stdin.write(b"go\n")
+                    await stdin.drain()
                     await asyncio.sleep(10)
+
+            before = time.monotonic()
+            with pytest.raises(LockHoldExceeded):
+                await body()
             line = await asyncio.wait_for(process.stdout.readline(), 60)
             _, stderr = await asyncio.wait_for(process.communicate(), 60)
         finally:
