@@ -272,7 +272,7 @@ class SingleUseLock(AbstractAsyncContextManager[None]):
             self._cancelled = False
             assert self._task is not None
             outside = self._task.uncancel() > self._cancelling
-        if self._releasing is not None:
+        if self._releasing is not None and not self._releasing.done():
             await asyncio.wait({self._releasing})  # a contender may already hold it
         if outside and isinstance(exc, asyncio.CancelledError):
             return None  # a cancellation from outside surfaces as itself
@@ -287,7 +287,7 @@ class SingleUseLock(AbstractAsyncContextManager[None]):
         """Release once; later calls (the body's exit after `close()`) do nothing, except wait
         for a release started at the deadline."""
         if not self._held:
-            if self._releasing is not None:
+            if self._releasing is not None and not self._releasing.done():
                 await asyncio.wait({self._releasing})
             return
         self._held = False
