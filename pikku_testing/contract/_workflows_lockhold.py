@@ -134,7 +134,7 @@ class WorkflowLockHoldTests:
     async def test_run_lock_held_past_max_hold_raises_lock_hold_exceeded_and_frees_the_lock(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """Spec 05 §5 item 24 (run lock)."""
+        """05 §5 item 24 (run lock)."""
         other = (await storage_factory()).workflows
         wf = storage.workflows
         run_id = await new_run(storage)
@@ -148,7 +148,7 @@ class WorkflowLockHoldTests:
     async def test_step_lock_held_past_max_hold_raises_lock_hold_exceeded_and_frees_the_lock(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """Spec 05 §5 item 24 (step lock)."""
+        """05 §5 item 24 (step lock)."""
         other = (await storage_factory()).workflows
         wf = storage.workflows
         run_id = await new_run(storage)
@@ -164,7 +164,7 @@ class WorkflowLockHoldTests:
     async def test_a_lock_body_suppressing_the_cancellation_is_fenced_and_its_exit_raises(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """Spec 05 §5 item 25: after the deadline, service calls of the body (this service,
+        """05 §5 item 25: after the deadline, service calls of the body (this service,
         another service, a task created in the body) and locks it enters raise
         `LockHoldExceeded` with nothing written; the lock is free while the body is still
         inside; leaving raises it too."""
@@ -228,7 +228,7 @@ class WorkflowLockHoldTests:
     async def test_leaving_an_expired_lock_raises_from_what_the_body_raised(
         self, storage: Storage
     ) -> None:
-        """Spec 05 §5 item 25: a body raising after the deadline leaves with
+        """05 §5 item 25: a body raising after the deadline leaves with
         `LockHoldExceeded` chained from that exception."""
         wf = storage.workflows
         run_id = await new_run(storage)
@@ -251,7 +251,7 @@ class WorkflowLockHoldTests:
     async def test_a_lock_left_before_max_hold_and_its_next_holder_are_undisturbed(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """Spec 05 §5 item 26: leaving first disarms the deadline; a new holder of the same
+        """05 §5 item 26: leaving first disarms the deadline; a new holder of the same
         lock (another instance, then this one) is undisturbed when the old deadline passes."""
         other = (await storage_factory()).workflows
         wf = storage.workflows
@@ -273,7 +273,7 @@ class WorkflowLockHoldTests:
     async def test_with_lock_returns_when_quick_and_raises_lock_hold_exceeded_when_not(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """Spec 05 §5 item 26: `with_*` return `fn`'s value within `max_hold` and raise
+        """05 §5 item 26: `with_*` return `fn`'s value within `max_hold` and raise
         `LockHoldExceeded` instead of returning past it; the lock is free afterwards."""
         other = (await storage_factory()).workflows
         wf = storage.workflows
@@ -293,7 +293,7 @@ class WorkflowLockHoldTests:
     async def test_an_outside_cancellation_of_a_lock_holder_surfaces_as_cancelled_error(
         self, storage: Storage, storage_factory: StorageFactory
     ) -> None:
-        """Spec 05 §5 item 26: cancelling the holder before the deadline raises
+        """05 §5 item 26: cancelling the holder before the deadline raises
         `CancelledError`, not `LockHoldExceeded`; so does cancelling a body that suppressed
         the deadline's cancellation (the `uncancel` bookkeeping of `asyncio.timeout`)."""
         other = (await storage_factory()).workflows
@@ -320,7 +320,7 @@ class WorkflowLockHoldTests:
 
     @pytest.mark.real_time
     async def test_the_fence_ends_with_the_body_of_the_expired_lock(self, storage: Storage) -> None:
-        """Spec 05 §3.4 (3): an inner lock expiring inside an unbounded outer lock fences only
+        """05 §3.4 (3): an inner lock expiring inside an unbounded outer lock fences only
         its own body; the outer body goes on and its exit raises nothing."""
         wf = storage.workflows
         run_id = await new_run(storage)
@@ -332,7 +332,7 @@ class WorkflowLockHoldTests:
             await _enter(wf.step_lock(run_id, "s", timeout=0))
 
     async def test_lock_max_hold_must_be_positive_finite_seconds(self, storage: Storage) -> None:
-        """Spec 05 §5 item 26: `max_hold` `0`, `-1`, NaN, infinity or `True` is `InvalidValue`
+        """05 §5 item 26: `max_hold` `0`, `-1`, NaN, infinity or `True` is `InvalidValue`
         before any waiting, for all four lock methods; `None` is unbounded."""
         wf = storage.workflows
         run_id = await new_run(storage)
@@ -354,7 +354,7 @@ class WorkflowLockHoldTests:
     async def test_a_lock_held_past_max_hold_is_taken_by_another_process(
         self, storage: Storage, storage_open_args: tuple[str, dict[str, object]]
     ) -> None:
-        """Spec 05 §5 item 27 ([X]): item 24 with the contender in another OS process; it
+        """05 §5 item 27 ([X]): item 24 with the contender in another OS process; it
         gets the lock after the deadline and within 1 s of it."""
         url, options = storage_open_args
         wf = storage.workflows
