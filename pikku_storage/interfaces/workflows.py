@@ -512,25 +512,48 @@ class WorkflowService(_WorkflowReads):
     # --- locks --------------------------------------------------------------------------
 
     def run_lock(
-        self, run_id: str, *, timeout: float | None = 30.0
+        self, run_id: str, *, timeout: float | None = 30.0, max_hold: float | None = None
     ) -> AbstractAsyncContextManager[None]:
         """A single-use context manager holding the run's lock (docs/services/workflows.md#locks).
-        Not re-entrant."""
+        Not re-entrant.
+
+        With `max_hold` seconds, a body still inside at the deadline loses the lock, is
+        cancelled and fenced, and leaving raises `LockHoldExceeded`.
+        """
         name = LockName(v.identifier("run_id", run_id))
-        return SingleUseLock(self._lock(name, v.timeout(timeout)), self._held_locks)
+        return self._single_use_lock(name, timeout, max_hold)
 
     def step_lock(
-        self, run_id: str, step_name: str, *, timeout: float | None = 30.0
+        self,
+        run_id: str,
+        step_name: str,
+        *,
+        timeout: float | None = 30.0,
+        max_hold: float | None = None,
     ) -> AbstractAsyncContextManager[None]:
-        """A single-use context manager holding the lock of one step of a run."""
+        """A single-use context manager holding the lock of one step of a run; `max_hold` as
+        for `run_lock`."""
         name = LockName(v.identifier("run_id", run_id), v.identifier("step_name", step_name))
-        return SingleUseLock(self._lock(name, v.timeout(timeout)), self._held_locks)
+        return self._single_use_lock(name, timeout, max_hold)
+
+    def _single_use_lock(
+        self, name: LockName, timeout: object, max_hold: object
+    ) -> AbstractAsyncContextManager[None]:
+        wait = v.timeout(timeout)
+        hold = None if max_hold is None else v.positive_seconds("max_hold", max_hold)
+        return SingleUseLock(self._lock(name, wait), self._held_locks, str(name), hold)
 
     async def with_run_lock(
-        self, run_id: str, fn: Callable[[], Awaitable[T]], *, timeout: float | None = 30.0
+        self,
+        run_id: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        timeout: float | None = 30.0,
+        max_hold: float | None = None,
     ) -> T:
-        """Await `fn()` under the run lock and return its value."""
-        async with self.run_lock(run_id, timeout=timeout):
+        """Await `fn()` under the run lock and return its value; past `max_hold`, raise
+        `LockHoldExceeded` instead."""
+        async with self.run_lock(run_id, timeout=timeout, max_hold=max_hold):
             return await fn()
 
     async def with_step_lock(
@@ -540,9 +563,11 @@ class WorkflowService(_WorkflowReads):
         fn: Callable[[], Awaitable[T]],
         *,
         timeout: float | None = 30.0,
+        max_hold: float | None = None,
     ) -> T:
-        """Await `fn()` under the step lock and return its value."""
-        async with self.step_lock(run_id, step_name, timeout=timeout):
+        """Await `fn()` under the step lock and return its value; past `max_hold`, raise
+        `LockHoldExceeded` instead."""
+        async with self.step_lock(run_id, step_name, timeout=timeout, max_hold=max_hold):
             return await fn()
 
     # --- hooks --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pikku_testing.contract._workflows_claim import WorkflowClaimTests
 from pikku_testing.contract._workflows_concurrency import WorkflowConcurrencyTests
 from pikku_testing.contract._workflows_console import WorkflowConsoleTests
 from pikku_testing.contract._workflows_graph import WorkflowGraphTests
+from pikku_testing.contract._workflows_lockhold import WorkflowLockHoldTests
 from pikku_testing.contract._workflows_locks import WorkflowLockTests
 from pikku_testing.contract._workflows_runs import WorkflowRunTests
 from pikku_testing.contract._workflows_steps import WorkflowStepTests
@@ -35,6 +36,7 @@ class WorkflowServiceContract(
     WorkflowStepTests,
     WorkflowGraphTests,
     WorkflowLockTests,
+    WorkflowLockHoldTests,
     WorkflowLimitTests,
     ClockLimitTests,
     WorkflowAdditionTests,
