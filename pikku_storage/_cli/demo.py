@@ -235,17 +235,14 @@ async def _agent(storage: Storage, story: _Story) -> None:
         f"approval found by its tool call ({found is not None}), claimed once ({claimed}, "
         f"then {again}); run resumed and completed"
     )
-    try:
-        await state.save_score(
-            run_id,
-            "helpfulness",
-            0.9,
-            reason="Refund issued after approval",
-            metadata={"by": "demo"},
-        )
-        await state.save_score(run_id, "tone", 1)
-    except NotImplementedError:  # a backend before its spec 05 migration; remove after merge
-        return
+    await state.save_score(
+        run_id,
+        "helpfulness",
+        0.9,
+        reason="Refund issued after approval",
+        metadata={"by": "demo"},
+    )
+    await state.save_score(run_id, "tone", 1)
     story.say(f"agent run {run_id} graded by two scorers")
 
 

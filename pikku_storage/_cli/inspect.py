@@ -131,10 +131,7 @@ async def _thread_scores(storage: Storage, runs: list[AgentRunRow]) -> list[Agen
     """Every score of the thread's runs, run by run in run order."""
     scores: list[AgentRunScore] = []
     for row in runs:
-        try:
-            scores += await storage.ai_run_state.get_scores(row.run_id)
-        except NotImplementedError:  # a backend before its spec 05 migration: no scores yet
-            return []
+        scores += await storage.ai_run_state.get_scores(row.run_id)
     return scores
 
 

@@ -345,11 +345,8 @@ async def thread(request: Request) -> Response:
     ]
     pending_ids = {approval.tool_call_id for _, approval in pending}
     scores: dict[str, list[AgentRunScore]] = {}
-    try:
-        for agent_run in agent_runs[:RUNS_WITH_DECISIONS]:
-            scores[agent_run.run_id] = await storage.ai_run_state.get_scores(agent_run.run_id)
-    except NotImplementedError:  # a backend before its spec 05 migration; remove after merge
-        scores = {}
+    for agent_run in agent_runs[:RUNS_WITH_DECISIONS]:
+        scores[agent_run.run_id] = await storage.ai_run_state.get_scores(agent_run.run_id)
     older = messages[0].id if len(messages) >= MESSAGE_WINDOW else None
     return render(
         request,

@@ -480,14 +480,14 @@ class AIRunStateService(_RunReads):
     @abstractmethod
     async def _get_approval_decisions(self, run_id: str) -> list[ResolvedApproval]: ...
 
+    @abstractmethod
     async def _save_score(self, score: NewScore) -> None:
         """Append the score; raises `RunNotFound(run_id)`, checked in the same atomic write."""
-        raise NotImplementedError  # abstract once every backend implements it (spec 05)
 
+    @abstractmethod
     async def _get_scores(self, run_id: str) -> list[AgentRunScore]:
         """The run's scores in `created_at` order, ties by insertion; built with
         `pikku_storage._build.agent_run_score`."""
-        raise NotImplementedError  # abstract once every backend implements it (spec 05)
 
 
 class AgentRunService(_ThreadReads, _RunReads):

@@ -641,8 +641,7 @@ class WorkflowService(_WorkflowReads):
         now: datetime,
     ) -> bool: ...
 
-    # New in spec 05: not abstract yet, so a backend without them still instantiates.
-
+    @abstractmethod
     async def _claim_step_for_execution(
         self,
         run_id: str,
@@ -652,30 +651,29 @@ class WorkflowService(_WorkflowReads):
         now: datetime,
     ) -> StepState | None:
         """Raises `StepNotFound.by_name`, then `StepFunctionMismatch`; one conditional write."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _set_step_child_run_id(self, step_id: str, child_run_id: str, now: datetime) -> None:
         """Raises `StepNotFound.by_id`."""
-        raise NotImplementedError
 
-    async def _get_step_instances(self, run_id: str) -> list[StepInstance]:
-        raise NotImplementedError
+    @abstractmethod
+    async def _get_step_instances(self, run_id: str) -> list[StepInstance]: ...
 
+    @abstractmethod
     async def _find_stalled_runs(
         self, older_than: datetime, limit: int, after: StalledRun | None
-    ) -> list[StalledRun]:
-        raise NotImplementedError
+    ) -> list[StalledRun]: ...
 
+    @abstractmethod
     async def _find_undispatched_steps(
         self, older_than: datetime, limit: int, after: UndispatchedStep | None
-    ) -> list[UndispatchedStep]:
-        raise NotImplementedError
+    ) -> list[UndispatchedStep]: ...
 
+    @abstractmethod
     async def _update_workflow_version_status(
         self, name: str, graph_hash: str, status: WorkflowVersionStatus, now: datetime
     ) -> bool:
         """`False` when the key is unknown."""
-        raise NotImplementedError
 
     @abstractmethod
     def _lock(self, name: LockName, timeout: float | None) -> AbstractAsyncContextManager[None]:

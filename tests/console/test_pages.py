@@ -227,9 +227,7 @@ def test_console_mounted_under_a_prefix_links_within_it(console: Console) -> Non
     assert console.client.get("/ops/static/console.css").status_code == 200
 
 
-def test_thread_page_shows_a_credential_request_and_scores(
-    console: Console, request: pytest.FixtureRequest
-) -> None:
+def test_thread_page_shows_a_credential_request_and_scores(console: Console) -> None:
     """Spec 05 §2.4: a credential request is a pending approval the page can show."""
     storage = console.storage
     request_ = CredentialRequestApproval(
@@ -248,19 +246,17 @@ def test_thread_page_shows_a_credential_request_and_scores(
             thread_id=thread.id,
             resource_id="customer-cred",
             status="suspended",
-            suspend_reason="approval",  # "credential" needs the SQL backends' spec 05 migration
+            suspend_reason="credential",
             pending_approvals=[request_],
         )
         return thread.id, run_id
 
     thread_id, run_id = console.call(seed)
-    scored = request.node.callspec.params["console"] == "memory"  # SQL scores: spec 05 merge
-    if scored:
-        console.call(lambda: storage.ai_run_state.save_score(run_id, "tone", 0.5, reason="ok"))
+    console.call(lambda: storage.ai_run_state.save_score(run_id, "tone", 0.5, reason="ok"))
     html = console.client.get(f"/threads/{thread_id}").text
     assert "Waiting for approval (1)" in html
     assert "credential-request" in html
     assert "needs credential <b>gmail</b>" in html
     assert 'href="javascript' not in html
     assert "javascript:alert(1)" in html  # shown as text only
-    assert ("tone <b>0.50</b>" in html) is scored
+    assert "tone <b>0.50</b>" in html
