@@ -57,6 +57,10 @@ DEFAULT_SCHEMA: Final = "pikku"
 _CONNECT_OPTIONS: Final = frozenset({"prepare_threshold"})
 _SET_UTC: Final = sql.SQL("SET TIME ZONE 'UTC'")
 
+# psycopg's own connect() arguments, as opposed to libpq parameters: not for lock connections
+_CLIENT_OPTIONS: Final = frozenset(
+    {"autocommit", "prepare_threshold", "row_factory", "cursor_factory", "context"}
+)
 _BACKEND_PID: Final = sql.SQL("SELECT pg_backend_pid()")
 _IDLE_LOCK_CONNECTIONS: Final = 2  # kept open between locks; more are closed on return
 
@@ -296,17 +300,14 @@ class LockConnections:
         self._url = lock_url
         self._idle: list[Conn] = []
 
-    @property
-    def url(self) -> str | None:
-        """The connection string lock connections use, `None` when they come from the pool."""
+    def _target(self) -> tuple[str, dict[str, object]] | None:
+        """The conninfo and libpq parameters lock connections use; `None`: from the pool."""
         if self._url is not None:
-            return self._url
+            return self._url, {}
         conninfo, kwargs = self._pool.conninfo, self._pool.kwargs
         if not isinstance(conninfo, str) or not isinstance(kwargs, dict):
             return None
-        params = {k: val for k, val in kwargs.items() if k not in _CONNECT_OPTIONS}
-        params.pop("autocommit", None)
-        return make_conninfo(conninfo, **params)
+        return conninfo, {k: val for k, val in kwargs.items() if k not in _CLIENT_OPTIONS}
 
     async def get(self) -> Conn:
         """An autocommit connection for one lock."""
@@ -314,13 +315,14 @@ class LockConnections:
             conn = self._idle.pop()
             if not conn.closed:
                 return conn
-        url = self.url
-        if url is None:
+        target = self._target()
+        if target is None:
             return await self._pool.getconn()
+        conninfo, params = target
         try:
             async with asyncio.timeout(self._pool.timeout):
                 conn = await psycopg.AsyncConnection.connect(
-                    url, autocommit=True, prepare_threshold=None
+                    conninfo, autocommit=True, prepare_threshold=None, **params
                 )
         except TimeoutError:
             raise StorageUnavailable(
@@ -330,7 +332,7 @@ class LockConnections:
 
     async def put(self, conn: Conn, *, broken: bool = False) -> None:
         """Return `conn` (`broken`: its session state is unknown, so close it)."""
-        if self.url is None:
+        if self._target() is None:
             if broken:
                 await conn.close()
             await self._pool.putconn(conn)
