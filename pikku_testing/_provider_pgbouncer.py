@@ -23,9 +23,7 @@ from pikku_testing.providers import Namespace, NamespaceRequest
 
 __all__ = ["PgBouncerProvider", "direct_url"]
 
-_SERVER: Final = sql.SQL(
-    "SELECT host(inet_server_addr()), inet_server_port(), current_database()"
-)
+_SERVER: Final = sql.SQL("SELECT host(inet_server_addr()), inet_server_port(), current_database()")
 
 
 async def direct_url(pooled_url: str) -> str:
@@ -62,7 +60,11 @@ class PgBouncerProvider(PostgresProvider):
             self._direct[pooled] = await direct_url(pooled)
         direct = self._direct[pooled]
         schema = await self._take(direct, f"pikku_test_{request.worker}_{request.label}")
-        options = {"schema": schema, "lock_url": direct, "prepare_threshold": None}
+        options: dict[str, object] = {
+            "schema": schema,
+            "lock_url": direct,
+            "prepare_threshold": None,
+        }
         try:
             yield Namespace(
                 provider=self,

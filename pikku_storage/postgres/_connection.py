@@ -32,11 +32,11 @@ __all__ = [
     "PgDatabase",
     "PgPool",
     "Row",
+    "check_lock_url",
     "compose",
     "execute",
     "fetch_all",
     "fetch_one",
-    "check_lock_url",
     "make_pool",
     "through_pooler",
 ]
@@ -322,7 +322,9 @@ class LockConnections:
         try:
             async with asyncio.timeout(self._pool.timeout):
                 conn = await psycopg.AsyncConnection.connect(
-                    conninfo, autocommit=True, prepare_threshold=None, **params
+                    make_conninfo(conninfo, **params),  # type: ignore[arg-type]  # libpq parameters of the pool, checked by make_pool
+                    autocommit=True,
+                    prepare_threshold=None,
                 )
         except TimeoutError:
             raise StorageUnavailable(

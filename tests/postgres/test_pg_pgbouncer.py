@@ -30,7 +30,6 @@ BOTH: Final = pytest.mark.pikku_backends("postgres", "postgres-pgbouncer")
 BOUNCER: Final = pytest.mark.pikku_backend("postgres-pgbouncer")
 
 
-
 @BOTH
 async def test_max_size_lock_holders_whose_bodies_query_all_finish(
     pikku_storage_factory: StorageFactory,
