@@ -18,8 +18,8 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ResponseError
 from redis.cluster import RedisCluster as SyncRedisCluster
+from redis.exceptions import ResponseError
 
 from pikku_storage import _validate as v
 from pikku_storage.backends import backend_named

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -24,6 +25,12 @@ from redis.retry import Retry
 from pikku_storage import InvalidValue, StorageUnavailable, open_storage
 from pikku_storage.redis._errors import translate_errors
 from tests.faults._servers import free_port
+
+
+def _cmd(client: redis.Redis, *args: object) -> Any:
+    """A raw command on a sync client (redis-py leaves `execute_command` untyped)."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]  # redis-py stub gap
+
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server is not installed"
@@ -94,13 +101,13 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[_Node, _No
     a = _Node(root / "a")
     b = _Node(root / "b")
     try:
-        a.client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, HALF)
-        b.client.execute_command("CLUSTER", "ADDSLOTSRANGE", HALF + 1, 16383)
-        a.client.execute_command("CLUSTER", "MEET", "127.0.0.1", b.port, b.bus)
+        _cmd(a.client, "CLUSTER", "ADDSLOTSRANGE", 0, HALF)
+        _cmd(b.client, "CLUSTER", "ADDSLOTSRANGE", HALF + 1, 16383)
+        _cmd(a.client, "CLUSTER", "MEET", "127.0.0.1", b.port, b.bus)
         for _ in range(500):  # until both know every slot's node and the cluster is up
             ready = [
-                len(n.client.execute_command("CLUSTER", "SLOTS")) == 2
-                and "cluster_state:ok" in str(n.client.execute_command("CLUSTER", "INFO"))
+                len(_cmd(n.client, "CLUSTER", "SLOTS")) == 2
+                and "cluster_state:ok" in str(_cmd(n.client, "CLUSTER", "INFO"))
                 for n in (a, b)
             ]
             if all(ready):
@@ -119,7 +126,7 @@ def _key_on(node_slots: range, client: redis.Redis) -> str:
     """A key whose hash slot lies in `node_slots`."""
     for i in range(10_000):
         key = f"k{i}"
-        if client.execute_command("CLUSTER", "KEYSLOT", key) in node_slots:
+        if _cmd(client, "CLUSTER", "KEYSLOT", key) in node_slots:
             return key
     raise AssertionError("no key found")
 
@@ -151,7 +158,7 @@ async def test_moved_crossslot_and_clusterdown_replies_become_storage_unavailabl
         ):
             with pytest.raises(StorageUnavailable) as info:
                 async with translate_errors():
-                    await client.execute_command(*command)
+                    await client.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py stub gap
             assert isinstance(info.value.__cause__, raw)
     finally:
         await client.aclose()
