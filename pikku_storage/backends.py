@@ -78,7 +78,7 @@ class TestBackend:
 
     name: str
     provider: str
-    server: str | None = None  # "postgres", "redis", "mysql": the test server it needs
+    server: str | None = None  # "postgres", "redis", "mysql", "pgbouncer": its test server
     extra: str | None = None
     modules: tuple[str, ...] = ()
 
@@ -377,6 +377,13 @@ BACKENDS: Final[tuple[Backend, ...]] = (
                 name="postgres",
                 provider=f"{_PROVIDERS}postgres:PostgresProvider",
                 server="postgres",
+                extra="postgres",
+                modules=("psycopg", "psycopg_pool"),
+            ),
+            TestBackend(
+                name="postgres-pgbouncer",
+                provider=f"{_PROVIDERS}pgbouncer:PgBouncerProvider",
+                server="pgbouncer",
                 extra="postgres",
                 modules=("psycopg", "psycopg_pool"),
             ),

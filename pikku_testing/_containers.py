@@ -134,6 +134,12 @@ class Containers:
         """
         if server in self.urls:
             return self.urls[server]
+        if server not in _IMAGES:
+            var = f"PIKKU_TEST_{server.upper()}_URL"
+            raise ContainersUnavailable(
+                f"no {server} server: set {var} (or --pikku-{server}-url); "
+                "no container is started for it"
+            )
         self._check()
         if self._problem is not None:
             raise ContainersUnavailable(

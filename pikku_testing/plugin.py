@@ -57,6 +57,7 @@ __all__ = [
     "pikku_backend_name",
     "pikku_clock",
     "pikku_mysql_url",
+    "pikku_pgbouncer_url",
     "pikku_postgres_url",
     "pikku_provider",
     "pikku_redis_url",
@@ -69,7 +70,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CLOCK_START: Final = TEST_START
-SERVERS: Final = ("postgres", "redis", "mysql")
+SERVERS: Final = ("postgres", "redis", "mysql", "pgbouncer")
 # backend -> the server it needs (backends not listed need none) and the extra that installs
 # its drivers: both from the backend registry.
 BACKEND_SERVERS: Final = {n: t.server for n, t in TEST_BACKENDS.items() if t.server is not None}
@@ -452,6 +453,13 @@ def pikku_redis_url(request: pytest.FixtureRequest) -> str:
 def pikku_mysql_url(request: pytest.FixtureRequest) -> str:
     """A MySQL/MariaDB server URL for the session, or skip saying how to provide one."""
     return _server_url(request, "mysql")
+
+
+@pytest.fixture(scope="session")
+def pikku_pgbouncer_url(request: pytest.FixtureRequest) -> str:
+    """A PgBouncer (transaction pooling, in front of PostgreSQL) URL for the session, or skip
+    saying how to provide one."""
+    return _server_url(request, "pgbouncer")
 
 
 @pytest.fixture

@@ -60,6 +60,9 @@ PER_BACKEND: dict[str, list[tuple[str, object]]] = {
         ("max_size", 0),
         ("timeout", "30"),
         ("check", "yes"),
+        ("lock_url", 3),
+        ("lock_url", ""),
+        ("lock_url", "not a conninfo"),
     ],
     "sqlalchemy-postgres": [("schema", 3), ("table_prefix", "a b")],
     "sqlalchemy-mysql": [("table_prefix", "x;y"), ("engine_options", {"pool_size": "x"})],
@@ -128,7 +131,13 @@ def test_open_storage_accepts_the_documented_options_without_connecting(
         "prune_on_heartbeat": False,
     }
     extra: dict[str, dict[str, object]] = {
-        "postgres": {"schema": "app", "connect_timeout": 3, "application_name": "x", "port": 1},
+        "postgres": {
+            "schema": "app",
+            "connect_timeout": 3,
+            "application_name": "x",
+            "port": 1,
+            "lock_url": f"postgresql://u@127.0.0.1:{PORT}/db",
+        },
         "redis": {"key_prefix": "app", "socket_timeout": 1.5, "max_connections": 4},
         "sqlalchemy-mysql": {"table_prefix": "app_", "engine_options": {"pool_size": 2}},
     }

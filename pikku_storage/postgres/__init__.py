@@ -92,6 +92,7 @@ def open_storage(
     heartbeat_interval: float = 10.0,
     heartbeat_ttl: float = 30.0,
     prune_on_heartbeat: bool = True,
+    lock_url: str | None = None,
     **connect: object,
 ) -> Storage:
     """The eight services on one new pool for `url`, owned by the returned `Storage`; no I/O.
@@ -100,7 +101,8 @@ def open_storage(
     connection before `StorageUnavailable`; `check=True` tests connections before use); the
     remaining keywords are connection options: `prepare_threshold=None` for PgBouncer in
     transaction mode, or libpq parameters such as `application_name`. Each held workflow lock
-    pins one connection, so `max_size` must exceed the locks held at once.
+    has a connection of its own outside the pool; `lock_url` is where those connect (needed
+    behind PgBouncer: a direct URL of the server; `init()` refuses locks through a pooler).
     Raises: `InvalidValue` for a bad option or schema name, before any connection is made.
     """
     _check_connect_options(url, connect)
@@ -122,6 +124,7 @@ def open_storage(
         heartbeat_interval=heartbeat_interval,
         heartbeat_ttl=heartbeat_ttl,
         prune_on_heartbeat=prune_on_heartbeat,
+        lock_url=lock_url,
     )
     storage.resources.append(pool.close)
     return storage
@@ -135,13 +138,15 @@ def storage_from_pool(
     heartbeat_interval: float = 10.0,
     heartbeat_ttl: float = 30.0,
     prune_on_heartbeat: bool = True,
+    lock_url: str | None = None,
 ) -> Storage:
     """The eight services on a pool you own: they borrow it, so closing them leaves it open.
 
-    Use it to share one pool between pikku-storage and the rest of an application.
+    Use it to share one pool between pikku-storage and the rest of an application;
+    `lock_url` as for `open_storage`.
     """
     return Storage(
-        workflows=PgWorkflowService(pool, schema=schema, clock=clock),
+        workflows=PgWorkflowService(pool, schema=schema, clock=clock, lock_url=lock_url),
         workflow_runs=PgWorkflowRunService(pool, schema=schema, clock=clock),
         ai_storage=PgAIStorageService(pool, schema=schema, clock=clock),
         ai_run_state=PgAIRunStateService(pool, schema=schema, clock=clock),

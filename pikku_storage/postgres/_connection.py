@@ -22,20 +22,23 @@ from psycopg.rows import TupleRow, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from pikku_storage import _validate as v
-from pikku_storage.errors import InvalidValue
+from pikku_storage.errors import InvalidValue, StorageUnavailable
 from pikku_storage.postgres._errors import is_connection_error, is_retryable, translate_errors
 from pikku_storage.postgres._migrations import migrate
 
 __all__ = [
     "Conn",
+    "LockConnections",
     "PgDatabase",
     "PgPool",
     "Row",
+    "check_lock_url",
     "compose",
     "execute",
     "fetch_all",
     "fetch_one",
     "make_pool",
+    "through_pooler",
 ]
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,13 @@ RECOVERY_TIMEOUT: Final = 5.0
 DEFAULT_SCHEMA: Final = "pikku"
 _CONNECT_OPTIONS: Final = frozenset({"prepare_threshold"})
 _SET_UTC: Final = sql.SQL("SET TIME ZONE 'UTC'")
+
+# psycopg's own connect() arguments, as opposed to libpq parameters: not for lock connections
+_CLIENT_OPTIONS: Final = frozenset(
+    {"autocommit", "prepare_threshold", "row_factory", "cursor_factory", "context"}
+)
+_BACKEND_PID: Final = sql.SQL("SELECT pg_backend_pid()")
+_IDLE_LOCK_CONNECTIONS: Final = 2  # kept open between locks; more are closed on return
 
 # Schemas known to be at the latest version, per pool: services sharing a pool migrate once.
 _MIGRATED: Final[weakref.WeakKeyDictionary[PgPool, set[str]]] = weakref.WeakKeyDictionary()
@@ -247,3 +257,96 @@ class PgDatabase:
                 await asyncio.shield(task)
         except Exception:
             logger.warning("pool check after a connection failure did not finish", exc_info=True)
+
+
+def check_lock_url(lock_url: object) -> str | None:
+    """`lock_url` as given (`None`: locks connect like the pool); `InvalidValue` for a value
+    that is not a PostgreSQL connection string."""
+    if lock_url is None:
+        return None
+    if not isinstance(lock_url, str) or not lock_url:
+        raise InvalidValue("lock_url must be a non-empty PostgreSQL URL or None")
+    try:
+        make_conninfo(lock_url)
+    except psycopg.ProgrammingError as exc:
+        raise InvalidValue(f"lock_url is not a PostgreSQL URL: {exc}") from None
+    return lock_url
+
+
+async def through_pooler(conn: Conn) -> bool:
+    """Whether `conn` reaches PostgreSQL through a connection pooler such as PgBouncer.
+
+    A server reports its backend's pid in the startup's key data; a pooler hands the client a
+    key of its own, so the pid the session reports differs from the one the server runs.
+    """
+    row = await fetch_one(conn, _BACKEND_PID)
+    return row is not None and row[0] != conn.info.backend_pid
+
+
+class LockConnections:
+    """Connections that hold session advisory locks, never drawn from the data pool.
+
+    A held lock pins its connection for the body's whole duration; taken from the pool the body
+    draws from, `max_size` concurrent holders would leave the bodies none (the pool cliff). Here
+    each held lock has a connection of its own (to `lock_url`, else to the pool's server), opened
+    on demand; up to two idle ones are kept. Without a connection string (a pool built from
+    callables) they come from the pool as before.
+    """
+
+    __slots__ = ("_idle", "_pool", "_url")
+
+    def __init__(self, pool: PgPool, lock_url: str | None) -> None:
+        self._pool = pool
+        self._url = lock_url
+        self._idle: list[Conn] = []
+
+    def _target(self) -> tuple[str, dict[str, object]] | None:
+        """The conninfo and libpq parameters lock connections use; `None`: from the pool."""
+        if self._url is not None:
+            return self._url, {}
+        conninfo, kwargs = self._pool.conninfo, self._pool.kwargs
+        if not isinstance(conninfo, str) or not isinstance(kwargs, dict):
+            return None
+        return conninfo, {k: val for k, val in kwargs.items() if k not in _CLIENT_OPTIONS}
+
+    async def get(self) -> Conn:
+        """An autocommit connection for one lock."""
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+        target = self._target()
+        if target is None:
+            return await self._pool.getconn()
+        conninfo, params = target
+        try:
+            async with asyncio.timeout(self._pool.timeout):
+                conn = await psycopg.AsyncConnection.connect(
+                    make_conninfo(conninfo, **params),  # type: ignore[arg-type]  # libpq parameters of the pool, checked by make_pool
+                    autocommit=True,
+                    prepare_threshold=None,
+                )
+        except TimeoutError:
+            raise StorageUnavailable(
+                f"PostgreSQL unavailable: no lock connection within {self._pool.timeout} s"
+            ) from None
+        return conn
+
+    async def put(self, conn: Conn, *, broken: bool = False) -> None:
+        """Return `conn` (`broken`: its session state is unknown, so close it)."""
+        if self._target() is None:
+            if broken:
+                await conn.close()
+            await self._pool.putconn(conn)
+            return
+        if broken or conn.closed or len(self._idle) >= _IDLE_LOCK_CONNECTIONS:
+            await conn.close()
+        else:
+            self._idle.append(conn)
+
+    async def close(self) -> None:
+        """Close the idle connections (idempotent)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                await conn.close()

@@ -17,6 +17,7 @@ import psycopg
 from pikku_storage.errors import StorageUnavailable
 
 __all__ = [
+    "PREPARED_HINT",
     "constraint_name",
     "is_connection_error",
     "is_foreign_key_violation",
@@ -33,6 +34,13 @@ LOCK_NOT_AVAILABLE: Final = "55P03"
 NUMERIC_VALUE_OUT_OF_RANGE: Final = "22003"
 # admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
 _CONNECTION_STATES: Final = frozenset({"57P01", "57P02", "57P03", "53300"})
+# duplicate_prepared_statement, invalid_sql_statement_name: psycopg's prepared statements met a
+# server session shared by other clients (PgBouncer in transaction mode)
+_PREPARED_STATES: Final = frozenset({"42P05", "26000"})
+PREPARED_HINT: Final = (
+    "a prepared statement clashed on a shared server session (PgBouncer in transaction mode?): "
+    "open the storage with prepare_threshold=None"
+)
 # deadlock_detected, serialization_failure
 _RETRYABLE_STATES: Final = frozenset({"40P01", "40001"})
 
@@ -82,10 +90,13 @@ def constraint_name(exc: BaseException) -> str | None:
 
 @asynccontextmanager
 async def translate_errors() -> AsyncIterator[None]:
-    """Turn connection failures raised in the body into `StorageUnavailable`."""
+    """Turn connection failures raised in the body into `StorageUnavailable`, and so the
+    prepared-statement clashes of a transaction pooler, saying to set `prepare_threshold=None`."""
     try:
         yield
     except psycopg.Error as exc:
         if is_connection_error(exc):
             raise StorageUnavailable(f"PostgreSQL unavailable: {exc}") from exc
+        if _state(exc) in _PREPARED_STATES:
+            raise StorageUnavailable(f"{PREPARED_HINT} ({exc.sqlstate}: {exc})") from exc
         raise

@@ -1,16 +1,20 @@
-"""Run and step locks as PostgreSQL session advisory locks on dedicated pool connections.
+"""Run and step locks as PostgreSQL session advisory locks on dedicated lock connections.
 
 Acquire: a process-local asyncio lock per name first (tasks of one process queue without
 holding connections); then, unless this service already holds the same 64-bit key for another
-name (a hash collision: count one more holder), a pool connection runs `pg_advisory_lock` under
+name (a hash collision: count one more holder), a lock connection (never one of the data pool's,
+so a held lock cannot starve its body; to `lock_url` when given) runs `pg_advisory_lock` under
 a statement-scoped `lock_timeout` (`pg_try_advisory_lock` for a zero timeout). Release:
 `pg_advisory_unlock` when the key's last holder leaves. A connection whose acquire or release
 failed or was cancelled midway is closed, which frees its session locks. Waits use real time.
+`open()` refuses a lock connection that reaches the server through a pooler (PgBouncer in
+transaction mode would run the unlock, or the next lock, on another server session).
 See docs/services/workflows.md#locks, docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -24,8 +28,14 @@ from psycopg.sql import SQL
 from psycopg_pool import PoolClosed, PoolTimeout, TooManyRequests
 
 from pikku_storage._locks import LocalLockRegistry, LockName
-from pikku_storage.errors import LockTimeout, StorageUnavailable
-from pikku_storage.postgres._connection import Conn, PgDatabase, fetch_one
+from pikku_storage.errors import InvalidValue, LockTimeout, StorageUnavailable
+from pikku_storage.postgres._connection import (
+    Conn,
+    LockConnections,
+    PgDatabase,
+    fetch_one,
+    through_pooler,
+)
 from pikku_storage.postgres._errors import is_connection_error, is_lock_timeout, translate_errors
 
 __all__ = ["PgLocks", "lock_key"]
@@ -64,14 +74,47 @@ class _Held:
 
 
 class PgLocks:
-    """The advisory locks one `PgWorkflowService` holds; their connections come from its pool."""
+    """The advisory locks one `PgWorkflowService` holds, on connections of their own."""
 
-    __slots__ = ("_db", "_held", "_local")
+    __slots__ = ("_conns", "_db", "_held", "_local")
 
-    def __init__(self, db: PgDatabase) -> None:
+    def __init__(self, db: PgDatabase, lock_url: str | None = None) -> None:
         self._db = db
+        self._conns = LockConnections(db.pool, lock_url)
         self._local = LocalLockRegistry()
         self._held: dict[int, _Held] = {}
+
+    async def open(self) -> None:
+        """Check that lock connections reach PostgreSQL directly, not through a pooler.
+
+        Raises: `InvalidValue` when they go through one (PgBouncer): session advisory locks
+        would silently stop excluding, so `lock_url` must name a direct connection.
+        """
+        async with translate_errors():
+            conn = await self._conns.get()
+            try:
+                pooled = await through_pooler(conn)
+            except BaseException:
+                await self._conns.put(conn, broken=True)
+                raise
+            await self._conns.put(conn)
+        if pooled:
+            raise InvalidValue(
+                "workflow locks are PostgreSQL session advisory locks, which a connection "
+                "pooler (PgBouncer in transaction mode) does not keep on one server session; "
+                "pass lock_url= a direct connection to the server (the pooler's own "
+                "connections stay for data), e.g. open_storage(url, lock_url=direct_url, "
+                "prepare_threshold=None)"
+            )
+
+    async def close(self) -> None:
+        """Close every lock connection: the locks still held end with their sessions."""
+        held = list(self._held.values())
+        self._held.clear()
+        for item in held:
+            with contextlib.suppress(Exception):
+                await item.conn.close()
+        await self._conns.close()
 
     def lock(self, name: LockName, timeout: float | None) -> AbstractAsyncContextManager[None]:
         return self._hold(name, timeout)
@@ -107,6 +150,7 @@ class PgLocks:
             if not _broken_connection(exc):
                 raise
             logger.warning("lock %s: connection broken, retrying on a fresh one", label)
+            await self._conns.close()  # idle lock connections died with it
             await self._db.recover()
         return await self._acquire_once(key, label, timeout, deadline)
 
@@ -114,7 +158,7 @@ class PgLocks:
         self, key: int, label: str, timeout: float | None, deadline: float | None
     ) -> _Held:
         async with translate_errors():
-            conn = await self._db.pool.getconn()
+            conn = await self._conns.get()
         held = _Held(conn, conn.autocommit)
         try:
             async with translate_errors():
@@ -151,6 +195,9 @@ class PgLocks:
             return
         if self._held.get(key) is held:
             del self._held[key]  # before the unlock: a new holder takes its own connection
+        if held.conn.closed:
+            logger.warning("lock %s was released by close() while held", label)
+            return
         try:
             async with translate_errors():
                 row = await fetch_one(held.conn, _UNLOCK, {"key": key})
@@ -160,23 +207,21 @@ class PgLocks:
                 raise
             logger.warning("lock %s was lost while held (connection broken)", label, exc_info=True)
             if _broken_connection(exc):
-                await self._db.recover()  # the pool's other idle connections died with it
+                await self._conns.close()  # the other idle connections died with it
+                await self._db.recover()
             return
         if row is None or row[0] is not True:
             logger.warning("lock %s was lost while held (session reset)", label)
         await self._give_back(held)
 
     async def _give_back(self, held: _Held) -> None:
-        """Return a healthy lock connection to the pool as it was lent."""
+        """Return a healthy lock connection as it was lent."""
         try:
             if not held.autocommit:
                 await held.conn.set_autocommit(False)
         finally:
-            await self._db.pool.putconn(held.conn)
+            await self._conns.put(held.conn)
 
     async def _discard(self, held: _Held) -> None:
         """Close a connection in an unknown state (its session locks die with it)."""
-        try:
-            await held.conn.close()
-        finally:
-            await self._db.pool.putconn(held.conn)
+        await self._conns.put(held.conn, broken=True)

@@ -35,6 +35,7 @@ from pikku_storage.postgres._connection import (
     PgDatabase,
     PgPool,
     Row,
+    check_lock_url,
     execute,
     fetch_all,
     fetch_one,
@@ -164,17 +165,30 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
     (docs/operations.md#storage-layout).
 
     `pool` is a DSN (the service owns a pool of its own) or an `AsyncConnectionPool` it borrows.
-    Each held lock pins one pool connection, so the pool must be larger than the number of
-    locks held at once.
+    Each held lock has a connection of its own outside the pool (to `lock_url` when given, which
+    behind PgBouncer must be a direct connection: `init()` refuses a pooled one).
     """
 
     def __init__(
-        self, pool: str | PgPool, *, schema: str = DEFAULT_SCHEMA, clock: Clock | None = None
+        self,
+        pool: str | PgPool,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        clock: Clock | None = None,
+        lock_url: str | None = None,
     ) -> None:
         super().__init__(clock=clock)
         self._db = PgDatabase(pool, schema)
         self._sql = compose_statements(_Statements, self._db, q, q.WORKFLOW_TABLES)
-        self._locks = PgLocks(self._db)
+        self._locks = PgLocks(self._db, check_lock_url(lock_url))
+
+    async def _init(self) -> None:
+        await self._db.open()
+        await self._locks.open()
+
+    async def _close(self) -> None:
+        await self._locks.close()
+        await self._db.close()
 
     async def _create_run(self, run: NewRun) -> None:
         params = {

@@ -19,6 +19,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster as SyncRedisCluster
+from redis.exceptions import ResponseError
 
 from pikku_storage import _validate as v
 from pikku_storage.backends import backend_named
@@ -34,6 +35,20 @@ __all__ = ["RedisBase", "RedisConnection", "RedisSource"]
 logger = logging.getLogger(__name__)
 
 _SCHEMES: Final = frozenset(backend_named("redis").schemes)  # the registry's, in one place
+
+
+async def _refuse_cluster_node(client: Redis) -> None:
+    """`InvalidValue` when `client` reaches a node of a Redis Cluster (`cluster_enabled:1`)."""
+    try:
+        info = await client.info("cluster")
+    except ResponseError:
+        return  # INFO renamed or refused (a managed service): the data path still translates
+    if str(info.get("cluster_enabled", 0)) == "1":
+        raise InvalidValue(
+            "this Redis server is a Redis Cluster node; a plain redis:// client would hit "
+            "MOVED/CROSSSLOT replies. Cluster mode (redis+cluster://) is not supported yet: "
+            "use a standalone server, a Sentinel primary or Valkey without cluster mode"
+        )
 
 
 class RedisConnection:
@@ -144,9 +159,14 @@ class RedisBase:
         return self._conn.scripts
 
     async def _init(self) -> None:
-        """Record the layout version, or refuse a namespace written by a newer library."""
+        """Record the layout version, or refuse a namespace written by a newer library.
+
+        Raises: `InvalidValue` when the server is a Redis Cluster node (a plain client would
+        meet MOVED and CROSSSLOT replies mid-contract; `redis+cluster://` is not supported yet).
+        """
         key = layout_key(self._prefix)
         async with translate_errors():
+            await _refuse_cluster_node(self._redis)
             found = await self._scripts("layout_init", [key], [LAYOUT_VERSION, ""])
             recorded = text(found)
             if recorded == "1":

@@ -34,11 +34,18 @@ R = TypeVar("R")
 # AuthenticationError and the Sentinel MasterNotFoundError; ReadOnlyError is a primary demoted
 # by a failover; TryAgainError a server asking to retry later. Plain OSError is left out on
 # purpose: the builtin TimeoutError (and so LockTimeout) is one.
+# The cluster replies (MOVED, ASK, CROSSSLOT, CLUSTERDOWN, a slot no node serves) reach a client
+# only when it talks to a cluster node; init() refuses that, but a node turned into one later, or
+# a failover, must not leak them raw.
 _UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (
     rex.ConnectionError,
     rex.TimeoutError,
     rex.ReadOnlyError,
     rex.TryAgainError,
+    rex.AskError,  # and MovedError, its subclass
+    rex.ClusterCrossSlotError,
+    rex.ClusterError,  # ClusterDownError, MasterDownError
+    rex.RedisClusterException,  # SlotNotCoveredError
 )
 
 
