@@ -17,6 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 from pikku_storage import _validate as v
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue
+from pikku_storage.interfaces.deployments import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TTL
 from pikku_storage.postgres._connection import DEFAULT_SCHEMA, PgPool, make_pool
 from pikku_storage.postgres._errors import translate_errors
 from pikku_storage.postgres._migrations import LATEST_VERSION, stored_version
@@ -89,8 +90,8 @@ def open_storage(
     max_lifetime: float = 3600.0,
     timeout: float = 30.0,
     check: bool = False,
-    heartbeat_interval: float = 10.0,
-    heartbeat_ttl: float = 30.0,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
     lock_url: str | None = None,
     **connect: object,
@@ -135,8 +136,8 @@ def storage_from_pool(
     *,
     schema: str = DEFAULT_SCHEMA,
     clock: Clock | None = None,
-    heartbeat_interval: float = 10.0,
-    heartbeat_ttl: float = 30.0,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
     lock_url: str | None = None,
 ) -> Storage:

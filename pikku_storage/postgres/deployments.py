@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pikku_storage.clock import Clock
-from pikku_storage.interfaces.deployments import DeploymentService
+from pikku_storage.interfaces.deployments import (
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_HEARTBEAT_TTL,
+    DeploymentService,
+)
 from pikku_storage.postgres import _rows
 from pikku_storage.postgres import _sql_channels as q
 from pikku_storage.postgres._connection import (
@@ -49,8 +53,8 @@ class PgDeploymentService(DeploymentService):
         pool: str | PgPool,
         *,
         schema: str = DEFAULT_SCHEMA,
-        heartbeat_interval: float = 10.0,
-        heartbeat_ttl: float = 30.0,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+        heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
         prune_on_heartbeat: bool = True,
         clock: Clock | None = None,
     ) -> None:

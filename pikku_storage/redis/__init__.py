@@ -18,6 +18,7 @@ from pikku_storage import _validate as v
 from pikku_storage.backends import backend_for, backend_named
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue
+from pikku_storage.interfaces.deployments import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TTL
 from pikku_storage.redis._connection import RedisConnection
 from pikku_storage.redis._errors import translate_errors
 from pikku_storage.redis._keys import LAYOUT_VERSION, layout_key
@@ -158,8 +159,8 @@ def open_storage(
     key_prefix: str = "pikku",
     clock: Clock | None = None,
     lock_lease: float = 30.0,
-    heartbeat_interval: float = 10.0,
-    heartbeat_ttl: float = 30.0,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
     **client_options: object,
 ) -> Storage:
@@ -192,8 +193,8 @@ def storage_from_client(
     key_prefix: str = "pikku",
     clock: Clock | None = None,
     lock_lease: float = 30.0,
-    heartbeat_interval: float = 10.0,
-    heartbeat_ttl: float = 30.0,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
 ) -> Storage:
     """Every service on a `redis.asyncio` client the caller made (fakeredis, Sentinel, TLS).

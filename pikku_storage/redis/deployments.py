@@ -11,7 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from pikku_storage.clock import Clock, to_epoch_ms
-from pikku_storage.interfaces.deployments import DeploymentService
+from pikku_storage.interfaces.deployments import (
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_HEARTBEAT_TTL,
+    DeploymentService,
+)
 from pikku_storage.records import DeploymentConfig, DeploymentInfo
 from pikku_storage.redis import _rows as rows
 from pikku_storage.redis._connection import RedisBase, RedisSource
@@ -33,8 +37,8 @@ class RedisDeploymentService(RedisBase, DeploymentService):
         redis: RedisSource,
         *,
         key_prefix: str = "pikku",
-        heartbeat_interval: float = 10.0,
-        heartbeat_ttl: float = 30.0,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+        heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
         prune_on_heartbeat: bool = True,
         clock: Clock | None = None,
         **client_options: object,
