@@ -149,13 +149,21 @@ def stored_message(row: AnyRow) -> StoredMessage:
         role=MessageRole(row.role),
         content=decode_content(row.content_text, row.content_parts),
         created_at=row.created_at,
+        reasoning_content=row.reasoning_content,
+        interrupted=bool(row.interrupted),
     )
 
 
 def stored_tool_call(row: AnyRow) -> StoredToolCall:
     args = decode(row.args)
     assert isinstance(args, dict)
-    return StoredToolCall(id=row.id, name=row.name, args=args, result=row.result)
+    return StoredToolCall(
+        id=row.id,
+        name=row.name,
+        args=args,
+        result=row.result,
+        undelivered=bool(row.result_undelivered),
+    )
 
 
 def approval(row: AnyRow) -> PendingApproval:

@@ -111,6 +111,10 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             "wire": run.wire,
             "created_at": run.now,
             "updated_at": run.now,
+            "deterministic": getattr(run, "deterministic", False),
+            "planned_steps": getattr(run, "planned_steps", "[]"),
+            "active_steps": 0,
+            "activity_at": run.now,
         }
 
         def body(conn: Connection) -> None:
