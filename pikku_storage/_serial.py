@@ -16,6 +16,7 @@ from pikku_storage.records import (
     CredentialRequestApproval,
     CredentialType,
     PendingApproval,
+    PlannedStep,
     ToolCallApproval,
     WorkflowRunWire,
 )
@@ -27,10 +28,12 @@ __all__ = [
     "ErrorInput",
     "decode_approval",
     "decode_content",
+    "decode_planned_steps",
     "decode_wire",
     "encode_approval",
     "encode_content",
     "encode_error",
+    "encode_planned_steps",
     "encode_wire",
 ]
 
@@ -83,24 +86,81 @@ def encode_wire(wire: object) -> str:
         return UNKNOWN_WIRE
     if not isinstance(wire, WorkflowRunWire):
         raise InvalidValue(f"wire must be a WorkflowRunWire or None, got {type(wire).__name__}")
-    return encode(
-        {
-            "type": v.identifier("wire.type", wire.type),
-            "id": v.optional_identifier("wire.id", wire.id),
-            "parent_run_id": v.optional_identifier("wire.parent_run_id", wire.parent_run_id),
-        },
-        "wire",
-    )
+    fields: JsonObject = {
+        "type": v.identifier("wire.type", wire.type),
+        "id": v.optional_identifier("wire.id", wire.id),
+        "parent_run_id": v.optional_identifier("wire.parent_run_id", wire.parent_run_id),
+    }
+    # 05 §3.1: the new keys are omitted when None, so old wires and new ones read alike.
+    parent_step = v.optional_identifier("wire.parent_step_id", wire.parent_step_id)
+    if parent_step is not None:
+        fields["parent_step_id"] = parent_step
+    user = v.optional_identifier("wire.pikku_user_id", wire.pikku_user_id)
+    if user is not None:
+        fields["pikku_user_id"] = user
+    return encode(fields, "wire")
 
 
 def decode_wire(text: str | bytes) -> WorkflowRunWire:
+    """Rebuild a wire from its stored JSON; keys an older store never wrote read `None`."""
     data = decode(text)
     assert isinstance(data, dict)
     wire_type, wire_id, parent = data["type"], data.get("id"), data.get("parent_run_id")
+    parent_step, user = data.get("parent_step_id"), data.get("pikku_user_id")
     assert isinstance(wire_type, str)
     assert wire_id is None or isinstance(wire_id, str)
     assert parent is None or isinstance(parent, str)
-    return WorkflowRunWire(type=wire_type, id=wire_id, parent_run_id=parent)
+    assert parent_step is None or isinstance(parent_step, str)
+    assert user is None or isinstance(user, str)
+    return WorkflowRunWire(
+        type=wire_type,
+        id=wire_id,
+        parent_run_id=parent,
+        parent_step_id=parent_step,
+        pikku_user_id=user,
+    )
+
+
+EMPTY_PLAN: Final = "[]"
+"""The stored text of `planned_steps=None` (05 §3.1)."""
+
+
+def encode_planned_steps(steps: object) -> str:
+    """Validate `None` or a list/tuple of `PlannedStep` to JSON text (order and duplicates kept)."""
+    if steps is None:
+        return EMPTY_PLAN
+    if not isinstance(steps, list | tuple):
+        raise InvalidValue(
+            f"planned_steps must be a list or tuple of PlannedStep, got {type(steps).__name__}"
+        )
+    items: list[JsonValue] = []
+    for index, step in enumerate(steps):
+        path = f"planned_steps[{index}]"
+        if not isinstance(step, PlannedStep):
+            raise InvalidValue(f"{path} must be a PlannedStep, got {type(step).__name__}")
+        items.append(
+            {
+                "step_name": v.identifier(f"{path}.step_name", step.step_name),
+                "display_name": v.optional_text(f"{path}.display_name", step.display_name),
+            }
+        )
+    return encode(items, "planned_steps") if items else EMPTY_PLAN
+
+
+def decode_planned_steps(text: str | bytes | None) -> list[PlannedStep]:
+    """Rebuild the plan from its stored JSON; `None` (an older row) reads `[]`."""
+    if text is None:
+        return []
+    data = decode(text)
+    assert isinstance(data, list)
+    steps: list[PlannedStep] = []
+    for item in data:
+        assert isinstance(item, dict)
+        name, display = item["step_name"], item.get("display_name")
+        assert isinstance(name, str)
+        assert display is None or isinstance(display, str)
+        steps.append(PlannedStep(step_name=name, display_name=display))
+    return steps
 
 
 @dataclass(frozen=True, slots=True)

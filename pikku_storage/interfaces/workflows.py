@@ -17,22 +17,32 @@ from typing import Final, TypeVar
 from pikku_storage import _validate as v
 from pikku_storage._ids import is_canonical_uuid, new_id
 from pikku_storage._locks import LockName, SingleUseLock
-from pikku_storage._serial import ErrorInput, encode_error, encode_wire
+from pikku_storage._serial import ErrorInput, encode_error, encode_planned_steps, encode_wire
 from pikku_storage.clock import Clock
 from pikku_storage.codec import JsonInput, JsonValue, decode_optional, encode, encode_optional
-from pikku_storage.errors import InvalidValue, RunNotFound, StepNotFound
+from pikku_storage.errors import (
+    InvalidValue,
+    RunNotFound,
+    StepNotFound,
+    WorkflowVersionNotFound,
+)
 from pikku_storage.interfaces._base import Service
 from pikku_storage.records import (
     FINISHED_STATUSES,
     GraphState,
+    PlannedStep,
     RunStep,
+    StalledRun,
     StepHistoryEntry,
+    StepInstance,
     StepState,
     StepStatus,
+    UndispatchedStep,
     WorkflowRun,
     WorkflowRunWire,
     WorkflowStatus,
     WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 __all__ = [
@@ -49,6 +59,9 @@ T = TypeVar("T")
 MAX_RETRY_DELAY_TEXT: Final = 64
 RETRY_STATUSES: Final = (StepStatus.PENDING, StepStatus.RUNNING)
 CLAIMABLE_STATUSES: Final = (StepStatus.PENDING, StepStatus.SCHEDULED)
+ACTIVE_STATUSES: Final = frozenset((StepStatus.RUNNING, StepStatus.SCHEDULED, StepStatus.SUSPENDED))
+"""Step statuses that keep a run from being stalled (05 §3.5, §4 `active_steps`)."""
+MAX_SWEEP_LIMIT: Final = 1000
 
 
 @dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
@@ -62,6 +75,8 @@ class NewRun:
     graph_hash: str | None
     wire: str
     now: datetime
+    deterministic: bool = False
+    planned_steps: str = "[]"
 
 
 @dataclass(slots=True, kw_only=True)  # not frozen: 5x cheaper to build per call
@@ -76,6 +91,7 @@ class NewStep:
     retries: int | None
     retry_delay: str | None
     now: datetime
+    from_step_name: str | None = None
 
     def initial_state(self) -> StepState:
         """What the inserted step reads as: `pending`, attempt 1, no outcome or stamps
@@ -90,6 +106,8 @@ class NewStep:
             retry_delay=delay,
             created_at=self.now,
             updated_at=self.now,
+            rpc_name=self.rpc_name,
+            from_step_name=self.from_step_name,
         )
 
 
@@ -130,6 +148,18 @@ def _retry_delay(value: object) -> str | None:
             raise InvalidValue(f"retry_delay text must have 1 to {MAX_RETRY_DELAY_TEXT} characters")
         return encode(value, "retry_delay")
     return encode(v.non_negative_int("retry_delay", value), "retry_delay")
+
+
+def _sweep_args(
+    older_than: object, limit: object, after: object, record: type[object]
+) -> tuple[datetime, int]:
+    """05 §3.5: an aware cutoff, `limit` an int in 1..1000, `after` `None` or the record."""
+    cutoff = v.aware_cutoff("older_than", older_than)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SWEEP_LIMIT:
+        raise InvalidValue(f"limit must be an int from 1 to {MAX_SWEEP_LIMIT}")
+    if after is not None and not isinstance(after, record):
+        raise InvalidValue(f"after must be None or a {record.__name__}, got {type(after).__name__}")
+    return cutoff, limit
 
 
 def _run_id(value: object) -> tuple[str, bool]:
@@ -195,8 +225,13 @@ class WorkflowService(_WorkflowReads):
         inline: bool = False,
         graph_hash: str | None = None,
         wire: WorkflowRunWire | None = None,
+        deterministic: bool = False,
+        planned_steps: Sequence[PlannedStep] | None = None,
     ) -> str:
-        """Insert a `running` run with a new UUID4 id and return the id; never idempotent."""
+        """Insert a `running` run with a new UUID4 id and return the id; never idempotent.
+
+        `deterministic` and `planned_steps` are fixed here (docs/services/workflows.md#runs).
+        """
         run = NewRun(
             run_id=new_id(),
             workflow=v.identifier("workflow", workflow),
@@ -205,6 +240,8 @@ class WorkflowService(_WorkflowReads):
             graph_hash=v.optional_identifier("graph_hash", graph_hash),
             wire=encode_wire(wire),
             now=self._now(),
+            deterministic=v.boolean("deterministic", deterministic),
+            planned_steps=encode_planned_steps(planned_steps),
         )
         await self._create_run(run)
         return run.run_id
@@ -256,8 +293,10 @@ class WorkflowService(_WorkflowReads):
         *,
         retries: int | None = None,
         retry_delay: int | str | None = None,
+        from_step_name: str | None = None,
     ) -> StepState:
-        """Create a `pending` step with attempt 1 and its first history entry.
+        """Create a `pending` step with attempt 1 and its first history entry; `from_step_name`
+        records the predecessor that scheduled it.
 
         Raises: `RunNotFound`; `ConflictError` if the run already has `step_name`
         (docs/services/workflows.md#steps).
@@ -272,6 +311,7 @@ class WorkflowService(_WorkflowReads):
             retries=_retries(retries),
             retry_delay=_retry_delay(retry_delay),
             now=self._now(),
+            from_step_name=v.optional_identifier("from_step_name", from_step_name),
         )
         if not known:
             raise RunNotFound(run_id)
@@ -336,6 +376,64 @@ class WorkflowService(_WorkflowReads):
         step_id = self._known_step_id(step_id)
         return await self._create_retry_attempt(step_id, checked, self._now())
 
+    async def claim_step_for_execution(
+        self,
+        run_id: str,
+        step_name: str,
+        rpc_name: str | None,
+        *,
+        max_attempts: int | None = None,
+    ) -> StepState | None:
+        """Claim a step for a dispatch of `rpc_name` in one conditional write.
+
+        `pending`/`scheduled` become `running`; `failed` (while `attempt_count < max_attempts`
+        when given) gets its next attempt `running`; else `None`, nothing changed. Raises:
+        `StepNotFound`, then `StepFunctionMismatch` whatever the status
+        (docs/services/workflows.md#claim-for-execution).
+        """
+        run_id, known = _run_id(run_id)
+        v.identifier("step_name", step_name)
+        v.optional_identifier("rpc_name", rpc_name)
+        if max_attempts is not None and (
+            isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1
+        ):
+            raise InvalidValue("max_attempts must be None or an int >= 1")
+        if not known:
+            raise StepNotFound.by_name(run_id, step_name)
+        return await self._claim_step_for_execution(
+            run_id, step_name, rpc_name, max_attempts, self._now()
+        )
+
+    async def set_step_child_run_id(self, step_id: str, child_run_id: str) -> None:
+        """Record the child run of the step's current attempt on the live step and its history
+        entry; any status, a later call overwrites. Raises: `StepNotFound`."""
+        child = v.identifier("child_run_id", child_run_id)
+        step_id = self._known_step_id(step_id)
+        await self._set_step_child_run_id(step_id, child, self._now())
+
+    async def get_step_instances(self, run_id: str) -> list[StepInstance]:
+        """Every step of the run in creation order, without payloads; unknown run `[]`."""
+        run_id, known = _run_id(run_id)
+        return await self._get_step_instances(run_id) if known else []
+
+    # --- sweepers -----------------------------------------------------------------------
+
+    async def find_stalled_runs(
+        self, *, older_than: datetime, limit: int = 100, after: StalledRun | None = None
+    ) -> list[StalledRun]:
+        """`running` runs with no step in flight, idle since before `older_than`, ordered by
+        (`idle_since`, `run_id`), strictly after `after` (docs/services/workflows.md#sweepers)."""
+        cutoff, checked = _sweep_args(older_than, limit, after, StalledRun)
+        return await self._find_stalled_runs(cutoff, checked, after)
+
+    async def find_undispatched_steps(
+        self, *, older_than: datetime, limit: int = 100, after: UndispatchedStep | None = None
+    ) -> list[UndispatchedStep]:
+        """`pending` steps of `running` runs, pending since before `older_than`, ordered by
+        (`pending_since`, `step_id`), strictly after `after`."""
+        cutoff, checked = _sweep_args(older_than, limit, after, UndispatchedStep)
+        return await self._find_undispatched_steps(cutoff, checked, after)
+
     # --- graph primitives ---------------------------------------------------------------
 
     async def get_completed_graph_state(self, run_id: str) -> GraphState:
@@ -381,17 +479,35 @@ class WorkflowService(_WorkflowReads):
     # --- versions -----------------------------------------------------------------------
 
     async def upsert_workflow_version(
-        self, name: str, graph_hash: str, graph: JsonInput, source: str
+        self,
+        name: str,
+        graph_hash: str,
+        graph: JsonInput,
+        source: str,
+        *,
+        status: WorkflowVersionStatus | str = WorkflowVersionStatus.ACTIVE,
     ) -> bool:
-        """Insert-if-absent: `True` iff this call stored the version
-        (docs/services/workflows.md#versions)."""
+        """Insert-if-absent: `True` iff this call stored the version; an existing key changes
+        nothing, status included (docs/services/workflows.md#versions)."""
         v.identifier("name", name)
         v.identifier("graph_hash", graph_hash)
         graph_text = encode(graph, "graph")
         v.plain_text("source", source)
+        checked = v.enum_member(WorkflowVersionStatus, "status", status)
         return await self._upsert_workflow_version(
-            name, graph_hash, graph_text, source, self._now()
+            name, graph_hash, graph_text, source, checked, self._now()
         )
+
+    async def update_workflow_version_status(
+        self, name: str, graph_hash: str, status: WorkflowVersionStatus | str
+    ) -> None:
+        """Set a stored version's status (any to any); graph and source stay. Raises:
+        `WorkflowVersionNotFound`."""
+        v.identifier("name", name)
+        v.identifier("graph_hash", graph_hash)
+        checked = v.enum_member(WorkflowVersionStatus, "status", status)
+        if not await self._update_workflow_version_status(name, graph_hash, checked, self._now()):
+            raise WorkflowVersionNotFound(name, graph_hash)
 
     # --- locks --------------------------------------------------------------------------
 
@@ -491,8 +607,50 @@ class WorkflowService(_WorkflowReads):
 
     @abstractmethod
     async def _upsert_workflow_version(
-        self, name: str, graph_hash: str, graph: str, source: str, now: datetime
+        self,
+        name: str,
+        graph_hash: str,
+        graph: str,
+        source: str,
+        status: WorkflowVersionStatus,
+        now: datetime,
     ) -> bool: ...
+
+    # New in spec 05: not abstract yet, so a backend without them still instantiates.
+
+    async def _claim_step_for_execution(
+        self,
+        run_id: str,
+        step_name: str,
+        rpc_name: str | None,
+        max_attempts: int | None,
+        now: datetime,
+    ) -> StepState | None:
+        """Raises `StepNotFound.by_name`, then `StepFunctionMismatch`; one conditional write."""
+        raise NotImplementedError
+
+    async def _set_step_child_run_id(self, step_id: str, child_run_id: str, now: datetime) -> None:
+        """Raises `StepNotFound.by_id`."""
+        raise NotImplementedError
+
+    async def _get_step_instances(self, run_id: str) -> list[StepInstance]:
+        raise NotImplementedError
+
+    async def _find_stalled_runs(
+        self, older_than: datetime, limit: int, after: StalledRun | None
+    ) -> list[StalledRun]:
+        raise NotImplementedError
+
+    async def _find_undispatched_steps(
+        self, older_than: datetime, limit: int, after: UndispatchedStep | None
+    ) -> list[UndispatchedStep]:
+        raise NotImplementedError
+
+    async def _update_workflow_version_status(
+        self, name: str, graph_hash: str, status: WorkflowVersionStatus, now: datetime
+    ) -> bool:
+        """`False` when the key is unknown."""
+        raise NotImplementedError
 
     @abstractmethod
     def _lock(self, name: LockName, timeout: float | None) -> AbstractAsyncContextManager[None]:

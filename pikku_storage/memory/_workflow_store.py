@@ -14,19 +14,29 @@ from datetime import datetime
 from typing import TypeAlias
 
 from pikku_storage._locks import LocalLockRegistry
-from pikku_storage._serial import decode_wire
+from pikku_storage._serial import decode_planned_steps, decode_wire
 from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
-from pikku_storage.errors import ConflictError, RunNotFound, StepNotFound
-from pikku_storage.interfaces.workflows import GraphStep, NewRun, NewStep, StepChange
+from pikku_storage.errors import ConflictError, RunNotFound, StepFunctionMismatch, StepNotFound
+from pikku_storage.interfaces.workflows import (
+    ACTIVE_STATUSES,
+    GraphStep,
+    NewRun,
+    NewStep,
+    StepChange,
+)
 from pikku_storage.records import (
     RunStep,
+    StalledRun,
     StepHistoryEntry,
+    StepInstance,
     StepState,
     StepStatus,
+    UndispatchedStep,
     WorkflowRun,
     WorkflowRunWire,
     WorkflowStatus,
     WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 __all__ = ["WorkflowStore"]
@@ -36,6 +46,8 @@ __all__ = ["WorkflowStore"]
 _RunKey: TypeAlias = tuple[datetime, int, str]
 _StepKey: TypeAlias = tuple[datetime, int, str]
 _AttemptKey: TypeAlias = tuple[datetime, int, str, int]
+# Sweeper keys (05 §3.5): (idle_since, run_id) and (pending_since, step_id), ids by code point.
+_SweepKey: TypeAlias = tuple[datetime, str]
 
 _CLAIMABLE = (StepStatus.PENDING, StepStatus.SCHEDULED)
 
@@ -44,6 +56,7 @@ class _Attempt:
     """One attempt of a step: what its history entry shows (the live step shows the last one)."""
 
     __slots__ = (
+        "child_run_id",
         "created_at",
         "error",
         "failed_at",
@@ -69,6 +82,7 @@ class _Attempt:
         self.scheduled_at: datetime | None = None
         self.succeeded_at: datetime | None = None
         self.failed_at: datetime | None = None
+        self.child_run_id: str | None = None  # per attempt (05 D9)
 
 
 class _Step:
@@ -80,6 +94,8 @@ class _Step:
         "branch_taken",
         "created_at",
         "data",
+        "dispatch_since",
+        "from_step_name",
         "id",
         "name",
         "retries",
@@ -96,6 +112,8 @@ class _Step:
         self.name = new.step_name
         self.seq = seq
         self.rpc_name = new.rpc_name
+        self.from_step_name = new.from_step_name
+        self.dispatch_since: datetime | None = None  # 05 §4: updated_at while pending, run running
         self.data = new.data
         self.retries = new.retries
         self.retry_delay = new.retry_delay
@@ -109,14 +127,19 @@ class _Run:
     """A run with its state bag, steps by name and the per-run step and history orders."""
 
     __slots__ = (
+        "active_steps",
+        "activity_at",
         "created_at",
+        "deterministic",
         "error",
         "graph_hash",
         "history",
         "id",
+        "idle_key",
         "inline",
         "input",
         "output",
+        "planned_steps",
         "seq",
         "state",
         "status",
@@ -138,7 +161,12 @@ class _Run:
         self.inline = new.inline
         self.graph_hash = new.graph_hash
         wire = decode_wire(new.wire)  # once: reads build the record from the fields
-        self.wire = (wire.type, wire.id, wire.parent_run_id)
+        self.wire = wire
+        self.deterministic = new.deterministic
+        self.planned_steps = new.planned_steps
+        self.active_steps = 0  # 05 §4: steps running, scheduled or suspended
+        self.activity_at = new.now  # 05 §4: max updated_at of the run and its steps
+        self.idle_key: _SweepKey | None = None  # set while in the stalled-candidate list
         self.created_at = new.now
         self.updated_at = new.now
         self.state: dict[str, str] = {}
@@ -156,6 +184,10 @@ class _Run:
 
 
 def _remove(keys: list[_RunKey], key: _RunKey) -> None:
+    del keys[bisect.bisect_left(keys, key)]
+
+
+def _remove_key(keys: list[_SweepKey], key: _SweepKey) -> None:
     del keys[bisect.bisect_left(keys, key)]
 
 
@@ -186,6 +218,8 @@ class WorkflowStore:
         "_names",
         "_runs_by_created",
         "_seq",
+        "_stalled",
+        "_undispatched",
         "locks",
         "runs",
         "steps",
@@ -196,7 +230,7 @@ class WorkflowStore:
         self._seq = itertools.count(1)
         self.runs: dict[str, _Run] = {}
         self.steps: dict[str, _Step] = {}
-        self.versions: dict[tuple[str, str], tuple[str, str, datetime]] = {}
+        self.versions: dict[tuple[str, str], tuple[str, str, WorkflowVersionStatus, datetime]] = {}
         self.locks = LocalLockRegistry()
         self._runs_by_created: list[_RunKey] = []
         self._by_name: dict[str, list[_RunKey]] = {}
@@ -205,6 +239,8 @@ class WorkflowStore:
         self._by_updated: dict[WorkflowStatus, list[_RunKey]] = {}
         self._names: list[str] = []
         self._name_counts: dict[str, int] = {}
+        self._stalled: list[_SweepKey] = []
+        self._undispatched: list[_SweepKey] = []
 
     # --- indexes ------------------------------------------------------------------------
 
@@ -266,12 +302,82 @@ class WorkflowStore:
         run.updated_at = now
         bisect.insort(updated, run.updated_key)
 
+    # --- sweeper markers (05 §4), kept in each mutation's synchronous section ----------
+
+    def _unmark_run(self, run: _Run) -> None:
+        if run.idle_key is not None:
+            _remove_key(self._stalled, run.idle_key)
+            run.idle_key = None
+
+    def _mark_run(self, run: _Run, now: datetime) -> None:
+        """Raise `activity_at` to `now` and file the run as a stalled candidate if it is one."""
+        self._unmark_run(run)
+        if now > run.activity_at:
+            run.activity_at = now
+        if run.status is WorkflowStatus.RUNNING and run.active_steps == 0:
+            run.idle_key = (run.activity_at, run.id)
+            bisect.insort(self._stalled, run.idle_key)
+
+    def _unmark_step(self, step: _Step) -> None:
+        if step.dispatch_since is not None:
+            _remove_key(self._undispatched, (step.dispatch_since, step.id))
+            step.dispatch_since = None
+
+    def _mark_step(self, run: _Run, step: _Step) -> None:
+        self._unmark_step(step)
+        if step.attempts[-1].status is StepStatus.PENDING and run.status is WorkflowStatus.RUNNING:
+            step.dispatch_since = step.updated_at
+            bisect.insort(self._undispatched, (step.updated_at, step.id))
+
+    def _step_written(self, step: _Step, old: StepStatus | None, now: datetime) -> None:
+        """After a step write: adjust `active_steps` by old versus new status, then re-file the
+        step and its run."""
+        run = self.runs[step.run_id]
+        new = step.attempts[-1].status
+        run.active_steps += (new in ACTIVE_STATUSES) - (old in ACTIVE_STATUSES)
+        self._mark_step(run, step)
+        self._mark_run(run, now)
+
+    def stalled_runs(
+        self, older_than: datetime, limit: int, after: StalledRun | None
+    ) -> list[StalledRun]:
+        keys = self._stalled
+        start = 0 if after is None else bisect.bisect_right(keys, (after.idle_since, after.run_id))
+        end = bisect.bisect_left(keys, (older_than,), lo=start)
+        return [
+            StalledRun(run_id=run_id, workflow=self.runs[run_id].workflow, idle_since=at)
+            for at, run_id in keys[start : min(end, start + limit)]
+        ]
+
+    def undispatched_steps(
+        self, older_than: datetime, limit: int, after: UndispatchedStep | None
+    ) -> list[UndispatchedStep]:
+        keys = self._undispatched
+        start = (
+            0 if after is None else bisect.bisect_right(keys, (after.pending_since, after.step_id))
+        )
+        end = bisect.bisect_left(keys, (older_than,), lo=start)
+        found: list[UndispatchedStep] = []
+        for at, step_id in keys[start : min(end, start + limit)]:
+            step = self.steps[step_id]
+            found.append(
+                UndispatchedStep(
+                    run_id=step.run_id,
+                    step_id=step_id,
+                    step_name=step.name,
+                    rpc_name=step.rpc_name,
+                    pending_since=at,
+                )
+            )
+        return found
+
     # --- runs and state -----------------------------------------------------------------
 
     def create_run(self, new: NewRun) -> None:
         run = _Run(new, next(self._seq))
         self.runs[run.id] = run
         self._index(run)
+        self._mark_run(run, new.now)
 
     def _run(self, run_id: str) -> _Run:
         run = self.runs.get(run_id)
@@ -289,13 +395,19 @@ class WorkflowStore:
     ) -> None:
         run = self._run(run_id)
         self._unindex_status(run)
+        was_running = run.status is WorkflowStatus.RUNNING
         run.status, run.output, run.error, run.updated_at = status, output, error, now
         self._index_status(run)
+        if was_running is not (status is WorkflowStatus.RUNNING):
+            for step in run.steps.values():  # dispatch_since follows the run (cost: its steps)
+                self._mark_step(run, step)
+        self._mark_run(run, now)
 
     def update_run_state(self, run_id: str, name: str, value: str, now: datetime) -> None:
         run = self._run(run_id)
         run.state[name] = value
         self._touch(run, now)
+        self._mark_run(run, now)
 
     def run_state(self, run_id: str) -> dict[str, JsonValue]:
         run = self.runs.get(run_id)
@@ -328,7 +440,9 @@ class WorkflowStore:
         if run is None:
             return False
         self._unindex(run)
+        self._unmark_run(run)
         for step in run.steps.values():
+            self._unmark_step(step)
             del self.steps[step.id]
         return True
 
@@ -362,6 +476,7 @@ class WorkflowStore:
         self.steps[step.id] = step
         bisect.insort(run.step_order, (step.created_at, step.seq, step.id))
         self._add_attempt(run, step, StepStatus.PENDING, new.now)
+        self._step_written(step, None, new.now)
         return _step_state(step)
 
     def _add_attempt(self, run: _Run, step: _Step, status: StepStatus, now: datetime) -> None:
@@ -383,11 +498,13 @@ class WorkflowStore:
     def set_step(self, step_id: str, change: StepChange, now: datetime) -> None:
         step = self._step(step_id)
         attempt = step.attempts[-1]
+        old = attempt.status
         attempt.status = change.status
         if change.outcome is not None:
             attempt.result, attempt.error = change.outcome
         setattr(attempt, change.stamp, now)
         attempt.updated_at = step.updated_at = now
+        self._step_written(step, old, now)
 
     def claim_step(self, step_id: str, now: datetime) -> StepState | None:
         step = self._step(step_id)
@@ -400,14 +517,65 @@ class WorkflowStore:
 
     def create_retry_attempt(self, step_id: str, status: StepStatus, now: datetime) -> StepState:
         step = self._step(step_id)
+        old = step.attempts[-1].status
         self._add_attempt(self.runs[step.run_id], step, status, now)
         step.updated_at = now
+        self._step_written(step, old, now)
         return _step_state(step)
+
+    def claim_step_for_execution(
+        self,
+        run_id: str,
+        step_name: str,
+        rpc_name: str | None,
+        max_attempts: int | None,
+        now: datetime,
+    ) -> StepState | None:
+        """05 §3.3 as one synchronous decision: unknown step, function check, then status."""
+        run = self.runs.get(run_id)
+        step = None if run is None else run.steps.get(step_name)
+        if step is None:
+            raise StepNotFound.by_name(run_id, step_name)
+        if step.rpc_name != rpc_name:
+            raise StepFunctionMismatch(run_id, step_name)
+        status = step.attempts[-1].status
+        if status in _CLAIMABLE:
+            return self.claim_step(step.id, now)
+        if status is StepStatus.FAILED and (
+            max_attempts is None or len(step.attempts) < max_attempts
+        ):
+            return self.create_retry_attempt(step.id, StepStatus.RUNNING, now)
+        return None
+
+    def set_step_child_run_id(self, step_id: str, child_run_id: str, now: datetime) -> None:
+        step = self._step(step_id)
+        attempt = step.attempts[-1]
+        attempt.child_run_id = child_run_id
+        attempt.updated_at = step.updated_at = now
+        self._step_written(step, attempt.status, now)
+
+    def step_instances(self, run_id: str) -> list[StepInstance]:
+        run = self.runs.get(run_id)
+        if run is None:
+            return []
+        instances: list[StepInstance] = []
+        for _at, _seq, step_id in run.step_order:
+            step = self.steps[step_id]
+            instances.append(
+                StepInstance(
+                    step_id=step.id,
+                    step_name=step.name,
+                    status=step.attempts[-1].status,
+                    from_step_name=step.from_step_name,
+                )
+            )
+        return instances
 
     def set_branch_taken(self, step_id: str, branch_key: str, now: datetime) -> None:
         step = self._step(step_id)
         step.branch_taken = branch_key
         step.updated_at = now
+        self._step_written(step, step.attempts[-1].status, now)
 
     def graph_steps(self, run_id: str) -> list[GraphStep]:
         run = self.runs.get(run_id)
@@ -455,18 +623,33 @@ class WorkflowStore:
     # --- versions -----------------------------------------------------------------------
 
     def upsert_version(
-        self, name: str, graph_hash: str, graph: str, source: str, now: datetime
+        self,
+        name: str,
+        graph_hash: str,
+        graph: str,
+        source: str,
+        status: WorkflowVersionStatus,
+        now: datetime,
     ) -> bool:
         if (name, graph_hash) in self.versions:
             return False
-        self.versions[(name, graph_hash)] = (graph, source, now)
+        self.versions[(name, graph_hash)] = (graph, source, status, now)
+        return True
+
+    def update_version_status(
+        self, name: str, graph_hash: str, status: WorkflowVersionStatus
+    ) -> bool:
+        stored = self.versions.get((name, graph_hash))
+        if stored is None:
+            return False
+        self.versions[(name, graph_hash)] = (stored[0], stored[1], status, stored[3])
         return True
 
     def version(self, name: str, graph_hash: str) -> WorkflowVersion | None:
         stored = self.versions.get((name, graph_hash))
-        return (
-            None if stored is None else WorkflowVersion(graph=decode(stored[0]), source=stored[1])
-        )
+        if stored is None:
+            return None
+        return WorkflowVersion(graph=decode(stored[0]), source=stored[1], status=stored[2])
 
 
 # --- records ---------------------------------------------------------------------------
@@ -496,9 +679,17 @@ def _run_record(run: _Run) -> WorkflowRun:
         error=_decode_error(run.error),
         inline=run.inline,
         graph_hash=run.graph_hash,
-        wire=WorkflowRunWire(type=run.wire[0], id=run.wire[1], parent_run_id=run.wire[2]),
+        wire=WorkflowRunWire(
+            type=run.wire.type,
+            id=run.wire.id,
+            parent_run_id=run.wire.parent_run_id,
+            parent_step_id=run.wire.parent_step_id,
+            pikku_user_id=run.wire.pikku_user_id,
+        ),
         created_at=run.created_at,
         updated_at=run.updated_at,
+        deterministic=run.deterministic,
+        planned_steps=decode_planned_steps(run.planned_steps),
     )
 
 
@@ -518,6 +709,9 @@ def _step_state(step: _Step) -> StepState:
         scheduled_at=attempt.scheduled_at,
         succeeded_at=attempt.succeeded_at,
         failed_at=attempt.failed_at,
+        rpc_name=step.rpc_name,
+        from_step_name=step.from_step_name,
+        child_run_id=attempt.child_run_id,
     )
 
 
@@ -526,7 +720,6 @@ def _run_step(step: _Step) -> RunStep:
     return RunStep(
         step_id=step.id,
         step_name=step.name,
-        rpc_name=step.rpc_name,
         data=decode_optional(step.data),
         status=attempt.status,
         result=decode_optional(attempt.result),
@@ -540,6 +733,9 @@ def _run_step(step: _Step) -> RunStep:
         scheduled_at=attempt.scheduled_at,
         succeeded_at=attempt.succeeded_at,
         failed_at=attempt.failed_at,
+        rpc_name=step.rpc_name,
+        from_step_name=step.from_step_name,
+        child_run_id=attempt.child_run_id,
     )
 
 
@@ -559,4 +755,7 @@ def _history_entry(step: _Step, attempt: _Attempt) -> StepHistoryEntry:
         scheduled_at=attempt.scheduled_at,
         succeeded_at=attempt.succeeded_at,
         failed_at=attempt.failed_at,
+        rpc_name=step.rpc_name,
+        from_step_name=step.from_step_name,
+        child_run_id=attempt.child_run_id,
     )

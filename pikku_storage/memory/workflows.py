@@ -18,12 +18,16 @@ from pikku_storage.interfaces.workflows import GraphStep, NewRun, NewStep, StepC
 from pikku_storage.memory._workflow_store import WorkflowStore
 from pikku_storage.records import (
     RunStep,
+    StalledRun,
     StepHistoryEntry,
+    StepInstance,
     StepState,
     StepStatus,
+    UndispatchedStep,
     WorkflowRun,
     WorkflowStatus,
     WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 __all__ = ["InMemoryWorkflowRunService", "InMemoryWorkflowService", "WorkflowStore"]
@@ -99,9 +103,46 @@ class InMemoryWorkflowService(WorkflowService):
         self._store.set_branch_taken(step_id, branch_key, now)
 
     async def _upsert_workflow_version(
-        self, name: str, graph_hash: str, graph: str, source: str, now: datetime
+        self,
+        name: str,
+        graph_hash: str,
+        graph: str,
+        source: str,
+        status: WorkflowVersionStatus,
+        now: datetime,
     ) -> bool:
-        return self._store.upsert_version(name, graph_hash, graph, source, now)
+        return self._store.upsert_version(name, graph_hash, graph, source, status, now)
+
+    async def _update_workflow_version_status(
+        self, name: str, graph_hash: str, status: WorkflowVersionStatus, now: datetime
+    ) -> bool:
+        return self._store.update_version_status(name, graph_hash, status)
+
+    async def _claim_step_for_execution(
+        self,
+        run_id: str,
+        step_name: str,
+        rpc_name: str | None,
+        max_attempts: int | None,
+        now: datetime,
+    ) -> StepState | None:
+        return self._store.claim_step_for_execution(run_id, step_name, rpc_name, max_attempts, now)
+
+    async def _set_step_child_run_id(self, step_id: str, child_run_id: str, now: datetime) -> None:
+        self._store.set_step_child_run_id(step_id, child_run_id, now)
+
+    async def _get_step_instances(self, run_id: str) -> list[StepInstance]:
+        return self._store.step_instances(run_id)
+
+    async def _find_stalled_runs(
+        self, older_than: datetime, limit: int, after: StalledRun | None
+    ) -> list[StalledRun]:
+        return self._store.stalled_runs(older_than, limit, after)
+
+    async def _find_undispatched_steps(
+        self, older_than: datetime, limit: int, after: UndispatchedStep | None
+    ) -> list[UndispatchedStep]:
+        return self._store.undispatched_steps(older_than, limit, after)
 
     def _lock(self, name: LockName, timeout: float | None) -> AbstractAsyncContextManager[None]:
         return self._store.locks.hold(name.key, str(name), timeout)

@@ -46,6 +46,7 @@ from pikku_storage.records import (
     WorkflowRun,
     WorkflowStatus,
     WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 __all__ = ["PgWorkflowRunService", "PgWorkflowService"]
@@ -324,7 +325,13 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
             raise StepNotFound.by_id(step_id)
 
     async def _upsert_workflow_version(
-        self, name: str, graph_hash: str, graph: str, source: str, now: datetime
+        self,
+        name: str,
+        graph_hash: str,
+        graph: str,
+        source: str,
+        status: WorkflowVersionStatus,  # stored by the spec 05 migration (its helper)
+        now: datetime,
     ) -> bool:
         params = {
             "name": name,

@@ -37,6 +37,7 @@ from pikku_storage.records import (
     WorkflowRun,
     WorkflowStatus,
     WorkflowVersion,
+    WorkflowVersionStatus,
 )
 from pikku_storage.redis import _rows as rows
 from pikku_storage.redis._connection import RedisBase, RedisSource
@@ -383,7 +384,13 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
 
     @translated
     async def _upsert_workflow_version(
-        self, name: str, graph_hash: str, graph: str, source: str, now: datetime
+        self,
+        name: str,
+        graph_hash: str,
+        graph: str,
+        source: str,
+        status: WorkflowVersionStatus,  # stored by the spec 05 migration (its helper)
+        now: datetime,
     ) -> bool:
         # `graph` is codec JSON text already: spliced in as a value, never re-encoded
         stored = (

@@ -37,6 +37,7 @@ from pikku_storage.records import (
     WorkflowRun,
     WorkflowStatus,
     WorkflowVersion,
+    WorkflowVersionStatus,
 )
 from pikku_storage.sqlalchemy import _rows
 from pikku_storage.sqlalchemy._connection import SqlAlchemyService, chunks
@@ -409,7 +410,13 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
     # --- versions and locks -----------------------------------------------------------
 
     async def _upsert_workflow_version(
-        self, name: str, graph_hash: str, graph: str, source: str, now: datetime
+        self,
+        name: str,
+        graph_hash: str,
+        graph: str,
+        source: str,
+        status: WorkflowVersionStatus,  # stored by the spec 05 migration (its helper)
+        now: datetime,
     ) -> bool:
         values = {
             "workflow_name": name,

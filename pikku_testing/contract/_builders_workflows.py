@@ -18,6 +18,7 @@ from pikku_storage.clock import TEST_START
 from pikku_storage.codec import JsonObject, JsonValue
 from pikku_storage.errors import InvalidValue
 from pikku_storage.records import (
+    PlannedStep,
     RunStep,
     StepHistoryEntry,
     StepState,
@@ -167,10 +168,17 @@ async def new_step(
     data: JsonValue = None,
     retries: int | None = None,
     retry_delay: int | str | None = None,
+    from_step_name: str | None = None,
 ) -> StepState:
     """Insert a step with defaults and return its live state."""
     return await storage.workflows.insert_step_state(
-        run_id, name, rpc_name, data, retries=retries, retry_delay=retry_delay
+        run_id,
+        name,
+        rpc_name,
+        data,
+        retries=retries,
+        retry_delay=retry_delay,
+        from_step_name=from_step_name,
     )
 
 
@@ -187,6 +195,8 @@ def expected_run(
     wire: WorkflowRunWire | None = None,
     created_at: datetime = T0,
     updated_at: datetime | None = None,
+    deterministic: bool = False,
+    planned_steps: list[PlannedStep] | None = None,
 ) -> WorkflowRun:
     """The run record a test expects; `updated_at` defaults to `created_at`."""
     return WorkflowRun(
@@ -201,6 +211,8 @@ def expected_run(
         wire=wire if wire is not None else WorkflowRunWire(type="unknown"),
         created_at=created_at,
         updated_at=updated_at if updated_at is not None else created_at,
+        deterministic=deterministic,
+        planned_steps=list(planned_steps or []),
     )
 
 
@@ -219,6 +231,9 @@ def expected_step(
     scheduled_at: datetime | None = None,
     succeeded_at: datetime | None = None,
     failed_at: datetime | None = None,
+    rpc_name: str | None = None,
+    from_step_name: str | None = None,
+    child_run_id: str | None = None,
 ) -> StepState:
     """The live step state a test expects; `updated_at` defaults to `created_at`."""
     return StepState(
@@ -235,6 +250,9 @@ def expected_step(
         scheduled_at=scheduled_at,
         succeeded_at=succeeded_at,
         failed_at=failed_at,
+        rpc_name=rpc_name,
+        from_step_name=from_step_name,
+        child_run_id=child_run_id,
     )
 
 
@@ -255,17 +273,22 @@ def history_entry(state: StepState, step_name: str) -> StepHistoryEntry:
         scheduled_at=state.scheduled_at,
         succeeded_at=state.succeeded_at,
         failed_at=state.failed_at,
+        rpc_name=state.rpc_name,
+        from_step_name=state.from_step_name,
+        child_run_id=state.child_run_id,
     )
 
 
 def run_step(
     state: StepState, step_name: str, *, rpc_name: str | None = None, data: JsonValue = None
 ) -> RunStep:
-    """The console view of a live state."""
+    """The console view of a live state (`rpc_name` defaults to the state's)."""
     return RunStep(
         step_id=state.step_id,
         step_name=step_name,
-        rpc_name=rpc_name,
+        rpc_name=rpc_name if rpc_name is not None else state.rpc_name,
+        from_step_name=state.from_step_name,
+        child_run_id=state.child_run_id,
         data=data,
         status=state.status,
         result=state.result,

@@ -299,14 +299,15 @@ class WorkflowRunTests:
         """docs/services/workflows.md#steps item 16."""
         wf = storage.workflows
         run_id = await new_run(storage)
-        state = await wf.insert_step_state(run_id, "s", "rpc.fn", {"d": 1}, retries=2)
+        # rpc_name None: StepState carries it since spec 05, checked in _workflows_additions
+        state = await wf.insert_step_state(run_id, "s", None, {"d": 1}, retries=2)
         assert is_uuid4(state.step_id)
         expected = expected_step(state.step_id, retries=2)
         assert state == expected
         assert await wf.get_step_state(run_id, "s") == expected
         assert await wf.get_run_history(run_id) == [history_entry(expected, "s")]
         assert await storage.workflow_runs.get_run_steps(run_id) == [
-            run_step(expected, "s", rpc_name="rpc.fn", data={"d": 1})
+            run_step(expected, "s", data={"d": 1})
         ]
 
     async def test_insert_step_state_keeps_retries_and_retry_delay_types(

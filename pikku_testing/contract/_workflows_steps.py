@@ -281,7 +281,7 @@ class WorkflowStepTests:
         wf = storage.workflows
         run_id = await new_run(storage)
         step = await wf.insert_step_state(
-            run_id, "s", "rpc.fn", {"d": 1}, retries=2, retry_delay="2s"
+            run_id, "s", None, {"d": 1}, retries=2, retry_delay="2s"
         )
         clock.set(_at(1))
         await wf.set_step_running(step.step_id)
@@ -319,7 +319,7 @@ class WorkflowStepTests:
             history_entry(second, "s"),
         ]
         (step,) = await storage.workflow_runs.get_run_steps(run_id)
-        assert (step.rpc_name, step.data, step.created_at) == ("rpc.fn", {"d": 1}, T0)
+        assert (step.rpc_name, step.data, step.created_at) == (None, {"d": 1}, T0)
 
     async def test_create_retry_attempt_running_stamps_running_at_on_both_copies(
         self, storage: Storage, pikku_clock: ManualClock
