@@ -280,9 +280,7 @@ class WorkflowStepTests:
         """A step (retries 2, delay "2s") that ran at 1 s and failed at 2 s."""
         wf = storage.workflows
         run_id = await new_run(storage)
-        step = await wf.insert_step_state(
-            run_id, "s", None, {"d": 1}, retries=2, retry_delay="2s"
-        )
+        step = await wf.insert_step_state(run_id, "s", None, {"d": 1}, retries=2, retry_delay="2s")
         clock.set(_at(1))
         await wf.set_step_running(step.step_id)
         clock.set(_at(2))

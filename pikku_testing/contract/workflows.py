@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from pikku_testing.contract._base import ContractBase
 from pikku_testing.contract._limits import ClockLimitTests, WorkflowLimitTests
+from pikku_testing.contract._workflows_additions import WorkflowAdditionTests
+from pikku_testing.contract._workflows_claim import WorkflowClaimTests
 from pikku_testing.contract._workflows_concurrency import WorkflowConcurrencyTests
 from pikku_testing.contract._workflows_console import WorkflowConsoleTests
 from pikku_testing.contract._workflows_graph import WorkflowGraphTests
 from pikku_testing.contract._workflows_locks import WorkflowLockTests
 from pikku_testing.contract._workflows_runs import WorkflowRunTests
 from pikku_testing.contract._workflows_steps import WorkflowStepTests
+from pikku_testing.contract._workflows_sweeps import WorkflowSweepTests
 from pikku_testing.contract._workflows_validation import WorkflowValidationTests
 from pikku_testing.contract._workflows_values import WorkflowValueTests
 
@@ -34,11 +37,15 @@ class WorkflowServiceContract(
     WorkflowLockTests,
     WorkflowLimitTests,
     ClockLimitTests,
+    WorkflowAdditionTests,
+    WorkflowClaimTests,
+    WorkflowSweepTests,
     ContractBase,
 ):
     """docs/concepts.md#values item 1 to 37: values and validation, runs and state, steps,
     transitions,
-    claims and retries, graph primitives, versions and locks."""
+    claims and retries, graph primitives, versions and locks; spec 05 items 16 to 23, 28 to 32,
+    34 (black-box) and 35."""
 
 
 class WorkflowRunServiceContract(
