@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from sqlalchemy import Column, MetaData, Table, and_, func, inspect, literal_column, select
 from sqlalchemy.engine import Connection, Dialect
@@ -29,6 +29,7 @@ from sqlalchemy.schema import (
     ExecutableDDLElement,
 )
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.sql.compiler import DDLCompiler
 
 from pikku_storage.clock import to_epoch_ms
@@ -305,7 +306,8 @@ _CHECKSUMS: dict[tuple[object, ...], str] = {}
 def _checksum(migration: Migration, tables: Tables, dialect: Dialect) -> str:
     digest = hashlib.sha256()
     for statement in migration.statements(tables, dialect):
-        digest.update(str(statement.compile(dialect=dialect)).strip().encode())
+        compiled = cast(ClauseElement, statement).compile(dialect=dialect)  # every element is one
+        digest.update(str(compiled).strip().encode())
         digest.update(b"\x00")
     return digest.hexdigest()
 
