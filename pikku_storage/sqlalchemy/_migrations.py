@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from sqlalchemy import Column, MetaData, Table, and_, func, inspect, literal_column, select
+from sqlalchemy import Column, Table, and_, func, inspect, literal_column, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import (
@@ -29,8 +29,8 @@ from sqlalchemy.schema import (
     ExecutableDDLElement,
 )
 from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.sql.compiler import DDLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 from pikku_storage.clock import to_epoch_ms
 from pikku_storage.errors import SchemaMismatch
@@ -154,6 +154,24 @@ def _compile_sql_text(element: SqlText, compiler: DDLCompiler, **kw: Any) -> str
     return element.template.format(**names)
 
 
+class CreateTableNamed(ExecutableDDLElement):
+    """`CREATE TABLE` of `table`'s definition (no indexes) under another, quoted name."""
+
+    inherit_cache = False
+
+    def __init__(self, table: Table, name: str) -> None:
+        self.table = table
+        self.name = name
+
+
+@compiles(CreateTableNamed)
+def _compile_create_named(element: CreateTableNamed, compiler: DDLCompiler, **kw: Any) -> str:
+    sql = str(compiler.process(CreateTable(element.table), **kw))
+    head = f"CREATE TABLE {compiler.preparer.format_table(element.table)} ("
+    assert sql.lstrip().startswith(head), sql[:80]
+    return sql.lstrip().replace(head, f"CREATE TABLE {element.name} (", 1)
+
+
 _ACTIVE: Final = ("running", "scheduled", "suspended")
 
 
@@ -250,26 +268,20 @@ def _widen_run_checks(t: Tables, dialect: Dialect) -> list[Executable]:
         out.extend(AddConstraint(_constraint(t.ai_runs, n)) for n in names)
         return out
     runs = t.ai_runs
-    scratch = MetaData(schema=runs.metadata.schema)
-    t.ai_threads.to_metadata(scratch)  # the foreign key's target, in the scratch MetaData
-    new = runs.to_metadata(scratch, name=f"{t.prefix}ai_runs_v2")
-    for index in list(new.indexes):  # indexes are made after the rename, under their names
-        new.indexes.discard(index)
+    new = f'"{t.prefix}ai_runs_v2"'
     columns = ", ".join(f'"{c.name}"' for c in runs.columns)
     kept = {
         "pending": (t.ai_pending_approvals, f"{t.prefix}m2_pending"),
         "decisions": (t.ai_approval_decisions, f"{t.prefix}m2_decisions"),
     }
-    out = [
-        CreateTable(new),
-        SqlText(
-            f"INSERT INTO {{new}} ({columns}) SELECT {columns} FROM {{old}}", new=new, old=runs
-        ),
+    out: list[Executable] = [
+        CreateTableNamed(runs, new),
+        SqlText(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {{old}}", old=runs),
     ]
     for _key, (table, temp) in kept.items():
         out.append(SqlText(f'CREATE TEMP TABLE "{temp}" AS SELECT * FROM {{table}}', table=table))
     out.append(SqlText("DROP TABLE {old}", old=runs))
-    out.append(SqlText(f'ALTER TABLE {{new}} RENAME TO "{runs.name}"', new=new))
+    out.append(SqlText(f'ALTER TABLE {new} RENAME TO "{runs.name}"'))
     out.extend(CreateIndex(index) for index in sorted(runs.indexes, key=_name))
     for _key, (table, temp) in kept.items():
         out.append(SqlText(f'INSERT INTO {{table}} SELECT * FROM temp."{temp}"', table=table))

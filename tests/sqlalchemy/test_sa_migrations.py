@@ -36,6 +36,10 @@ PINNED: dict[tuple[int, str], str] = {
     (1, "postgresql"): "d696354cf8808fd0c3aef53f3661f4ca3def2e25192d5124585748cea4cee7b4",
     (1, "mysql"): "64f7ef1949043a3e391d275c4f4b7b4952a60de554887f96d37ebbb57bac1054",
     (1, "mariadb"): "8b7ff0a2f0b95e6168d3c57a08ac556899d0b21aa8c99abf2ffbfde4ac3014c9",
+    (2, "sqlite"): "85412422ac844d11e35b7cc7aca2cd489159d988022d55fa181047746062b164",
+    (2, "postgresql"): "c957262acbae1bba321eaa5b90812f1d0c178f70143f34234f18290e778fdee6",
+    (2, "mysql"): "48639c367b949ef48463e02578317b91c9cb0d3393284b09b4e692af986dc481",
+    (2, "mariadb"): "94c6825756f77e03197fe0d8f4784357a1c5373baa42166d152b4dedbfe57783",
 }
 
 
