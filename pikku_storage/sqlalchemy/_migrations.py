@@ -122,6 +122,27 @@ def _compile_add_column(element: AddColumn, compiler: DDLCompiler, **kw: Any) ->
     return f"ALTER TABLE {table} ADD COLUMN {spec}"
 
 
+class WidenColumn(ExecutableDDLElement):
+    """A column's type changed to its table's (PostgreSQL `ALTER COLUMN … TYPE`, MySQL
+    `MODIFY COLUMN` with the whole column specification)."""
+
+    inherit_cache = False
+
+    def __init__(self, column: Column[Any]) -> None:
+        self.column = column
+
+
+@compiles(WidenColumn)
+def _compile_widen(element: WidenColumn, compiler: DDLCompiler, **kw: Any) -> str:
+    column = element.column
+    table = compiler.preparer.format_table(column.table)
+    if compiler.dialect.name == "postgresql":
+        kind = compiler.type_compiler.process(column.type)
+        name = compiler.preparer.format_column(column)
+        return f"ALTER TABLE {table} ALTER COLUMN {name} TYPE {kind}"
+    return f"ALTER TABLE {table} MODIFY COLUMN {compiler.get_column_specification(column)}"
+
+
 class DropDefault(ExecutableDDLElement):
     """`ALTER TABLE … ALTER COLUMN … DROP DEFAULT` (PostgreSQL, MySQL, MariaDB)."""
 
@@ -211,7 +232,9 @@ def _upgrade_v2(t: Tables, dialect: Dialect) -> list[Executable]:
         AddColumn(t.ai_messages.c.interrupted),
         AddColumn(t.ai_tool_calls.c.result_undelivered),
     ]
-    if not sqlite:
+    if not sqlite:  # SQLite does not enforce VARCHAR lengths
+        out.append(WidenColumn(t.ai_pending_approvals.c.kind))
+        out.append(WidenColumn(t.ai_approval_decisions.c.kind))
         out.append(DropDefault(runs.c.activity_at))
         out.append(AddConstraint(_constraint(versions, f"{t.prefix}wf_versions_status_check")))
     out.extend(_widen_run_checks(t, dialect))

@@ -30,6 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.schema import SchemaItem
+from sqlalchemy.types import TypeEngine
 
 from pikku_storage import _validate as v
 from pikku_storage.records import (
@@ -136,6 +137,13 @@ class _Namespace:
     prefix: str
     schema: str | None
     layout: int
+
+    def kind_type(self) -> TypeEngine[str]:
+        """Approval kinds: 16 characters in migration 1, 32 since `credential-request` (SQLite
+        keeps its declared 16: it enforces no length, and a changed type needs a rebuild)."""
+        if self.layout < 2:
+            return String(16)
+        return String(32).with_variant(String(16), "sqlite")
 
     def since(self, layout: int, *items: SchemaItem) -> tuple[SchemaItem, ...]:
         """`items` when this namespace's layout includes migration `layout`, else none."""
@@ -465,7 +473,7 @@ def _ai_tables(ns: _Namespace) -> dict[str, Table]:
         Column("run_id", Ident(), nullable=False),
         Column("tool_call_id", Ident(), nullable=False),
         Column("position", Integer, nullable=False),
-        Column("kind", String(16), nullable=False),
+        Column("kind", ns.kind_type(), nullable=False),
         Column("payload", LongText(), nullable=False),
         PrimaryKeyConstraint("run_id", "tool_call_id", name=ns.name("ai_pending_pkey")),
         ForeignKeyConstraint(
@@ -481,7 +489,7 @@ def _ai_tables(ns: _Namespace) -> dict[str, Table]:
         _seq(),
         Column("run_id", Ident(), nullable=False),
         Column("tool_call_id", Ident(), nullable=False),
-        Column("kind", String(16), nullable=False),
+        Column("kind", ns.kind_type(), nullable=False),
         Column("payload", LongText(), nullable=False),
         Column("status", String(16), nullable=False),
         Column("resolved_at", EpochMs(), nullable=False),
