@@ -297,7 +297,7 @@ def _widen_run_checks(t: Tables, dialect: Dialect) -> list[Executable]:
         "pending": (t.ai_pending_approvals, f"{t.prefix}m2_pending"),
         "decisions": (t.ai_approval_decisions, f"{t.prefix}m2_decisions"),
     }
-    out: list[Executable] = [
+    out = [
         CreateTableNamed(runs, new),
         SqlText(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {{old}}", old=runs),
     ]

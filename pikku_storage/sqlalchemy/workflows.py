@@ -14,9 +14,10 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import and_, bindparam, case, literal, or_, select
+from sqlalchemy import Text, and_, bindparam, case, cast, literal, or_, select
 from sqlalchemy.engine import Connection
 
+from pikku_storage._ids import is_canonical_uuid
 from pikku_storage._locks import LockName
 from pikku_storage.codec import JsonValue, decode_optional
 from pikku_storage.errors import (
@@ -518,6 +519,13 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             self._db._sa05_markers = found  # type: ignore[attr-defined]  # per-Database cache
         return found
 
+    def _id_key(self, column: Any, bound: str) -> Any:
+        """A UUID column compared with a cursor's id, which need not be a UUID: PostgreSQL's
+        `uuid` type compares as text then (same order for canonical ids)."""
+        if self._db.ops.name == "postgresql" and not is_canonical_uuid(bound):
+            return cast(column, Text)
+        return column
+
     def _redispatch(self, now: datetime) -> Any:
         """`dispatch_since` following `updated_at = now` (kept NULL where it is NULL)."""
         column = self._db.tables.workflow_steps.c.dispatch_since
@@ -664,7 +672,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                     runs.c.activity_at > after.idle_since,
                     and_(
                         runs.c.activity_at == after.idle_since,
-                        runs.c.workflow_run_id > after.run_id,
+                        self._id_key(runs.c.workflow_run_id, after.run_id) > after.run_id,
                     ),
                 )
             )
@@ -699,7 +707,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                     steps.c.dispatch_since > after.pending_since,
                     and_(
                         steps.c.dispatch_since == after.pending_since,
-                        steps.c.workflow_step_id > after.step_id,
+                        self._id_key(steps.c.workflow_step_id, after.step_id) > after.step_id,
                     ),
                 )
             )
