@@ -151,11 +151,12 @@ class AIServiceBase(SqlAlchemyService):
         return await self._db.read(body)
 
     def _delete_children(self, conn: Connection, thread_ids: Sequence[str]) -> None:
-        """Delete the threads' runs (locked first), approvals, decisions, messages, calls and
-        thread memory; the threads themselves are the caller's."""
+        """Delete the threads' runs (locked first), scores, approvals, decisions, messages,
+        calls and thread memory; the threads themselves are the caller's."""
         t, ops = self._db.tables, self._db.ops
         runs = t.ai_runs
         run_ids = ops.lock_keys(conn, runs.c.thread_id, thread_ids, runs.c.run_id)
+        ops.delete_keys(conn, t.ai_run_scores.c.run_id, run_ids)
         ops.delete_keys(conn, t.ai_approval_decisions.c.run_id, run_ids)
         ops.delete_keys(conn, t.ai_pending_approvals.c.run_id, run_ids)
         ops.delete_keys(conn, runs.c.thread_id, thread_ids)

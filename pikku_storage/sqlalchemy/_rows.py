@@ -6,7 +6,12 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import Row
 
-from pikku_storage._serial import decode_approval, decode_content, decode_wire
+from pikku_storage._serial import (
+    decode_approval,
+    decode_content,
+    decode_planned_steps,
+    decode_wire,
+)
 from pikku_storage.codec import JsonObject, decode, decode_optional
 from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
 from pikku_storage.interfaces.workflows import GraphStep
@@ -29,6 +34,7 @@ from pikku_storage.records import (
     WorkflowRun,
     WorkflowStatus,
     WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 __all__ = [
@@ -77,6 +83,8 @@ def workflow_run(row: AnyRow) -> WorkflowRun:
         wire=decode_wire(row.wire),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        deterministic=bool(row.deterministic),
+        planned_steps=decode_planned_steps(row.planned_steps),
     )
 
 
@@ -94,6 +102,9 @@ def _step_fields(row: AnyRow) -> dict[str, Any]:
         "failed_at": row.failed_at,
         "retries": row.retries,
         "retry_delay": _retry_delay(row.retry_delay),
+        "rpc_name": row.rpc_name,
+        "from_step_name": row.from_step_name,
+        "child_run_id": row.child_run_id,
     }
 
 
@@ -107,7 +118,6 @@ def run_step(row: AnyRow) -> RunStep:
     return RunStep(
         attempt_count=row.attempt_count,
         step_name=row.step_name,
-        rpc_name=row.rpc_name,
         data=decode_optional(row.data),
         **_step_fields(row),
     )
@@ -129,7 +139,9 @@ def graph_step(row: AnyRow) -> GraphStep:
 
 
 def workflow_version(row: AnyRow) -> WorkflowVersion:
-    return WorkflowVersion(graph=decode(row.graph), source=row.source)
+    return WorkflowVersion(
+        graph=decode(row.graph), source=row.source, status=WorkflowVersionStatus(row.status)
+    )
 
 
 def thread(row: AnyRow) -> Thread:
@@ -149,13 +161,21 @@ def stored_message(row: AnyRow) -> StoredMessage:
         role=MessageRole(row.role),
         content=decode_content(row.content_text, row.content_parts),
         created_at=row.created_at,
+        reasoning_content=row.reasoning_content,
+        interrupted=bool(row.interrupted),
     )
 
 
 def stored_tool_call(row: AnyRow) -> StoredToolCall:
     args = decode(row.args)
     assert isinstance(args, dict)
-    return StoredToolCall(id=row.id, name=row.name, args=args, result=row.result)
+    return StoredToolCall(
+        id=row.id,
+        name=row.name,
+        args=args,
+        result=row.result,
+        undelivered=bool(row.result_undelivered),
+    )
 
 
 def approval(row: AnyRow) -> PendingApproval:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Double,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -25,23 +26,31 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.schema import SchemaItem
+from sqlalchemy.types import TypeEngine
 
 from pikku_storage import _validate as v
 from pikku_storage.records import (
+    AgentRunStatus,
     ApprovalStatus,
     MessageRole,
     StepStatus,
+    SuspendReason,
     WorkflowStatus,
+    WorkflowVersionStatus,
 )
 from pikku_storage.sqlalchemy._types import EpochMs, Ident, LongText, Timestamp, UuidText
 
-__all__ = ["MAX_TABLE_PREFIX", "Tables", "build_tables", "make_tables"]
+__all__ = ["LAYOUT", "MAX_TABLE_PREFIX", "Tables", "build_tables", "make_tables"]
 
 # Index names are `<prefix><at most 30 characters>`; 63 is PostgreSQL's identifier limit.
 MAX_TABLE_PREFIX: Final = 32
 ENDPOINT_LENGTH: Final = 2048
+# The layout of the newest migration; `build_tables(..., layout=1)` rebuilds migration 1's tables.
+LAYOUT: Final = 2
 
 
 def _seq() -> Column[int]:
@@ -66,6 +75,7 @@ class Tables:
     """The tables of one namespace, and the `MetaData` holding them."""
 
     metadata: MetaData
+    prefix: str
     schema_version: Table
     workflow_runs: Table
     workflow_steps: Table
@@ -80,6 +90,7 @@ class Tables:
     ai_runs: Table
     ai_pending_approvals: Table
     ai_approval_decisions: Table
+    ai_run_scores: Table
     channels: Table
     channel_subscriptions: Table
     deployments: Table
@@ -97,14 +108,19 @@ def make_tables(schema: str | None = None, table_prefix: str = "pikku_") -> Meta
 
 
 @lru_cache(maxsize=64)
-def build_tables(schema: str | None, table_prefix: str) -> Tables:
-    """The `Tables` of one namespace; cached, since building them is pure."""
+def build_tables(schema: str | None, table_prefix: str, layout: int = LAYOUT) -> Tables:
+    """The `Tables` of one namespace; cached, since building them is pure.
+
+    `layout` 1 gives the tables as migration 1 created them (its DDL and checksum stay fixed);
+    the services and Alembic use the newest layout.
+    """
     if schema is not None:
         v.namespace("schema", schema)
     prefix = v.table_prefix("table_prefix", table_prefix, max_length=MAX_TABLE_PREFIX)
-    ns = _Namespace(MetaData(schema=schema), prefix, schema)
+    ns = _Namespace(MetaData(schema=schema), prefix, schema, layout)
     return Tables(
         metadata=ns.metadata,
+        prefix=prefix,
         schema_version=_version_table(ns),
         **_workflow_tables(ns),
         **_ai_tables(ns),
@@ -120,6 +136,18 @@ class _Namespace:
     metadata: MetaData
     prefix: str
     schema: str | None
+    layout: int
+
+    def kind_type(self) -> TypeEngine[str]:
+        """Approval kinds: 16 characters in migration 1, 32 since `credential-request` (SQLite
+        keeps its declared 16: it enforces no length, and a changed type needs a rebuild)."""
+        if self.layout < 2:
+            return String(16)
+        return String(32).with_variant(String(16), "sqlite")
+
+    def since(self, layout: int, *items: SchemaItem) -> tuple[SchemaItem, ...]:
+        """`items` when this namespace's layout includes migration `layout`, else none."""
+        return items if self.layout >= layout else ()
 
     def name(self, suffix: str) -> str:
         """A table, index or constraint name: the prefix, then `suffix`."""
@@ -168,6 +196,30 @@ def _workflow_tables(ns: _Namespace) -> dict[str, Table]:
         Column("wire", LongText(), nullable=False),
         Column("created_at", Timestamp(), nullable=False),
         Column("updated_at", Timestamp(), nullable=False),
+        *ns.since(
+            2,
+            Column(
+                "deterministic",
+                Boolean(create_constraint=False),
+                nullable=False,
+                server_default=false(),
+            ),
+            Column("planned_steps", LongText()),
+            # Markers (docs/operations.md#storage-layout): steps running, scheduled or
+            # suspended, and the latest `updated_at` of the run and its steps.
+            Column("active_steps", Integer, nullable=False, server_default=text("0")),
+            Column("activity_at", Timestamp(), nullable=False),
+            # Stalled candidates: partial where the dialect has them, else led by the filter.
+            Index(
+                ns.name("wf_runs_stalled_idx"),
+                "status",
+                "active_steps",
+                "activity_at",
+                "workflow_run_id",
+                postgresql_where=text("status = 'running' AND active_steps = 0"),
+                sqlite_where=text("status = 'running' AND active_steps = 0"),
+            ),
+        ),
         UniqueConstraint("workflow_run_id", name=ns.name("wf_runs_id_key")),
         _check("status", statuses, ns.name("wf_runs_status_check")),
         Index(ns.name("wf_runs_created_idx"), "created_at", "seq"),
@@ -194,6 +246,20 @@ def _workflow_tables(ns: _Namespace) -> dict[str, Table]:
         Column("created_at", Timestamp(), nullable=False),
         Column("updated_at", Timestamp(), nullable=False),
         *(Column(stamp, Timestamp()) for stamp in stamps),
+        *ns.since(
+            2,
+            Column("from_step_name", Ident()),
+            Column("child_run_id", Ident()),
+            # `updated_at` while pending in a running run, else NULL (the undispatched set).
+            Column("dispatch_since", Timestamp()),
+            Index(
+                ns.name("wf_step_dispatch_idx"),
+                "dispatch_since",
+                "workflow_step_id",
+                postgresql_where=text("dispatch_since IS NOT NULL"),
+                sqlite_where=text("dispatch_since IS NOT NULL"),
+            ),
+        ),
         UniqueConstraint("workflow_step_id", name=ns.name("wf_step_id_key")),
         UniqueConstraint("workflow_run_id", "step_name", name=ns.name("wf_step_name_key")),
         ForeignKeyConstraint(
@@ -219,6 +285,7 @@ def _workflow_tables(ns: _Namespace) -> dict[str, Table]:
         Column("created_at", Timestamp(), nullable=False),
         Column("updated_at", Timestamp(), nullable=False),
         *(Column(stamp, Timestamp()) for stamp in stamps),
+        *ns.since(2, Column("child_run_id", Ident())),
         UniqueConstraint("workflow_step_id", "attempt", name=ns.name("wf_hist_attempt_key")),
         ForeignKeyConstraint(
             ["workflow_step_id"],
@@ -249,6 +316,15 @@ def _workflow_tables(ns: _Namespace) -> dict[str, Table]:
         Column("graph", LongText(), nullable=False),
         Column("source", LongText(), nullable=False),
         Column("created_at", Timestamp(), nullable=False),
+        *ns.since(
+            2,
+            Column("status", String(16), nullable=False, server_default="active"),
+            _check(
+                "status",
+                [s.value for s in WorkflowVersionStatus],
+                ns.name("wf_versions_status_check"),
+            ),
+        ),
         PrimaryKeyConstraint("workflow_name", "graph_hash", name=ns.name("wf_versions_pkey")),
     )
 
@@ -262,8 +338,13 @@ def _workflow_tables(ns: _Namespace) -> dict[str, Table]:
 
 
 def _ai_tables(ns: _Namespace) -> dict[str, Table]:
-    """Threads, messages, tool calls, memories, agent runs and approvals
+    """Threads, messages, tool calls, memories, agent runs, approvals and scores
     (docs/operations.md#storage-layout)."""
+    if ns.layout >= 2:
+        run_statuses = [s.value for s in AgentRunStatus]
+        reasons = [r.value for r in SuspendReason]
+    else:
+        run_statuses, reasons = list(_V1_AGENT_RUN_STATUSES), list(_V1_SUSPEND_REASONS)
     threads = ns.table(
         "ai_threads",
         _seq(),
@@ -287,6 +368,16 @@ def _ai_tables(ns: _Namespace) -> dict[str, Table]:
         Column("content_text", LongText()),
         Column("content_parts", LongText()),
         Column("created_at", EpochMs(), nullable=False),
+        *ns.since(
+            2,
+            Column("reasoning_content", LongText()),
+            Column(
+                "interrupted",
+                Boolean(create_constraint=False),
+                nullable=False,
+                server_default=false(),
+            ),
+        ),
         PrimaryKeyConstraint("thread_id", "seq", name=ns.name("ai_messages_pkey")),
         UniqueConstraint("thread_id", "id", name=ns.name("ai_messages_id_key")),
         ForeignKeyConstraint(
@@ -311,6 +402,15 @@ def _ai_tables(ns: _Namespace) -> dict[str, Table]:
         Column("name", Ident(), nullable=False),
         Column("args", LongText(), nullable=False),
         Column("result", LongText()),
+        *ns.since(
+            2,
+            Column(
+                "result_undelivered",
+                Boolean(create_constraint=False),
+                nullable=False,
+                server_default=false(),
+            ),
+        ),
         PrimaryKeyConstraint("thread_id", "id", name=ns.name("ai_tool_calls_pkey")),
         ForeignKeyConstraint(
             ["thread_id", "message_seq"],
@@ -363,8 +463,8 @@ def _ai_tables(ns: _Namespace) -> dict[str, Table]:
             name=ns.name("ai_runs_thread_fk"),
             ondelete="CASCADE",
         ),
-        _check("status", list(_V1_AGENT_RUN_STATUSES), ns.name("ai_runs_status_check")),
-        _check("suspend_reason", list(_V1_SUSPEND_REASONS), ns.name("ai_runs_reason_check")),
+        _check("status", run_statuses, ns.name("ai_runs_status_check")),
+        _check("suspend_reason", reasons, ns.name("ai_runs_reason_check")),
         Index(ns.name("ai_runs_thread_idx"), "thread_id", "created_at", "seq"),
         Index(ns.name("ai_runs_agent_idx"), "agent_name", "thread_id"),
     )
@@ -373,7 +473,7 @@ def _ai_tables(ns: _Namespace) -> dict[str, Table]:
         Column("run_id", Ident(), nullable=False),
         Column("tool_call_id", Ident(), nullable=False),
         Column("position", Integer, nullable=False),
-        Column("kind", String(16), nullable=False),
+        Column("kind", ns.kind_type(), nullable=False),
         Column("payload", LongText(), nullable=False),
         PrimaryKeyConstraint("run_id", "tool_call_id", name=ns.name("ai_pending_pkey")),
         ForeignKeyConstraint(
@@ -389,7 +489,7 @@ def _ai_tables(ns: _Namespace) -> dict[str, Table]:
         _seq(),
         Column("run_id", Ident(), nullable=False),
         Column("tool_call_id", Ident(), nullable=False),
-        Column("kind", String(16), nullable=False),
+        Column("kind", ns.kind_type(), nullable=False),
         Column("payload", LongText(), nullable=False),
         Column("status", String(16), nullable=False),
         Column("resolved_at", EpochMs(), nullable=False),
@@ -402,6 +502,24 @@ def _ai_tables(ns: _Namespace) -> dict[str, Table]:
         _check("status", [s.value for s in ApprovalStatus], ns.name("ai_decisions_status_check")),
         Index(ns.name("ai_decisions_run_idx"), "run_id", "seq"),
     )
+    scores = ns.table(
+        "ai_run_scores",
+        _seq(),
+        Column("run_id", Ident(), nullable=False),
+        Column("scorer_name", Ident(), nullable=False),
+        Column("score", Double(), nullable=False),
+        Column("reason", LongText()),
+        Column("metadata", LongText()),
+        Column("created_at", EpochMs(), nullable=False),
+        ForeignKeyConstraint(
+            ["run_id"],
+            [ns.fk("ai_runs", "run_id")],
+            name=ns.name("ai_scores_run_fk"),
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("score BETWEEN 0 AND 1", name=ns.name("ai_scores_score_check")),
+        Index(ns.name("ai_scores_run_idx"), "run_id", "created_at", "seq"),
+    )
 
     return {
         "ai_threads": threads,
@@ -412,6 +530,7 @@ def _ai_tables(ns: _Namespace) -> dict[str, Table]:
         "ai_runs": ai_runs,
         "ai_pending_approvals": pending,
         "ai_approval_decisions": decisions,
+        "ai_run_scores": scores,
     }
 
 

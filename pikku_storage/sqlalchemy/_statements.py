@@ -73,10 +73,11 @@ class Statements:
             if outcome:
                 values["result"] = bindparam("p_result")
                 values["error"] = bindparam("p_error")
+            dispatch = bindparam("p_dispatch", type_=steps.c.dispatch_since.type)
             live = (
                 steps.update()
                 .where(steps.c.workflow_step_id == bindparam("p_step_id"))
-                .values(**values)
+                .values(dispatch_since=dispatch, **values)
             )
             # The current attempt, read in the same statement (no SELECT round trip).
             attempt = (

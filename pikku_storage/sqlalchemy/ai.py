@@ -12,9 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
+from pikku_storage._build import agent_run_score
+from pikku_storage._owners import owner_bounds
 from pikku_storage.codec import JsonObject, decode, encode
 from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
 from pikku_storage.interfaces.ai import (
@@ -24,10 +26,12 @@ from pikku_storage.interfaces.ai import (
     AIStorageService,
     MessageBatch,
     NewAgentRun,
+    NewScore,
     NewThread,
 )
 from pikku_storage.records import (
     AgentRun,
+    AgentRunScore,
     ApprovalStatus,
     PendingApproval,
     ResolvedApproval,
@@ -155,6 +159,8 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                     "content_text": new.content_text,
                     "content_parts": new.content_parts,
                     "created_at": new.created_at,
+                    "reasoning_content": new.reasoning_content,
+                    "interrupted": new.interrupted,
                 }
             )
             call_rows.extend(
@@ -166,6 +172,7 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                     "name": call.name,
                     "args": call.args,
                     "result": None,
+                    "result_undelivered": False,
                 }
                 for position, call in enumerate(new.tool_calls)
             )
@@ -177,12 +184,18 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
             set_result = (
                 calls.update()
                 .where(calls.c.thread_id == bindparam("b_thread"), calls.c.id == bindparam("b_id"))
-                .values(result=bindparam("b_result"))
+                .values(result=bindparam("b_result"), result_undelivered=bindparam("b_undelivered"))
             )
+            undelivered = batch.undelivered_results
             conn.execute(
                 set_result,
                 [
-                    {"b_thread": thread_id, "b_id": call_id, "b_result": text}
+                    {
+                        "b_thread": thread_id,
+                        "b_id": call_id,
+                        "b_result": text,
+                        "b_undelivered": call_id in undelivered,
+                    }
                     for call_id, text in batch.results.items()
                 ],
             )
@@ -417,6 +430,46 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
 
         return await self._db.read(body)
 
+    async def _save_score(self, score: NewScore) -> None:
+        t = self._db.tables
+        runs = t.ai_runs
+        exists = self._db.ops.for_share(select(runs.c.seq).where(runs.c.run_id == score.run_id))
+        insert = t.ai_run_scores.insert().values(
+            run_id=score.run_id,
+            scorer_name=score.scorer_name,
+            score=score.score,
+            reason=score.reason,
+            metadata=score.metadata,
+            created_at=score.now,
+        )
+
+        def body(conn: Connection) -> None:
+            # The run row, share-locked: a racing delete_thread commits first (RunNotFound
+            # here) or waits for this insert and deletes it with the run.
+            if conn.execute(exists).first() is None:
+                raise RunNotFound(score.run_id)
+            conn.execute(insert)
+
+        await self._db.write(body)
+
+    async def _get_scores(self, run_id: str) -> list[AgentRunScore]:
+        scores = self._db.tables.ai_run_scores
+        query = (
+            select(scores)
+            .where(scores.c.run_id == run_id)
+            .order_by(scores.c.created_at, scores.c.seq)
+        )
+
+        def body(conn: Connection) -> list[AgentRunScore]:
+            return [
+                agent_run_score(
+                    row.run_id, row.scorer_name, row.score, row.reason, row.metadata, row.created_at
+                )
+                for row in conn.execute(query).all()
+            ]
+
+        return await self._db.read(body)
+
 
 class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
     """Console queries, deletion and retention of AI threads through SQLAlchemy
@@ -430,12 +483,20 @@ class SqlAlchemyAgentRunService(AIServiceBase, AgentRunService):
         limit: int,
         offset: int,
     ) -> list[Thread]:
-        if owners is not None:
-            raise NotImplementedError  # owner-scoped listing: the backend's spec 05 work
         threads, runs = self._db.tables.ai_threads, self._db.tables.ai_runs
         query = select(threads)
         if resource_id is not None:
             query = query.where(threads.c.resource_id == resource_id)
+        if owners is not None:
+            # An exact key plus the half-open range [o + ":", o + ";") per owner on the
+            # `resource_id` index, binary collation: exactly the owner's prefix set, no LIKE
+            # (docs/operations.md#storage-layout).
+            matches = []
+            for owner in owners:
+                low, high = owner_bounds(owner)
+                matches.append(threads.c.resource_id == owner)
+                matches.append(and_(threads.c.resource_id >= low, threads.c.resource_id < high))
+            query = query.where(or_(*matches))
         if agent_name is not None:
             # A scalar probe rather than EXISTS, which MariaDB turns into a semi-join that
             # sorts the agent's threads: every dialect walks the thread index in order and

@@ -14,12 +14,18 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import Text, and_, bindparam, case, cast, literal, or_, select
 from sqlalchemy.engine import Connection
 
+from pikku_storage._ids import is_canonical_uuid
 from pikku_storage._locks import LockName
 from pikku_storage.codec import JsonValue, decode_optional
-from pikku_storage.errors import ConflictError, RunNotFound, StepNotFound
+from pikku_storage.errors import (
+    ConflictError,
+    RunNotFound,
+    StepFunctionMismatch,
+    StepNotFound,
+)
 from pikku_storage.interfaces.workflows import (
     CLAIMABLE_STATUSES,
     GraphStep,
@@ -31,9 +37,12 @@ from pikku_storage.interfaces.workflows import (
 )
 from pikku_storage.records import (
     RunStep,
+    StalledRun,
     StepHistoryEntry,
+    StepInstance,
     StepState,
     StepStatus,
+    UndispatchedStep,
     WorkflowRun,
     WorkflowStatus,
     WorkflowVersion,
@@ -43,10 +52,17 @@ from pikku_storage.sqlalchemy import _rows
 from pikku_storage.sqlalchemy._connection import SqlAlchemyService, chunks
 from pikku_storage.sqlalchemy._errors import is_foreign_key_violation, is_unique_violation
 from pikku_storage.sqlalchemy._locks import hold_lock
+from pikku_storage.sqlalchemy._markers import Markers, active, dispatch_since
 
 __all__ = ["SqlAlchemyWorkflowRunService", "SqlAlchemyWorkflowService"]
 
 _STAMPS: Final = ("running_at", "scheduled_at", "succeeded_at", "failed_at")
+
+
+def _later(column: Any, now: datetime) -> Any:
+    """`column` raised to `now` (bound with the column's type)."""
+    value = literal(now, column.type)
+    return case((column < value, value), else_=column)
 
 
 class _WorkflowBase(SqlAlchemyService):
@@ -65,7 +81,14 @@ class _WorkflowBase(SqlAlchemyService):
     async def _get_run_history(self, run_id: str) -> list[StepHistoryEntry]:
         history, steps = self._db.tables.workflow_history, self._db.tables.workflow_steps
         query = (
-            select(history, steps.c.step_name, steps.c.retries, steps.c.retry_delay)
+            select(
+                history,
+                steps.c.step_name,
+                steps.c.retries,
+                steps.c.retry_delay,
+                steps.c.rpc_name,
+                steps.c.from_step_name,
+            )
             .join(steps, steps.c.workflow_step_id == history.c.workflow_step_id)
             .where(history.c.workflow_run_id == run_id)
             .order_by(history.c.created_at, history.c.seq)
@@ -112,6 +135,10 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             "wire": run.wire,
             "created_at": run.now,
             "updated_at": run.now,
+            "deterministic": run.deterministic,
+            "planned_steps": run.planned_steps,
+            "active_steps": 0,
+            "activity_at": run.now,
         }
 
         def body(conn: Connection) -> None:
@@ -131,18 +158,36 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         stmt = (
             runs.update()
             .where(runs.c.workflow_run_id == run_id)
-            .values(status=status.value, output=output, error=error, updated_at=now)
+            .values(
+                status=status.value,
+                output=output,
+                error=error,
+                updated_at=now,
+                activity_at=_later(runs.c.activity_at, now),
+            )
         )
+        markers = self._markers
+        running = {"p_run_id": run_id, "p_running": int(status is WorkflowStatus.RUNNING)}
 
         def body(conn: Connection) -> None:
             if (conn.execute(stmt)).rowcount == 0:
                 raise RunNotFound(run_id)
+            # Entering or leaving `running` moves the run's pending steps in or out of the
+            # undispatched set (cost: this run's pending steps).
+            conn.execute(markers.redispatch, running)
 
         await self._db.write(body)
 
     async def _update_run_state(self, run_id: str, name: str, value: str, now: datetime) -> None:
         runs, state = self._db.tables.workflow_runs, self._db.tables.workflow_state
-        touch = runs.update().where(runs.c.workflow_run_id == run_id).values(updated_at=now)
+        touch = (
+            runs.update()
+            .where(runs.c.workflow_run_id == run_id)
+            .values(
+                updated_at=now,
+                activity_at=_later(runs.c.activity_at, now),
+            )
+        )
         upsert = self._db.ops.upsert(
             state,
             {"workflow_run_id": run_id, "name": name, "value": value},
@@ -192,6 +237,8 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             "branch_taken": None,
             "created_at": step.now,
             "updated_at": step.now,
+            "from_step_name": step.from_step_name,
+            "child_run_id": None,
             **stamps,
         }
         history_values = {
@@ -203,17 +250,17 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             "error": None,
             "created_at": step.now,
             "updated_at": step.now,
+            "child_run_id": None,
             **stamps,
         }
-        run_key = {"p_run_id": step.run_id}
-
-        check_run = not self._db.enforces_foreign_keys
+        markers = self._markers
+        del exists  # the run row is locked for its markers instead
 
         def body(conn: Connection) -> None:
-            # Where foreign keys hold, the insert's own check (a violation is `RunNotFound`
-            # below) takes the same shared lock on the run row as this read would.
-            if check_run and self._db.execute(conn, exists, run_key).first() is None:
+            run_status = markers.lock_run_status(conn, step.run_id)
+            if run_status is None:
                 raise RunNotFound(step.run_id)
+            step_values["dispatch_since"] = dispatch_since(StepStatus.PENDING, run_status, step.now)
             try:
                 self._db.execute(conn, insert_step, step_values)
             except Exception as error:
@@ -223,6 +270,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                     raise RunNotFound(step.run_id) from error
                 raise
             self._db.execute(conn, insert_history, history_values)
+            markers.bump(conn, step.run_id, 0, step.now)
 
         await self._db.write(body)
         return step.initial_state()
@@ -264,13 +312,17 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         }
         if change.outcome is not None:
             params["p_result"], params["p_error"] = change.outcome
+        markers = self._markers
 
         def body(conn: Connection) -> None:
-            # The live step (its row lock orders writers), then its current attempt, whose
-            # number the second statement reads itself.
-            if self._db.execute(conn, live, params).rowcount == 0:
-                raise StepNotFound.by_id(step_id)
+            # The run row, then the live step (their locks order writers), then its current
+            # attempt, whose number the last statement reads itself.
+            run_status, row = markers.lock_step_of(conn, step_id)
+            params["p_dispatch"] = dispatch_since(change.status, run_status, now)
+            self._db.execute(conn, live, params)
             self._db.execute(conn, current, params)
+            delta = active(change.status) - active(row.status)
+            markers.bump(conn, str(row.workflow_run_id), delta, now)
 
         await self._db.write(body)
 
@@ -283,17 +335,17 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                 steps.c.workflow_step_id == step_id,
                 steps.c.status.in_([s.value for s in CLAIMABLE_STATUSES]),
             )
-            .values(**values)
+            .values(dispatch_since=None, **values)
         )
-        exists = select(steps.c.seq).where(steps.c.workflow_step_id == step_id)
+        markers = self._markers
 
         def body(conn: Connection) -> StepState | None:
+            _run_status, old = markers.lock_step_of(conn, step_id)
             if (conn.execute(claim)).rowcount == 0:
-                if (conn.execute(exists)).first() is None:
-                    raise StepNotFound.by_id(step_id)
                 return None
             row = self._current_step(conn, step_id)
             self._update_attempt(conn, step_id, row.attempt_count, values)
+            markers.bump(conn, str(row.workflow_run_id), 1 - active(old.status), now)
             return _rows.step_state(row)
 
         return await self._db.write(body)
@@ -314,15 +366,20 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                 status=status.value,
                 result=None,
                 error=None,
+                child_run_id=None,
+                dispatch_since=bindparam("p_dispatch", type_=steps.c.dispatch_since.type),
                 updated_at=now,
                 **stamps,
             )
         )
+        markers = self._markers
 
         def body(conn: Connection) -> StepState:
-            # The step's row lock orders concurrent retries: each adds its own attempt.
-            if (conn.execute(bump)).rowcount == 0:
-                raise StepNotFound.by_id(step_id)
+            # The run's, then the step's row lock order concurrent retries: each adds its
+            # own attempt.
+            run_status, old = markers.lock_step_of(conn, step_id)
+            conn.execute(bump, {"p_dispatch": dispatch_since(status, run_status, now)})
+            markers.bump(conn, str(old.workflow_run_id), active(status) - active(old.status), now)
             row = self._current_step(conn, step_id)
             conn.execute(
                 t.workflow_history.insert().values(
@@ -332,6 +389,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                     status=status.value,
                     result=None,
                     error=None,
+                    child_run_id=None,
                     created_at=now,
                     updated_at=now,
                     **stamps,
@@ -394,12 +452,14 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         stmt = (
             steps.update()
             .where(steps.c.workflow_step_id == step_id)
-            .values(branch_taken=branch_key, updated_at=now)
+            .values(branch_taken=branch_key, updated_at=now, dispatch_since=self._redispatch(now))
         )
+        markers = self._markers
 
         def body(conn: Connection) -> None:
-            if (conn.execute(stmt)).rowcount == 0:
-                raise StepNotFound.by_id(step_id)
+            _run_status, row = markers.lock_step_of(conn, step_id)
+            conn.execute(stmt)
+            markers.bump(conn, str(row.workflow_run_id), 0, now)
 
         await self._db.write(body)
 
@@ -420,12 +480,252 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             "graph": graph,
             "source": source,
             "created_at": now,
+            "status": status.value,
         }
 
         def body(conn: Connection) -> bool:
             return self._db.ops.insert_if_absent(conn, self._db.tables.workflow_versions, values)
 
         return await self._db.write(body)
+
+    async def _update_workflow_version_status(
+        self, name: str, graph_hash: str, status: WorkflowVersionStatus, now: datetime
+    ) -> bool:
+        versions = self._db.tables.workflow_versions
+        stmt = (
+            versions.update()
+            .where(versions.c.workflow_name == name, versions.c.graph_hash == graph_hash)
+            .values(status=status.value)
+        )
+        exists = select(versions.c.status).where(
+            versions.c.workflow_name == name, versions.c.graph_hash == graph_hash
+        )
+
+        def body(conn: Connection) -> bool:
+            # MySQL counts changed rows, not matched ones: an unchanged status reads back.
+            if conn.execute(stmt).rowcount > 0:
+                return True
+            return conn.execute(exists).first() is not None
+
+        return await self._db.write(body)
+
+    # --- spec 05: claims for execution, child runs, instances, sweepers ---------------
+
+    @property
+    def _markers(self) -> Markers:
+        found: Markers | None = getattr(self._db, "_sa05_markers", None)
+        if found is None:
+            found = Markers(self._db.tables, self._db.ops)
+            self._db._sa05_markers = found  # type: ignore[attr-defined]  # per-Database cache
+        return found
+
+    def _id_key(self, column: Any, bound: str) -> Any:
+        """A UUID column compared with a cursor's id, which need not be a UUID: PostgreSQL's
+        `uuid` type compares as text then (same order for canonical ids)."""
+        if self._db.ops.name == "postgresql" and not is_canonical_uuid(bound):
+            return cast(column, Text)
+        return column
+
+    def _redispatch(self, now: datetime) -> Any:
+        """`dispatch_since` following `updated_at = now` (kept NULL where it is NULL)."""
+        column = self._db.tables.workflow_steps.c.dispatch_since
+        return case((column.is_not(None), literal(now, column.type)), else_=None)
+
+    async def _claim_step_for_execution(
+        self,
+        run_id: str,
+        step_name: str,
+        rpc_name: str | None,
+        max_attempts: int | None,
+        now: datetime,
+    ) -> StepState | None:
+        t = self._db.tables
+        steps = t.workflow_steps
+        failed = steps.c.status == StepStatus.FAILED.value
+        retry = (
+            failed if max_attempts is None else and_(failed, steps.c.attempt_count < max_attempts)
+        )
+        claimable = steps.c.status.in_([s.value for s in CLAIMABLE_STATUSES])
+        key = and_(steps.c.workflow_run_id == run_id, steps.c.step_name == step_name)
+
+        def reset(column: Any) -> Any:
+            return case((failed, None), else_=column)
+
+        # One conditional write: pending/scheduled become running as `claim_step` does; a
+        # failed step within budget gets its next attempt, running, as `create_retry_attempt`.
+        claim = (
+            steps.update()
+            .where(key, steps.c.rpc_name.is_not_distinct_from(rpc_name), or_(claimable, retry))
+            # MySQL assigns left to right: `status` goes last, after the CASEs reading it.
+            .ordered_values(
+                (
+                    steps.c.attempt_count,
+                    case((failed, steps.c.attempt_count + 1), else_=steps.c.attempt_count),
+                ),
+                (steps.c.result, reset(steps.c.result)),
+                (steps.c.error, reset(steps.c.error)),
+                (steps.c.child_run_id, reset(steps.c.child_run_id)),
+                (steps.c.scheduled_at, reset(steps.c.scheduled_at)),
+                (steps.c.succeeded_at, reset(steps.c.succeeded_at)),
+                (steps.c.failed_at, reset(steps.c.failed_at)),
+                (steps.c.running_at, literal(now, steps.c.running_at.type)),
+                (steps.c.updated_at, literal(now, steps.c.updated_at.type)),
+                (steps.c.dispatch_since, None),
+                (steps.c.status, StepStatus.RUNNING.value),
+            )
+        )
+        read = select(steps).where(key)
+        markers = self._markers
+
+        def body(conn: Connection) -> StepState | None:
+            if markers.lock_run_status(conn, run_id) is None:
+                raise StepNotFound.by_name(run_id, step_name)
+            old = conn.execute(self._db.ops.for_update(read)).first()
+            if old is None:
+                raise StepNotFound.by_name(run_id, step_name)
+            if old.rpc_name != rpc_name:
+                raise StepFunctionMismatch(run_id, step_name)
+            if conn.execute(claim).rowcount == 0:
+                return None
+            row = conn.execute(read).one()
+            step_id = str(row.workflow_step_id)
+            running = {"status": StepStatus.RUNNING.value, "running_at": now, "updated_at": now}
+            if old.status == StepStatus.FAILED.value:
+                conn.execute(
+                    t.workflow_history.insert().values(
+                        workflow_step_id=step_id,
+                        attempt=row.attempt_count,
+                        workflow_run_id=run_id,
+                        result=None,
+                        error=None,
+                        child_run_id=None,
+                        created_at=now,
+                        scheduled_at=None,
+                        succeeded_at=None,
+                        failed_at=None,
+                        **running,
+                    )
+                )
+            else:
+                self._update_attempt(conn, step_id, row.attempt_count, running)
+            markers.bump(conn, run_id, 1 - active(old.status), now)
+            return _rows.step_state(row)
+
+        return await self._db.write(body)
+
+    async def _set_step_child_run_id(self, step_id: str, child_run_id: str, now: datetime) -> None:
+        steps = self._db.tables.workflow_steps
+        live = (
+            steps.update()
+            .where(steps.c.workflow_step_id == step_id)
+            .values(child_run_id=child_run_id, updated_at=now, dispatch_since=self._redispatch(now))
+        )
+        markers = self._markers
+
+        def body(conn: Connection) -> None:
+            _run_status, row = markers.lock_step_of(conn, step_id)
+            conn.execute(live)
+            values = {"child_run_id": child_run_id, "updated_at": now}
+            self._update_attempt(conn, step_id, row.attempt_count, values)
+            markers.bump(conn, str(row.workflow_run_id), 0, now)
+
+        await self._db.write(body)
+
+    async def _get_step_instances(self, run_id: str) -> list[StepInstance]:
+        steps = self._db.tables.workflow_steps
+        query = (
+            select(
+                steps.c.workflow_step_id,
+                steps.c.step_name,
+                steps.c.status,
+                steps.c.from_step_name,
+            )
+            .where(steps.c.workflow_run_id == run_id)
+            .order_by(steps.c.created_at, steps.c.seq)
+        )
+
+        def body(conn: Connection) -> list[StepInstance]:
+            return [
+                StepInstance(
+                    step_id=str(row.workflow_step_id),
+                    step_name=row.step_name,
+                    status=StepStatus(row.status),
+                    from_step_name=row.from_step_name,
+                )
+                for row in conn.execute(query).all()
+            ]
+
+        return await self._db.read(body)
+
+    async def _find_stalled_runs(
+        self, older_than: datetime, limit: int, after: StalledRun | None
+    ) -> list[StalledRun]:
+        runs = self._db.tables.workflow_runs
+        query = select(runs.c.workflow_run_id, runs.c.workflow, runs.c.activity_at).where(
+            runs.c.status == WorkflowStatus.RUNNING.value,
+            runs.c.active_steps == 0,
+            runs.c.activity_at < older_than,
+        )
+        if after is not None:  # the keyset, spelled out (MySQL has no row comparison plan)
+            query = query.where(
+                or_(
+                    runs.c.activity_at > after.idle_since,
+                    and_(
+                        runs.c.activity_at == after.idle_since,
+                        self._id_key(runs.c.workflow_run_id, after.run_id) > after.run_id,
+                    ),
+                )
+            )
+        query = query.order_by(runs.c.activity_at, runs.c.workflow_run_id).limit(limit)
+
+        def body(conn: Connection) -> list[StalledRun]:
+            return [
+                StalledRun(
+                    run_id=str(row.workflow_run_id),
+                    workflow=row.workflow,
+                    idle_since=row.activity_at,
+                )
+                for row in conn.execute(query).all()
+            ]
+
+        return await self._db.read(body)
+
+    async def _find_undispatched_steps(
+        self, older_than: datetime, limit: int, after: UndispatchedStep | None
+    ) -> list[UndispatchedStep]:
+        steps = self._db.tables.workflow_steps
+        query = select(
+            steps.c.workflow_run_id,
+            steps.c.workflow_step_id,
+            steps.c.step_name,
+            steps.c.rpc_name,
+            steps.c.dispatch_since,
+        ).where(steps.c.dispatch_since.is_not(None), steps.c.dispatch_since < older_than)
+        if after is not None:
+            query = query.where(
+                or_(
+                    steps.c.dispatch_since > after.pending_since,
+                    and_(
+                        steps.c.dispatch_since == after.pending_since,
+                        self._id_key(steps.c.workflow_step_id, after.step_id) > after.step_id,
+                    ),
+                )
+            )
+        query = query.order_by(steps.c.dispatch_since, steps.c.workflow_step_id).limit(limit)
+
+        def body(conn: Connection) -> list[UndispatchedStep]:
+            return [
+                UndispatchedStep(
+                    run_id=str(row.workflow_run_id),
+                    step_id=str(row.workflow_step_id),
+                    step_name=row.step_name,
+                    rpc_name=row.rpc_name,
+                    pending_since=row.dispatch_since,
+                )
+                for row in conn.execute(query).all()
+            ]
+
+        return await self._db.read(body)
 
     def _lock(self, name: LockName, timeout: float | None) -> AbstractAsyncContextManager[None]:
         return hold_lock(self._db, name, timeout)

@@ -169,6 +169,9 @@ async def seed(db: Database) -> dict[str, Any]:
             "wire": wire,
             "created_at": _at(i),
             "updated_at": _at(i),
+            # Markers: a fifth of the runs are running and idle (stalled candidates).
+            "active_steps": 0 if statuses[i % 5] == "running" else 1,
+            "activity_at": _at(i),
         }
         for i in range(n)
     ]
@@ -189,6 +192,8 @@ async def seed(db: Database) -> dict[str, Any]:
                 "retries": None,
                 "retry_delay": None,
                 "branch_taken": None,
+                # A tenth carry the undispatched marker (only the plans read it).
+                "dispatch_since": _at(i) if i % 10 == 0 else None,
                 **common,
                 **stamps,
             }
@@ -282,6 +287,17 @@ async def seed(db: Database) -> dict[str, Any]:
         }
         for i in range(n)
     ]
+    scores = [
+        {
+            "run_id": agent_run_ids[i % 100],
+            "scorer_name": "judge",
+            "score": 0.5,
+            "reason": None,
+            "metadata": None,
+            "created_at": _at(i),
+        }
+        for i in range(n)
+    ]
     channels = [
         {
             "channel_id": f"ch{i}",
@@ -310,6 +326,7 @@ async def seed(db: Database) -> dict[str, Any]:
             (t.ai_runs, agent_runs),
             (t.ai_pending_approvals, pending),
             (t.ai_approval_decisions, decisions),
+            (t.ai_run_scores, scores),
             (t.channels, channels),
             (t.channel_subscriptions, subscriptions),
             (t.deployments, deployments),

@@ -36,6 +36,10 @@ PINNED: dict[tuple[int, str], str] = {
     (1, "postgresql"): "d696354cf8808fd0c3aef53f3661f4ca3def2e25192d5124585748cea4cee7b4",
     (1, "mysql"): "64f7ef1949043a3e391d275c4f4b7b4952a60de554887f96d37ebbb57bac1054",
     (1, "mariadb"): "8b7ff0a2f0b95e6168d3c57a08ac556899d0b21aa8c99abf2ffbfde4ac3014c9",
+    (2, "sqlite"): "85412422ac844d11e35b7cc7aca2cd489159d988022d55fa181047746062b164",
+    (2, "postgresql"): "5174855af1c20fa217b26dcb7d512c8decb29e29f9abb2d80ed1c23ee266b3ff",
+    (2, "mysql"): "51184fd8682d7fec57514ec107cd8d909856e075ee1726b3b0e9c34aa4c54844",
+    (2, "mariadb"): "3cf2c72a7225754e8c06225c88a7dbec6f101cffbd31ac887526413afd5fb958",
 }
 
 
