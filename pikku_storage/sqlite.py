@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue
+from pikku_storage.interfaces.deployments import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TTL
 from pikku_storage.sqlalchemy import LATEST_VERSION
 from pikku_storage.sqlalchemy import open_storage as _open_sqlalchemy
 from pikku_storage.sqlalchemy import schema_version as _sqlalchemy_schema_version
@@ -94,8 +95,8 @@ def open_storage(
     *,
     table_prefix: str = "pikku_",
     clock: Clock | None = None,
-    heartbeat_interval: float = 10.0,
-    heartbeat_ttl: float = 30.0,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     synchronous: str = DEFAULT_SYNCHRONOUS,
@@ -183,8 +184,8 @@ class SqliteDeploymentService(SqlAlchemyDeploymentService):
         database: str | os.PathLike[str] | AsyncEngine,
         *,
         table_prefix: str = "pikku_",
-        heartbeat_interval: float = 10.0,
-        heartbeat_ttl: float = 30.0,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+        heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
         prune_on_heartbeat: bool = True,
         clock: Clock | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue
+from pikku_storage.interfaces.deployments import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TTL
 from pikku_storage.sqlalchemy._connection import (
     DEFAULT_BUSY_TIMEOUT,
     DEFAULT_SYNCHRONOUS,
@@ -63,8 +64,8 @@ def storage_from_engine(
     schema: str | None = None,
     table_prefix: str = "pikku_",
     clock: Clock | None = None,
-    heartbeat_interval: float = 10.0,
-    heartbeat_ttl: float = 30.0,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
 ) -> Storage:
     """The eight services on `engine`, which they borrow: closing the `Storage` leaves it open.
@@ -119,8 +120,8 @@ def open_storage(
     schema: str | None = None,
     table_prefix: str = "pikku_",
     clock: Clock | None = None,
-    heartbeat_interval: float = 10.0,
-    heartbeat_ttl: float = 30.0,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     synchronous: str = DEFAULT_SYNCHRONOUS,

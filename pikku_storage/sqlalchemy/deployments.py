@@ -16,7 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from pikku_storage.clock import Clock
-from pikku_storage.interfaces.deployments import DeploymentService
+from pikku_storage.interfaces.deployments import (
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_HEARTBEAT_TTL,
+    DeploymentService,
+)
 from pikku_storage.records import DeploymentConfig, DeploymentInfo
 from pikku_storage.sqlalchemy import _rows
 from pikku_storage.sqlalchemy._connection import (
@@ -44,8 +48,8 @@ class SqlAlchemyDeploymentService(SqlAlchemyService, DeploymentService):
         *,
         schema: str | None = None,
         table_prefix: str = "pikku_",
-        heartbeat_interval: float = 10.0,
-        heartbeat_ttl: float = 30.0,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+        heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
         prune_on_heartbeat: bool = True,
         clock: Clock | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
