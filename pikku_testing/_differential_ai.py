@@ -12,6 +12,8 @@ from pikku_storage import (
     AgentCallApproval,
     AgentRunStatus,
     ApprovalStatus,
+    CredentialRequestApproval,
+    CredentialType,
     JsonValue,
     Message,
     PendingApproval,
@@ -64,6 +66,9 @@ _AGENT_RUNS: Final = precondition(lambda self: self.has("agent_run"))
 _OFFSETS: Final = st.sampled_from([-7200, -60, -1, 0, 0.001])
 
 
+CREDENTIAL_CALL_ID: Final = "c3"  # a plain approval on this call id is a credential request
+
+
 class AIRules(Harness):
     """Threads, messages, working memory, agent runs, approvals and the console."""
 
@@ -95,7 +100,18 @@ class AIRules(Harness):
     ) -> list[PendingApproval]:
         built: list[PendingApproval] = []
         for call_id, agent_run, args in approvals:
-            if agent_run is None:
+            if agent_run is None and call_id == CREDENTIAL_CALL_ID:
+                built.append(
+                    CredentialRequestApproval(
+                        tool_call_id=call_id,
+                        tool_name="sendMail",
+                        args=args,
+                        credential_name="gmail",
+                        credential_type=CredentialType.OAUTH2,
+                        connect_url="https://auth.example.test/connect",
+                    )
+                )
+            elif agent_run is None:
                 built.append(ToolCallApproval(tool_call_id=call_id, tool_name="search", args=args))
             else:
                 built.append(

@@ -76,6 +76,7 @@ _RESULTS: Final = st.lists(
         id=st.sampled_from(CALL_IDS),
         name=st.sampled_from(["search", "other"]),
         result=PLAIN,
+        undelivered=st.booleans(),
     ),
     min_size=1,
     max_size=2,
@@ -88,14 +89,22 @@ def _message(draw: st.DrawFn) -> Message:
     message_id = draw(st.sampled_from(MESSAGE_IDS))
     created_at = draw(_CREATED)
     if role is MessageRole.TOOL:
-        return Message(id=message_id, role=role, tool_results=draw(_RESULTS), created_at=created_at)
-    calls = draw(_CALLS) if role is MessageRole.ASSISTANT else []
+        return Message(
+            id=message_id,
+            role=role,
+            tool_results=draw(_RESULTS),
+            created_at=created_at,
+            undelivered=draw(st.booleans()),
+        )
+    assistant = role is MessageRole.ASSISTANT
     return Message(
         id=message_id,
         role=role,
         content=draw(_CONTENT),
-        tool_calls=calls,
+        tool_calls=draw(_CALLS) if assistant else [],
         created_at=created_at,
+        reasoning_content=draw(st.none() | PLAIN) if assistant else None,
+        interrupted=draw(st.booleans()) if assistant else False,
     )
 
 

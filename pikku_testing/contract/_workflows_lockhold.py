@@ -183,6 +183,9 @@ class WorkflowLockHoldTests:
                 "ai_storage.create_thread": lambda: storage.ai_storage.create_thread(
                     "lockhold-owner", thread_id=thread_id
                 ),
+                "ai_run_state.save_score": lambda: storage.ai_run_state.save_score(
+                    run_id, "grader", 0.5
+                ),
                 "step_lock": lambda: _enter(wf.step_lock(run_id, "s", timeout=0)),
                 "with_step_lock": lambda: wf.with_step_lock(run_id, "s", _one, timeout=0),
                 "task created in the body": lambda: asyncio.create_task(
@@ -222,6 +225,7 @@ class WorkflowLockHoldTests:
         assert error.__cause__ is None
         assert await wf.get_run_state(run_id) == {}
         assert await storage.agent_runs.get_thread(thread_id) is None
+        assert await storage.ai_run_state.get_scores(run_id) == []
         await _enter(wf.step_lock(run_id, "s", timeout=0))
 
     @pytest.mark.real_time
