@@ -1,4 +1,5 @@
-"""Write tests/upgrade/fixtures/sqlite/v1.db with the library of commit 6c7f177 (before spec 05).
+"""Write tests/upgrade/fixtures/sqlite/v1.sql (an `iterdump()` of the file written) with the
+library of commit 6c7f177 (before spec 05).
 
 Run with the old package first on the path, so CI needs no git history:
 
@@ -9,6 +10,10 @@ Run with the old package first on the path, so CI needs no git history:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import sqlite3
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,16 +21,17 @@ from pikku_storage import ManualClock
 from pikku_storage.records import Message, MessageRole
 from pikku_storage.sqlite import open_storage
 
-TARGET = Path(__file__).parent / "fixtures" / "sqlite" / "v1.db"
+TARGET = Path(__file__).parent / "fixtures" / "sqlite" / "v1.sql"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 async def main() -> None:
     """Runs (running with a pending step, running with a succeeded step, completed), a version,
     threads with messages and an agent run."""
-    TARGET.unlink(missing_ok=True)
+    workdir = Path(tempfile.mkdtemp())
+    database = workdir / "v1.db"
     clock = ManualClock(START)
-    async with open_storage(f"sqlite:///{TARGET}", clock=clock) as s:
+    async with open_storage(f"sqlite:///{database}", clock=clock) as s:
         pending = await s.workflows.create_run("wf-pending", {"n": 1})
         await s.workflows.insert_step_state(pending, "s1", "rpc.one", {"a": 1})
         done_step = await s.workflows.create_run("wf-idle", None)
@@ -43,6 +49,9 @@ async def main() -> None:
         await s.ai_run_state.create_run(
             agent_name="agent", thread_id="th-alice", resource_id="owner-alice:p1"
         )
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        TARGET.write_text("".join(f"{line}\n" for line in conn.iterdump()))
+    shutil.rmtree(workdir)
     print(TARGET, pending, done_step, finished)
 
 

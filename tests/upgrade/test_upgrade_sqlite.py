@@ -6,7 +6,8 @@ old threads, and the old library refuses the migrated store with `SchemaMismatch
 from __future__ import annotations
 
 import asyncio
-import shutil
+import contextlib
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from pikku_storage import ManualClock
 from pikku_storage.records import StepStatus, WorkflowStatus, WorkflowVersionStatus
 from pikku_storage.sqlite import open_storage
 
-FIXTURE = Path(__file__).parent / "fixtures" / "sqlite" / "v1.db"
+FIXTURE = Path(__file__).parent / "fixtures" / "sqlite" / "v1.sql"  # `iterdump()` of the old file
 OLD_COMMIT = "6c7f177"
 LATER = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -26,7 +27,8 @@ LATER = datetime(2026, 1, 2, tzinfo=UTC)
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     path = tmp_path / "v1.db"
-    shutil.copyfile(FIXTURE, path)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(FIXTURE.read_text())
     return path
 
 
