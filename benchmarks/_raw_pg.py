@@ -57,8 +57,9 @@ class RawPostgres:
         await self._pool.open(wait=True)
         self.create_run_q = self._q(
             "INSERT INTO {workflow_runs} (workflow_run_id, workflow, status, input, inline,"
-            " graph_hash, wire, created_at, updated_at) VALUES (%(run_id)s, %(workflow)s,"
-            " 'running', %(input)s::json, false, NULL, %(wire)s::json, %(now)s, %(now)s)"
+            " graph_hash, wire, created_at, updated_at, activity_at) VALUES (%(run_id)s,"
+            " %(workflow)s, 'running', %(input)s::json, false, NULL, %(wire)s::json, %(now)s,"
+            " %(now)s, %(now)s)"
         )
         self.insert_step_q = self._q(
             "WITH step AS (INSERT INTO {workflow_step} (workflow_step_id, workflow_run_id,"
@@ -73,6 +74,15 @@ class RawPostgres:
             " SET status = %(status)s, result = %(result)s::json, updated_at = %(now)s,"
             " running_at = CASE WHEN %(status)s = 'running' THEN %(now)s ELSE running_at END,"
             " succeeded_at = CASE WHEN %(status)s = 'succeeded' THEN %(now)s ELSE succeeded_at END"
+        )
+        # the run row first (the sweepers' markers: 05 §4), as the backend locks it first
+        self.lock_run_q = self._q(
+            "UPDATE {workflow_runs} SET activity_at = greatest(activity_at, %(now)s),"
+            " active_steps = active_steps + (%(status)s = 'running')::int"
+            " - (SELECT (status = 'running')::int FROM {workflow_step}"
+            " WHERE workflow_step_id = %(step_id)s)"
+            " WHERE workflow_run_id ="
+            " (SELECT workflow_run_id FROM {workflow_step} WHERE workflow_step_id = %(step_id)s)"
         )
         self.set_step_q = self._q(
             "UPDATE {workflow_step}" + transition + " WHERE workflow_step_id = %(step_id)s"
@@ -137,6 +147,7 @@ class RawPostgres:
                 "now": datetime.now(UTC),
             }
             async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+                await conn.execute(self.lock_run_q, params)
                 await conn.execute(self.set_step_q, params)
                 await conn.execute(self.set_attempt_q, params)
 

@@ -49,8 +49,8 @@ class Statements:
         m = mark
         self.create_run = (
             f"INSERT INTO {runs} (workflow_run_id, workflow, status, input, inline, graph_hash,"
-            f" wire, created_at, updated_at)"
-            f" VALUES ({m}, {m}, 'running', {m}, 0, NULL, {m}, {m}, {m})"
+            f" wire, created_at, updated_at, activity_at)"
+            f" VALUES ({m}, {m}, 'running', {m}, 0, NULL, {m}, {m}, {m}, {m})"
         )
         self.insert_step = (
             f"INSERT INTO {step} (workflow_step_id, workflow_run_id, step_name, rpc_name, data,"
@@ -158,6 +158,7 @@ class RawSqlite:
                 WORKFLOW,
                 json.dumps({"orderId": i, "total": 42.5}),
                 WIRE,
+                now,
                 now,
                 now,
             ]
@@ -273,6 +274,7 @@ class RawMysql:
                 WORKFLOW,
                 json.dumps({"orderId": i, "total": 42.5}),
                 WIRE,
+                now,
                 now,
                 now,
             ]
