@@ -526,6 +526,14 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             return cast(column, Text)
         return column
 
+    def _after(self, at_column: Any, id_column: Any, at: datetime, id_: str) -> Any:
+        """Strictly after the cursor `(at, id_)` in `(at_column, id_column)` order, the keyset
+        spelled out (MySQL has no row-comparison plan)."""
+        return or_(
+            at_column > at,
+            and_(at_column == at, self._id_key(id_column, id_) > id_),
+        )
+
     def _redispatch(self, now: datetime) -> Any:
         """`dispatch_since` following `updated_at = now` (kept NULL where it is NULL)."""
         column = self._db.tables.workflow_steps.c.dispatch_since
@@ -666,14 +674,10 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             runs.c.active_steps == 0,
             runs.c.activity_at < older_than,
         )
-        if after is not None:  # the keyset, spelled out (MySQL has no row comparison plan)
+        if after is not None:
             query = query.where(
-                or_(
-                    runs.c.activity_at > after.idle_since,
-                    and_(
-                        runs.c.activity_at == after.idle_since,
-                        self._id_key(runs.c.workflow_run_id, after.run_id) > after.run_id,
-                    ),
+                self._after(
+                    runs.c.activity_at, runs.c.workflow_run_id, after.idle_since, after.run_id
                 )
             )
         query = query.order_by(runs.c.activity_at, runs.c.workflow_run_id).limit(limit)
@@ -703,12 +707,11 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         ).where(steps.c.dispatch_since.is_not(None), steps.c.dispatch_since < older_than)
         if after is not None:
             query = query.where(
-                or_(
-                    steps.c.dispatch_since > after.pending_since,
-                    and_(
-                        steps.c.dispatch_since == after.pending_since,
-                        self._id_key(steps.c.workflow_step_id, after.step_id) > after.step_id,
-                    ),
+                self._after(
+                    steps.c.dispatch_since,
+                    steps.c.workflow_step_id,
+                    after.pending_since,
+                    after.step_id,
                 )
             )
         query = query.order_by(steps.c.dispatch_since, steps.c.workflow_step_id).limit(limit)

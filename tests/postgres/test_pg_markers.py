@@ -23,10 +23,10 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from pikku_storage import ManualClock, Storage
-from pikku_storage.interfaces.workflows import WorkflowService
 from pikku_storage.postgres._keyset import MAX_UUID, after_bound, uuid_floor
 from pikku_storage.records import StalledRun, UndispatchedStep
 from pikku_testing._types import StorageFactory
+from tests._marker_workload import racer
 
 pytestmark = pytest.mark.pikku_backend("postgres")
 
@@ -66,37 +66,6 @@ async def _markers(admin: Conn, schema: str, run_id: str) -> tuple[object, ...]:
     return tuple(row)
 
 
-async def _racer(
-    wf: WorkflowService, run_id: str, names: list[str], ids: list[str], seed: int
-) -> None:
-    """A few writes of every kind on the run's steps, in an order of its own."""
-    rng = random.Random(seed)
-    for _ in range(4):
-        index = rng.randrange(len(names))
-        step_id, name = ids[index], names[index]
-        match rng.randrange(10):
-            case 0:
-                await wf.claim_step(step_id)
-            case 1:
-                await wf.claim_step_for_execution(run_id, name, "rpc.fn", max_attempts=4)
-            case 2:
-                await wf.set_step_result(step_id, {"ok": seed})
-            case 3:
-                await wf.set_step_error(step_id, ValueError("boom"))
-            case 4:
-                await wf.create_retry_attempt(step_id, rng.choice(["pending", "running"]))
-            case 5:
-                await wf.set_step_scheduled(step_id)
-            case 6:
-                await wf.set_step_child_run_id(step_id, f"child-{seed}")
-            case 7:
-                await wf.set_branch_taken(step_id, f"b{seed}")
-            case 8:
-                await wf.update_run_status(run_id, rng.choice(["running", "suspended"]))
-            case _:
-                await wf.update_run_state(run_id, "k", seed)
-
-
 async def test_markers_equal_values_recomputed_from_steps_after_concurrent_writes(
     storage: Storage,
     pikku_storage_factory: StorageFactory,
@@ -119,7 +88,7 @@ async def test_markers_equal_values_recomputed_from_steps_after_concurrent_write
         pikku_clock.advance(1)
         await asyncio.gather(
             *(
-                _racer(instances[index % 2], run_id, names, ids, round_ * RACERS + index)
+                racer(instances[index % 2], run_id, names, ids, round_ * RACERS + index)
                 for index in range(RACERS)
             )
         )
