@@ -17,8 +17,10 @@ from sqlalchemy import (
     Insert,
     Select,
     Table,
+    Text,
     and_,
     bindparam,
+    cast,
     func,
     literal,
     or_,
@@ -30,6 +32,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pikku_storage._ids import is_canonical_uuid
 from pikku_storage.errors import InvalidValue, LockTimeout
 from pikku_storage.sqlalchemy._errors import is_unique_violation
 
@@ -102,6 +105,10 @@ class DialectOps:
     def for_update(self, select: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
         """A locking read for a later write (a no-op where `BEGIN IMMEDIATE` serialises)."""
         return select
+
+    def id_key(self, column: Any, bound: str) -> Any:
+        """A UUID column as compared with a keyset cursor's id, which need not be a UUID."""
+        return column
 
     def for_share(self, select: Select[Any]) -> Select[Any]:
         """A locking read that keeps the row from being deleted until commit."""
@@ -198,6 +205,11 @@ class PostgresOps(DialectOps):
 
     def _insert(self, table: Table) -> Any:
         return postgresql.insert(table)
+
+    def id_key(self, column: Any, bound: str) -> Any:
+        """`uuid` cannot be compared with a non-UUID text: compare as text then (the same order
+        for canonical ids)."""
+        return column if is_canonical_uuid(bound) else cast(column, Text)
 
     def for_update(self, select: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
         return select.with_for_update(skip_locked=skip_locked)

@@ -14,10 +14,9 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Text, and_, bindparam, case, cast, literal, or_, select
+from sqlalchemy import and_, bindparam, case, literal, or_, select
 from sqlalchemy.engine import Connection
 
-from pikku_storage._ids import is_canonical_uuid
 from pikku_storage._locks import LockName
 from pikku_storage.codec import JsonValue, decode_optional
 from pikku_storage.errors import (
@@ -519,19 +518,12 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             self._db._sa05_markers = found  # type: ignore[attr-defined]  # per-Database cache
         return found
 
-    def _id_key(self, column: Any, bound: str) -> Any:
-        """A UUID column compared with a cursor's id, which need not be a UUID: PostgreSQL's
-        `uuid` type compares as text then (same order for canonical ids)."""
-        if self._db.ops.name == "postgresql" and not is_canonical_uuid(bound):
-            return cast(column, Text)
-        return column
-
     def _after(self, at_column: Any, id_column: Any, at: datetime, id_: str) -> Any:
         """Strictly after the cursor `(at, id_)` in `(at_column, id_column)` order, the keyset
         spelled out (MySQL has no row-comparison plan)."""
         return or_(
             at_column > at,
-            and_(at_column == at, self._id_key(id_column, id_) > id_),
+            and_(at_column == at, self._db.ops.id_key(id_column, id_) > id_),
         )
 
     def _redispatch(self, now: datetime) -> Any:
