@@ -125,6 +125,19 @@ def _css(driver: Any, selector: str) -> list[Any]:
     return found
 
 
+def _click_through(driver: Any, element: Any) -> None:
+    """Click a link or a form's button and wait until the next page has replaced this one:
+    a click returns before a POST-and-redirect has finished, so reading right after it can
+    see the old page."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    element.click()
+    wait = WebDriverWait(driver, 30)
+    wait.until(expected_conditions.staleness_of(element))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def _no_dialog(driver: Any) -> bool:
     from selenium.common.exceptions import NoAlertPresentException
 
@@ -169,7 +182,7 @@ def test_browser_clicks_from_runs_to_a_run_and_draws_its_timeline(
     browser.get(base_url + "/runs?workflow=order-fulfilment&status=completed")
     links = _css(browser, "#runs td.id a")
     assert len(links) == 2
-    links[1].click()  # the older one: the run whose steps took seconds, with a retry
+    _click_through(browser, links[1])  # the older one: the run whose steps took seconds, with a retry
     assert "/runs/" in browser.current_url
     bars = _css(browser, "svg#timeline rect.bar")
     kinds = [bar.get_attribute("class") for bar in bars]
@@ -196,11 +209,11 @@ def test_browser_approves_a_pending_approval_from_the_thread_page(
     from selenium.webdriver.common.by import By
 
     browser.get(base_url + "/threads?resource=customer-4410")
-    browser.find_element(By.CSS_SELECTOR, "#threads td.id a").click()
+    _click_through(browser, browser.find_element(By.CSS_SELECTOR, "#threads td.id a"))
     assert "Waiting for approval (1)" in browser.find_element(By.ID, "pending").text
     assert _css(browser, ".toolcall.is-pending")
     _screenshot(browser, "console-thread.png")
-    browser.find_element(By.CSS_SELECTOR, "#pending button.approve").click()
+    _click_through(browser, browser.find_element(By.CSS_SELECTOR, "#pending button.approve"))
     assert "/threads/" in browser.current_url
     assert _css(browser, "#pending") == []
     decisions = browser.find_element(By.ID, "agent-runs").text
@@ -214,7 +227,7 @@ def test_browser_runs_no_stored_markup(browser: Any, base_url: str) -> None:
 
     browser.get(base_url + "/runs")
     browser.get(base_url + f"/runs?workflow={quote(SCRIPT)}")
-    browser.find_element("css selector", "#runs td.id a").click()
+    _click_through(browser, browser.find_element("css selector", "#runs td.id a"))
     pages = [browser.current_url, base_url + f"/threads/{quote(HOSTILE_THREAD, safe='')}"]
     pages += [base_url + "/threads", base_url + f"/channels?channel={quote('ws-' + SCRIPT)}"]
     for page in pages:
