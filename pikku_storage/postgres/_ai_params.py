@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pikku_storage._owners import owner_bounds
-from pikku_storage.codec import encode
+from pikku_storage._serial import encode_missing_rpcs
 from pikku_storage.errors import ConflictError, InvalidValue
 from pikku_storage.interfaces.ai import AgentRunChanges, MessageBatch, NewAgentRun, NewScore
 from pikku_storage.postgres._connection import Row
@@ -129,9 +129,7 @@ def new_run(run: NewAgentRun) -> Params:
         "status": run.status.value,
         "error_message": run.error_message,
         "suspend_reason": None if run.suspend_reason is None else run.suspend_reason.value,
-        "missing_rpcs": (
-            None if run.missing_rpcs is None else encode(run.missing_rpcs, "missing_rpcs")
-        ),
+        "missing_rpcs": encode_missing_rpcs(run.missing_rpcs),
         "input_tokens": run.usage.input_tokens,
         "output_tokens": run.usage.output_tokens,
         "model": run.usage.model,
@@ -159,11 +157,7 @@ def run_changes(run_id: str, changes: AgentRunChanges, now: datetime) -> Params:
             None if suspend_reason is UNSET or suspend_reason is None else suspend_reason.value
         ),
         "set_missing_rpcs": missing_rpcs is not UNSET,
-        "missing_rpcs": (
-            None
-            if missing_rpcs is UNSET or missing_rpcs is None
-            else encode(missing_rpcs, "missing_rpcs")
-        ),
+        "missing_rpcs": None if missing_rpcs is UNSET else encode_missing_rpcs(missing_rpcs),
         "set_usage": usage is not UNSET,
         "input_tokens": None if usage is UNSET else usage.input_tokens,
         "output_tokens": None if usage is UNSET else usage.output_tokens,

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 
 from pikku_storage._build import agent_run_score
 from pikku_storage._owners import owner_bounds
-from pikku_storage.codec import JsonObject, decode, encode
+from pikku_storage._serial import encode_missing_rpcs
+from pikku_storage.codec import JsonObject, decode
 from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
 from pikku_storage.interfaces.ai import (
     AgentRunChanges,
@@ -262,7 +263,7 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
             status=run.status.value,
             error_message=run.error_message,
             suspend_reason=None if run.suspend_reason is None else run.suspend_reason.value,
-            missing_rpcs=None if run.missing_rpcs is None else encode(run.missing_rpcs, "rpcs"),
+            missing_rpcs=encode_missing_rpcs(run.missing_rpcs),
             usage_input_tokens=run.usage.input_tokens,
             usage_output_tokens=run.usage.output_tokens,
             usage_model=run.usage.model,
@@ -301,8 +302,7 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
             reason = changes.suspend_reason
             values["suspend_reason"] = None if reason is None else reason.value
         if not isinstance(changes.missing_rpcs, UnsetType):
-            rpcs = changes.missing_rpcs
-            values["missing_rpcs"] = None if rpcs is None else encode(rpcs, "missing_rpcs")
+            values["missing_rpcs"] = encode_missing_rpcs(changes.missing_rpcs)
         if not isinstance(changes.usage, UnsetType):
             values["usage_input_tokens"] = changes.usage.input_tokens
             values["usage_output_tokens"] = changes.usage.output_tokens
