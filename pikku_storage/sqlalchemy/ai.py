@@ -19,7 +19,7 @@ from pikku_storage._build import agent_run_score
 from pikku_storage._owners import owner_bounds
 from pikku_storage._serial import encode_missing_rpcs
 from pikku_storage.codec import JsonObject, decode
-from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
+from pikku_storage.errors import ConflictError, RunNotFound, ThreadNotFound
 from pikku_storage.interfaces.ai import (
     AgentRunChanges,
     AgentRunService,
@@ -124,20 +124,13 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                 last = self._db.execute(conn, s.thread_message_seq, bump_params).scalar_one()
             first_seq = last - count + 1
             if batch.batch_conflict is not None:
-                raise batch.batch_conflict
-            taken = stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages])
-            for new in batch.messages:
-                if new.message_id in taken:
-                    raise ConflictError.message(thread_id, new.message_id)
-            call_ids = [call.tool_call_id for call in batch.tool_calls]
-            taken = stored_ids(conn, calls.c.id, call_ids)
-            for call_id in call_ids:
-                if call_id in taken:
-                    raise ConflictError.tool_call(thread_id, call_id)
-            known = stored_ids(conn, calls.c.id, list(batch.external_result_ids))
-            for call_id in batch.external_result_ids:
-                if call_id not in known:
-                    raise InvalidValue.unmatched_tool_result(thread_id, call_id)
+                raise batch.batch_conflict  # before any query, as check_stored would
+            batch.check_stored(
+                thread_id,
+                stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages]),
+                stored_ids(conn, calls.c.id, [call.tool_call_id for call in batch.tool_calls]),
+                stored_ids(conn, calls.c.id, list(batch.external_result_ids)),
+            )
             self._insert_batch(conn, thread_id, batch, first_seq)
 
         await self._db.write(body)
