@@ -1,9 +1,9 @@
 """`WorkflowStore`: the in-memory workflow data both in-memory workflow services share.
 
 Every method is synchronous, so a service call that uses one is atomic under asyncio; payloads
-are kept as the codec's JSON text and decoded on every read, so nothing a caller holds aliases
-the store. Sorted lists serve every list order, so reads cost what they return (see
-docs/operations.md#storage-layout).
+are kept as the codec's JSON text; a run's are decoded once, on its first read, and every read
+returns a deep copy of that, so nothing a caller holds aliases the store. Sorted lists serve
+every list order, so reads cost what they return (see docs/operations.md#storage-layout).
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 import bisect
 import itertools
 from datetime import datetime
-from typing import TypeAlias
+from typing import Final, TypeAlias, cast
 
+from pikku_storage._build import record_builder, wire
 from pikku_storage._locks import LocalLockRegistry
-from pikku_storage._serial import decode_planned_steps, decode_wire
-from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
+from pikku_storage._serial import decode_planned_steps
+from pikku_storage.codec import JsonObject, JsonValue, copy_json, decode, decode_optional
 from pikku_storage.errors import ConflictError, RunNotFound, StepFunctionMismatch, StepNotFound
 from pikku_storage.interfaces.workflows import (
     ACTIVE_STATUSES,
@@ -25,6 +26,7 @@ from pikku_storage.interfaces.workflows import (
     StepChange,
 )
 from pikku_storage.records import (
+    PlannedStep,
     RunStep,
     StalledRun,
     StepHistoryEntry,
@@ -33,7 +35,6 @@ from pikku_storage.records import (
     StepStatus,
     UndispatchedStep,
     WorkflowRun,
-    WorkflowRunWire,
     WorkflowStatus,
     WorkflowVersion,
     WorkflowVersionStatus,
@@ -139,7 +140,8 @@ class _Run:
         "inline",
         "input",
         "output",
-        "planned_steps",
+        "parsed",
+        "plan",
         "seq",
         "state",
         "status",
@@ -160,10 +162,19 @@ class _Run:
         self.error: str | None = None
         self.inline = new.inline
         self.graph_hash = new.graph_hash
-        wire = decode_wire(new.wire)  # once: reads build the record from the fields
-        self.wire = wire
+        self.wire = new.wire  # codec text; `_build.wire` parses each distinct text once
         self.deterministic = new.deterministic
-        self.planned_steps = new.planned_steps
+        # the plan is fixed at creation: parsed once (most runs have none)
+        self.plan: tuple[tuple[str, str | None], ...] = (
+            ()
+            if new.planned_steps == "[]"
+            else tuple(
+                (step.step_name, step.display_name)
+                for step in decode_planned_steps(new.planned_steps)
+            )
+        )
+        # (input, output, error) decoded, or None until the first read after a write of them
+        self.parsed: tuple[JsonValue, JsonValue, JsonObject | None] | None = None
         self.active_steps = 0  # 05 §4: steps running, scheduled or suspended
         self.activity_at = new.now  # 05 §4: max updated_at of the run and its steps
         self.idle_key: _SweepKey | None = None  # set while in the stalled-candidate list
@@ -397,6 +408,7 @@ class WorkflowStore:
         self._unindex_status(run)
         was_running = run.status is WorkflowStatus.RUNNING
         run.status, run.output, run.error, run.updated_at = status, output, error, now
+        run.parsed = None
         self._index_status(run)
         if was_running is not (status is WorkflowStatus.RUNNING):
             for step in run.steps.values():  # dispatch_since follows the run (cost: its steps)
@@ -669,33 +681,46 @@ def _retry_delay(text: str | None) -> int | str | None:
     return delay
 
 
+_new_run: Final = record_builder(WorkflowRun)
+_new_plan_step: Final = record_builder(PlannedStep)
+_new_step_state: Final = record_builder(StepState)
+_new_run_step: Final = record_builder(RunStep)
+_new_history_entry: Final = record_builder(StepHistoryEntry)
+
+
 def _run_record(run: _Run) -> WorkflowRun:
-    return WorkflowRun(
+    parsed = run.parsed
+    if parsed is None:
+        parsed = run.parsed = (
+            decode_optional(run.input),
+            decode_optional(run.output),
+            _decode_error(run.error),
+        )
+    value, output, error = parsed
+    return _new_run(
         id=run.id,
         workflow=run.workflow,
         status=run.status,
-        input=decode_optional(run.input),
-        output=decode_optional(run.output),
-        error=_decode_error(run.error),
+        input=copy_json(value),
+        output=None if output is None else copy_json(output),
+        error=None if error is None else cast(JsonObject, copy_json(error)),
         inline=run.inline,
         graph_hash=run.graph_hash,
-        wire=WorkflowRunWire(
-            type=run.wire.type,
-            id=run.wire.id,
-            parent_run_id=run.wire.parent_run_id,
-            parent_step_id=run.wire.parent_step_id,
-            pikku_user_id=run.wire.pikku_user_id,
-        ),
+        wire=wire(run.wire),
         created_at=run.created_at,
         updated_at=run.updated_at,
         deterministic=run.deterministic,
-        planned_steps=decode_planned_steps(run.planned_steps),
+        planned_steps=[
+            _new_plan_step(step_name=name, display_name=display) for name, display in run.plan
+        ]
+        if run.plan
+        else [],
     )
 
 
 def _step_state(step: _Step) -> StepState:
     attempt = step.attempts[-1]
-    return StepState(
+    return _new_step_state(
         step_id=step.id,
         status=attempt.status,
         result=decode_optional(attempt.result),
@@ -717,7 +742,7 @@ def _step_state(step: _Step) -> StepState:
 
 def _run_step(step: _Step) -> RunStep:
     attempt = step.attempts[-1]
-    return RunStep(
+    return _new_run_step(
         step_id=step.id,
         step_name=step.name,
         data=decode_optional(step.data),
@@ -740,7 +765,7 @@ def _run_step(step: _Step) -> RunStep:
 
 
 def _history_entry(step: _Step, attempt: _Attempt) -> StepHistoryEntry:
-    return StepHistoryEntry(
+    return _new_history_entry(
         step_id=step.id,
         step_name=step.name,
         status=attempt.status,
