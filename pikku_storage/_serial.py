@@ -278,6 +278,8 @@ def encode_content(content: object, path: str) -> tuple[str | None, str | None]:
     (docs/operations.md#storage-layout)."""
     if content is None:
         return None, None
+    if type(content) is str and content.isascii() and "\x00" not in content:
+        return content, None  # the common case, decided as `plain_text` would
     if isinstance(content, str):
         return v.plain_text(path, content), None
     if not isinstance(content, list):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +17,12 @@ from hypothesis import strategies as st
 
 from pikku_storage import open_storage, records
 from pikku_storage._build import record_builder
+from pikku_storage._ids import new_id
 from pikku_storage.codec import MAX_INT_DIGITS, MAX_JSON_DEPTH, _find_problem, _valid, copy_json
 from pikku_storage.errors import InvalidValue
+from pikku_storage.interfaces._ai_messages import MessageBatch, NewMessage, StoredMessage
+from pikku_storage.interfaces.workflows import NewRun
+from pikku_storage.memory import _ai_store
 from pikku_storage.records import PlannedStep, WorkflowRunWire
 
 _LEAVES = (
@@ -102,7 +109,8 @@ def test_copy_json_is_equal_and_shares_no_container(value: Any) -> None:
 
 
 def _builder_cases() -> list[type[Any]]:
-    return [
+    """Every record that can have a builder, plus the internal ones that use one."""
+    public = [
         cls
         for cls in vars(records).values()
         if isinstance(cls, type)
@@ -111,6 +119,7 @@ def _builder_cases() -> list[type[Any]]:
         and not cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
         and all(f.init and f.kw_only for f in dataclasses.fields(cls))
     ]
+    return [*public, NewRun, NewMessage, MessageBatch, StoredMessage, _ai_store._Message]
 
 
 def _arguments(cls: type[Any], *, every: bool) -> dict[str, object]:
@@ -204,3 +213,37 @@ async def test_memory_run_reads_share_nothing_with_the_store_or_each_other() -> 
         assert after is not None
         assert (after.output, after.error) == ({"new": [3]}, None)
         assert after.input == {"list": [1, {"deep": [2]}], "obj": {"a": 1}}
+
+
+def test_ids_across_batches_are_distinct_uuid4_strings_of_every_variant() -> None:
+    ids = [new_id() for _ in range(2000)]  # several batches
+    assert len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(value) for value in ids]
+    assert all(str(u) == value and u.version == 4 for u, value in zip(parsed, ids, strict=True))
+    assert {value[19] for value in ids} == set("89ab")
+    assert all(u.variant == uuid.RFC_4122 for u in parsed)
+
+
+def test_threads_drawing_ids_at_once_never_share_one() -> None:
+    with ThreadPoolExecutor(4) as pool:
+        batches = list(pool.map(lambda _: [new_id() for _ in range(3000)], range(4)))
+    ids = [value for batch in batches for value in batch]
+    assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
+    new_id()  # a batch with unused digits exists before the fork
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover  # the child
+        os.close(read)
+        os.write(write, " ".join(new_id() for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent = {new_id() for _ in range(10)}
+    assert len(child) == 10
+    assert not child & parent

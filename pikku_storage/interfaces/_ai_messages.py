@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Final
 
 from pikku_storage import _validate as v
+from pikku_storage._build import record_builder
 from pikku_storage._serial import encode_content
 from pikku_storage.codec import JsonObject, encode_object
 from pikku_storage.errors import ConflictError, InvalidValue
@@ -127,6 +128,11 @@ class StoredMessage:
     interrupted: bool = False
 
 
+_new_message: Final = record_builder(NewMessage)
+_new_batch: Final = record_builder(MessageBatch)
+_new_record: Final = record_builder(Message)
+
+
 def _records(field_name: str, value: object, kind: type[object]) -> list[object]:
     if type(value) is list and not value:
         return []  # the common case (no tool calls or results): nothing to check or copy
@@ -234,7 +240,7 @@ def prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBat
                 conflict = ConflictError.message(thread_id, message_id)
             seen_messages.add(message_id)
             stored.append(
-                NewMessage(
+                _new_message(
                     message_id=message_id,
                     role=role,
                     content_text=text,
@@ -247,7 +253,7 @@ def prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBat
             )
         except InvalidValue as exc:
             raise InvalidValue(f"messages[{index}]{exc}") from None
-    return MessageBatch(
+    return _new_batch(
         messages=tuple(stored),
         results=results,
         undelivered_results=frozenset(undelivered) if undelivered else _NO_IDS,
@@ -267,7 +273,7 @@ def rebuild(stored: list[StoredMessage]) -> list[Message]:
     for message in stored:
         calls = message.tool_calls
         out.append(
-            Message(
+            _new_record(
                 id=message.id,
                 role=message.role,
                 content=message.content,

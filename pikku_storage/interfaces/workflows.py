@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Final, TypeVar
 
 from pikku_storage import _validate as v
+from pikku_storage._build import record_builder
 from pikku_storage._ids import is_canonical_uuid, new_id
 from pikku_storage._locks import LockName, SingleUseLock
 from pikku_storage._serial import ErrorInput, encode_error, encode_planned_steps, encode_wire
@@ -135,6 +136,9 @@ class GraphStep:
     branch_taken: str | None
 
 
+_new_run: Final = record_builder(NewRun)
+
+
 def _retries(value: object) -> int | None:
     return None if value is None else v.non_negative_int("retries", value, below=v.INT32_END)
 
@@ -232,7 +236,7 @@ class WorkflowService(_WorkflowReads):
 
         `deterministic` and `planned_steps` are fixed here (docs/services/workflows.md#runs).
         """
-        run = NewRun(
+        run = _new_run(
             run_id=new_id(),
             workflow=v.identifier("workflow", workflow),
             input=encode_optional(input, "input"),

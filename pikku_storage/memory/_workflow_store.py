@@ -265,18 +265,28 @@ class WorkflowStore:
     def _index(self, run: _Run) -> None:
         key = run.key
         _insert(self._runs_by_created, key)
-        _insert(self._by_name.setdefault(run.workflow, []), key)
-        self._index_status(run, key)
-        count = self._name_counts.get(run.workflow, 0)
-        if count == 0:
+        by_name = self._by_name.get(run.workflow)
+        if by_name is None:
+            self._by_name[run.workflow] = [key]
             bisect.insort(self._names, run.workflow)
-        self._name_counts[run.workflow] = count + 1
+            self._name_counts[run.workflow] = 1
+        else:
+            _insert(by_name, key)
+            self._name_counts[run.workflow] += 1
+        self._index_status(run, key)
 
     def _index_status(self, run: _Run, key: _RunKey | None = None) -> None:
         key = run.key if key is None else key
-        _insert(self._by_status.setdefault(run.status, []), key)
-        _insert(self._by_name_status.setdefault((run.workflow, run.status), []), key)
-        _insert(self._by_updated.setdefault(run.status, []), run.updated_key)
+        status = run.status
+        for keys in (
+            self._by_status.setdefault(status, []),
+            self._by_name_status.setdefault((run.workflow, status), []),
+        ):
+            if not keys or keys[-1] < key:
+                keys.append(key)
+            else:
+                bisect.insort(keys, key)
+        _insert(self._by_updated.setdefault(status, []), run.updated_key)
 
     def _unindex_status(self, run: _Run) -> None:
         for keys in self._status_lists(run):
