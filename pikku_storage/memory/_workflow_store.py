@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Callable
 from datetime import datetime
-from typing import Final, TypeAlias, cast
+from typing import Any, Final, TypeAlias
 
-from pikku_storage._build import record_builder, wire
+from pikku_storage._build import record_builder
 from pikku_storage._locks import LocalLockRegistry
-from pikku_storage._serial import decode_planned_steps
+from pikku_storage._serial import decode_planned_steps, decode_wire
 from pikku_storage.codec import JsonObject, JsonValue, copy_json, decode, decode_optional
 from pikku_storage.errors import ConflictError, RunNotFound, StepFunctionMismatch, StepNotFound
 from pikku_storage.interfaces.workflows import (
@@ -35,6 +36,7 @@ from pikku_storage.records import (
     StepStatus,
     UndispatchedStep,
     WorkflowRun,
+    WorkflowRunWire,
     WorkflowStatus,
     WorkflowVersion,
     WorkflowVersionStatus,
@@ -51,6 +53,11 @@ _AttemptKey: TypeAlias = tuple[datetime, int, str, int]
 _SweepKey: TypeAlias = tuple[datetime, str]
 
 _CLAIMABLE = (StepStatus.PENDING, StepStatus.SCHEDULED)
+
+# (input, its copier, output, its copier, error, its copier, wire): see `_run_record`
+_Parsed: TypeAlias = (
+    "tuple[JsonValue, _Copy, JsonValue, _Copy, JsonObject | None, _Copy, WorkflowRunWire]"
+)
 
 
 class _Attempt:
@@ -162,7 +169,7 @@ class _Run:
         self.error: str | None = None
         self.inline = new.inline
         self.graph_hash = new.graph_hash
-        self.wire = new.wire  # codec text; `_build.wire` parses each distinct text once
+        self.wire = new.wire  # codec text, parsed on the first read
         self.deterministic = new.deterministic
         # the plan is fixed at creation: parsed once (most runs have none)
         self.plan: tuple[tuple[str, str | None], ...] = (
@@ -173,8 +180,8 @@ class _Run:
                 for step in decode_planned_steps(new.planned_steps)
             )
         )
-        # (input, output, error) decoded, or None until the first read after a write of them
-        self.parsed: tuple[JsonValue, JsonValue, JsonObject | None] | None = None
+        # decoded payloads and wire, or None until the first read after a write of them
+        self.parsed: _Parsed | None = None
         self.active_steps = 0  # 05 §4: steps running, scheduled or suspended
         self.activity_at = new.now  # 05 §4: max updated_at of the run and its steps
         self.idle_key: _SweepKey | None = None  # set while in the stalled-candidate list
@@ -692,31 +699,58 @@ def _retry_delay(text: str | None) -> int | str | None:
 
 
 _new_run: Final = record_builder(WorkflowRun)
+_new_wire: Final = record_builder(WorkflowRunWire)
 _new_plan_step: Final = record_builder(PlannedStep)
 _new_step_state: Final = record_builder(StepState)
 _new_run_step: Final = record_builder(RunStep)
 _new_history_entry: Final = record_builder(StepHistoryEntry)
 
+_Copy: TypeAlias = Callable[[Any], Any] | None
+"""How to deep-copy one decoded value: `None` for a scalar (immutable, given as it is), the
+container's own C `copy` when nothing inside is a container, else `copy_json`."""
+
+
+def _copier(value: JsonValue) -> _Copy:
+    if type(value) is dict:
+        nested = any(type(item) is dict or type(item) is list for item in value.values())
+        return copy_json if nested else dict.copy
+    if type(value) is list:
+        nested = any(type(item) is dict or type(item) is list for item in value)
+        return copy_json if nested else list.copy
+    return None
+
+
+def _parse(run: _Run) -> _Parsed:
+    value, output, error = (
+        decode_optional(run.input),
+        decode_optional(run.output),
+        _decode_error(run.error),
+    )
+    wire = decode_wire(run.wire)
+    return (value, _copier(value), output, _copier(output), error, _copier(error), wire)
+
 
 def _run_record(run: _Run) -> WorkflowRun:
     parsed = run.parsed
     if parsed is None:
-        parsed = run.parsed = (
-            decode_optional(run.input),
-            decode_optional(run.output),
-            _decode_error(run.error),
-        )
-    value, output, error = parsed
+        parsed = run.parsed = _parse(run)
+    value, copy_value, output, copy_output, error, copy_error, wire = parsed
     return _new_run(
         id=run.id,
         workflow=run.workflow,
         status=run.status,
-        input=copy_json(value),
-        output=None if output is None else copy_json(output),
-        error=None if error is None else cast(JsonObject, copy_json(error)),
+        input=value if copy_value is None else copy_value(value),
+        output=output if copy_output is None else copy_output(output),
+        error=error if copy_error is None else copy_error(error),
         inline=run.inline,
         graph_hash=run.graph_hash,
-        wire=wire(run.wire),
+        wire=_new_wire(
+            type=wire.type,
+            id=wire.id,
+            parent_run_id=wire.parent_run_id,
+            parent_step_id=wire.parent_step_id,
+            pikku_user_id=wire.pikku_user_id,
+        ),
         created_at=run.created_at,
         updated_at=run.updated_at,
         deterministic=run.deterministic,
