@@ -251,14 +251,14 @@ def copy_json(value: JsonValue) -> JsonValue:
         assert isinstance(value, dict)
         copied = value.copy()
         for key, item in copied.items():
-            if type(item) is dict or type(item) is list:
+            if type(item) not in _IMMUTABLE:
                 copied[key] = copy_json(item)  # replaces a value: the dict keeps its size
         return copied
     if kind is list:
         assert isinstance(value, list)
         items = value.copy()
         for index, item in enumerate(items):
-            if type(item) is dict or type(item) is list:
+            if type(item) not in _IMMUTABLE:
                 items[index] = copy_json(item)
         return items
     if kind in _IMMUTABLE:

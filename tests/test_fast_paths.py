@@ -108,6 +108,23 @@ def test_copy_json_is_equal_and_shares_no_container(value: Any) -> None:
     assert not originals & {id(c) for c in _containers(copied)}
 
 
+def test_copy_json_copies_nested_container_subclasses_as_plain_containers() -> None:
+    class Bag(dict[str, object]):
+        pass
+
+    class Row(list[object]):
+        pass
+
+    inner = Row([Bag(k=[1])])
+    original: Any = {"a": inner, "b": [Bag()]}
+    copied = copy_json(original)
+    assert copied == original
+    assert type(copied["a"]) is list
+    assert type(copied["a"][0]) is dict
+    assert type(copied["b"][0]) is dict
+    assert not {id(c) for c in _containers(original)} & {id(c) for c in _containers(copied)}
+
+
 def _builder_cases() -> list[type[Any]]:
     """Every record that can have a builder, plus the internal ones that use one."""
     public = [
