@@ -117,7 +117,7 @@ def test_copy_json_copies_nested_container_subclasses_as_plain_containers() -> N
 
     inner = Row([Bag(k=[1])])
     original: Any = {"a": inner, "b": [Bag()]}
-    copied = copy_json(original)
+    copied: Any = copy_json(original)
     assert copied == original
     assert type(copied["a"]) is list
     assert type(copied["a"][0]) is dict
