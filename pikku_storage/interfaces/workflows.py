@@ -137,6 +137,8 @@ class GraphStep:
 
 
 _new_run: Final = record_builder(NewRun)
+_new_step: Final = record_builder(NewStep)
+_new_change: Final = record_builder(StepChange)
 
 
 def _retries(value: object) -> int | None:
@@ -306,7 +308,7 @@ class WorkflowService(_WorkflowReads):
         (docs/services/workflows.md#steps).
         """
         run_id, known = _run_id(run_id)
-        step = NewStep(
+        step = _new_step(
             run_id=run_id,
             step_id=new_id(),
             step_name=v.identifier("step_name", step_name),
@@ -333,27 +335,27 @@ class WorkflowService(_WorkflowReads):
     async def set_step_running(self, step_id: str) -> None:
         """Set `running` and stamp `running_at` on the live step and current attempt."""
         await self._transition(
-            step_id, StepChange(status=StepStatus.RUNNING, stamp="running_at", outcome=None)
+            step_id, _new_change(status=StepStatus.RUNNING, stamp="running_at", outcome=None)
         )
 
     async def set_step_scheduled(self, step_id: str) -> None:
         """Set `scheduled` and stamp `scheduled_at` on the live step and current attempt."""
         await self._transition(
-            step_id, StepChange(status=StepStatus.SCHEDULED, stamp="scheduled_at", outcome=None)
+            step_id, _new_change(status=StepStatus.SCHEDULED, stamp="scheduled_at", outcome=None)
         )
 
     async def set_step_result(self, step_id: str, result: JsonInput) -> None:
         """Set `succeeded` with `result`, clear the error and stamp `succeeded_at`."""
         outcome = (encode_optional(result, "result"), None)
         await self._transition(
-            step_id, StepChange(status=StepStatus.SUCCEEDED, stamp="succeeded_at", outcome=outcome)
+            step_id, _new_change(status=StepStatus.SUCCEEDED, stamp="succeeded_at", outcome=outcome)
         )
 
     async def set_step_error(self, step_id: str, error: ErrorInput) -> None:
         """Set `failed` with the serialized error, clear the result and stamp `failed_at`."""
         outcome = (None, encode_error(error))
         await self._transition(
-            step_id, StepChange(status=StepStatus.FAILED, stamp="failed_at", outcome=outcome)
+            step_id, _new_change(status=StepStatus.FAILED, stamp="failed_at", outcome=outcome)
         )
 
     async def _transition(self, step_id: str, change: StepChange) -> None:
