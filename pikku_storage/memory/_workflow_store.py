@@ -12,7 +12,7 @@ import bisect
 import itertools
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, TypeVar
 
 from pikku_storage._build import record_builder
 from pikku_storage._locks import LocalLockRegistry
@@ -201,20 +201,32 @@ class _Run:
         return (self.updated_at, self.seq, self.id)
 
 
+_K = TypeVar("_K", _RunKey, _SweepKey)
+_TAIL: Final = 64
+"""Sorted lists are searched in their last `_TAIL` keys first: a key carries the clock's
+latest instant, so it lands at or near the end (ties within one millisecond go by id)."""
+
+
+def _position(keys: list[_K], key: _K) -> int:
+    """`bisect_left(keys, key)`, searching only the tail when the key is past its start."""
+    lo = len(keys) - _TAIL
+    return bisect.bisect_left(keys, key, lo if lo > 0 and keys[lo] < key else 0)
+
+
 def _remove(keys: list[_RunKey], key: _RunKey) -> None:
-    del keys[bisect.bisect_left(keys, key)]
+    del keys[_position(keys, key)]
 
 
 def _remove_key(keys: list[_SweepKey], key: _SweepKey) -> None:
-    del keys[bisect.bisect_left(keys, key)]
+    del keys[_position(keys, key)]
 
 
-def _insert(keys: list[_RunKey], key: _RunKey) -> None:
+def _insert(keys: list[_K], key: _K) -> None:
     """Insert in order; a key after the last (the clock moving forward) is a plain append."""
     if not keys or keys[-1] < key:
         keys.append(key)
     else:
-        bisect.insort(keys, key)
+        keys.insert(_position(keys, key), key)
 
 
 class WorkflowStore:
@@ -285,14 +297,8 @@ class WorkflowStore:
     def _index_status(self, run: _Run, key: _RunKey | None = None) -> None:
         key = run.key if key is None else key
         status = run.status
-        for keys in (
-            self._by_status.setdefault(status, []),
-            self._by_name_status.setdefault((run.workflow, status), []),
-        ):
-            if not keys or keys[-1] < key:
-                keys.append(key)
-            else:
-                bisect.insort(keys, key)
+        _insert(self._by_status.setdefault(status, []), key)
+        _insert(self._by_name_status.setdefault((run.workflow, status), []), key)
         _insert(self._by_updated.setdefault(status, []), run.updated_key)
 
     def _unindex_status(self, run: _Run) -> None:
@@ -328,7 +334,7 @@ class WorkflowStore:
         updated = self._by_updated[run.status]
         _remove(updated, run.updated_key)
         run.updated_at = now
-        bisect.insort(updated, run.updated_key)
+        _insert(updated, run.updated_key)
 
     # --- sweeper markers (05 §4), kept in each mutation's synchronous section ----------
 
@@ -344,7 +350,7 @@ class WorkflowStore:
             run.activity_at = now
         if run.status is WorkflowStatus.RUNNING and run.active_steps == 0:
             run.idle_key = (run.activity_at, run.id)
-            bisect.insort(self._stalled, run.idle_key)
+            _insert(self._stalled, run.idle_key)
 
     def _unmark_step(self, step: _Step) -> None:
         if step.dispatch_since is not None:
@@ -355,7 +361,7 @@ class WorkflowStore:
         self._unmark_step(step)
         if step.attempts[-1].status is StepStatus.PENDING and run.status is WorkflowStatus.RUNNING:
             step.dispatch_since = step.updated_at
-            bisect.insort(self._undispatched, (step.updated_at, step.id))
+            _insert(self._undispatched, (step.updated_at, step.id))
 
     def _step_written(self, step: _Step, old: StepStatus | None, now: datetime) -> None:
         """After a step write: adjust `active_steps` by old versus new status, then re-file the
