@@ -61,11 +61,10 @@ class ChannelState:
     def subscribe(self, topic: str, channel_id: str) -> bool:
         if channel_id not in self.channels:
             return False
-        subscribers = self.topics.setdefault(topic, [])
-        index = bisect.bisect_left(subscribers, channel_id)
-        if index == len(subscribers) or subscribers[index] != channel_id:
-            subscribers.insert(index, channel_id)
-            self.channel_topics.setdefault(channel_id, set()).add(topic)
+        topics = self.channel_topics.setdefault(channel_id, set())
+        if topic not in topics:  # the set answers "already subscribed" without a search
+            topics.add(topic)
+            bisect.insort(self.topics.setdefault(topic, []), channel_id)
         return True
 
     def unsubscribe(self, topic: str, channel_id: str) -> bool:
