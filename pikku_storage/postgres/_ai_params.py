@@ -7,7 +7,6 @@ docs/services/ai-run-state.md (update_run) and docs/concepts.md#concurrency (the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from pikku_storage._owners import owner_bounds
@@ -18,10 +17,8 @@ from pikku_storage.postgres._connection import Row
 from pikku_storage.records import UNSET
 
 __all__ = [
-    "BatchWrites",
-    "batch_checks",
     "batch_conflict",
-    "batch_writes",
+    "batch_save",
     "check_batch",
     "new_run",
     "new_score",
@@ -32,22 +29,49 @@ __all__ = [
 Params = dict[str, object]
 
 
-def batch_checks(thread_id: str, batch: MessageBatch) -> Params:
-    """Parameters of `SAVE_CHECKS`: the ids whose stored twins make the batch fail."""
+def batch_save(thread_id: str, batch: MessageBatch) -> Params:
+    """Parameters of `SAVE_BATCH`: the ids whose stored twins make the batch fail, and its
+    writes (messages in list order, their calls in call order; a result answering a call of the
+    batch goes in with the call, the others, `external_result_ids`, update stored calls)."""
+    messages = batch.messages
+    calls = [
+        (call, ordinal, position)
+        for ordinal, message in enumerate(messages, start=1)
+        for position, call in enumerate(message.tool_calls)
+    ]
+    results, undelivered = batch.results, batch.undelivered_results
+    external = batch.external_result_ids
     return {
         "thread_id": thread_id,
-        "message_ids": [m.message_id for m in batch.messages],
-        "call_ids": [c.tool_call_id for c in batch.tool_calls],
-        "result_ids": list(batch.external_result_ids),
+        "now": batch.now,
+        "count": len(messages),
+        "valid": batch.batch_conflict is None,
+        "message_ids": [m.message_id for m in messages],
+        "roles": [m.role.value for m in messages],
+        "texts": [m.content_text for m in messages],
+        "parts": [m.content_parts for m in messages],
+        "created_at": [m.created_at for m in messages],
+        "reasoning": [m.reasoning_content for m in messages],
+        "interrupted": [m.interrupted for m in messages],
+        "call_ids": [call.tool_call_id for call, _, _ in calls],
+        "call_message_ords": [ordinal for _, ordinal, _ in calls],
+        "call_positions": [position for _, _, position in calls],
+        "call_names": [call.name for call, _, _ in calls],
+        "call_args": [call.args for call, _, _ in calls],
+        "call_results": [results.get(call.tool_call_id) for call, _, _ in calls],
+        "call_undelivered": [call.tool_call_id in undelivered for call, _, _ in calls],
+        "result_ids": list(external),
+        "results": [results[call_id] for call_id in external],
+        "undelivered": [call_id in undelivered for call_id in external],
     }
 
 
 def check_batch(thread_id: str, batch: MessageBatch, found: Row) -> None:
-    """Steps 3 and 4 of docs/services/ai-storage.md against what the thread stores (`SAVE_CHECKS`),
+    """Steps 3 and 4 of docs/services/ai-storage.md against what the thread stores (`SAVE_BATCH`),
     batch order."""
     if batch.batch_conflict is not None:
         raise batch.batch_conflict
-    stored_messages, stored_calls, answerable = (set(ids) for ids in found)
+    stored_messages, stored_calls, answerable = (set(ids) for ids in found[:3])
     for message in batch.messages:
         if message.message_id in stored_messages:
             raise ConflictError.message(thread_id, message.message_id)
@@ -65,58 +89,6 @@ def batch_conflict(thread_id: str, batch: MessageBatch, constraint: str | None) 
         return ConflictError.tool_call(thread_id, batch.tool_calls[0].tool_call_id)
     first = batch.messages[0].message_id if batch.messages else ""
     return ConflictError.message(thread_id, first)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchWrites:
-    """Parameters of a batch's inserts and result updates; `None` where there is nothing."""
-
-    messages: Params | None
-    tool_calls: Params | None
-    results: Params | None
-
-
-def batch_writes(thread_id: str, batch: MessageBatch, first_seq: int) -> BatchWrites:
-    """Parameters of `INSERT_MESSAGES`, `INSERT_TOOL_CALLS`, `SET_TOOL_RESULTS`, run in order."""
-    seqs = [first_seq + index for index in range(len(batch.messages))]
-    calls = [
-        (call, seq, position)
-        for message, seq in zip(batch.messages, seqs, strict=True)
-        for position, call in enumerate(message.tool_calls)
-    ]
-    return BatchWrites(
-        messages={
-            "thread_id": thread_id,
-            "seqs": seqs,
-            "ids": [m.message_id for m in batch.messages],
-            "roles": [m.role.value for m in batch.messages],
-            "texts": [m.content_text for m in batch.messages],
-            "parts": [m.content_parts for m in batch.messages],
-            "created_at": [m.created_at for m in batch.messages],
-            "reasoning": [m.reasoning_content for m in batch.messages],
-            "interrupted": [m.interrupted for m in batch.messages],
-        }
-        if batch.messages
-        else None,
-        tool_calls={
-            "thread_id": thread_id,
-            "ids": [call.tool_call_id for call, _, _ in calls],
-            "message_seqs": [seq for _, seq, _ in calls],
-            "positions": [position for _, _, position in calls],
-            "names": [call.name for call, _, _ in calls],
-            "args": [call.args for call, _, _ in calls],
-        }
-        if calls
-        else None,
-        results={
-            "thread_id": thread_id,
-            "ids": list(batch.results),
-            "results": list(batch.results.values()),
-            "undelivered": [call_id in batch.undelivered_results for call_id in batch.results],
-        }
-        if batch.results
-        else None,
-    )
 
 
 def new_run(run: NewAgentRun) -> Params:
