@@ -76,6 +76,7 @@ class _Statements:
     delete_thread_memory: Statement
     distinct_agent_names: Statement
     find_run_by_tool_call: Statement
+    generic_plan: Statement
     get_decisions: Statement
     get_resource_memory: Statement
     get_run: Statement
@@ -214,6 +215,7 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
             async with one_trip(conn):
                 lock = conn.cursor(row_factory=tuple_row)
                 await lock.execute(self._sql.lock_thread_for_save, {"thread_id": thread_id})
+                await conn.execute(self._sql.generic_plan)
                 save = conn.cursor(row_factory=tuple_row)
                 await save.execute(self._sql.save_batch, p.batch_save(thread_id, batch))
             return None if await lock.fetchone() is None else await save.fetchone()
