@@ -7,7 +7,9 @@ docs/services/ai-run-state.md (update_run) and docs/concepts.md#concurrency (the
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Final
 
 from pikku_storage._owners import owner_bounds
 from pikku_storage.codec import encode
@@ -28,41 +30,60 @@ __all__ = [
 
 Params = dict[str, object]
 
+# Transport of a batch's rows to `json_to_recordset` (not JSON at rest: the stored payloads are
+# the codec's texts, carried inside as strings).
+_json: Final = json.JSONEncoder(
+    ensure_ascii=False, check_circular=False, separators=(",", ":")
+).encode
+
 
 def batch_save(thread_id: str, batch: MessageBatch) -> Params:
-    """Parameters of `SAVE_BATCH`: the ids whose stored twins make the batch fail, and its
-    writes (messages in list order, their calls in call order; a result answering a call of the
-    batch goes in with the call, the others, `external_result_ids`, update stored calls)."""
-    messages = batch.messages
-    calls = [
-        (call, ordinal, position)
-        for ordinal, message in enumerate(messages, start=1)
-        for position, call in enumerate(message.tool_calls)
-    ]
+    """Parameters of `SAVE_BATCH`: the rows of the batch as three JSON texts, read back by
+    `json_to_recordset` (exact: every field is a JSON string, integer, boolean or null; the
+    timestamps are ISO texts with their offset). Messages in list order (`o`: 1, 2, …), their
+    calls in call order (`o`: the message's ordinal), a result answering a call of the batch
+    with the call, the others (`external_result_ids`, distinct) for stored calls."""
     results, undelivered = batch.results, batch.undelivered_results
-    external = batch.external_result_ids
+    messages = []
+    calls = []
+    for ordinal, message in enumerate(batch.messages, start=1):
+        messages.append(
+            {
+                "o": ordinal,
+                "i": message.message_id,
+                "r": message.role.value,
+                "t": message.content_text,
+                "p": message.content_parts,
+                "c": message.created_at.isoformat(),
+                "x": message.reasoning_content,
+                "n": message.interrupted,
+            }
+        )
+        for position, call in enumerate(message.tool_calls):
+            call_id = call.tool_call_id
+            calls.append(
+                {
+                    "i": call_id,
+                    "o": ordinal,
+                    "k": position,
+                    "n": call.name,
+                    "a": call.args,
+                    "r": results.get(call_id),
+                    "u": call_id in undelivered,
+                }
+            )
+    external = [
+        {"i": call_id, "r": results[call_id], "u": call_id in undelivered}
+        for call_id in batch.external_result_ids
+    ]
     return {
         "thread_id": thread_id,
         "now": batch.now,
-        "count": len(messages),
+        "count": len(batch.messages),
         "valid": batch.batch_conflict is None,
-        "message_ids": [m.message_id for m in messages],
-        "roles": [m.role.value for m in messages],
-        "texts": [m.content_text for m in messages],
-        "parts": [m.content_parts for m in messages],
-        "created_at": [m.created_at for m in messages],
-        "reasoning": [m.reasoning_content for m in messages],
-        "interrupted": [m.interrupted for m in messages],
-        "call_ids": [call.tool_call_id for call, _, _ in calls],
-        "call_message_ords": [ordinal for _, ordinal, _ in calls],
-        "call_positions": [position for _, _, position in calls],
-        "call_names": [call.name for call, _, _ in calls],
-        "call_args": [call.args for call, _, _ in calls],
-        "call_results": [results.get(call.tool_call_id) for call, _, _ in calls],
-        "call_undelivered": [call.tool_call_id in undelivered for call, _, _ in calls],
-        "result_ids": list(external),
-        "results": [results[call_id] for call_id in external],
-        "undelivered": [call_id in undelivered for call_id in external],
+        "messages": _json(messages),
+        "calls": _json(calls) if calls else "[]",
+        "results": _json(external) if external else "[]",
     }
 
 
