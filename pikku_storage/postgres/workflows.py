@@ -8,6 +8,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg.rows import tuple_row
+
 from pikku_storage._locks import LockName
 from pikku_storage.clock import Clock
 from pikku_storage.codec import JsonValue, decode, decode_optional
@@ -39,6 +41,7 @@ from pikku_storage.postgres._connection import (
     execute,
     fetch_all,
     fetch_one,
+    one_trip,
 )
 from pikku_storage.postgres._errors import (
     is_foreign_key_violation,
@@ -227,8 +230,8 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
 
         async def body(conn: Conn) -> int:
             # the run row first (the lock every step write takes), then its pending steps
-            async with conn.pipeline(), conn.transaction():
-                run = conn.cursor()
+            async with one_trip(conn):
+                run = conn.cursor(row_factory=tuple_row)
                 await run.execute(self._sql.update_run_status, params)
                 await execute(conn, self._sql.rederive_dispatch, params)
             return run.rowcount
@@ -295,9 +298,11 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
         same transaction and round trip (docs/operations.md#storage-layout)."""
 
         async def body(conn: Conn) -> Row:
-            async with conn.pipeline(), conn.transaction():
+            async with one_trip(conn):
                 await execute(conn, self._sql.lock_run_of_step, params)
-                row = await fetch_one(conn, statement, params)
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(statement, params)
+            row = await cur.fetchone()
             assert row is not None
             return row
 
@@ -326,9 +331,11 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
         }
 
         async def body(conn: Conn) -> StepState | None:
-            async with conn.pipeline(), conn.transaction():
+            async with one_trip(conn):
                 await execute(conn, self._sql.lock_run_of_step, params)
-                row = await fetch_one(conn, self._sql.create_retry_attempt, params)
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(self._sql.create_retry_attempt, params)
+            row = await cur.fetchone()
             return None if row is None else _rows.step_state(row)
 
         state = await self._db.run(body)
@@ -353,9 +360,11 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
         }
 
         async def body(conn: Conn) -> Row:
-            async with conn.pipeline(), conn.transaction():
+            async with one_trip(conn):
                 await execute(conn, self._sql.lock_run, params)
-                row = await fetch_one(conn, self._sql.claim_for_execution, params)
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(self._sql.claim_for_execution, params)
+            row = await cur.fetchone()
             assert row is not None
             return row
 
