@@ -704,6 +704,17 @@ class WorkflowRunService(_WorkflowReads):
         limit, offset = v.limit_offset(limit, offset)
         return await self._list_runs(name, checked, limit, offset)
 
+    async def count_runs(self, *, workflow_name: str | None = None) -> dict[WorkflowStatus, int]:
+        """How many runs are stored in each status (every status a key, `0` included),
+        of one workflow or of all; one consistent read, exact (no cap, no estimate).
+
+        An addition beyond upstream for the console's counts by status: `list_runs` stays
+        bounded by `offset + limit`, and a count through it would read every run. Served by
+        the status indexes (see docs/services/workflow-runs.md)."""
+        name = v.optional_identifier("workflow_name", workflow_name)
+        found = await self._count_runs(name)
+        return {status: found.get(status, 0) for status in WorkflowStatus}
+
     async def get_run_steps(self, run_id: str) -> list[RunStep]:
         """One entry per step with its current attempt, in creation order."""
         run_id, known = _run_id(run_id)
@@ -740,6 +751,10 @@ class WorkflowRunService(_WorkflowReads):
     async def _list_runs(
         self, workflow_name: str | None, status: WorkflowStatus | None, limit: int, offset: int
     ) -> list[WorkflowRun]: ...
+
+    @abstractmethod
+    async def _count_runs(self, workflow_name: str | None) -> dict[WorkflowStatus, int]:
+        """Runs per status; statuses with none may be left out (the caller fills in `0`)."""
 
     @abstractmethod
     async def _get_run_steps(self, run_id: str) -> list[RunStep]: ...

@@ -467,6 +467,12 @@ class WorkflowStore:
         window = keys[max(0, end - limit) : max(0, end)]
         return [_run_record(self.runs[key[2]]) for key in reversed(window)]
 
+    def count_runs(self, name: str | None) -> dict[WorkflowStatus, int]:
+        """Runs per status: the lengths of the per-status (or per name and status) lists."""
+        if name is None:
+            return {status: len(keys) for status, keys in self._by_status.items()}
+        return {s: len(self._by_name_status.get((name, s), ())) for s in WorkflowStatus}
+
     def distinct_workflow_names(self) -> list[str]:
         return list(self._names)
 

@@ -103,6 +103,8 @@ class _Statements:
     list_runs_by_workflow: Statement
     list_runs_by_status: Statement
     list_runs_by_workflow_status: Statement
+    count_runs: Statement
+    count_runs_by_workflow: Statement
     get_run_steps: Statement
     get_run_history: Statement
     distinct_workflow_names: Statement
@@ -531,6 +533,20 @@ class PgWorkflowRunService(_PgWorkflowReads, WorkflowRunService):
 
         async def body(conn: Conn) -> list[WorkflowRun]:
             return _rows.workflow_runs(await fetch_all(conn, query, params))
+
+        return await self._db.run(body)
+
+    async def _count_runs(self, workflow_name: str | None) -> dict[WorkflowStatus, int]:
+        if workflow_name is None:
+            query, params = self._sql.count_runs, None
+        else:
+            query, params = self._sql.count_runs_by_workflow, {"workflow": workflow_name}
+
+        async def body(conn: Conn) -> dict[WorkflowStatus, int]:
+            row = await fetch_one(conn, query, params)
+            assert row is not None  # a SELECT without FROM always yields its one row
+            # the columns follow WorkflowStatus (_sql_workflows.COUNT_RUNS)
+            return {s: int(n) for s, n in zip(WorkflowStatus, row, strict=True)}
 
         return await self._db.run(body)
 

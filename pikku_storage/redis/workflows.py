@@ -575,6 +575,24 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
         )
 
     @translated
+    async def _count_runs(self, workflow_name: str | None) -> dict[WorkflowStatus, int]:
+        """`ZCARD` of each status's index keys (by workflow: the workflow+status ones), summed
+        per status, all in one `MULTI`/`EXEC` so the counts are one snapshot."""
+        k = self._keys
+        keys = {
+            s: [k.by_status(s.value)]
+            if workflow_name is None
+            else [k.by_workflow_status(s.value, workflow_name)]
+            for s in WorkflowStatus
+        }
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for group in keys.values():
+                for key in group:
+                    pipe.zcard(key)
+            replies = iter(await pipe.execute())
+        return {s: sum(int(next(replies)) for _ in group) for s, group in keys.items()}
+
+    @translated
     async def _get_run_steps(self, run_id: str) -> list[RunStep]:
         k = self._keys
         reader = rows.Reader(

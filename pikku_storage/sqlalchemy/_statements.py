@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Final
 
-from sqlalchemy import Delete, Insert, Select, Update, bindparam, select
+from sqlalchemy import Delete, Insert, Select, Update, bindparam, func, select
 from sqlalchemy.engine import Dialect
 
-from pikku_storage.records import StepStatus
+from pikku_storage.records import StepStatus, WorkflowStatus
 from pikku_storage.sqlalchemy._dialects import DialectOps
 from pikku_storage.sqlalchemy._schema import Tables
 
@@ -116,6 +116,22 @@ class Statements:
                     .limit(bindparam("p_limit", literal_execute=False))
                     .offset(bindparam("p_offset", literal_execute=False))
                 )
+        return found
+
+    @cached_property
+    def count_runs(self) -> dict[bool, Select[Any]]:
+        """One row, a column per status named by its value: a `count(*)` subquery per status,
+        each a range of `(status, …)` or, by workflow, `(workflow, status, …)` (index only)."""
+        runs = self.t.workflow_runs
+        found: dict[bool, Select[Any]] = {}
+        for by_name in (False, True):
+            counts = []
+            for status in WorkflowStatus:
+                count = select(func.count()).select_from(runs).where(runs.c.status == status.value)
+                if by_name:
+                    count = count.where(runs.c.workflow == bindparam("p_workflow"))
+                counts.append(count.scalar_subquery().label(status.value))
+            found[by_name] = select(*counts)
         return found
 
     # --- AI -------------------------------------------------------------------------------

@@ -745,6 +745,17 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
 
         return await self._db.read(body)
 
+    async def _count_runs(self, workflow_name: str | None) -> dict[WorkflowStatus, int]:
+        query = self._db.statements.count_runs[workflow_name is not None]
+        params = {} if workflow_name is None else {"p_workflow": workflow_name}
+
+        def body(conn: Connection) -> dict[WorkflowStatus, int]:
+            row = self._db.execute(conn, query, params).first()
+            assert row is not None  # a SELECT without FROM always yields its one row
+            return {status: int(getattr(row, status.value)) for status in WorkflowStatus}
+
+        return await self._db.read(body)
+
     async def _get_run_steps(self, run_id: str) -> list[RunStep]:
         steps = self._db.tables.workflow_steps
         query = (
