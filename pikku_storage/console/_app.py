@@ -215,6 +215,5 @@ def create_app(
     )
     app.state.console = settings
     app.state.templates = _templates()
-    app.state.counts = pages.CountCache(ttl=float(max(refresh_seconds, 1)))
     app.add_middleware(_Guard, token=token, allowed_hosts=allowed_hosts)
     return app

@@ -6,9 +6,7 @@ import asyncio
 import hmac
 import json
 import re
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -34,7 +32,6 @@ if TYPE_CHECKING:
     from pikku_storage.console._app import ConsoleSettings
 
 __all__ = [
-    "CountCache",
     "channels",
     "delete_run",
     "deployments",
@@ -50,8 +47,6 @@ __all__ = [
 PAGE_SIZE: Final = 50
 # list costs grow with offset + limit (docs/services/workflow-runs.md): pages stop here
 MAX_OFFSET: Final = 10_000
-COUNT_CAP: Final = 200  # counts by status read at most this many runs per status
-COUNT_CACHE_SIZE: Final = 64
 MESSAGE_WINDOW: Final = 100  # messages per thread page (get_messages' last_n window)
 RUNS_WITH_DECISIONS: Final = 20
 _INT: Final = re.compile(r"^[0-9]{1,9}$")
@@ -125,55 +120,17 @@ async def home(request: Request) -> Response:
     return RedirectResponse(request.scope.get("root_path", "") + "/runs", status_code=303)
 
 
-@dataclass(slots=True)
-class CountCache:
-    """Counts by status per workflow filter, kept `ttl` seconds (the refresh interval).
-
-    The store has no count query, so a count reads up to `COUNT_CAP + 1` runs per status:
-    five list queries that would otherwise run on every reload of the runs page.
-    """
-
-    ttl: float
-    entries: dict[str | None, tuple[float, datetime, list[tuple[str, str]]]] = field(
-        default_factory=dict
-    )
-
-    async def counts(
-        self, request: Request, workflow: str | None
-    ) -> tuple[datetime, list[tuple[str, str]]]:
-        now = time.monotonic()
-        cached = self.entries.get(workflow)
-        if cached is not None and now - cached[0] < self.ttl:
-            return cached[1], cached[2]
-        service = _settings(request).storage.workflow_runs
-        found = await asyncio.gather(
-            *(
-                service.list_runs(workflow_name=workflow, status=s, limit=COUNT_CAP + 1)
-                for s in WorkflowStatus
-            )
-        )
-        counts = [
-            (s.value, str(len(runs)) if len(runs) <= COUNT_CAP else f"{COUNT_CAP}+")
-            for s, runs in zip(WorkflowStatus, found, strict=True)
-        ]
-        if len(self.entries) >= COUNT_CACHE_SIZE:
-            self.entries.clear()
-        taken = datetime.now(UTC)
-        self.entries[workflow] = (now, taken, counts)
-        return taken, counts
-
-
 async def runs(request: Request) -> Response:
-    """Runs newest first, filtered by workflow and status, with counts by status."""
+    """Runs newest first, filtered by workflow and status, with exact counts by status (of the
+    workflow filter), all three reads at once."""
     service = _settings(request).storage.workflow_runs
     workflow, status = _text_param(request, "workflow"), _text_param(request, "status")
     limit, offset = _paging(request)
-    found = await service.list_runs(
-        workflow_name=workflow, status=status, limit=limit, offset=offset
+    found, names, counts = await asyncio.gather(
+        service.list_runs(workflow_name=workflow, status=status, limit=limit, offset=offset),
+        service.get_distinct_workflow_names(),
+        service.count_runs(workflow_name=workflow),
     )
-    names = await service.get_distinct_workflow_names()
-    cache: CountCache = request.app.state.counts
-    counted_at, counts = await cache.counts(request, workflow)
     return render(
         request,
         "runs.html",
@@ -183,9 +140,7 @@ async def runs(request: Request) -> Response:
             "status": status,
             "names": names,
             "statuses": [s.value for s in WorkflowStatus],
-            "counts": counts,
-            "counted_at": counted_at,
-            "count_cap": COUNT_CAP,
+            "counts": [(s.value, n) for s, n in counts.items()],
             "offset": offset,
             "limit": limit,
             "pages": _page_links(request, limit, offset, len(found)),

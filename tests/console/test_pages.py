@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from pikku_storage.console._pages import COUNT_CAP, MAX_OFFSET
+from pikku_storage.console._pages import MAX_OFFSET
 from pikku_storage.records import CredentialRequestApproval, CredentialType, WorkflowRun
 from tests.console.conftest import Console
 
@@ -45,13 +45,26 @@ def test_runs_page_filters_by_workflow_and_status(console: Console) -> None:
     assert _run_ids(html) == [run.id for run in expected]
 
 
-def test_runs_page_shows_counts_by_status(console: Console) -> None:
-    html = console.client.get("/runs").text
-    counts = dict(re.findall(r'<span class="status s-(\w+)">\w+</span> <b>([^<]+)</b>', html))
+def _counts(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<span class="status s-(\w+)">\w+</span> <b>([^<]+)</b>', html))
+
+
+def test_runs_page_shows_exact_counts_by_status(console: Console) -> None:
+    counts = _counts(console.client.get("/runs").text)
     for status in ("running", "suspended", "completed", "failed", "cancelled"):
-        stored = len(_runs(console, status=status))
-        assert counts[status] == (str(stored) if stored <= COUNT_CAP else f"{COUNT_CAP}+")
+        assert counts[status] == str(len(_runs(console, status=status)))
     assert counts["completed"] != "0"
+
+
+def test_runs_page_counts_the_filtered_workflow_and_follow_writes(console: Console) -> None:
+    counts = _counts(console.client.get("/runs?workflow=invoice-sync").text)
+    for status in ("running", "suspended", "completed", "failed", "cancelled"):
+        stored = _runs(console, workflow_name="invoice-sync", status=status)
+        assert counts[status] == str(len(stored))
+    before = int(_counts(console.client.get("/runs").text)["cancelled"])
+    run_id = console.call(lambda: console.storage.workflows.create_run("invoice-sync", None))
+    console.call(lambda: console.storage.workflows.update_run_status(run_id, "cancelled"))
+    assert _counts(console.client.get("/runs").text)["cancelled"] == str(before + 1)
 
 
 def test_runs_page_pages_through_with_offset_and_limit(console: Console) -> None:
