@@ -42,8 +42,13 @@ _SEED: Final[LiteralString] = (
     " timestamptz '2025-01-01' + i * interval '1 second'"
     " FROM generate_series(1, 100000) AS i"
 )
-_ALL: Final = {"completed": 60_000, "running": 20_000, "failed": 10_000}
-_ALL |= {"suspended": 5_000, "cancelled": 5_000}
+_ALL: Final = {
+    "completed": 60_000,
+    "running": 20_000,
+    "failed": 10_000,
+    "suspended": 5_000,
+    "cancelled": 5_000,
+}
 # wf3: i % 40 == 3, so i % 10 == 3 (completed) and i % 20 == 3: 2,500 runs
 _WF3: Final = {"completed": 2_500}
 
