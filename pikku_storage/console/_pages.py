@@ -6,9 +6,10 @@ import asyncio
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from functools import partial
+from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.exceptions import HTTPException
@@ -20,7 +21,6 @@ from pikku_storage.console._svg import graph_layout, timeline_layout
 from pikku_storage.errors import ChannelNotFound, InvalidValue
 from pikku_storage.records import (
     AgentCallApproval,
-    AgentRunScore,
     ApprovalStatus,
     CredentialRequestApproval,
     Message,
@@ -30,6 +30,8 @@ from pikku_storage.records import (
 
 if TYPE_CHECKING:
     from pikku_storage.console._app import ConsoleSettings
+
+T = TypeVar("T")
 
 __all__ = [
     "channels",
@@ -49,6 +51,7 @@ PAGE_SIZE: Final = 50
 MAX_OFFSET: Final = 10_000
 MESSAGE_WINDOW: Final = 100  # messages per thread page (get_messages' last_n window)
 RUNS_WITH_DECISIONS: Final = 20
+READS_AT_ONCE: Final = 2  # per kind of per-run read on the thread page
 _INT: Final = re.compile(r"^[0-9]{1,9}$")
 _MAX_FORM: Final = 16_384
 
@@ -114,6 +117,18 @@ def _page_links(request: Request, limit: int, offset: int, shown: int) -> dict[s
 
 def _quote(value: str) -> str:
     return quote(value, safe="")
+
+
+async def _bounded(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+    """The calls' results in order, at most `READS_AT_ONCE` running at a time (a page never
+    takes more than a few connections of a pool it may share with the application)."""
+    gate = asyncio.Semaphore(READS_AT_ONCE)
+
+    async def one(call: Callable[[], Awaitable[T]]) -> T:
+        async with gate:
+            return await call()
+
+    return list(await asyncio.gather(*(one(call) for call in calls)))
 
 
 async def home(request: Request) -> Response:
@@ -230,12 +245,13 @@ async def resolve_approval(request: Request) -> Response:
 
 
 async def threads(request: Request) -> Response:
-    """Threads newest first, by agent and by resource."""
+    """Threads newest first, by agent and by resource (the two reads at once)."""
     service = _settings(request).storage.agent_runs
     agent, resource = _text_param(request, "agent"), _text_param(request, "resource")
     limit, offset = _paging(request)
-    found = await service.list_threads(
-        agent_name=agent, resource_id=resource, limit=limit, offset=offset
+    found, agents = await asyncio.gather(
+        service.list_threads(agent_name=agent, resource_id=resource, limit=limit, offset=offset),
+        service.get_distinct_agent_names(),
     )
     return render(
         request,
@@ -244,7 +260,7 @@ async def threads(request: Request) -> Response:
             "threads": found,
             "agent": agent,
             "resource": resource,
-            "agents": await service.get_distinct_agent_names(),
+            "agents": agents,
             "offset": offset,
             "limit": limit,
             "pages": _page_links(request, limit, offset, len(found)),
@@ -278,30 +294,32 @@ def _result_text(result: str) -> str:
 
 
 async def thread(request: Request) -> Response:
-    """A thread: its transcript window, its agent runs, their pending approvals and decisions."""
+    """A thread: its transcript window, its agent runs, their pending approvals and decisions
+    (after the thread itself, the reads that do not depend on each other run at once)."""
     storage = _settings(request).storage
     thread_id = request.path_params["thread_id"]
     found = await storage.agent_runs.get_thread(thread_id)
     if found is None:
         raise HTTPException(404, f"No thread {thread_id}")
     before = _text_param(request, "before")
-    messages = await storage.ai_storage.get_messages(
-        thread_id, last_n=MESSAGE_WINDOW, cursor=before
+    messages, agent_runs = await asyncio.gather(
+        storage.ai_storage.get_messages(thread_id, last_n=MESSAGE_WINDOW, cursor=before),
+        storage.ai_run_state.get_runs_by_thread(thread_id),
     )
-    agent_runs = await storage.ai_run_state.get_runs_by_thread(thread_id)
-    decisions = {
-        agent_run.run_id: await storage.ai_run_state.get_approval_decisions(agent_run.run_id)
-        for agent_run in agent_runs[:RUNS_WITH_DECISIONS]
-    }
+    shown = [agent_run.run_id for agent_run in agent_runs[:RUNS_WITH_DECISIONS]]
+    state = storage.ai_run_state
+    run_decisions, run_scores = await asyncio.gather(
+        _bounded([partial(state.get_approval_decisions, r) for r in shown]),
+        _bounded([partial(state.get_scores, r) for r in shown]),
+    )
+    decisions = dict(zip(shown, run_decisions, strict=True))
+    scores = dict(zip(shown, run_scores, strict=True))
     pending = [
         (agent_run, approval)
         for agent_run in agent_runs
         for approval in agent_run.pending_approvals
     ]
     pending_ids = {approval.tool_call_id for _, approval in pending}
-    scores: dict[str, list[AgentRunScore]] = {}
-    for agent_run in agent_runs[:RUNS_WITH_DECISIONS]:
-        scores[agent_run.run_id] = await storage.ai_run_state.get_scores(agent_run.run_id)
     older = messages[0].id if len(messages) >= MESSAGE_WINDOW else None
     return render(
         request,
