@@ -6,7 +6,9 @@ import asyncio
 import hmac
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Final, TypeVar
@@ -30,10 +32,12 @@ from pikku_storage.records import (
 
 if TYPE_CHECKING:
     from pikku_storage.console._app import ConsoleSettings
+    from pikku_storage.interfaces import WorkflowRunService
 
 T = TypeVar("T")
 
 __all__ = [
+    "CountCache",
     "channels",
     "delete_run",
     "deployments",
@@ -49,6 +53,7 @@ __all__ = [
 PAGE_SIZE: Final = 50
 # list costs grow with offset + limit (docs/services/workflow-runs.md): pages stop here
 MAX_OFFSET: Final = 10_000
+COUNT_CACHE_SIZE: Final = 64
 MESSAGE_WINDOW: Final = 100  # messages per thread page (get_messages' last_n window)
 RUNS_WITH_DECISIONS: Final = 20
 READS_AT_ONCE: Final = 2  # per kind of per-run read on the thread page
@@ -135,16 +140,47 @@ async def home(request: Request) -> Response:
     return RedirectResponse(request.scope.get("root_path", "") + "/runs", status_code=303)
 
 
+@dataclass(slots=True)
+class CountCache:
+    """Exact counts by status per workflow filter (`count_runs`), kept `ttl` seconds.
+
+    `ttl` is the auto-refresh interval: however many tabs reload the runs page, the store
+    counts each filter at most once per interval (a SQL count reads one index entry per run).
+    With `ttl` 0 (auto-refresh off) every page view counts afresh.
+    """
+
+    ttl: float
+    entries: dict[str | None, tuple[float, datetime, dict[WorkflowStatus, int]]] = field(
+        default_factory=dict
+    )
+
+    async def counts(
+        self, service: WorkflowRunService, workflow: str | None
+    ) -> tuple[datetime, dict[WorkflowStatus, int]]:
+        now = time.monotonic()
+        cached = self.entries.get(workflow)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1], cached[2]
+        taken = datetime.now(UTC)
+        counts = await service.count_runs(workflow_name=workflow)
+        if self.ttl > 0:
+            if len(self.entries) >= COUNT_CACHE_SIZE:
+                self.entries.clear()
+            self.entries[workflow] = (now, taken, counts)
+        return taken, counts
+
+
 async def runs(request: Request) -> Response:
     """Runs newest first, filtered by workflow and status, with exact counts by status (of the
-    workflow filter), all three reads at once."""
+    workflow filter, kept for the refresh interval); the three reads at once."""
     service = _settings(request).storage.workflow_runs
     workflow, status = _text_param(request, "workflow"), _text_param(request, "status")
     limit, offset = _paging(request)
-    found, names, counts = await asyncio.gather(
+    cache: CountCache = request.app.state.counts
+    found, names, (counted_at, counts) = await asyncio.gather(
         service.list_runs(workflow_name=workflow, status=status, limit=limit, offset=offset),
         service.get_distinct_workflow_names(),
-        service.count_runs(workflow_name=workflow),
+        cache.counts(service, workflow),
     )
     return render(
         request,
@@ -156,6 +192,7 @@ async def runs(request: Request) -> Response:
             "names": names,
             "statuses": [s.value for s in WorkflowStatus],
             "counts": [(s.value, n) for s, n in counts.items()],
+            "counted_at": counted_at,
             "offset": offset,
             "limit": limit,
             "pages": _page_links(request, limit, offset, len(found)),
