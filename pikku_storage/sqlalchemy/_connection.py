@@ -52,6 +52,7 @@ from pikku_storage.sqlalchemy._errors import (
     is_unavailable,
     translate_errors,
 )
+from pikku_storage.sqlalchemy._markers import Markers
 from pikku_storage.sqlalchemy._migrations import migrate
 from pikku_storage.sqlalchemy._schema import Tables, build_tables
 from pikku_storage.sqlalchemy._statements import Statements
@@ -398,6 +399,7 @@ class Database:
             raise InvalidValue(f"{self.ops.name} has no schemas; use table_prefix")
         self.tables: Tables = build_tables(schema, table_prefix)
         self.statements = Statements(self.tables, self.ops, engine.dialect)
+        self.markers = Markers(self.statements, self.ops, self.execute)
         sync_engine = engine if isinstance(engine, Engine) else engine.sync_engine
         if self.ops.name == "mysql" and sync_engine not in _CONFIGURED:
             # A foreign engine keeps its own settings; our transactions still need this level.

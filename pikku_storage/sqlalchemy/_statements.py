@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Final
 
-from sqlalchemy import Delete, Insert, Select, Update, bindparam, select
+from sqlalchemy import Delete, Insert, Select, Update, bindparam, case, literal, select
 from sqlalchemy.engine import Dialect
 
 from pikku_storage.records import StepStatus
@@ -22,6 +22,8 @@ from pikku_storage.sqlalchemy._schema import Tables
 __all__ = ["Statements"]
 
 SMALL_IN: Final = 8
+ACTIVE: Final = frozenset({"running", "scheduled", "suspended"})
+"""Step statuses that keep a run busy (spec 05 markers)."""
 _STAMPS = ("running_at", "scheduled_at", "succeeded_at", "failed_at")
 
 
@@ -99,6 +101,104 @@ class Statements:
     @cached_property
     def _set_step(self) -> dict[tuple[str, bool], tuple[Update, Update]]:
         return {}
+
+    # --- workflow markers (spec 05) and claims ------------------------------------------
+
+    @cached_property
+    def run_of_step(self) -> Select[Any]:
+        steps = self.t.workflow_steps
+        return select(steps.c.workflow_run_id).where(
+            steps.c.workflow_step_id == bindparam("p_step_id")
+        )
+
+    @cached_property
+    def lock_run(self) -> Select[Any]:
+        runs = self.t.workflow_runs
+        return self.ops.for_update(
+            select(runs.c.status).where(runs.c.workflow_run_id == bindparam("p_run_id"))
+        )
+
+    @cached_property
+    def lock_step(self) -> Select[Any]:
+        steps = self.t.workflow_steps
+        return self.ops.for_update(
+            select(steps).where(steps.c.workflow_step_id == bindparam("p_step_id"))
+        )
+
+    @cached_property
+    def step_with_run_status(self) -> Select[Any]:
+        """The step row and its run's status in one read (dialects without row locks)."""
+        steps, runs = self.t.workflow_steps, self.t.workflow_runs
+        return (
+            select(steps, runs.c.status.label("run_status"))
+            .join(runs, runs.c.workflow_run_id == steps.c.workflow_run_id)
+            .where(steps.c.workflow_step_id == bindparam("p_step_id"))
+        )
+
+    def _raise_activity(self) -> dict[str, Any]:
+        runs = self.t.workflow_runs
+        now = bindparam("p_now", type_=runs.c.activity_at.type)
+        return {"activity_at": case((runs.c.activity_at < now, now), else_=runs.c.activity_at)}
+
+    @cached_property
+    def bump_run(self) -> Update:
+        runs = self.t.workflow_runs
+        return (
+            runs.update()
+            .where(runs.c.workflow_run_id == bindparam("p_run_id"))
+            .values(
+                active_steps=runs.c.active_steps + bindparam("p_delta"), **self._raise_activity()
+            )
+        )
+
+    @cached_property
+    def touch_run_returning(self) -> Update:
+        """`activity_at` raised, the row locked and its status returned in one statement."""
+        runs = self.t.workflow_runs
+        return (
+            runs.update()
+            .where(runs.c.workflow_run_id == bindparam("p_run_id"))
+            .values(**self._raise_activity())
+            .returning(runs.c.status)
+        )
+
+    @cached_property
+    def bump_run_of_step(self) -> Update:
+        """The markers of a step write where the transaction already holds the database's
+        write lock (SQLite): the step's run found, its `active_steps` moved by the step's
+        old versus new activity, `activity_at` raised, its id and status returned."""
+        runs, steps = self.t.workflow_runs, self.t.workflow_steps
+        this_step = steps.c.workflow_step_id == bindparam("p_step_id")
+        was_active = (
+            select(case((steps.c.status.in_([literal(a) for a in sorted(ACTIVE)]), 1), else_=0))
+            .where(this_step)
+            .scalar_subquery()
+        )
+        run_id = select(steps.c.workflow_run_id).where(this_step).scalar_subquery()
+        return (
+            runs.update()
+            .where(runs.c.workflow_run_id == run_id)
+            .values(
+                active_steps=runs.c.active_steps + bindparam("p_active") - was_active,
+                **self._raise_activity(),
+            )
+            .returning(runs.c.workflow_run_id, runs.c.status)
+        )
+
+    @cached_property
+    def redispatch(self) -> Update:
+        """Re-derive `dispatch_since` of a run's pending steps after its status changed."""
+        steps = self.t.workflow_steps
+        return (
+            steps.update()
+            .where(
+                steps.c.workflow_run_id == bindparam("p_run_id"),
+                steps.c.status == StepStatus.PENDING.value,
+            )
+            .values(
+                dispatch_since=case((bindparam("p_running") == 1, steps.c.updated_at), else_=None)
+            )
+        )
 
     @cached_property
     def list_runs(self) -> dict[tuple[bool, bool], Select[Any]]:

@@ -51,7 +51,7 @@ from pikku_storage.sqlalchemy import _rows
 from pikku_storage.sqlalchemy._connection import SqlAlchemyService, chunks
 from pikku_storage.sqlalchemy._errors import is_foreign_key_violation, is_unique_violation
 from pikku_storage.sqlalchemy._locks import hold_lock
-from pikku_storage.sqlalchemy._markers import Markers, active, dispatch_since
+from pikku_storage.sqlalchemy._markers import active, dispatch_since
 
 __all__ = ["SqlAlchemyWorkflowRunService", "SqlAlchemyWorkflowService"]
 
@@ -165,15 +165,15 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                 activity_at=_later(runs.c.activity_at, now),
             )
         )
-        markers = self._markers
-        running = {"p_run_id": run_id, "p_running": int(status is WorkflowStatus.RUNNING)}
+        markers = self._db.markers
+        running = status is WorkflowStatus.RUNNING
 
         def body(conn: Connection) -> None:
             if (conn.execute(stmt)).rowcount == 0:
                 raise RunNotFound(run_id)
             # Entering or leaving `running` moves the run's pending steps in or out of the
             # undispatched set (cost: this run's pending steps).
-            conn.execute(markers.redispatch, running)
+            markers.redispatch(conn, run_id, running)
 
         await self._db.write(body)
 
@@ -215,11 +215,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
 
     async def _insert_step_state(self, step: NewStep) -> StepState:
         s = self._db.statements
-        exists, insert_step, insert_history = (
-            s.run_exists_for_share,
-            s.insert_step,
-            s.insert_history,
-        )
+        insert_step, insert_history = s.insert_step, s.insert_history
         stamps = dict.fromkeys(_STAMPS)
         step_values = {
             "workflow_step_id": step.step_id,
@@ -252,11 +248,11 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             "child_run_id": None,
             **stamps,
         }
-        markers = self._markers
-        del exists  # the run row is locked for its markers instead
+        markers = self._db.markers
 
         def body(conn: Connection) -> None:
-            run_status = markers.lock_run_status(conn, step.run_id)
+            # The run row first (locked, `activity_at` raised), then the new rows.
+            run_status = markers.touch_run(conn, step.run_id, step.now)
             if run_status is None:
                 raise RunNotFound(step.run_id)
             step_values["dispatch_since"] = dispatch_since(StepStatus.PENDING, run_status, step.now)
@@ -269,9 +265,9 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                     raise RunNotFound(step.run_id) from error
                 raise
             self._db.execute(conn, insert_history, history_values)
-            markers.bump(conn, step.run_id, 0, step.now)
 
         await self._db.write(body)
+        markers.remember(step.step_id, step.run_id)
         return step.initial_state()
 
     async def _get_step_state(self, run_id: str, step_name: str) -> StepState | None:
@@ -311,17 +307,15 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         }
         if change.outcome is not None:
             params["p_result"], params["p_error"] = change.outcome
-        markers = self._markers
+        markers = self._db.markers
 
         def body(conn: Connection) -> None:
-            # The run row, then the live step (their locks order writers), then its current
-            # attempt, whose number the last statement reads itself.
-            run_status, row = markers.lock_step_of(conn, step_id)
+            # The run row with its markers, then the live step (their locks order writers),
+            # then its current attempt, whose number the last statement reads itself.
+            _run_id, run_status = markers.step_write(conn, step_id, change.status, now)
             params["p_dispatch"] = dispatch_since(change.status, run_status, now)
             self._db.execute(conn, live, params)
             self._db.execute(conn, current, params)
-            delta = active(change.status) - active(row.status)
-            markers.bump(conn, str(row.workflow_run_id), delta, now)
 
         await self._db.write(body)
 
@@ -336,7 +330,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             )
             .values(dispatch_since=None, **values)
         )
-        markers = self._markers
+        markers = self._db.markers
 
         def body(conn: Connection) -> StepState | None:
             _run_status, old = markers.lock_step_of(conn, step_id)
@@ -371,7 +365,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                 **stamps,
             )
         )
-        markers = self._markers
+        markers = self._db.markers
 
         def body(conn: Connection) -> StepState:
             # The run's, then the step's row lock order concurrent retries: each adds its
@@ -453,7 +447,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             .where(steps.c.workflow_step_id == step_id)
             .values(branch_taken=branch_key, updated_at=now, dispatch_since=self._redispatch(now))
         )
-        markers = self._markers
+        markers = self._db.markers
 
         def body(conn: Connection) -> None:
             _run_status, row = markers.lock_step_of(conn, step_id)
@@ -509,14 +503,6 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         return await self._db.write(body)
 
     # --- spec 05: claims for execution, child runs, instances, sweepers ---------------
-
-    @property
-    def _markers(self) -> Markers:
-        found: Markers | None = getattr(self._db, "_sa05_markers", None)
-        if found is None:
-            found = Markers(self._db.tables, self._db.ops)
-            self._db._sa05_markers = found  # type: ignore[attr-defined]  # per-Database cache
-        return found
 
     def _after(self, at_column: Any, id_column: Any, at: datetime, id_: str) -> Any:
         """Strictly after the cursor `(at, id_)` in `(at_column, id_column)` order, the keyset
@@ -575,7 +561,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             )
         )
         read = select(steps).where(key)
-        markers = self._markers
+        markers = self._db.markers
 
         def body(conn: Connection) -> StepState | None:
             if markers.lock_run_status(conn, run_id) is None:
@@ -620,7 +606,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             .where(steps.c.workflow_step_id == step_id)
             .values(child_run_id=child_run_id, updated_at=now, dispatch_since=self._redispatch(now))
         )
-        markers = self._markers
+        markers = self._db.markers
 
         def body(conn: Connection) -> None:
             _run_status, row = markers.lock_step_of(conn, step_id)
