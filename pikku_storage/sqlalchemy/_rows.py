@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from sqlalchemy import Row
 
@@ -56,6 +56,7 @@ __all__ = [
 
 
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
+_RUN_STATUSES: Final = {status.value: status for status in WorkflowStatus}
 
 
 def _object(text: str | None) -> JsonObject | None:
@@ -74,7 +75,7 @@ def workflow_run(row: AnyRow) -> WorkflowRun:
     return WorkflowRun(
         id=str(row.workflow_run_id),
         workflow=row.workflow,
-        status=WorkflowStatus(row.status),
+        status=_RUN_STATUSES[row.status],
         input=decode_optional(row.input),
         output=decode_optional(row.output),
         error=_object(row.error),

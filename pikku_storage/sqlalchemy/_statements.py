@@ -24,6 +24,21 @@ __all__ = ["Statements"]
 SMALL_IN: Final = 8
 ACTIVE: Final = frozenset({"running", "scheduled", "suspended"})
 """Step statuses that keep a run busy (spec 05 markers)."""
+RUN_RECORD_COLUMNS: Final = (
+    "workflow_run_id",
+    "workflow",
+    "status",
+    "input",
+    "output",
+    "error",
+    "inline",
+    "graph_hash",
+    "wire",
+    "created_at",
+    "updated_at",
+    "deterministic",
+    "planned_steps",
+)
 _STAMPS = ("running_at", "scheduled_at", "succeeded_at", "failed_at")
 
 
@@ -42,9 +57,15 @@ class Statements:
         return self.t.workflow_runs.insert()
 
     @cached_property
+    def run_record(self) -> list[Any]:
+        """The columns a `WorkflowRun` is built from (not the sweeper markers nor `seq`)."""
+        runs = self.t.workflow_runs
+        return [runs.c[name] for name in RUN_RECORD_COLUMNS]
+
+    @cached_property
     def get_run(self) -> Select[Any]:
         runs = self.t.workflow_runs
-        return select(runs).where(runs.c.workflow_run_id == bindparam("p_run_id"))
+        return select(*self.run_record).where(runs.c.workflow_run_id == bindparam("p_run_id"))
 
     @cached_property
     def run_exists_for_share(self) -> Select[Any]:
@@ -206,7 +227,7 @@ class Statements:
         found: dict[tuple[bool, bool], Select[Any]] = {}
         for by_name in (False, True):
             for by_status in (False, True):
-                query = select(runs)
+                query = select(*self.run_record)
                 if by_name:
                     query = query.where(runs.c.workflow == bindparam("p_workflow"))
                 if by_status:

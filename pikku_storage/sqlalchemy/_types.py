@@ -108,6 +108,11 @@ class LongText(TypeDecorator[str]):
         return Text()
 
 
+def _from_epoch(value: int | None) -> datetime | None:
+    """A stored epoch-milliseconds integer read back (result processors)."""
+    return None if value is None else from_epoch_ms(value)
+
+
 class EpochMs(TypeDecorator[datetime]):
     """An aware UTC datetime stored as `BIGINT` epoch milliseconds on every dialect.
 
@@ -122,6 +127,11 @@ class EpochMs(TypeDecorator[datetime]):
 
     def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
         return None if value is None else from_epoch_ms(int(value))
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.name == "sqlite":  # always an int: one call per value, not the wrapper's
+            return _from_epoch
+        return super().result_processor(dialect, coltype)
 
 
 class Timestamp(TypeDecorator[datetime]):
@@ -150,6 +160,11 @@ class Timestamp(TypeDecorator[datetime]):
         if dialect.name in ("mysql", "mariadb"):
             return value.astimezone(UTC).replace(tzinfo=None)
         return to_epoch_ms(value)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.name == "sqlite":  # an int column with no driver processing of its own
+            return _from_epoch
+        return super().result_processor(dialect, coltype)
 
     def process_result_value(self, value: object, dialect: Dialect) -> datetime | None:
         if value is None:
