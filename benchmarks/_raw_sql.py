@@ -54,6 +54,7 @@ class Statements:
             f" VALUES ({m}, {m}, 'running', {m}, 0, NULL, {m}, {m}, {m}, {m})"
         )
         greatest = "MAX" if mark == "?" else "GREATEST"
+        quote = '"' if mark == "?" else "`"  # `deterministic` is a MySQL keyword
         # The spec 05 markers every step write keeps, as the backend keeps them: the run row
         # first (its `activity_at` raised, `active_steps` moved by the step's old versus new
         # activity), the step's `dispatch_since` from the run's status.
@@ -107,7 +108,7 @@ class Statements:
         )
         self.list_runs = (
             f"SELECT workflow_run_id, workflow, status, input, output, error, inline, graph_hash,"
-            f" wire, created_at, updated_at, deterministic, planned_steps FROM {runs}"
+            f" wire, created_at, updated_at, {quote}deterministic{quote}, planned_steps FROM {runs}"
             f" ORDER BY created_at DESC, seq DESC LIMIT 50"
         )
         self.bump_thread = (
@@ -133,7 +134,7 @@ def _loads(text: str | None) -> Any:
 
 
 def _epoch(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=ms)
+    return EPOCH + timedelta(0, 0, 0, ms)
 
 
 def _aware(when: datetime) -> datetime:

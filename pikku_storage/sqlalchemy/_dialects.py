@@ -58,6 +58,10 @@ class DialectOps:
     # Whether writers take row locks (PostgreSQL, InnoDB); else a write transaction holds
     # the whole database (SQLite `BEGIN IMMEDIATE`), so reads inside it cannot go stale.
     row_locks: bool = False
+    # Whether a failed statement leaves the transaction usable (SQLite, InnoDB; PostgreSQL
+    # aborts the whole transaction), so a unique key can be the check and the error's cause
+    # be read afterwards.
+    statement_rollback: bool = True
     transactional_ddl: bool = True
     cross_process_locks: bool = False
 
@@ -206,6 +210,7 @@ class PostgresOps(DialectOps):
     has_schemas = True
     cross_process_locks = True
     row_locks = True
+    statement_rollback = False
 
     def _insert(self, table: Table) -> Any:
         return postgresql.insert(table)

@@ -57,6 +57,7 @@ __all__ = [
 
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 _RUN_STATUSES: Final = {status.value: status for status in WorkflowStatus}
+_ROLES: Final = {role.value: role for role in MessageRole}
 
 
 def _object(text: str | None) -> JsonObject | None:
@@ -159,7 +160,7 @@ def thread(row: AnyRow) -> Thread:
 def stored_message(row: AnyRow) -> StoredMessage:
     return StoredMessage(
         id=row.id,
-        role=MessageRole(row.role),
+        role=_ROLES[row.role],
         content=decode_content(row.content_text, row.content_parts),
         created_at=row.created_at,
         reasoning_content=row.reasoning_content,

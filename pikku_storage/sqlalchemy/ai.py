@@ -105,6 +105,21 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                 found.update(self._db.execute(conn, query, params).scalars().all())
             return found
 
+        def raise_taken(conn: Connection, first_seq: int, error: Exception) -> None:
+            """The first message of the batch whose id the thread held before this call."""
+            ids = [m.message_id for m in batch.messages]
+            before: set[str] = set()
+            for part in chunks(ids):
+                query = select(messages.c.id).where(
+                    messages.c.thread_id == thread_id,
+                    messages.c.id.in_(part),
+                    messages.c.seq < first_seq,
+                )
+                before.update(conn.execute(query).scalars())
+            for message_id in ids:
+                if message_id in before:
+                    raise ConflictError.message(thread_id, message_id) from error
+
         def body(conn: Connection) -> None:
             if batch.empty:
                 if not self._thread_exists(conn, thread_id):
@@ -124,11 +139,21 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
             first_seq = last - count + 1
             if batch.batch_conflict is not None:
                 raise batch.batch_conflict
+            call_ids = [call.tool_call_id for call in batch.tool_calls]
+            if not call_ids and not batch.external_result_ids and self._db.ops.statement_rollback:
+                # No check follows the message ids': the unique key (thread, id) is the check,
+                # and only a violation reads which id was stored before.
+                try:
+                    self._insert_batch(conn, thread_id, batch, first_seq)
+                except Exception as error:
+                    if is_unique_violation(error):
+                        raise_taken(conn, first_seq, error)
+                    raise
+                return
             taken = stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages])
             for new in batch.messages:
                 if new.message_id in taken:
                     raise ConflictError.message(thread_id, new.message_id)
-            call_ids = [call.tool_call_id for call in batch.tool_calls]
             taken = stored_ids(conn, calls.c.id, call_ids)
             for call_id in call_ids:
                 if call_id in taken:
