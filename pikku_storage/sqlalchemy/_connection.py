@@ -288,16 +288,17 @@ def _resolve(
     result: Any,
     error: BaseException | None,
 ) -> None:
-    def settle() -> None:
-        if future.done():
-            return  # the caller was cancelled; the transaction ran to its end anyway
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
     with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-        loop.call_soon_threadsafe(settle)
+        loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return  # the caller was cancelled; the transaction ran to its end anyway
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class _ThreadRunner:

@@ -304,7 +304,7 @@ class Statements:
     def newest_messages(self) -> Select[Any]:
         m = self.t.ai_messages
         return (
-            select(m)
+            select(*[c for c in m.c if c.name != "thread_id"])
             .where(m.c.thread_id == bindparam("p_thread_id"))
             .order_by(m.c.created_at.desc(), m.c.seq.desc())
             .limit(bindparam("p_limit"))

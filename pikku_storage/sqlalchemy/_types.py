@@ -108,9 +108,22 @@ class LongText(TypeDecorator[str]):
         return Text()
 
 
+_READ_BACK: dict[int, datetime] = {}  # recent stamps (immutable), shared by rows of one write
+_READ_BACK_MAX: Final = 4096
+
+
 def _from_epoch(value: int | None) -> datetime | None:
-    """A stored epoch-milliseconds integer read back (result processors)."""
-    return None if value is None else from_epoch_ms(value)
+    """A stored epoch-milliseconds integer read back (result processors). Rows written by one
+    call share their stamps (`created_at == updated_at`, a message batch), so recent values
+    are kept: a `datetime` is immutable, sharing one aliases nothing."""
+    if value is None:
+        return None
+    found = _READ_BACK.get(value)
+    if found is None:
+        if len(_READ_BACK) >= _READ_BACK_MAX:
+            _READ_BACK.clear()
+        found = _READ_BACK[value] = from_epoch_ms(value)
+    return found
 
 
 class EpochMs(TypeDecorator[datetime]):
