@@ -4,6 +4,11 @@ The statements are what the backend sends for each unit (same tables, columns an
 written here by hand in the fewest round trips: SQLite on the stdlib `sqlite3` module in one
 worker thread (same file, same PRAGMAs as the preset, one hop per transaction), MySQL on
 aiomysql. Channels and deployments have no twin here (their ratio is left blank).
+
+The twins do the contract's work too, as the backend must: every step write keeps the spec 05
+markers (the run's `active_steps`/`activity_at`, the step's `dispatch_since`, the run row
+locked first on MySQL), and reads return values, not text: JSON payloads parsed and timestamps
+as aware datetimes, which psycopg's `fetchall` does by itself in the PostgreSQL twin.
 """
 
 from __future__ import annotations
