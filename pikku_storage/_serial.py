@@ -4,7 +4,7 @@ message content); built on the codec so there is one encoding of each."""
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
@@ -28,11 +28,13 @@ __all__ = [
     "ErrorInput",
     "decode_approval",
     "decode_content",
+    "decode_missing_rpcs",
     "decode_planned_steps",
     "decode_wire",
     "encode_approval",
     "encode_content",
     "encode_error",
+    "encode_missing_rpcs",
     "encode_planned_steps",
     "encode_wire",
 ]
@@ -121,6 +123,21 @@ def decode_wire(text: str | bytes) -> WorkflowRunWire:
         parent_step_id=parent_step,
         pikku_user_id=user,
     )
+
+
+def encode_missing_rpcs(names: Sequence[str] | None) -> str | None:
+    """An agent run's `missing_rpcs` (validated by the interface) as stored: JSON text, or
+    `None` for none."""
+    return None if names is None else encode(list(names), "missing_rpcs")
+
+
+def decode_missing_rpcs(text: str | bytes | None) -> list[str] | None:
+    """The stored `missing_rpcs` back as a list of names (`None` stays `None`)."""
+    if text is None:
+        return None
+    data = decode(text)
+    assert isinstance(data, list)
+    return [str(name) for name in data]
 
 
 EMPTY_PLAN: Final = "[]"

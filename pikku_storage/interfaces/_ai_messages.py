@@ -7,7 +7,7 @@ adds the synthetic tool-result messages, so every backend returns the same shape
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -78,6 +78,31 @@ class MessageBatch:
     @property
     def tool_calls(self) -> list[NewToolCall]:
         return [call for message in self.messages for call in message.tool_calls]
+
+    def check_stored(
+        self,
+        thread_id: str,
+        stored_messages: Container[str],
+        stored_calls: Container[str],
+        answerable: Container[str],
+    ) -> None:
+        """Steps 3 and 4 of docs/services/ai-storage.md against what the thread stores, in
+        batch order: `batch_conflict`, then a stored message id, then a stored tool-call id
+        (`ConflictError`), then a result for a call the thread does not hold
+        (`InvalidValue.unmatched_tool_result`). The one home of that order for backends that
+        check in Python; the Redis script keeps the same order in Lua."""
+        if self.batch_conflict is not None:
+            raise self.batch_conflict
+        for message in self.messages:
+            if message.message_id in stored_messages:
+                raise ConflictError.message(thread_id, message.message_id)
+        for message in self.messages:
+            for call in message.tool_calls:
+                if call.tool_call_id in stored_calls:
+                    raise ConflictError.tool_call(thread_id, call.tool_call_id)
+        for call_id in self.external_result_ids:
+            if call_id not in answerable:
+                raise InvalidValue.unmatched_tool_result(thread_id, call_id)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -18,7 +18,7 @@ from pikku_storage._build import agent_run_score
 from pikku_storage._owners import owner_bounds
 from pikku_storage._serial import EncodedApproval, decode_approval, decode_content
 from pikku_storage.codec import decode
-from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
+from pikku_storage.errors import ConflictError, RunNotFound, ThreadNotFound
 from pikku_storage.interfaces.ai import (
     AgentRunChanges,
     MessageBatch,
@@ -295,17 +295,7 @@ class AIStore:
         thread = self.threads.get(thread_id)
         if thread is None:
             raise ThreadNotFound(thread_id)
-        if batch.batch_conflict is not None:
-            raise batch.batch_conflict
-        for new in batch.messages:
-            if new.message_id in thread.message_ids:
-                raise ConflictError.message(thread_id, new.message_id)
-        for call in batch.tool_calls:
-            if call.tool_call_id in thread.calls:
-                raise ConflictError.tool_call(thread_id, call.tool_call_id)
-        for call_id in batch.external_result_ids:
-            if call_id not in thread.calls:
-                raise InvalidValue.unmatched_tool_result(thread_id, call_id)
+        batch.check_stored(thread_id, thread.message_ids, thread.calls, thread.calls)
         if batch.empty:
             return
         for new in batch.messages:

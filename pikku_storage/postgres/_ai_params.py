@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pikku_storage._owners import owner_bounds
-from pikku_storage.codec import encode
-from pikku_storage.errors import ConflictError, InvalidValue
+from pikku_storage._serial import encode_missing_rpcs
+from pikku_storage.errors import ConflictError
 from pikku_storage.interfaces.ai import AgentRunChanges, MessageBatch, NewAgentRun, NewScore
 from pikku_storage.postgres._connection import Row
 from pikku_storage.records import UNSET
@@ -43,20 +43,9 @@ def batch_checks(thread_id: str, batch: MessageBatch) -> Params:
 
 
 def check_batch(thread_id: str, batch: MessageBatch, found: Row) -> None:
-    """Steps 3 and 4 of docs/services/ai-storage.md against what the thread stores (`SAVE_CHECKS`),
-    batch order."""
-    if batch.batch_conflict is not None:
-        raise batch.batch_conflict
+    """The batch's stored-state checks against the ids `SAVE_CHECKS` found."""
     stored_messages, stored_calls, answerable = (set(ids) for ids in found)
-    for message in batch.messages:
-        if message.message_id in stored_messages:
-            raise ConflictError.message(thread_id, message.message_id)
-    for call in batch.tool_calls:
-        if call.tool_call_id in stored_calls:
-            raise ConflictError.tool_call(thread_id, call.tool_call_id)
-    for call_id in batch.external_result_ids:
-        if call_id not in answerable:
-            raise InvalidValue.unmatched_tool_result(thread_id, call_id)
+    batch.check_stored(thread_id, stored_messages, stored_calls, answerable)
 
 
 def batch_conflict(thread_id: str, batch: MessageBatch, constraint: str | None) -> ConflictError:
@@ -129,9 +118,7 @@ def new_run(run: NewAgentRun) -> Params:
         "status": run.status.value,
         "error_message": run.error_message,
         "suspend_reason": None if run.suspend_reason is None else run.suspend_reason.value,
-        "missing_rpcs": (
-            None if run.missing_rpcs is None else encode(run.missing_rpcs, "missing_rpcs")
-        ),
+        "missing_rpcs": encode_missing_rpcs(run.missing_rpcs),
         "input_tokens": run.usage.input_tokens,
         "output_tokens": run.usage.output_tokens,
         "model": run.usage.model,
@@ -159,11 +146,7 @@ def run_changes(run_id: str, changes: AgentRunChanges, now: datetime) -> Params:
             None if suspend_reason is UNSET or suspend_reason is None else suspend_reason.value
         ),
         "set_missing_rpcs": missing_rpcs is not UNSET,
-        "missing_rpcs": (
-            None
-            if missing_rpcs is UNSET or missing_rpcs is None
-            else encode(missing_rpcs, "missing_rpcs")
-        ),
+        "missing_rpcs": None if missing_rpcs is UNSET else encode_missing_rpcs(missing_rpcs),
         "set_usage": usage is not UNSET,
         "input_tokens": None if usage is UNSET else usage.input_tokens,
         "output_tokens": None if usage is UNSET else usage.output_tokens,

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Final, cast
 
 from pikku_storage._owners import owner_bounds, resource_in_owners
+from pikku_storage._serial import encode_missing_rpcs
 from pikku_storage.clock import Clock, to_epoch_ms
 from pikku_storage.codec import JsonObject, decode, encode
 from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
@@ -355,8 +356,9 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
             fields["error_message"] = run.error_message
         if run.suspend_reason is not None:
             fields["suspend_reason"] = run.suspend_reason.value
-        if run.missing_rpcs is not None:
-            fields["missing_rpcs"] = encode(run.missing_rpcs, "missing_rpcs")
+        rpcs = encode_missing_rpcs(run.missing_rpcs)
+        if rpcs is not None:
+            fields["missing_rpcs"] = rpcs
         while True:
             found = await self._redis.hget(k.thread(run.thread_id), "resource_id")
             if found is None:
@@ -405,17 +407,16 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
         dels: list[str] = []
         if changes.status is not UNSET:
             sets += ["status", changes.status.value]
+        rpcs = changes.missing_rpcs
         for name, value in (
             ("error_message", changes.error_message),
             ("suspend_reason", changes.suspend_reason),
-            ("missing_rpcs", changes.missing_rpcs),
+            ("missing_rpcs", UNSET if rpcs is UNSET else encode_missing_rpcs(rpcs)),
         ):
             if value is UNSET:
                 continue
             if value is None:
                 dels.append(name)
-            elif isinstance(value, list):
-                sets += [name, encode(value, name)]
             else:
                 sets += [name, str(value)]
         if changes.usage is not UNSET:

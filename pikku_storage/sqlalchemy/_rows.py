@@ -9,6 +9,7 @@ from sqlalchemy import Row
 from pikku_storage._serial import (
     decode_approval,
     decode_content,
+    decode_missing_rpcs,
     decode_planned_steps,
     decode_wire,
 )
@@ -185,8 +186,6 @@ def approval(row: AnyRow) -> PendingApproval:
 
 
 def agent_run(row: AnyRow, pending: list[PendingApproval]) -> AgentRun:
-    missing = decode_optional(row.missing_rpcs)
-    assert missing is None or isinstance(missing, list)
     return AgentRun(
         run_id=row.run_id,
         agent_name=row.agent_name,
@@ -195,7 +194,7 @@ def agent_run(row: AnyRow, pending: list[PendingApproval]) -> AgentRun:
         status=AgentRunStatus(row.status),
         error_message=row.error_message,
         suspend_reason=None if row.suspend_reason is None else SuspendReason(row.suspend_reason),
-        missing_rpcs=None if missing is None else [str(item) for item in missing],
+        missing_rpcs=decode_missing_rpcs(row.missing_rpcs),
         pending_approvals=pending,
         usage=Usage(
             input_tokens=int(row.usage_input_tokens),
