@@ -134,7 +134,8 @@ class Statements:
         )
 
 
-_SCAN: Final = json.JSONDecoder().scan_once  # the C scanner: no per-call setup
+# The C scanner, as the codec reads (no per-call setup); typeshed does not declare it.
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _loads(text: str | None) -> Any:
