@@ -105,6 +105,8 @@ def encode_wire(wire: object) -> str:
 
 def decode_wire(text: str | bytes) -> WorkflowRunWire:
     """Rebuild a wire from its stored JSON; keys an older store never wrote read `None`."""
+    if text == UNKNOWN_WIRE:  # the stored `wire=None` (most runs): nothing to parse
+        return WorkflowRunWire(type="unknown")
     data = decode(text)
     assert isinstance(data, dict)
     wire_type, wire_id, parent = data["type"], data.get("id"), data.get("parent_run_id")
@@ -166,7 +168,7 @@ def encode_planned_steps(steps: object) -> str:
 
 def decode_planned_steps(text: str | bytes | None) -> list[PlannedStep]:
     """Rebuild the plan from its stored JSON; `None` (an older row) reads `[]`."""
-    if text is None:
+    if text is None or text == EMPTY_PLAN:
         return []
     data = decode(text)
     assert isinstance(data, list)

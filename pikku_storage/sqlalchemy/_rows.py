@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from sqlalchemy import Row
 
@@ -57,6 +57,8 @@ __all__ = [
 
 
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
+_RUN_STATUSES: Final = {status.value: status for status in WorkflowStatus}
+_ROLES: Final = {role.value: role for role in MessageRole}
 
 
 def _object(text: str | None) -> JsonObject | None:
@@ -75,7 +77,7 @@ def workflow_run(row: AnyRow) -> WorkflowRun:
     return WorkflowRun(
         id=str(row.workflow_run_id),
         workflow=row.workflow,
-        status=WorkflowStatus(row.status),
+        status=_RUN_STATUSES[row.status],
         input=decode_optional(row.input),
         output=decode_optional(row.output),
         error=_object(row.error),
@@ -159,7 +161,7 @@ def thread(row: AnyRow) -> Thread:
 def stored_message(row: AnyRow) -> StoredMessage:
     return StoredMessage(
         id=row.id,
-        role=MessageRole(row.role),
+        role=_ROLES[row.role],
         content=decode_content(row.content_text, row.content_parts),
         created_at=row.created_at,
         reasoning_content=row.reasoning_content,

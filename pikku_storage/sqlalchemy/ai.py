@@ -106,6 +106,18 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                 found.update(self._db.execute(conn, query, params).scalars().all())
             return found
 
+        def stored_before(conn: Connection, first_seq: int) -> set[str]:
+            """The batch's message ids the thread held before this call."""
+            found: set[str] = set()
+            for part in chunks([m.message_id for m in batch.messages]):
+                query = select(messages.c.id).where(
+                    messages.c.thread_id == thread_id,
+                    messages.c.id.in_(part),
+                    messages.c.seq < first_seq,
+                )
+                found.update(conn.execute(query).scalars())
+            return found
+
         def body(conn: Connection) -> None:
             if batch.empty:
                 if not self._thread_exists(conn, thread_id):
@@ -125,6 +137,17 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
             first_seq = last - count + 1
             if batch.batch_conflict is not None:
                 raise batch.batch_conflict  # before any query, as check_stored would
+            plain = not batch.tool_calls and not batch.external_result_ids
+            if plain and self._db.ops.statement_rollback:
+                # No check follows the message ids': the unique key (thread, id) is the check,
+                # and only a violation reads which ids were stored before.
+                try:
+                    self._insert_batch(conn, thread_id, batch, first_seq)
+                except Exception as error:
+                    if is_unique_violation(error):
+                        batch.check_stored(thread_id, stored_before(conn, first_seq), (), ())
+                    raise
+                return
             batch.check_stored(
                 thread_id,
                 stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages]),
