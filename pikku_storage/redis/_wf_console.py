@@ -57,6 +57,29 @@ class RedisWorkflowRunService(RedisWorkflowBase, WorkflowRunService):
         )
 
     @translated
+    async def _count_runs(self, workflow_name: str | None) -> dict[WorkflowStatus, int]:
+        """`ZCARD` of each status's index keys (by workflow: the workflow+status ones), summed
+        per status. Standalone: all in one `MULTI`/`EXEC`, so the counts are one snapshot; on a
+        cluster the keys are one per bucket and slot, so one pipeline (per node a batch), each
+        bucket's counts exact at its own instant."""
+        k = self._keys
+        keys = {
+            s: [
+                k.by_status(s.value, b)
+                if workflow_name is None
+                else k.by_workflow_status(s.value, workflow_name, b)
+                for b in k.all_buckets()
+            ]
+            for s in WorkflowStatus
+        }
+        async with self._redis.pipeline(transaction=not k.cluster) as pipe:
+            for group in keys.values():
+                for key in group:
+                    pipe.zcard(key)
+            replies = iter(await pipe.execute())
+        return {s: sum(int(next(replies)) for _ in group) for s, group in keys.items()}
+
+    @translated
     async def _get_run_steps(self, run_id: str) -> list[RunStep]:
         k = self._keys
         reader = rows.Reader(
