@@ -59,25 +59,28 @@ class RedisWorkflowRunService(RedisWorkflowBase, WorkflowRunService):
     @translated
     async def _count_runs(self, workflow_name: str | None) -> dict[WorkflowStatus, int]:
         """`ZCARD` of each status's index keys (by workflow: the workflow+status ones), summed
-        per status. Standalone: all in one `MULTI`/`EXEC`, so the counts are one snapshot; on a
-        cluster the keys are one per bucket and slot, so one pipeline (per node a batch), each
-        bucket's counts exact at its own instant."""
+        per status, all in one `MULTI`/`EXEC` so the counts are one snapshot. On a cluster each
+        bucket's keys are counted by one script (atomic in its slot; a run never leaves its
+        bucket, so every run is counted once), the buckets in one pipeline."""
         k = self._keys
-        keys = {
-            s: [
-                k.by_status(s.value, b)
-                if workflow_name is None
-                else k.by_workflow_status(s.value, workflow_name, b)
-                for b in k.all_buckets()
-            ]
-            for s in WorkflowStatus
-        }
-        async with self._redis.pipeline(transaction=not k.cluster) as pipe:
-            for group in keys.values():
-                for key in group:
-                    pipe.zcard(key)
-            replies = iter(await pipe.execute())
-        return {s: sum(int(next(replies)) for _ in group) for s, group in keys.items()}
+
+        def index(status: WorkflowStatus, b: int) -> str:
+            if workflow_name is None:
+                return k.by_status(status.value, b)
+            return k.by_workflow_status(status.value, workflow_name, b)
+
+        statuses = list(WorkflowStatus)
+        if k.cluster:
+            replies = await self._scripts.many(
+                [("wf_count_runs", [index(s, b) for s in statuses], []) for b in k.all_buckets()]
+            )
+            per_bucket = [cast("list[int]", reply) for reply in replies]
+            return {s: sum(int(counts[i]) for counts in per_bucket) for i, s in enumerate(statuses)}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for s in statuses:
+                pipe.zcard(index(s, 0))
+            counted = cast("list[int]", await pipe.execute())
+        return {s: int(n) for s, n in zip(statuses, counted, strict=True)}
 
     @translated
     async def _get_run_steps(self, run_id: str) -> list[RunStep]:
