@@ -43,6 +43,7 @@ class RedisAIBase(RedisBase, Service):
         self._keys = AIKeys(self._prefix, self._buckets)
         self._deleter = ThreadDeleter(self._keys)
         self._run_threads: dict[str, str] = {}
+        self._contexts: dict[str, tuple[str, tuple[str, ...]]] = {}  # save_messages' guesses
 
     @translated
     async def _get_thread(self, thread_id: str) -> Thread | None:
@@ -70,6 +71,7 @@ class RedisAIBase(RedisBase, Service):
 
     @translated
     async def _delete_thread(self, thread_id: str) -> bool:
+        self._contexts.pop(thread_id, None)
         return await self._deleter.delete(self._redis, self._scripts, thread_id)
 
     async def _threads_by_members(self, members: Sequence[object]) -> list[Thread]:

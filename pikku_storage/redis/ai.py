@@ -49,6 +49,7 @@ from pikku_storage.redis._keys import thread_member_id
 __all__ = ["RedisAIRunStateService", "RedisAIStorageService", "RedisAgentRunService"]
 
 _RETRY: Final = -1
+_CONTEXT_CACHE: Final = 10_000  # thread id -> (resource id, agents) kept per service (a guess)
 
 
 def _length_prefixed(ids: Sequence[str]) -> str:
@@ -152,19 +153,18 @@ class RedisAIStorageService(RedisAIBase, AIStorageService):
     @translated
     async def _save_messages(self, thread_id: str, batch: MessageBatch) -> None:
         k = self._keys
+        # a remembered context is a guess the script checks (resource, agents): a stale one
+        # answers -2 and is read again, a deleted thread -1; so the usual call is one script
+        usual = batch.batch_conflict is None and not batch.empty
+        context = self._contexts.get(thread_id) if usual else None
         while True:
-            context = rows.Reader(
-                await self._scripts("ai_thread_context", [k.thread(thread_id), k.agents(thread_id)])
-            )
-            if not context:
-                raise ThreadNotFound(thread_id)
-            if batch.batch_conflict is not None:
-                raise batch.batch_conflict
-            if batch.empty:
-                return
-            resource_id = context.take()
-            context.take()  # rev: agents are compared member by member instead
-            agents = context.rest()
+            if context is None:
+                context = await self._thread_context(thread_id)
+                if batch.batch_conflict is not None:
+                    raise batch.batch_conflict
+                if batch.empty:
+                    return
+            resource_id, agents = context
             b = k.bucket(thread_id)
             keys = [
                 k.thread(thread_id),
@@ -200,6 +200,7 @@ class RedisAIStorageService(RedisAIBase, AIStorageService):
             if outcome == 1:
                 return
             if outcome == -1:
+                self._contexts.pop(thread_id, None)
                 raise ThreadNotFound(thread_id)
             if outcome == 2:
                 raise ConflictError.message(thread_id, reply.take())
@@ -207,7 +208,26 @@ class RedisAIStorageService(RedisAIBase, AIStorageService):
                 raise ConflictError.tool_call(thread_id, reply.take())
             if outcome == 4:
                 raise InvalidValue.unmatched_tool_result(thread_id, reply.take())
-            # -2: the thread was re-created or gained an agent since the context read
+            # -2: the thread was re-created or gained an agent since the context was read
+            self._contexts.pop(thread_id, None)
+            context = None
+
+    async def _thread_context(self, thread_id: str) -> tuple[str, tuple[str, ...]]:
+        """The thread's resource id and agent names, read now and remembered; `ThreadNotFound`."""
+        k = self._keys
+        reader = rows.Reader(
+            await self._scripts("ai_thread_context", [k.thread(thread_id), k.agents(thread_id)])
+        )
+        if not reader:
+            self._contexts.pop(thread_id, None)
+            raise ThreadNotFound(thread_id)
+        resource_id = reader.take()
+        reader.take()  # rev: agents are compared member by member instead
+        context = resource_id, tuple(reader.rest())
+        if len(self._contexts) >= _CONTEXT_CACHE:
+            self._contexts.clear()
+        self._contexts[thread_id] = context
+        return context
 
     @translated
     async def _get_working_memory(self, id: str, scope: WorkingMemoryScope) -> JsonObject | None:

@@ -1,0 +1,82 @@
+"""Round trips of the Redis hot paths, white-box: what a call sends, and that what a service
+remembers between calls (a thread's resource and agents) never outlives a change made by
+another process.
+
+Spec: 02 §2 (save_messages moves the thread in every index it is listed in), 00 §7 (every call
+atomic and linearizable: a remembered guess is re-checked inside the script).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pikku_storage import ManualClock, Message, MessageRole, Storage
+from pikku_testing._types import StorageFactory
+from tests.redis._redis_support import CommandSpy, client_of
+
+BACKENDS = pytest.mark.pikku_backends("redis", "fakeredis")
+
+
+def _turn(n: int) -> list[Message]:
+    return [
+        Message(id=f"u{n}", role=MessageRole.USER, content=f"question {n}"),
+        Message(id=f"a{n}", role=MessageRole.ASSISTANT, content=f"answer {n}"),
+    ]
+
+
+@BACKENDS
+async def test_save_messages_on_a_known_thread_sends_one_script(pikku_storage: Storage) -> None:
+    """The thread's context is read once; later saves are one EVALSHA each."""
+    ai = pikku_storage.ai_storage
+    thread = await ai.create_thread("res-1")
+    await ai.save_messages(thread.id, _turn(0))
+    spy = CommandSpy(client_of(pikku_storage))
+    with spy.recording():
+        await ai.save_messages(thread.id, _turn(1))
+    assert spy.names == ["EVALSHA:ai_save_messages"]
+    assert [m.id for m in await ai.get_messages(thread.id)] == ["u0", "a0", "u1", "a1"]
+
+
+@BACKENDS
+async def test_save_messages_indexes_a_thread_recreated_elsewhere_under_its_new_resource(
+    pikku_storage: Storage, pikku_storage_factory: StorageFactory
+) -> None:
+    """02 §2: the thread moves in the indexes of its current resource, not the remembered one."""
+    ai = pikku_storage.ai_storage
+    await ai.create_thread("res-old", thread_id="t-1")
+    await ai.save_messages("t-1", _turn(0))  # remembers res-old
+    other = await pikku_storage_factory()
+    await other.ai_storage.delete_thread("t-1")
+    await other.ai_storage.create_thread("res-new", thread_id="t-1")
+
+    await ai.save_messages("t-1", _turn(1))
+
+    assert [t.id for t in await ai.get_threads("res-new")] == ["t-1"]
+    assert await ai.get_threads("res-old") == []
+    assert [m.id for m in await ai.get_messages("t-1")] == ["u1", "a1"]
+
+
+@BACKENDS
+async def test_save_messages_moves_the_thread_in_an_agent_index_added_elsewhere(
+    pikku_storage: Storage, pikku_storage_factory: StorageFactory, pikku_clock: ManualClock
+) -> None:
+    """02 §2: an agent run created by another process since the last save is an index the
+    next save moves the thread in."""
+    ai = pikku_storage.ai_storage
+    await ai.create_thread("res-1", thread_id="t-1")
+    await ai.create_thread("res-1", thread_id="t-2")
+    await ai.save_messages("t-1", _turn(0))  # both remembered with no agents
+    await ai.save_messages("t-2", _turn(1))
+    other = await pikku_storage_factory()
+    for thread_id in ("t-1", "t-2"):
+        await other.ai_run_state.create_run(
+            agent_name="helper", thread_id=thread_id, resource_id="res-1"
+        )
+    listed = await pikku_storage.agent_runs.list_threads(agent_name="helper")
+    assert [t.id for t in listed] == ["t-2", "t-1"]
+
+    pikku_clock.advance(5)
+    await ai.save_messages("t-1", _turn(2))
+
+    listed = await pikku_storage.agent_runs.list_threads(agent_name="helper")
+    assert [t.id for t in listed] == ["t-1", "t-2"]
