@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from pikku_storage import _build
 from pikku_storage._serial import (
@@ -43,6 +43,7 @@ from pikku_storage.records import (
     UndispatchedStep,
     Usage,
     WorkflowRun,
+    WorkflowStatus,
     WorkflowVersion,
     WorkflowVersionStatus,
 )
@@ -221,6 +222,7 @@ def workflow_run(run_id: str, values: Sequence[object]) -> WorkflowRun:
 
 
 _RUN_WIDTH: Final = 13
+_STATUS: Final = WorkflowStatus._value2member_map_
 
 
 def workflow_runs(reply: object) -> list[WorkflowRun]:
@@ -229,30 +231,37 @@ def workflow_runs(reply: object) -> list[WorkflowRun]:
     return _runs(joined.split("\0") if joined else [])
 
 
-def _runs(items: Sequence[str]) -> list[WorkflowRun]:
-    columns: list[_build.RunColumns] = []
-    for i in range(0, len(items), _RUN_WIDTH):
-        run_id, workflow, status, input_, output, error, inline, graph_hash, wire = items[i : i + 9]
-        columns.append(
-            (
-                run_id,
-                workflow,
-                status,
-                input_ or None,
-                output or None,
-                error or None,
-                inline == "1",
-                graph_hash or None,
-                wire,
-                ms(items[i + 9]),
-                ms(items[i + 10]),
+def _runs(items: list[str]) -> list[WorkflowRun]:
+    """Runs from `RUN_WIDTH` fields each: the page's input, output and error texts parsed as
+    one JSON array (absent ones as `null`), each distinct wire text once (`_build.wire`)."""
+    width = _RUN_WIDTH
+    texts = [t or "null" for t in items[3::width] + items[4::width] + items[5::width]]
+    values = cast("list[JsonValue]", decode(f"[{','.join(texts)}]")) if texts else []
+    count = len(texts) // 3
+    status_of, wire, stamp = _STATUS, _build.wire, ms
+    runs = []
+    for n, i in enumerate(range(0, len(items), width)):
+        error = values[n + 2 * count]
+        assert error is None or isinstance(error, dict)
+        planned = items[i + 12]
+        runs.append(
+            WorkflowRun(
+                id=items[i],
+                workflow=items[i + 1],
+                status=status_of[items[i + 2]],  # type: ignore[arg-type]  # a WorkflowStatus
+                input=values[n],
+                output=values[n + count],
+                error=error,
+                inline=items[i + 6] == "1",
+                graph_hash=items[i + 7] or None,
+                wire=wire(items[i + 8]),
+                created_at=stamp(items[i + 9]),
+                updated_at=stamp(items[i + 10]),
+                # 05 §3.1 fields; a run written by layout 1 has neither (False, [])
+                deterministic=items[i + 11] == "1",
+                planned_steps=[] if planned in ("[]", "") else decode_planned_steps(planned),
             )
         )
-    runs = _build.workflow_runs(columns)
-    for run, i in zip(runs, range(0, len(items), _RUN_WIDTH), strict=True):
-        # 05 §3.1 fields; a run written by layout 1 has neither (False, [])
-        run.deterministic = items[i + 11] == "1"
-        run.planned_steps = decode_planned_steps(items[i + 12] or None)
     return runs
 
 
@@ -424,56 +433,83 @@ def resolved_approval(run_id: str, entry: str) -> ResolvedApproval:
 
 
 _ROLE: Final = MessageRole._value2member_map_
+_ONE: Final = frozenset((1, b"1", "1"))
 
 
 def stored_messages(reply: object) -> list[StoredMessage]:
     """The messages of an `ai_get_messages` reply, their blobs parsed in one call.
 
     Per message: its blob (id, role, text, parts, created_at, tool_calls, and `reasoning` and
-    `interrupted` when set), then a counted flat list of its answered calls' ids, results and
-    undelivered flags.
+    `interrupted` when set), then the count of a flat list of its answered calls' ids, results
+    and undelivered flags, then that list. The blobs are the codec's own text, so the page is
+    joined into one JSON array and parsed once; a message without answered calls costs no
+    per-item decoding at all.
     """
-    items = [text(item) for item in cast("list[object]", reply)]
-    blobs: list[str | None] = []
-    answered: list[dict[str, tuple[str, bool]]] = []
+    items = cast("list[bytes | str | int]", reply)
+    blobs: list[bytes | str] = []
+    answered: list[dict[str, tuple[str, bool]] | None] = []
     i, end = 0, len(items)
     while i < end:
-        blobs.append(items[i])
+        blobs.append(cast("bytes | str", items[i]))
         n = int(items[i + 1])
         answered.append(
-            {items[j]: (items[j + 1], items[j + 2] == "1") for j in range(i + 2, i + 2 + n, 3)}
+            {
+                text(items[j]): (text(items[j + 1]), items[j + 2] in _ONE)
+                for j in range(i + 2, i + 2 + n, 3)
+            }
+            if n
+            else None
         )
         i += 2 + n
+    if not blobs:
+        return []
+    first = blobs[0]
+    joined = (
+        b",".join(cast("list[bytes]", blobs)).decode()
+        if isinstance(first, bytes)
+        else ",".join(cast("list[str]", blobs))
+    )
+    # the codec's objects, read by the keys `_message_blob` wrote (a driver-boundary cast)
+    page = cast("list[dict[str, Any]]", decode(f"[{joined}]"))
+    stamps = _msg_stamps
     messages = []
-    for data, results in zip(_build.decode_page(blobs), answered, strict=True):
-        assert isinstance(data, dict)
-        parts, created, calls = data.get("parts"), data["created_at"], data.get("tool_calls")
-        assert isinstance(created, int)
-        assert calls is None or isinstance(calls, list)
+    for data, results in zip(page, answered, strict=True):
+        content = data.get("text")
+        if content is None:
+            content = decode_content(None, data.get("parts"))
+        created = data["created_at"]
+        stamp = stamps.get(created)
+        if stamp is None:
+            if len(stamps) >= _MS_CACHE:
+                stamps.clear()
+            stamp = stamps[created] = from_epoch_ms(created)
+        calls = data.get("tool_calls")
         messages.append(
             StoredMessage(
-                id=cast(str, data["id"]),
-                role=cast(MessageRole, _ROLE[cast(str, data["role"])]),
-                content=decode_content(
-                    cast("str | None", data.get("text")), cast("str | None", parts)
-                ),
-                created_at=from_epoch_ms(created),
+                id=data["id"],
+                role=_ROLE[data["role"]],  # type: ignore[arg-type]  # a MessageRole member
+                content=content,
+                created_at=stamp,
                 tool_calls=[_stored_call(call, results) for call in calls] if calls else [],
-                reasoning_content=cast("str | None", data.get("reasoning")),
+                reasoning_content=data.get("reasoning"),
                 interrupted=data.get("interrupted") is True,
             )
         )
     return messages
 
 
-def _stored_call(call: JsonValue, results: Mapping[str, tuple[str, bool]]) -> StoredToolCall:
-    assert isinstance(call, dict)
-    call_id = cast(str, call["id"])
-    found = results.get(call_id)
+_msg_stamps: dict[int, datetime] = {}  # epoch ms -> datetime, as `ms` keeps them by text
+
+
+def _stored_call(
+    call: dict[str, Any], results: Mapping[str, tuple[str, bool]] | None
+) -> StoredToolCall:
+    call_id: str = call["id"]
+    found = None if results is None else results.get(call_id)
     return StoredToolCall(
         id=call_id,
-        name=cast(str, call["name"]),
-        args=cast("JsonObject", decode(cast(str, call["args"]))),
+        name=call["name"],
+        args=cast("JsonObject", decode(call["args"])),
         result=None if found is None else found[0],
         undelivered=False if found is None else found[1],
     )
