@@ -14,8 +14,9 @@ from typing import Final, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis import Redis as SyncRedis
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster as SyncRedisCluster
@@ -79,6 +80,44 @@ async def _refuse_cluster_node(client: Redis) -> None:
             "MOVED/CROSSSLOT replies. Use a redis+cluster:// URL (or a RedisCluster client) "
             "for a Redis Cluster"
         )
+
+
+class _Pool(BlockingConnectionPool):
+    """A `BlockingConnectionPool` whose uncontended checkout and return skip its condition and
+    timer (~10 µs a command, a tenth of a small read on loopback).
+
+    A task takes a free connection (or makes a new one under `max_connections`) directly when
+    nobody is queued; otherwise it queues as the base class does, and a return wakes the
+    queue. The check and the take run with no `await` between them, so they are atomic under
+    asyncio; a returned connection is back in the free list before the queue is woken.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # redis-py's own options
+        self._queued = 0
+
+    async def get_connection(self, *args: object, **kwargs: object) -> AbstractConnection:
+        # redis-py before 5.3 passes the command name and options; they are unused
+        if self._queued or not self.can_get_connection():
+            self._queued += 1
+            try:
+                queued: AbstractConnection = await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                return queued
+            finally:
+                self._queued -= 1
+        connection: AbstractConnection = self.get_available_connection()  # type: ignore[no-untyped-call]  # as above
+        try:
+            await self.ensure_connection(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def release(self, connection: AbstractConnection) -> None:
+        await ConnectionPool.release(self, connection)
+        if self._queued:
+            async with self._condition:
+                self._condition.notify()
 
 
 class RedisConnection:
@@ -178,7 +217,7 @@ class RedisConnection:
                 cluster = RedisCluster.from_url(self._url, **self._options)
                 self._client = cast(Redis, cluster)  # see __init__
             else:
-                pool = BlockingConnectionPool.from_url(self._url, **self._options)
+                pool = _Pool.from_url(self._url, **self._options)
                 self._client = Redis.from_pool(pool)
         return self._client
 

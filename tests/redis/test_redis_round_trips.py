@@ -8,9 +8,11 @@ atomic and linearizable: a remembered guess is re-checked inside the script).
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from pikku_storage import ManualClock, Message, MessageRole, Storage
+from pikku_storage import Channel, ManualClock, Message, MessageRole, Storage
 from pikku_testing._types import StorageFactory
 from tests.redis._redis_support import CommandSpy, client_of
 
@@ -80,3 +82,21 @@ async def test_save_messages_moves_the_thread_in_an_agent_index_added_elsewhere(
 
     listed = await pikku_storage.agent_runs.list_threads(agent_name="helper")
     assert [t.id for t in listed] == ["t-1", "t-2"]
+
+
+@pytest.mark.pikku_backends("redis")
+async def test_calls_beyond_max_connections_wait_for_a_free_connection(
+    pikku_storage_factory: StorageFactory,
+) -> None:
+    """A pool of one connection serves 50 concurrent calls: each waits its turn, none fails
+    (the queued path of the pool, and the return that wakes it)."""
+    storage = await pikku_storage_factory(max_connections=1)
+    await storage.channels.add_channel(
+        Channel(channel_id="ch-0", channel_name="c", opening_data=None)
+    )
+    hub = storage.eventhub
+    found = await asyncio.gather(
+        *(hub.subscribe(f"topic-{i % 5}", f"ch-{i % 2}") for i in range(50))
+    )
+    assert found == [i % 2 == 0 for i in range(50)]  # ch-1 does not exist
+    assert await hub.get_channel_ids_for_topic("topic-0") == ["ch-0"]
