@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final, TypeAlias, cast
 
 from pikku_storage import _build
 from pikku_storage._serial import (
@@ -43,6 +43,7 @@ from pikku_storage.records import (
     UndispatchedStep,
     Usage,
     WorkflowRun,
+    WorkflowRunWire,
     WorkflowStatus,
     WorkflowVersion,
     WorkflowVersionStatus,
@@ -233,17 +234,19 @@ def workflow_runs(reply: object) -> list[WorkflowRun]:
 
 def _runs(items: list[str]) -> list[WorkflowRun]:
     """Runs from `RUN_WIDTH` fields each: the page's input, output and error texts parsed as
-    one JSON array (absent ones as `null`), each distinct wire text once (`_build.wire`)."""
+    one JSON array (absent ones as `null`), each distinct wire text parsed once (`_build.wire`)
+    and stamps read through `ms`'s cache, looked up here without a call per field."""
     width = _RUN_WIDTH
     texts = [t or "null" for t in items[3::width] + items[4::width] + items[5::width]]
     values = cast("list[JsonValue]", decode(f"[{','.join(texts)}]")) if texts else []
     count = len(texts) // 3
-    status_of, wire, stamp = _STATUS, _build.wire, ms
+    status_of, stamps, wires = _STATUS, _stamps, _wires
     runs = []
     for n, i in enumerate(range(0, len(items), width)):
         error = values[n + 2 * count]
         assert error is None or isinstance(error, dict)
-        planned = items[i + 12]
+        w, created, updated, planned = items[i + 8], items[i + 9], items[i + 10], items[i + 12]
+        f = wires.get(w) or _wire_fields(w)
         runs.append(
             WorkflowRun(
                 id=items[i],
@@ -254,15 +257,38 @@ def _runs(items: list[str]) -> list[WorkflowRun]:
                 error=error,
                 inline=items[i + 6] == "1",
                 graph_hash=items[i + 7] or None,
-                wire=wire(items[i + 8]),
-                created_at=stamp(items[i + 9]),
-                updated_at=stamp(items[i + 10]),
+                wire=WorkflowRunWire(
+                    type=f[0], id=f[1], parent_run_id=f[2], parent_step_id=f[3], pikku_user_id=f[4]
+                ),
+                created_at=stamps.get(created) or ms(created),
+                updated_at=stamps.get(updated) or ms(updated),
                 # 05 §3.1 fields; a run written by layout 1 has neither (False, [])
                 deterministic=items[i + 11] == "1",
                 planned_steps=[] if planned in ("[]", "") else decode_planned_steps(planned),
             )
         )
     return runs
+
+
+_WireFields: TypeAlias = tuple[str, str | None, str | None, str | None, str | None]
+_WIRE_CACHE: Final = 256  # distinct wire texts kept (most runs share one)
+_wires: dict[str, _WireFields] = {}
+
+
+def _wire_fields(text: str) -> _WireFields:
+    """The fields of a stored wire, parsed by `_build.wire` once per distinct text."""
+    parsed = _build.wire(text)
+    fields = (
+        parsed.type,
+        parsed.id,
+        parsed.parent_run_id,
+        parsed.parent_step_id,
+        parsed.pikku_user_id,
+    )
+    if len(_wires) >= _WIRE_CACHE:
+        _wires.clear()
+    _wires[text] = fields
+    return fields
 
 
 def _step_common(f: Mapping[str, str]) -> dict[str, object]:
@@ -446,23 +472,28 @@ def stored_messages(reply: object) -> list[StoredMessage]:
     per-item decoding at all.
     """
     items = cast("list[bytes | str | int]", reply)
-    blobs: list[bytes | str] = []
-    answered: list[dict[str, tuple[str, bool]] | None] = []
-    i, end = 0, len(items)
-    while i < end:
-        blobs.append(cast("bytes | str", items[i]))
-        n = int(items[i + 1])
-        answered.append(
-            {
-                text(items[j]): (text(items[j + 1]), items[j + 2] in _ONE)
-                for j in range(i + 2, i + 2 + n, 3)
-            }
-            if n
-            else None
-        )
-        i += 2 + n
-    if not blobs:
+    if not items:
         return []
+    blobs: list[bytes | str]
+    answered: list[dict[str, tuple[str, bool]] | None]
+    if not any(items[1::2]):  # no message has an answered call: blob, 0, blob, 0, ...
+        blobs = cast("list[bytes | str]", items[0::2])
+        answered = [None] * len(blobs)
+    else:
+        blobs, answered = [], []
+        i, end = 0, len(items)
+        while i < end:
+            blobs.append(cast("bytes | str", items[i]))
+            n = int(items[i + 1])
+            answered.append(
+                {
+                    text(items[j]): (text(items[j + 1]), items[j + 2] in _ONE)
+                    for j in range(i + 2, i + 2 + n, 3)
+                }
+                if n
+                else None
+            )
+            i += 2 + n
     first = blobs[0]
     joined = (
         b",".join(cast("list[bytes]", blobs)).decode()
