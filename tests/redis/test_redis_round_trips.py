@@ -11,8 +11,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis.asyncio.connection import Connection
+from redis.exceptions import DataError
+from redis.typing import EncodableT
 
 from pikku_storage import Channel, ManualClock, Message, MessageRole, Storage
+from pikku_storage.redis._connection import _Pool
 from pikku_testing._types import StorageFactory
 from tests.redis._redis_support import CommandSpy, client_of
 
@@ -100,3 +104,29 @@ async def test_calls_beyond_max_connections_wait_for_a_free_connection(
     )
     assert found == [i % 2 == 0 for i in range(50)]  # ch-1 does not exist
     assert await hub.get_channel_ids_for_topic("topic-0") == ["ch-0"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("EVALSHA", "0" * 40, 2, "p:wf:{r}:run", "p:x", "ünïcode", 2**70, -5, 0, "", b"a\x00b"),
+        ("CONFIG GET", "maxmemory"),
+        (b"CLIENT SETNAME", "n"),
+        ("SET", "k", 1.5, 1e16, "v" * 100_000),
+    ],
+    ids=["script", "two-word-name", "two-word-bytes", "large"],
+)
+def test_commands_are_packed_to_the_same_bytes_as_redis_py_packs_them(
+    args: tuple[EncodableT, ...],
+) -> None:
+    """The C packer of the pool's connections sends what redis-py's own packer sends."""
+    ours = _Pool().connection_class()
+    assert type(ours) is not Connection
+    assert b"".join(ours.pack_command(*args)) == b"".join(Connection().pack_command(*args))
+
+
+def test_a_value_redis_py_refuses_is_refused_by_the_c_packer_too() -> None:
+    ours = _Pool().connection_class()
+    for bad in (None, True, object()):
+        with pytest.raises(DataError):
+            ours.pack_command("SET", "k", bad)  # type: ignore[arg-type]  # the refused value
