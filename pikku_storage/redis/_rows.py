@@ -236,34 +236,62 @@ def _runs(items: list[str]) -> list[WorkflowRun]:
     """Runs from `RUN_WIDTH` fields each: the page's input, output and error texts parsed as
     one JSON array (absent ones as `null`), each distinct wire text parsed once (`_build.wire`)
     and stamps read through `ms`'s cache, looked up here without a call per field."""
-    width = _RUN_WIDTH
-    texts = [t or "null" for t in items[3::width] + items[4::width] + items[5::width]]
+    w = _RUN_WIDTH
+    texts = [t or "null" for t in items[3::w] + items[4::w] + items[5::w]]
     values = cast("list[JsonValue]", decode(f"[{','.join(texts)}]")) if texts else []
     count = len(texts) // 3
     status_of, stamps, wires = _STATUS, _stamps, _wires
     runs = []
-    for n, i in enumerate(range(0, len(items), width)):
-        error = values[n + 2 * count]
+    # one column per slice, zipped: no index arithmetic per field
+    for (
+        run_id,
+        workflow,
+        status,
+        input_,
+        output,
+        error,
+        inline,
+        graph_hash,
+        wire,
+        created,
+        updated,
+        deterministic,
+        planned,
+    ) in zip(
+        items[0::w],
+        items[1::w],
+        items[2::w],
+        values[:count],
+        values[count : 2 * count],
+        values[2 * count :],
+        items[6::w],
+        items[7::w],
+        items[8::w],
+        items[9::w],
+        items[10::w],
+        items[11::w],
+        items[12::w],
+        strict=True,
+    ):
         assert error is None or isinstance(error, dict)
-        w, created, updated, planned = items[i + 8], items[i + 9], items[i + 10], items[i + 12]
-        f = wires.get(w) or _wire_fields(w)
+        f = wires.get(wire) or _wire_fields(wire)
         runs.append(
             WorkflowRun(
-                id=items[i],
-                workflow=items[i + 1],
-                status=status_of[items[i + 2]],  # type: ignore[arg-type]  # a WorkflowStatus
-                input=values[n],
-                output=values[n + count],
+                id=run_id,
+                workflow=workflow,
+                status=status_of[status],  # type: ignore[arg-type]  # a WorkflowStatus member
+                input=input_,
+                output=output,
                 error=error,
-                inline=items[i + 6] == "1",
-                graph_hash=items[i + 7] or None,
+                inline=inline == "1",
+                graph_hash=graph_hash or None,
                 wire=WorkflowRunWire(
                     type=f[0], id=f[1], parent_run_id=f[2], parent_step_id=f[3], pikku_user_id=f[4]
                 ),
                 created_at=stamps.get(created) or ms(created),
                 updated_at=stamps.get(updated) or ms(updated),
                 # 05 §3.1 fields; a run written by layout 1 has neither (False, [])
-                deterministic=items[i + 11] == "1",
+                deterministic=deterministic == "1",
                 planned_steps=[] if planned in ("[]", "") else decode_planned_steps(planned),
             )
         )
