@@ -147,17 +147,19 @@ class _Pool(BlockingConnectionPool):
     A task takes a free connection (or makes a new one under `max_connections`) directly when
     nobody is queued; otherwise it queues as the base class does, and a return wakes the
     queue. The check and the take run with no `await` between them, so they are atomic under
-    asyncio; a returned connection is back in the free list before the queue is woken.
+    asyncio; a returned connection is back in the free list before the queue is woken. Its
+    connections pack commands in C (`_PackedInC`).
     """
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # redis-py's own options
         self._queued = 0
+        self._maintenance = False
         self.connection_class = _PACKED.get(self.connection_class, self.connection_class)
 
     async def get_connection(self, *args: object, **kwargs: object) -> AbstractConnection:
         # redis-py before 5.3 passes the command name and options; they are unused
-        if self._queued or not self.can_get_connection():
+        if self._queued or self._maintenance or not self.can_get_connection():
             self._queued += 1
             try:
                 queued: AbstractConnection = await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
@@ -171,6 +173,14 @@ class _Pool(BlockingConnectionPool):
             await self.release(connection)
             raise
         return connection
+
+    def set_in_maintenance(self, in_maintenance: bool) -> None:
+        """While redis-py rewrites the pool for a maintenance notification (redis-py 8), every
+        checkout takes the base class's locked path."""
+        self._maintenance = in_maintenance
+        base = getattr(super(), "set_in_maintenance", None)
+        if base is not None:
+            base(in_maintenance)
 
     async def release(self, connection: AbstractConnection) -> None:
         await ConnectionPool.release(self, connection)
