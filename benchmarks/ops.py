@@ -45,10 +45,11 @@ def _twin(ns: Namespace, state: State, size: int) -> Twin | None:
         from benchmarks._raw_pg import RawPostgres
 
         twin = RawPostgres(ns.url, ns.option("schema"), state, size)
-    elif ns.kind == "redis":
+    elif ns.kind.startswith("redis"):  # redis, redis-cluster
         from benchmarks._raw_redis import RawRedis
 
-        twin = RawRedis(ns.url, ns.option("key_prefix"), state, size)
+        cluster = ns.url.lower().startswith("redis+cluster:")
+        twin = RawRedis(ns.url, ns.option("key_prefix"), state, size, cluster=cluster)
     elif ns.kind == "sqlalchemy-mysql":
         from benchmarks._raw_sql import RawMysql
 
@@ -64,7 +65,7 @@ def pool_options(kind: str, size: int) -> dict[str, object]:
         return {}
     if kind == "postgres":
         return {"max_size": size}
-    if kind == "redis":
+    if kind.startswith("redis"):
         return {"max_connections": size}
     return {}  # SQLAlchemy keeps its default pool (5 + 10 overflow); SQLite has one writer
 
