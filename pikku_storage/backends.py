@@ -78,7 +78,7 @@ class TestBackend:
 
     name: str
     provider: str
-    server: str | None = None  # "postgres", "redis", "mysql", "pgbouncer": its test server
+    server: str | None = None  # "postgres", "redis", "redis-cluster", "mysql", …: its server
     extra: str | None = None
     modules: tuple[str, ...] = ()
 
@@ -391,7 +391,7 @@ BACKENDS: Final[tuple[Backend, ...]] = (
     ),
     Backend(
         name="redis",
-        schemes=("redis", "rediss", "unix"),
+        schemes=("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
         module="pikku_storage.redis",
         extra="redis",
         namespace_options=("key_prefix",),
@@ -402,6 +402,13 @@ BACKENDS: Final[tuple[Backend, ...]] = (
                 name="redis",
                 provider=f"{_PROVIDERS}redis:RedisProvider",
                 server="redis",
+                extra="redis",
+                modules=("redis",),
+            ),
+            TestBackend(
+                name="redis-cluster",
+                provider=f"{_PROVIDERS}redis_cluster:RedisClusterProvider",
+                server="redis-cluster",
                 extra="redis",
                 modules=("redis",),
             ),

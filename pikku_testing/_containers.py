@@ -101,7 +101,7 @@ def docker_reachable(endpoint: str | None = None, *, timeout: float = PING_TIMEO
 
 
 def _how_to_enable(server: str) -> str:
-    var = f"PIKKU_TEST_{server.upper()}_URL"
+    var = f"PIKKU_TEST_{server.upper().replace('-', '_')}_URL"
     return (
         f"set {var} (or --pikku-{server}-url), or install testcontainers "
         "(pip install 'pikku-storage[testcontainers]') with a Docker engine running"
@@ -135,7 +135,7 @@ class Containers:
         if server in self.urls:
             return self.urls[server]
         if server not in _IMAGES:
-            var = f"PIKKU_TEST_{server.upper()}_URL"
+            var = f"PIKKU_TEST_{server.upper().replace('-', '_')}_URL"
             raise ContainersUnavailable(
                 f"no {server} server: set {var} (or --pikku-{server}-url); "
                 "no container is started for it"

@@ -60,6 +60,7 @@ __all__ = [
     "pikku_pgbouncer_url",
     "pikku_postgres_url",
     "pikku_provider",
+    "pikku_redis_cluster_url",
     "pikku_redis_url",
     "pikku_storage",
     "pikku_storage_factory",
@@ -70,7 +71,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CLOCK_START: Final = TEST_START
-SERVERS: Final = ("postgres", "redis", "mysql", "pgbouncer")
+SERVERS: Final = ("postgres", "redis", "redis-cluster", "mysql", "pgbouncer")
 # backend -> the server it needs (backends not listed need none) and the extra that installs
 # its drivers: both from the backend registry.
 BACKEND_SERVERS: Final = {n: t.server for n, t in TEST_BACKENDS.items() if t.server is not None}
@@ -105,7 +106,7 @@ def _extra_for(backend: str, missing: str | None) -> str | None:
 
 
 def _server_env(server: str) -> str:
-    return f"PIKKU_TEST_{server.upper()}_URL"
+    return f"PIKKU_TEST_{server.upper().replace('-', '_')}_URL"
 
 
 class _Unavailable(Exception):
@@ -159,7 +160,8 @@ class _State:
 
     def server_url(self, server: str) -> str:
         """Option, else environment variable, else a container; never a guessed address."""
-        given = self.config.getoption(f"pikku_{server}_url") or os.environ.get(_server_env(server))
+        option = f"pikku_{server.replace('-', '_')}_url"
+        given = self.config.getoption(option) or os.environ.get(_server_env(server))
         if given:
             return str(given)
         try:
@@ -239,7 +241,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for server in SERVERS:
         group.addoption(
             f"--pikku-{server}-url",
-            dest=f"pikku_{server}_url",
+            dest=f"pikku_{server.replace('-', '_')}_url",
             metavar="URL",
             help=f"{server} server URL (else ${_server_env(server)}, else testcontainers)",
         )
@@ -372,7 +374,7 @@ def resolve_backend(
     if provider.server is None:
         return provider, None
     try:
-        url = request.getfixturevalue(f"pikku_{provider.server}_url")
+        url = request.getfixturevalue(f"pikku_{provider.server.replace('-', '_')}_url")
     except pytest.skip.Exception as exc:
         _unavailable(f"backend {name!r}: {exc.msg}", required)
     assert isinstance(url, str)
@@ -447,6 +449,13 @@ def pikku_postgres_url(request: pytest.FixtureRequest) -> str:
 def pikku_redis_url(request: pytest.FixtureRequest) -> str:
     """A Redis server URL for the session, or skip saying how to provide one."""
     return _server_url(request, "redis")
+
+
+@pytest.fixture(scope="session")
+def pikku_redis_cluster_url(request: pytest.FixtureRequest) -> str:
+    """A Redis Cluster URL (`redis+cluster://…`) for the session, or skip saying how to
+    provide one."""
+    return _server_url(request, "redis-cluster")
 
 
 @pytest.fixture(scope="session")

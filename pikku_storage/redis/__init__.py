@@ -2,8 +2,9 @@
 
 `open_storage("redis://…")` builds the eight services on one client that the `Storage` owns;
 `storage_from_client(client)` builds them on a client the caller gives (fakeredis, Sentinel).
-Standalone servers, Sentinel primaries and Valkey, on core commands and Lua only; a cluster
-client is refused. See docs/concepts.md#lifecycle-and-namespaces, docs/operations.md#storage-layout.
+Standalone servers, Sentinel primaries, Valkey and Redis Cluster (`redis+cluster://` or a
+`RedisCluster` client; keys placed in `cluster_buckets` hash-tag buckets), on core commands
+and Lua only. See docs/concepts.md#lifecycle-and-namespaces, docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from pikku_storage import _validate as v
 from pikku_storage.backends import backend_for, backend_named
@@ -162,6 +164,7 @@ def open_storage(
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
+    cluster_buckets: int | None = None,
     **client_options: object,
 ) -> Storage:
     """Every service on one client made from `url` (`redis://` or `rediss://`); no I/O yet.
@@ -172,7 +175,7 @@ def open_storage(
     docs/concepts.md#lifecycle-and-namespaces.
     """
     _check_client_options(client_options)
-    connection = RedisConnection(_check_url(url), **client_options)
+    connection = RedisConnection(_check_url(url), cluster_buckets=cluster_buckets, **client_options)
     storage = _build(
         connection,
         key_prefix=key_prefix,
@@ -187,7 +190,7 @@ def open_storage(
 
 
 def storage_from_client(
-    client: Redis,
+    client: Redis | RedisCluster,
     *,
     own_client: bool = False,
     key_prefix: str = "pikku",
@@ -196,13 +199,15 @@ def storage_from_client(
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
+    cluster_buckets: int | None = None,
 ) -> Storage:
     """Every service on a `redis.asyncio` client the caller made (fakeredis, Sentinel, TLS).
 
-    The client is borrowed (left open by `close()`) unless `own_client=True`. A cluster or
-    synchronous client raises `InvalidValue`. See docs/concepts.md#lifecycle-and-namespaces.
+    The client is borrowed (left open by `close()`) unless `own_client=True`. A
+    synchronous client raises `InvalidValue`; a `RedisCluster` client selects the cluster
+    layout (`cluster_buckets`, default 16). See docs/concepts.md#lifecycle-and-namespaces.
     """
-    connection = RedisConnection(client)
+    connection = RedisConnection(client, cluster_buckets=cluster_buckets)
     storage = _build(
         connection,
         key_prefix=key_prefix,
@@ -254,10 +259,10 @@ async def schema_version(url: str, *, key_prefix: str = "pikku") -> int | None:
 
     Raises: `InvalidValue` for a bad URL or prefix; `StorageUnavailable` when the server is down.
     """
-    client = Redis.from_url(_check_url(url))
+    connection = RedisConnection(_check_url(url))
     try:
         async with translate_errors():
-            value = await client.get(layout_key(v.namespace("key_prefix", key_prefix)))
+            value = await connection.client.get(layout_key(v.namespace("key_prefix", key_prefix)))
     finally:
-        await client.aclose()
+        await connection.aclose()
     return None if value is None else int(value)

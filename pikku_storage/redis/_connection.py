@@ -10,8 +10,8 @@ docs/operations.md#not-supported-yet-planned, style §15.
 from __future__ import annotations
 
 import logging
-from typing import Final
-from urllib.parse import urlsplit
+from typing import Final, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis import Redis as SyncRedis
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -25,7 +25,13 @@ from pikku_storage import _validate as v
 from pikku_storage.backends import backend_named
 from pikku_storage.errors import InvalidValue, SchemaMismatch
 from pikku_storage.redis._errors import translate_errors
-from pikku_storage.redis._keys import LAYOUT_VERSION, layout_key
+from pikku_storage.redis._keys import (
+    DEFAULT_CLUSTER_BUCKETS,
+    LAYOUT_VERSION,
+    buckets_key,
+    check_buckets,
+    layout_key,
+)
 from pikku_storage.redis._migrate import migrate_1_to_2
 from pikku_storage.redis._rows import text
 from pikku_storage.redis._scripts import Scripts
@@ -35,6 +41,25 @@ __all__ = ["RedisBase", "RedisConnection", "RedisSource"]
 logger = logging.getLogger(__name__)
 
 _SCHEMES: Final = frozenset(backend_named("redis").schemes)  # the registry's, in one place
+_CLUSTER_SUFFIX: Final = "+cluster"  # redis+cluster://, rediss+cluster:// (the registry's)
+
+
+def _cluster_url(url: str) -> tuple[str, int | None]:
+    """A `redis+cluster://` URL as the plain one redis-py's cluster client takes, and the
+    `cluster_buckets` query option it carried (if any)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    buckets: int | None = None
+    kept = []
+    for name, value in query:
+        if name == "cluster_buckets":
+            if not value.isdigit():
+                raise InvalidValue(f"cluster_buckets must be an int: {value!r}")
+            buckets = int(value)
+        else:
+            kept.append((name, value))
+    scheme = parts.scheme.lower().removesuffix(_CLUSTER_SUFFIX)
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment)), buckets
 
 
 async def _refuse_cluster_node(client: Redis) -> None:
@@ -46,8 +71,8 @@ async def _refuse_cluster_node(client: Redis) -> None:
     if str(info.get("cluster_enabled", 0)) == "1":
         raise InvalidValue(
             "this Redis server is a Redis Cluster node; a plain redis:// client would hit "
-            "MOVED/CROSSSLOT replies. Cluster mode (redis+cluster://) is not supported yet: "
-            "use a standalone server, a Sentinel primary or Valkey without cluster mode"
+            "MOVED/CROSSSLOT replies. Use a redis+cluster:// URL (or a RedisCluster client) "
+            "for a Redis Cluster"
         )
 
 
@@ -59,40 +84,77 @@ class RedisConnection:
     instead of failing when `max_connections` are busy), and `retry` is off by default so a
     command whose reply was lost is never sent twice (an `EVALSHA` that ran must not run
     again); a broken pooled connection is replaced on the next call. Given a client,
-    `aclose()` leaves it open. A cluster client, or a synchronous one, raises `InvalidValue`
-    (D17).
+    `aclose()` leaves it open. A `redis+cluster://` URL or a `redis.asyncio.cluster.RedisCluster`
+    client selects the cluster key layout with `cluster_buckets` buckets (default 16; a URL may
+    carry it as `?cluster_buckets=N`); a synchronous client raises `InvalidValue` (D17).
     """
 
-    __slots__ = ("_client", "_options", "_owned", "_scripts", "_url")
+    __slots__ = ("_buckets", "_client", "_options", "_owned", "_scripts", "_url")
 
-    def __init__(self, source: str | Redis, **client_options: object) -> None:
+    def __init__(
+        self,
+        source: str | Redis | RedisCluster,
+        *,
+        cluster_buckets: object = None,
+        **client_options: object,
+    ) -> None:
         self._scripts: Scripts | None = None
+        cluster = False
         if isinstance(source, str):
             scheme = urlsplit(source).scheme.lower()
             if scheme not in _SCHEMES:
                 known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
                 raise InvalidValue(f"a Redis URL starts with one of {known}: {scheme!r}")
+            if scheme.endswith(_CLUSTER_SUFFIX):
+                cluster = True
+                source, in_url = _cluster_url(source)
+                # the keyword wins over the URL's query
+                cluster_buckets = in_url if cluster_buckets is None else cluster_buckets
             self._url: str | None = source
             self._options = dict(client_options)
             self._options.setdefault("retry", Retry(NoBackoff(), 0))
             self._client: Redis | None = None
             self._owned = True
-            return
-        if isinstance(source, RedisCluster | SyncRedisCluster):
+        else:
+            if isinstance(source, SyncRedisCluster) or (
+                not isinstance(source, Redis | RedisCluster)
+            ):
+                kind = (
+                    "a synchronous client"
+                    if isinstance(source, SyncRedis | SyncRedisCluster)
+                    else type(source).__name__
+                )
+                raise InvalidValue(
+                    f"expected a URL, a redis.asyncio.Redis or a redis.asyncio.cluster.RedisCluster"
+                    f" client, got {kind}"
+                )
+            if client_options:
+                raise InvalidValue(
+                    "client options apply only when the connection is built from a URL"
+                )
+            cluster = isinstance(source, RedisCluster)
+            self._url = None
+            self._options = {}
+            # a cluster client offers the same command methods the services call; typed as
+            # Redis here (redis-py's two classes share no base that declares them)
+            self._client = cast(Redis, source)
+            self._owned = False
+        if cluster:
+            self._buckets = check_buckets(
+                DEFAULT_CLUSTER_BUCKETS if cluster_buckets is None else cluster_buckets
+            )
+        elif cluster_buckets is not None:
             raise InvalidValue(
-                "Redis Cluster is not supported yet; use a standalone or Sentinel client"
+                "cluster_buckets applies only to a Redis Cluster (a redis+cluster:// URL or a "
+                "RedisCluster client)"
             )
-        if not isinstance(source, Redis):
-            kind = (
-                "a synchronous client" if isinstance(source, SyncRedis) else type(source).__name__
-            )
-            raise InvalidValue(f"expected a URL or a redis.asyncio.Redis client, got {kind}")
-        if client_options:
-            raise InvalidValue("client options apply only when the connection is built from a URL")
-        self._url = None
-        self._options = {}
-        self._client = source
-        self._owned = False
+        else:
+            self._buckets = 0
+
+    @property
+    def buckets(self) -> int:
+        """The cluster layout's bucket count; 0 for the standalone layout."""
+        return self._buckets
 
     @property
     def owned(self) -> bool:
@@ -104,8 +166,12 @@ class RedisConnection:
         """The client, made now if this connection owns it and it was not made yet."""
         if self._client is None:
             assert self._url is not None
-            pool = BlockingConnectionPool.from_url(self._url, **self._options)
-            self._client = Redis.from_pool(pool)
+            if self._buckets:
+                cluster = RedisCluster.from_url(self._url, **self._options)
+                self._client = cast(Redis, cluster)  # see __init__
+            else:
+                pool = BlockingConnectionPool.from_url(self._url, **self._options)
+                self._client = Redis.from_pool(pool)
         return self._client
 
     @property
@@ -123,7 +189,7 @@ class RedisConnection:
             await client.aclose()
 
 
-RedisSource = str | Redis | RedisConnection
+RedisSource = str | Redis | RedisCluster | RedisConnection
 
 
 class RedisBase:
@@ -155,6 +221,11 @@ class RedisBase:
         return self._conn.client
 
     @property
+    def _buckets(self) -> int:
+        """The connection's cluster bucket count (0: standalone layout)."""
+        return self._conn.buckets
+
+    @property
     def _scripts(self) -> Scripts:
         return self._conn.scripts
 
@@ -162,11 +233,15 @@ class RedisBase:
         """Record the layout version, or refuse a namespace written by a newer library.
 
         Raises: `InvalidValue` when the server is a Redis Cluster node (a plain client would
-        meet MOVED and CROSSSLOT replies mid-contract; `redis+cluster://` is not supported yet).
+        meet MOVED and CROSSSLOT replies mid-contract; use `redis+cluster://`); or when a
+        cluster namespace was created with another `cluster_buckets`.
         """
         key = layout_key(self._prefix)
         async with translate_errors():
-            await _refuse_cluster_node(self._redis)
+            if self._buckets:
+                await self._check_buckets()
+            else:
+                await _refuse_cluster_node(self._redis)
             found = await self._scripts("layout_init", [key], [LAYOUT_VERSION, ""])
             recorded = text(found)
             if recorded == "1":
@@ -177,6 +252,18 @@ class RedisBase:
                 self._prefix, int(recorded) if recorded.isdigit() else -1, LAYOUT_VERSION
             )
         logger.debug("redis namespace %s at layout %s", self._prefix, recorded)
+
+    async def _check_buckets(self) -> None:
+        """Record a cluster namespace's bucket count, or refuse a different one: ids are
+        placed by it, so it is fixed when the namespace is created."""
+        key = buckets_key(self._prefix)
+        await self._redis.set(key, self._buckets, nx=True)
+        recorded = text(await self._redis.get(key))
+        if recorded != str(self._buckets):
+            raise InvalidValue(
+                f"namespace {self._prefix} was created with cluster_buckets={recorded}; "
+                f"open it with that value (got {self._buckets})"
+            )
 
     async def _close(self) -> None:
         if self._owns_conn:

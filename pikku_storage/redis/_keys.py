@@ -1,33 +1,95 @@
 """Every Redis key of the backend, built from the validated prefix; nothing else builds a key.
 
-One function per key family. Workflow keys carry the run's hash tag `{r}` (a UUID) and the
-namespace indexes `{P}`; AI keys escape ids so no id can close a hash tag or fake a separator;
-channel and deployment keys are `p:<family>:<id>` with fixed, distinct family names. Where a
-script must derive keys from stored members (docs/operations.md#storage-layout `list_runs`,
-docs/operations.md#storage-layout removals), it gets
-the fixed parts of the key from here (`…_prefix`) and only appends the member.
-See docs/operations.md#storage-layout.
+One function per key family, in two placements of the same families:
+
+- **standalone** (`buckets=0`, layout 2 as shipped): workflow keys carry the run's hash tag
+  `{r}` (a UUID) and the namespace indexes `{P}`; AI keys escape ids so no id can close a hash
+  tag or fake a separator; channel and deployment keys are `p:<family>:<id>`.
+- **cluster** (`buckets=B`): a run, with its bucket's namespace indexes, lives in the tag
+  `{P.b}` where `b = bucket(run id)`; threads and every AI index in `{P.ai}`; channels and
+  their topics in `{P.ch}`; deployments in `{P.dep}`; the namespace-wide insertion sequence
+  of runs in `{P.seq}`. Every script and MULTI therefore touches one hash slot.
+
+The member formats of the sorted sets (`<seq>:<id>`) are defined here once (`RUN_SEQ_WIDTH`,
+`THREAD_SEQ_WIDTH`, `member_id`); `_scripts.py` hands the same widths to the Lua prelude.
+Where a script must derive keys from stored members (`list_runs`, the sweepers, removals), it
+gets the fixed parts of the key from here (`…_prefix`) and only appends the member: the
+derived key is in the slot of the script's declared keys. See docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from typing import Final
 
+from pikku_storage._ids import new_id
 from pikku_storage._locks import LockName
+from pikku_storage.errors import InvalidValue
 
 __all__ = [
+    "DEFAULT_CLUSTER_BUCKETS",
     "LAYOUT_VERSION",
+    "MAX_CLUSTER_BUCKETS",
+    "RUN_SEQ_WIDTH",
+    "THREAD_SEQ_WIDTH",
     "AIKeys",
     "ChannelKeys",
     "DeploymentKeys",
     "WorkflowKeys",
+    "bucket_of",
+    "buckets_key",
+    "check_buckets",
     "escape_id",
     "layout_key",
+    "member_id",
+    "run_member_id",
+    "thread_member_id",
 ]
 
 LAYOUT_VERSION: Final = 2  # 2: spec 05 (scores, resources, undelivered, markers, sweeper sets)
+
+DEFAULT_CLUSTER_BUCKETS: Final = 16  # hash-tag buckets of runs per namespace on a cluster
+MAX_CLUSTER_BUCKETS: Final = 1024
+
+# The member formats of the index sorted sets, defined once: "<seq>:<id>", the sequence number
+# zero-padded to a fixed width so members sort as bytes. The Lua prelude gets the same widths
+# (`_scripts.py` generates its constants from these).
+RUN_SEQ_WIDTH: Final = 20  # workflow run indexes: "<seq20>:<run id>"
+THREAD_SEQ_WIDTH: Final = 16  # AI thread and run indexes: "<seq16>:<id>"
+
+
+def member_id(member: str, width: int) -> str:
+    """The id of an index member `<seq of width digits>:<id>`."""
+    return member[width + 1 :]
+
+
+def run_member_id(member: str) -> str:
+    """The run id of a workflow index member `<seq20>:<run id>`."""
+    return member[RUN_SEQ_WIDTH + 1 :]
+
+
+def thread_member_id(member: str) -> str:
+    """The id of an AI index member `<seq16>:<thread or run id>`."""
+    return member[THREAD_SEQ_WIDTH + 1 :]
+
+
+def check_buckets(value: object) -> int:
+    """The `cluster_buckets` option: an int from 1 to 1024; `InvalidValue` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidValue(f"cluster_buckets must be an int, got {type(value).__name__}")
+    if not 1 <= value <= MAX_CLUSTER_BUCKETS:
+        raise InvalidValue(f"cluster_buckets must be from 1 to {MAX_CLUSTER_BUCKETS}: {value!r}")
+    return value
+
+
+def bucket_of(entity_id: str, buckets: int) -> int:
+    """The bucket of an id among `buckets` (CRC-32 of its UTF-8 bytes; 0 when standalone)."""
+    if buckets <= 1:
+        return 0
+    return zlib.crc32(entity_id.encode()) % buckets
+
 
 _ESCAPES: Final = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A"})
 
@@ -43,34 +105,76 @@ def layout_key(prefix: str) -> str:
     return f"{prefix}:layout"
 
 
+def buckets_key(prefix: str) -> str:
+    """The key recording a cluster namespace's bucket count (fixed when it is created)."""
+    return f"{prefix}:layout-buckets"
+
+
 @dataclass(frozen=True, slots=True)
 class WorkflowKeys:
-    """Workflow keys of namespace `p` (docs/operations.md#storage-layout)."""
+    """Workflow keys of namespace `p` (docs/operations.md#storage-layout).
+
+    `buckets=0` is the standalone layout; `buckets=B` the cluster one, where every method that
+    names an index takes the bucket `b` (`bucket(run_id)`), ignored when standalone.
+    """
 
     p: str
+    buckets: int = 0
+    _run_head: str = field(init=False, repr=False, compare=False)
 
-    # --- per run, tagged {r} -----------------------------------------------------------------
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_run_head", f"{self.p}:wf:{{")
+
+    @property
+    def cluster(self) -> bool:
+        return self.buckets > 0
+
+    def bucket(self, run_id: str) -> int:
+        """The bucket of a run (or of a step id drawn into it)."""
+        return bucket_of(run_id, self.buckets)
+
+    def all_buckets(self) -> range:
+        return range(max(self.buckets, 1))
+
+    def draw_id(self, b: int) -> str:
+        """A new UUID4 whose bucket is `b` (a step id drawn into its run's bucket)."""
+        while True:
+            candidate = new_id()
+            if bucket_of(candidate, self.buckets) == b:
+                return candidate
+
+    def _r(self, run_id: str, suffix: str) -> str:
+        if self.buckets:
+            return f"{self.p}:wf:{{{self.p}.{bucket_of(run_id, self.buckets)}}}:{run_id}:{suffix}"
+        return f"{self._run_head}{run_id}}}:{suffix}"
+
+    def _i(self, b: int, suffix: str) -> str:
+        if self.buckets:
+            return f"{self.p}:wf:{{{self.p}.{b}}}:{suffix}"
+        return f"{self.p}:wf:{{{self.p}}}:{suffix}"
+
+    # --- per run, in the run's tag -----------------------------------------------------------
 
     def run(self, run_id: str) -> str:
-        return f"{self.p}:wf:{{{run_id}}}:run"
+        return self._r(run_id, "run")
 
     def state(self, run_id: str) -> str:
-        return f"{self.p}:wf:{{{run_id}}}:state"
+        return self._r(run_id, "state")
 
     def steps(self, run_id: str) -> str:
-        return f"{self.p}:wf:{{{run_id}}}:steps"
+        return self._r(run_id, "steps")
 
     def stepids(self, run_id: str) -> str:
-        return f"{self.p}:wf:{{{run_id}}}:stepids"
+        return self._r(run_id, "stepids")
 
     def order(self, run_id: str) -> str:
-        return f"{self.p}:wf:{{{run_id}}}:order"
+        return self._r(run_id, "order")
 
     def attempts(self, run_id: str) -> str:
-        return f"{self.p}:wf:{{{run_id}}}:attempts"
+        return self._r(run_id, "attempts")
 
     def history(self, run_id: str) -> str:
-        return f"{self.p}:wf:{{{run_id}}}:history"
+        return self._r(run_id, "history")
 
     def run_data(self, run_id: str) -> list[str]:
         """The seven data keys of a run, in the order the delete scripts expect."""
@@ -84,59 +188,68 @@ class WorkflowKeys:
             self.history(run_id),
         ]
 
-    def run_prefix(self) -> tuple[str, str]:
-        """What goes before and after a run id in its run-hash key (for `list_runs`)."""
-        return f"{self.p}:wf:{{", "}:run"
+    def run_prefix(self, b: int = 0) -> tuple[str, str]:
+        """What goes before and after a run id in its run-hash key (for `list_runs`), for the
+        runs of bucket `b`."""
+        if self.buckets:
+            return f"{self.p}:wf:{{{self.p}.{b}}}:", ":run"
+        return self._run_head, "}:run"
 
-    # --- namespace indexes, tagged {P} ---------------------------------------------------------
-
-    def seq(self) -> str:
-        return f"{self.p}:wf:{{{self.p}}}:seq"
-
-    def runs(self) -> str:
-        return f"{self.p}:wf:{{{self.p}}}:runs"
-
-    def by_workflow(self, workflow: str) -> str:
-        return f"{self.p}:wf:{{{self.p}}}:wf:{workflow}"
-
-    def by_status(self, status: str) -> str:
-        return f"{self.p}:wf:{{{self.p}}}:status:{status}"
-
-    def by_workflow_status(self, status: str, workflow: str) -> str:
-        return f"{self.p}:wf:{{{self.p}}}:wfstatus:{status}:{workflow}"
-
-    def updated(self, status: str) -> str:
-        return f"{self.p}:wf:{{{self.p}}}:updated:{status}"
-
-    def names(self) -> str:
-        return f"{self.p}:wf:{{{self.p}}}:names"
-
-    def namecount(self) -> str:
-        return f"{self.p}:wf:{{{self.p}}}:namecount"
-
-    def steprefs(self) -> str:
-        return f"{self.p}:wf:{{{self.p}}}:steprefs"
-
-    def idle(self) -> str:
-        """Running runs with no step in flight: member run id, score `activity_at` ms."""
-        return f"{self.p}:wf:{{{self.p}}}:idle"
-
-    def undispatched(self) -> str:
-        """Pending steps of running runs: member `<step_id>:<run_id>`, score `dispatch_since`."""
-        return f"{self.p}:wf:{{{self.p}}}:undispatched"
-
-    def steps_prefix(self) -> tuple[str, str]:
+    def steps_prefix(self, b: int = 0) -> tuple[str, str]:
         """What goes before and after a run id in its steps-hash key (for the sweeper)."""
-        return f"{self.p}:wf:{{", "}:steps"
+        if self.buckets:
+            return f"{self.p}:wf:{{{self.p}.{b}}}:", ":steps"
+        return self._run_head, "}:steps"
 
-    def run_indexes(self, workflow: str, status: str) -> list[str]:
+    # --- namespace indexes, one set per bucket (tag {P} standalone, {P.b} on a cluster) ------
+
+    def seq(self, b: int = 0) -> str:
+        """The namespace's run sequence: in the indexes' tag standalone (the create script
+        increments it); on a cluster its own tag `{P.seq}` (the client increments it first)."""
+        if self.buckets:
+            return f"{self.p}:wf:{{{self.p}.seq}}:seq"
+        return self._i(b, "seq")
+
+    def runs(self, b: int = 0) -> str:
+        return self._i(b, "runs")
+
+    def by_workflow(self, workflow: str, b: int = 0) -> str:
+        return self._i(b, f"wf:{workflow}")
+
+    def by_status(self, status: str, b: int = 0) -> str:
+        return self._i(b, f"status:{status}")
+
+    def by_workflow_status(self, status: str, workflow: str, b: int = 0) -> str:
+        return self._i(b, f"wfstatus:{status}:{workflow}")
+
+    def updated(self, status: str, b: int = 0) -> str:
+        return self._i(b, f"updated:{status}")
+
+    def names(self, b: int = 0) -> str:
+        return self._i(b, "names")
+
+    def namecount(self, b: int = 0) -> str:
+        return self._i(b, "namecount")
+
+    def steprefs(self, b: int = 0) -> str:
+        return self._i(b, "steprefs")
+
+    def idle(self, b: int = 0) -> str:
+        """Running runs with no step in flight: member run id, score `activity_at` ms."""
+        return self._i(b, "idle")
+
+    def undispatched(self, b: int = 0) -> str:
+        """Pending steps of running runs: member `<step_id>:<run_id>`, score `dispatch_since`."""
+        return self._i(b, "undispatched")
+
+    def run_indexes(self, workflow: str, status: str, b: int = 0) -> list[str]:
         """The four status-dependent index keys of a run: status, workflow+status, updated,
         then the workflow index (status-independent), in the order the scripts expect."""
         return [
-            self.by_status(status),
-            self.by_workflow_status(status, workflow),
-            self.updated(status),
-            self.by_workflow(workflow),
+            self.by_status(status, b),
+            self.by_workflow_status(status, workflow, b),
+            self.updated(status, b),
+            self.by_workflow(workflow, b),
         ]
 
     # --- single keys ---------------------------------------------------------------------------
@@ -154,11 +267,16 @@ class AIKeys:
     """AI keys of namespace `p`; `K = p:ai`, ids escaped (docs/operations.md#storage-layout)."""
 
     p: str
+    cluster: bool = False
 
     def _t(self, thread_id: str, suffix: str) -> str:
+        if self.cluster:
+            return f"{self.p}:ai:t:{{{self.p}.ai}}:{escape_id(thread_id)}:{suffix}"
         return f"{self.p}:ai:t:{{{escape_id(thread_id)}}}:{suffix}"
 
     def _i(self, suffix: str) -> str:
+        if self.cluster:
+            return f"{self.p}:ai:i:{{{self.p}.ai}}:{suffix}"
         return f"{self.p}:ai:i:{{{self.p}}}:{suffix}"
 
     # --- per thread ----------------------------------------------------------------------------
@@ -225,6 +343,8 @@ class AIKeys:
     # --- per resource -----------------------------------------------------------------------
 
     def resource_memory(self, resource_id: str) -> str:
+        if self.cluster:
+            return f"{self.p}:ai:r:{{{self.p}.ai}}:{escape_id(resource_id)}:memory"
         return f"{self.p}:ai:r:{{{escape_id(resource_id)}}}:memory"
 
     # --- namespace indexes ------------------------------------------------------------------
@@ -260,55 +380,65 @@ class AIKeys:
 
 @dataclass(frozen=True, slots=True)
 class ChannelKeys:
-    """Channel and subscription keys of namespace `p` (docs/operations.md#storage-layout)."""
+    """Channel and subscription keys of namespace `p` (docs/operations.md#storage-layout):
+    `p:<family>:…` standalone, `p:ch:{P.ch}:<family>:…` on a cluster (one slot)."""
 
-    p: str
+    base: str
+
+    @classmethod
+    def of(cls, p: str, cluster: bool = False) -> ChannelKeys:
+        return cls(f"{p}:ch:{{{p}.ch}}" if cluster else p)
 
     def channel(self, channel_id: str) -> str:
-        return f"{self.p}:channel:{channel_id}"
+        return f"{self.base}:channel:{channel_id}"
 
     def seen(self) -> str:
-        return f"{self.p}:channels-seen"
+        return f"{self.base}:channels-seen"
 
     def channel_topics(self, channel_id: str) -> str:
-        return f"{self.p}:channel-topics:{channel_id}"
+        return f"{self.base}:channel-topics:{channel_id}"
 
     def topic(self, topic: str) -> str:
-        return f"{self.p}:topic:{topic}"
+        return f"{self.base}:topic:{topic}"
 
     def channel_prefix(self) -> str:
-        return f"{self.p}:channel:"
+        return f"{self.base}:channel:"
 
     def channel_topics_prefix(self) -> str:
-        return f"{self.p}:channel-topics:"
+        return f"{self.base}:channel-topics:"
 
     def topic_prefix(self) -> str:
-        return f"{self.p}:topic:"
+        return f"{self.base}:topic:"
 
 
 @dataclass(frozen=True, slots=True)
 class DeploymentKeys:
-    """Deployment registration keys of namespace `p` (docs/operations.md#storage-layout)."""
+    """Deployment registration keys of namespace `p` (docs/operations.md#storage-layout):
+    `p:<family>:…` standalone, `p:dep:{P.dep}:<family>:…` on a cluster (one slot)."""
 
-    p: str
+    base: str
+
+    @classmethod
+    def of(cls, p: str, cluster: bool = False) -> DeploymentKeys:
+        return cls(f"{p}:dep:{{{p}.dep}}" if cluster else p)
 
     def deployments(self) -> str:
-        return f"{self.p}:deployments"
+        return f"{self.base}:deployments"
 
     def deployment(self, deployment_id: str) -> str:
-        return f"{self.p}:deployment:{deployment_id}"
+        return f"{self.base}:deployment:{deployment_id}"
 
     def functions_of(self, deployment_id: str) -> str:
-        return f"{self.p}:deployment-functions:{deployment_id}"
+        return f"{self.base}:deployment-functions:{deployment_id}"
 
     def function(self, name: str) -> str:
-        return f"{self.p}:function:{name}"
+        return f"{self.base}:function:{name}"
 
     def deployment_prefix(self) -> str:
-        return f"{self.p}:deployment:"
+        return f"{self.base}:deployment:"
 
     def functions_of_prefix(self) -> str:
-        return f"{self.p}:deployment-functions:"
+        return f"{self.base}:deployment-functions:"
 
     def function_prefix(self) -> str:
-        return f"{self.p}:function:"
+        return f"{self.base}:function:"

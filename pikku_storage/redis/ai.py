@@ -112,7 +112,7 @@ class _RedisAIBase(RedisBase, Service):
     ) -> None:
         super().__init__(clock=clock)
         self._setup(redis, key_prefix, client_options)
-        self._keys = AIKeys(self._prefix)
+        self._keys = AIKeys(self._prefix, self._buckets > 0)
         self._deleter = ThreadDeleter(self._keys)
         self._run_threads: dict[str, str] = {}
 

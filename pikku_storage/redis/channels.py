@@ -36,7 +36,7 @@ class _RedisChannelsBase(RedisBase, Service):
     ) -> None:
         super().__init__(clock=clock)
         self._setup(redis, key_prefix, client_options)
-        self._keys = ChannelKeys(self._prefix)
+        self._keys = ChannelKeys.of(self._prefix, self._buckets > 0)
 
 
 class RedisChannelStore(_RedisChannelsBase, ChannelStore):

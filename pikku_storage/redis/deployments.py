@@ -50,7 +50,7 @@ class RedisDeploymentService(RedisBase, DeploymentService):
             clock=clock,
         )
         self._setup(redis, key_prefix, client_options)
-        self._keys = DeploymentKeys(self._prefix)
+        self._keys = DeploymentKeys.of(self._prefix, self._buckets > 0)
 
     async def _write(
         self, mode: str, config: DeploymentConfig, previous_id: str | None, now: datetime

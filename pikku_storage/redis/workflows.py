@@ -1,10 +1,11 @@
 """`RedisWorkflowService` and `RedisWorkflowRunService`: workflow state on Redis.
 
-Every write is one Lua script over the run's keys (tag `{r}`) and the namespace indexes (tag
-`{P}`); index keys that depend on the run's status are read first and the script re-checks
-the run's `rev`, answering "retry" if a status change slipped in. Lists read sorted sets, so
-their cost follows the window, never the number of runs stored. See
-docs/operations.md#storage-layout.
+Every write is one Lua script over the run's keys and the namespace indexes of its bucket
+(standalone: tags `{r}` and `{P}`, on one server; cluster: one tag `{P.b}`, one slot); index
+keys that depend on the run's status are read first and the script re-checks the run's `rev`,
+answering "retry" if a status change slipped in. Lists read sorted sets, so their cost follows
+the window, never the number of runs stored; on a cluster they merge the buckets' windows
+(`_cluster_lists.py`). See docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ from pikku_storage.records import (
     WorkflowVersion,
     WorkflowVersionStatus,
 )
+from pikku_storage.redis import _cluster_lists as fan
 from pikku_storage.redis import _rows as rows
 from pikku_storage.redis._connection import RedisBase, RedisSource
 from pikku_storage.redis._errors import translated
-from pikku_storage.redis._keys import WorkflowKeys
+from pikku_storage.redis._keys import WorkflowKeys, run_member_id
 from pikku_storage.redis._locks import RedisLocks
 
 __all__ = ["RedisWorkflowRunService", "RedisWorkflowService"]
@@ -70,7 +72,7 @@ class _RedisWorkflowBase(RedisBase, Service):
     ) -> None:
         super().__init__(clock=clock)
         self._setup(redis, key_prefix, client_options)
-        self._keys = WorkflowKeys(self._prefix)
+        self._keys = WorkflowKeys(self._prefix, self._buckets)
 
     @translated
     async def _get_run(self, run_id: str) -> WorkflowRun | None:
@@ -158,18 +160,24 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             fields["input"] = run.input
         if run.graph_hash is not None:
             fields["graph_hash"] = run.graph_hash
+        b = k.bucket(run.run_id)
+        args = [run.run_id, run.workflow, now, len(fields), *_flatten(fields)]
+        if k.cluster:
+            # the namespace-wide insertion order lives in its own slot: taken first, so a run
+            # created after another returned sorts after it (ties of one millisecond, 00 §4)
+            args.append(await self._redis.incr(k.seq()))
         await self._scripts(
             "wf_create_run",
             [
                 k.run(run.run_id),
-                k.seq(),
-                k.runs(),
-                *k.run_indexes(run.workflow, WorkflowStatus.RUNNING.value),
-                k.names(),
-                k.namecount(),
-                k.idle(),
+                k.run(run.run_id) if k.cluster else k.seq(),
+                k.runs(b),
+                *k.run_indexes(run.workflow, WorkflowStatus.RUNNING.value, b),
+                k.names(b),
+                k.namecount(b),
+                k.idle(b),
             ],
-            [run.run_id, run.workflow, now, len(fields), *_flatten(fields)],
+            args,
         )
 
     @translated
@@ -187,15 +195,16 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             if current is None:
                 raise RunNotFound(run_id)
             workflow, old, rev = current
+            b = k.bucket(run_id)
             outcome = await self._scripts(
                 "wf_update_run_status",
                 [
                     k.run(run_id),
-                    *k.run_indexes(workflow, old)[:3],
-                    *k.run_indexes(workflow, status.value)[:3],
+                    *k.run_indexes(workflow, old, b)[:3],
+                    *k.run_indexes(workflow, status.value, b)[:3],
                     k.steps(run_id),
-                    k.idle(),
-                    k.undispatched(),
+                    k.idle(b),
+                    k.undispatched(b),
                 ],
                 [run_id, rev, status.value, to_epoch_ms(now), output or "", error or ""],
             )
@@ -212,9 +221,10 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             if current is None:
                 raise RunNotFound(run_id)
             _, status, rev = current
+            b = k.bucket(run_id)
             outcome = await self._scripts(
                 "wf_update_run_state",
-                [k.run(run_id), k.state(run_id), k.updated(status), k.idle()],
+                [k.run(run_id), k.state(run_id), k.updated(status, b), k.idle(b)],
                 [run_id, rev, to_epoch_ms(now), name, value],
             )
             if outcome == 0:
@@ -232,6 +242,9 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
     @translated
     async def _insert_step_state(self, step: NewStep) -> StepState:
         k = self._keys
+        b = k.bucket(step.run_id)
+        if k.cluster:  # the step id drawn into its run's bucket: its stepref shares the slot
+            step.step_id = k.draw_id(b)
         now = to_epoch_ms(step.now)
         live: dict[str, str | int] = {
             "name": step.step_name,
@@ -263,9 +276,9 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
                 k.order(step.run_id),
                 k.attempts(step.run_id),
                 k.history(step.run_id),
-                k.steprefs(),
-                k.idle(),
-                k.undispatched(),
+                k.steprefs(b),
+                k.idle(b),
+                k.undispatched(b),
             ],
             [
                 step.run_id,
@@ -304,7 +317,8 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         """The run id of a step (the immutable step-id map, cached); `StepNotFound` if none."""
         run_id = self._steprefs.get(step_id)
         if run_id is None:
-            found = await self._redis.hget(self._keys.steprefs(), step_id)
+            k = self._keys
+            found = await self._redis.hget(k.steprefs(k.bucket(step_id)), step_id)
             if found is None:
                 raise StepNotFound.by_id(step_id)
             run_id = rows.text(found)
@@ -327,7 +341,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             outcome_args = ["1", result or "", error or ""]
         done = await self._scripts(
             "wf_set_step",
-            [k.steps(run_id), k.attempts(run_id), k.run(run_id), k.idle(), k.undispatched()],
+            [k.steps(run_id), k.attempts(run_id), k.run(run_id), *self._markers(run_id)],
             [step_id, change.status.value, change.stamp, to_epoch_ms(now), *outcome_args, run_id],
         )
         if done == 0:
@@ -340,7 +354,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         reader = rows.Reader(
             await self._scripts(
                 "wf_claim_step",
-                [k.steps(run_id), k.attempts(run_id), k.run(run_id), k.idle(), k.undispatched()],
+                [k.steps(run_id), k.attempts(run_id), k.run(run_id), *self._markers(run_id)],
                 [step_id, to_epoch_ms(now), run_id, *rows.STEP_FIELDS],
             )
         )
@@ -363,8 +377,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
                     k.steps(run_id),
                     k.attempts(run_id),
                     k.history(run_id),
-                    k.idle(),
-                    k.undispatched(),
+                    *self._markers(run_id),
                 ],
                 [step_id, status.value, to_epoch_ms(now), run_id, *rows.STEP_FIELDS],
             )
@@ -399,7 +412,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         k = self._keys
         done = await self._scripts(
             "wf_set_branch",
-            [k.steps(run_id), k.run(run_id), k.idle(), k.undispatched()],
+            [k.steps(run_id), k.run(run_id), *self._markers(run_id)],
             [step_id, branch_key, to_epoch_ms(now), run_id],
         )
         if done == 0:
@@ -457,8 +470,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
                     k.stepids(run_id),
                     k.attempts(run_id),
                     k.history(run_id),
-                    k.idle(),
-                    k.undispatched(),
+                    *self._markers(run_id),
                 ],
                 [
                     run_id,
@@ -488,7 +500,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         k = self._keys
         done = await self._scripts(
             "wf_set_child",
-            [k.steps(run_id), k.attempts(run_id), k.run(run_id), k.idle(), k.undispatched()],
+            [k.steps(run_id), k.attempts(run_id), k.run(run_id), *self._markers(run_id)],
             [step_id, child_run_id, to_epoch_ms(now), run_id],
         )
         if done == 0:
@@ -512,39 +524,51 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
     async def _find_stalled_runs(
         self, older_than: datetime, limit: int, after: StalledRun | None
     ) -> list[StalledRun]:
-        before, suffix = self._keys.run_prefix()
-        reply = await self._scripts(
-            "wf_find_stalled",
-            [self._keys.idle()],
-            [
-                to_epoch_ms(older_than),
-                limit,
-                "" if after is None else to_epoch_ms(after.idle_since),
-                "" if after is None else after.run_id,
-                before,
-                suffix,
-            ],
+        k = self._keys
+        window = [
+            to_epoch_ms(older_than),
+            limit,
+            "" if after is None else to_epoch_ms(after.idle_since),
+            "" if after is None else after.run_id,
+        ]
+        replies = await fan.gather(
+            self._scripts("wf_find_stalled", [k.idle(b)], [*window, *k.run_prefix(b)])
+            for b in k.all_buckets()
         )
-        return rows.stalled_runs(reply)
+        return fan.first(
+            (rows.stalled_runs(reply) for reply in replies),
+            lambda r: (r.idle_since, r.run_id),
+            limit,
+        )
 
     @translated
     async def _find_undispatched_steps(
         self, older_than: datetime, limit: int, after: UndispatchedStep | None
     ) -> list[UndispatchedStep]:
-        before, suffix = self._keys.steps_prefix()
-        reply = await self._scripts(
-            "wf_find_undispatched",
-            [self._keys.undispatched()],
-            [
-                to_epoch_ms(older_than),
-                limit,
-                "" if after is None else to_epoch_ms(after.pending_since),
-                "" if after is None else after.step_id,
-                before,
-                suffix,
-            ],
+        k = self._keys
+        window = [
+            to_epoch_ms(older_than),
+            limit,
+            "" if after is None else to_epoch_ms(after.pending_since),
+            "" if after is None else after.step_id,
+        ]
+        replies = await fan.gather(
+            self._scripts(
+                "wf_find_undispatched", [k.undispatched(b)], [*window, *k.steps_prefix(b)]
+            )
+            for b in k.all_buckets()
         )
-        return rows.undispatched_steps(reply)
+        return fan.first(
+            (rows.undispatched_steps(reply) for reply in replies),
+            lambda s: (s.pending_since, s.step_id),
+            limit,
+        )
+
+    def _markers(self, run_id: str) -> tuple[str, str]:
+        """The idle and undispatched zsets of a run's bucket."""
+        k = self._keys
+        b = k.bucket(run_id)
+        return k.idle(b), k.undispatched(b)
 
     # --- locks ------------------------------------------------------------------------------------
 
@@ -561,16 +585,20 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
         self, workflow_name: str | None, status: WorkflowStatus | None, limit: int, offset: int
     ) -> list[WorkflowRun]:
         k = self._keys
-        if workflow_name is None:
-            index = k.runs() if status is None else k.by_status(status.value)
-        elif status is None:
-            index = k.by_workflow(workflow_name)
-        else:
-            index = k.by_workflow_status(status.value, workflow_name)
+
+        def index(b: int) -> str:
+            if workflow_name is None:
+                return k.runs(b) if status is None else k.by_status(status.value, b)
+            if status is None:
+                return k.by_workflow(workflow_name, b)
+            return k.by_workflow_status(status.value, workflow_name, b)
+
+        if k.cluster:
+            return await fan.list_runs(self._redis, k, index, limit, offset)
         before, after = k.run_prefix()
         return rows.workflow_runs(
             await self._scripts(
-                "wf_list_runs", [index], [offset, offset + limit - 1, before, after]
+                "wf_list_runs", [index(0)], [offset, offset + limit - 1, before, after]
             )
         )
 
@@ -590,7 +618,10 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
 
     @translated
     async def _get_distinct_workflow_names(self) -> list[str]:
-        names = await self._redis.zrange(self._keys.names(), 0, -1)
+        k = self._keys
+        if k.cluster:
+            return await fan.union_sorted(self._redis, [k.names(b) for b in k.all_buckets()])
+        names = await self._redis.zrange(k.names(), 0, -1)
         return [rows.text(name) for name in names]
 
     @translated
@@ -600,9 +631,10 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
             if current is None:
                 return False
             workflow, status, rev = current
+            b = self._keys.bucket(run_id)
             outcome = await self._scripts(
                 "wf_delete_runs",
-                [*self._shared_delete_keys(), *self._run_delete_keys(run_id, workflow, status)],
+                [*self._shared_delete_keys(b), *self._run_delete_keys(run_id, workflow, status)],
                 ["delete", "", run_id, status, rev, workflow],
             )
             if outcome != _RETRY:
@@ -615,20 +647,20 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
         k = self._keys
         cutoff_ms = to_epoch_ms(cutoff)
         deleted = 0
-        for status in statuses:
+        for status, b in ((s, b) for s in statuses for b in k.all_buckets()):
             previous: Sequence[object] = []
             while True:
                 members = await self._redis.zrangebyscore(
-                    k.updated(status.value), "-inf", f"({cutoff_ms}", start=0, num=batch_size
+                    k.updated(status.value, b), "-inf", f"({cutoff_ms}", start=0, num=batch_size
                 )
                 if not members or members == previous:
                     break  # nothing left, or a batch that made no progress twice
                 previous = members
-                run_ids = [rows.text(m).partition(":")[2] for m in members]
+                run_ids = [run_member_id(rows.text(m)) for m in members]
                 reader = rows.Reader(
                     await self._scripts("hgetall_many", [k.run(r) for r in run_ids])
                 )
-                keys = self._shared_delete_keys()
+                keys = self._shared_delete_keys(b)
                 args: list[str | int] = ["prune", cutoff_ms]
                 for run_id in run_ids:
                     h = reader.take_pairs()
@@ -640,13 +672,13 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
                 logger.debug("pruned %s %s runs in one batch", count, status.value)
         return deleted
 
-    def _shared_delete_keys(self) -> list[str]:
+    def _shared_delete_keys(self, b: int) -> list[str]:
         k = self._keys
-        return [k.runs(), k.names(), k.namecount(), k.steprefs(), k.idle(), k.undispatched()]
+        return [k.runs(b), k.names(b), k.namecount(b), k.steprefs(b), k.idle(b), k.undispatched(b)]
 
     def _run_delete_keys(self, run_id: str, workflow: str, status: str) -> list[str]:
         k = self._keys
-        return [*k.run_data(run_id), *k.run_indexes(workflow, status)]
+        return [*k.run_data(run_id), *k.run_indexes(workflow, status, k.bucket(run_id))]
 
 
 def _flatten(fields: dict[str, str | int]) -> list[str | int]:

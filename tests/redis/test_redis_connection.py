@@ -30,13 +30,20 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_a_cluster_client_is_refused() -> None:
-    """00 §5, D17: Redis Cluster is not supported yet."""
+def test_a_cluster_client_is_taken_with_a_valid_bucket_count() -> None:
+    """A `RedisCluster` client selects the cluster layout (no I/O until `init()`); the bucket
+    count is an int from 1 to 1024, and only a cluster takes one."""
     cluster = RedisCluster(host="127.0.0.1", port=_closed_port())
-    with pytest.raises(InvalidValue, match="Cluster"):
-        storage_from_client(cluster)  # type: ignore[arg-type]
-    with pytest.raises(InvalidValue, match="Cluster"):
-        RedisWorkflowService(cluster)  # type: ignore[arg-type]
+    storage = storage_from_client(cluster)
+    assert isinstance(storage.workflows, RedisWorkflowService)
+    RedisWorkflowService(cluster, cluster_buckets=4)
+    for bad in (0, -1, 1025, True, 2.0, "8"):
+        with pytest.raises(InvalidValue, match="cluster_buckets"):
+            storage_from_client(cluster, cluster_buckets=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValue, match="cluster_buckets"):
+        open_storage("redis+cluster://127.0.0.1:7000/0?cluster_buckets=x")
+    with pytest.raises(InvalidValue, match="cluster_buckets"):
+        open_storage("redis://127.0.0.1:6379/0", cluster_buckets=4)
 
 
 def test_a_synchronous_client_or_another_object_is_refused() -> None:

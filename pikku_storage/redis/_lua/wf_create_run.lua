@@ -4,9 +4,12 @@
 -- KEYS[8] names   KEYS[9] namecount   KEYS[10] idle (a run without steps is a stalled
 --   candidate from its creation, 05 §3.5)
 -- ARGV[1] run id   ARGV[2] workflow   ARGV[3] now (epoch ms)   ARGV[4] n, then n field/value
---   pairs of the run hash (every present field but seq, markers included)
+--   pairs of the run hash (every present field but seq, markers included), then optionally
+--   the run's sequence number (a cluster takes it from its own slot first; KEYS[2] is then
+--   not touched)
 -- Reply: the run's namespace sequence number.
-local seq = redis.call('INCR', KEYS[2])
+local given = ARGV[5 + 2 * tonumber(ARGV[4])]
+local seq = given and tonumber(given) or redis.call('INCR', KEYS[2])
 local now = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'seq', seq)
 hset_argv(KEYS[1], '', 5, tonumber(ARGV[4]))
