@@ -21,14 +21,6 @@ from benchmarks.ops import Options, pool_options
 __all__ = ["run_compare"]
 
 
-def _is_cluster(url: str) -> bool:
-    return url.lower().startswith("redis+cluster:")
-
-
-def _label(ns: Namespace) -> str:
-    return "redis-cluster" if _is_cluster(ns.base_url) else ns.kind
-
-
 async def run_compare(url: str, other: str, options: Options) -> tuple[list[Result], str]:
     """Measure every operation on `url` against `other`, each in a fresh namespace."""
     a, b = Namespace(url), Namespace(other)
@@ -41,10 +33,10 @@ async def run_compare(url: str, other: str, options: Options) -> tuple[list[Resu
             await preload(sa, state_a, options.rows)
             await preload(sb, state_b, options.rows)
             for ns in (a, b):
-                if _is_cluster(ns.base_url):
+                if ns.label == "redis-cluster":
                     spread = await keys_per_primary(ns.base_url, ns.name)
                     lines.append(
-                        f"keys of namespace {ns.name} on {_label(ns)} per primary after setup and"
+                        f"keys of namespace {ns.name} on {ns.label} per primary after setup and"
                         f" preload ({options.rows:,} runs and messages): "
                         + ", ".join(f"{node} {n:,}" for node, n in spread.items())
                     )
@@ -69,9 +61,9 @@ async def run_compare(url: str, other: str, options: Options) -> tuple[list[Resu
         finally:
             await b.drop()
     title = (
-        f"{_label(a)} against {_label(b)}, ours on both, interleaved: {options.ops} ops per side,"
+        f"{a.label} against {b.label}, ours on both, interleaved: {options.ops} ops per side,"
         f" concurrency {options.concurrency}, A/B blocks of {options.block},"
         f" {options.rows:,} preloaded runs and messages (Python {platform.python_version()})"
     )
-    text = table(results, title, other=_label(b), mine=_label(a))
+    text = table(results, title, other=b.label, mine=a.label)
     return results, "\n\n".join([text, *lines])
