@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
         "--base-port", type=int, help="first of the 6 node ports (default: a free range)"
     )
     failover.add_argument("--writers", type=int, default=4, help="writer tasks (default 4)")
+    failover.add_argument(
+        "--payload", type=int, default=0, help="characters added to each message (default 0)"
+    )
     wait = sub.add_parser("wait", help="cost of WAIT 1 <ms> after a write on a cluster")
     wait.add_argument("url", metavar="URL", help="redis+cluster://host:port/0")
     wait.add_argument("--ops", type=int, default=1000, help="timed calls per side (default 1000)")
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command == "failover":
         from benchmarks.failover import run_failover
 
-        print(run_failover(ns.base_port, writers=ns.writers))
+        print(run_failover(ns.base_port, writers=ns.writers, payload=ns.payload))
         return 0
     if ns.command == "wait":
         from benchmarks.wait_cost import run_wait_cost
