@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 
 from benchmarks.fleet import run_fleet
@@ -52,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     failover.add_argument(
         "--payload", type=int, default=0, help="characters added to each message (default 0)"
     )
+    failover.add_argument(
+        "--signal",
+        choices=("KILL", "STOP"),
+        default="KILL",
+        help="KILL the primary (default) or STOP it (frozen: its sockets go silent)",
+    )
     wait = sub.add_parser("wait", help="cost of WAIT 1 <ms> after a write on a cluster")
     wait.add_argument("url", metavar="URL", help="redis+cluster://host:port/0")
     wait.add_argument("--ops", type=int, default=1000, help="timed calls per side (default 1000)")
@@ -73,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command == "failover":
         from benchmarks.failover import run_failover
 
-        print(run_failover(ns.base_port, writers=ns.writers, payload=ns.payload))
+        sig = signal.Signals[f"SIG{ns.signal}"]
+        print(run_failover(ns.base_port, writers=ns.writers, payload=ns.payload, sig=sig))
         return 0
     if ns.command == "wait":
         from benchmarks.wait_cost import run_wait_cost

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -146,6 +146,9 @@ class PrivateCluster:
 
     def remove(self) -> None:
         """Stop every node and delete the directory (also after a failed start)."""
+        for port in self.killed:  # a frozen (SIGSTOP) node would never act on SIGTERM
+            with suppress(OSError, ValueError):
+                os.kill(self._pid(port), signal.SIGKILL)
         try:
             subprocess.run(
                 [str(SCRIPT), "stop", str(self.root)],
@@ -168,11 +171,14 @@ class PrivateCluster:
         """The ports of the serving primaries."""
         return sorted(n.port for n in self.nodes() if n.primary and not n.failed and n.slots)
 
-    def kill(self, port: int) -> float:
-        """SIGKILL node `port`; the monotonic time of the kill."""
-        pid = int((self.root / str(port) / "redis.pid").read_text().strip())
+    def _pid(self, port: int) -> int:
+        return int((self.root / str(port) / "redis.pid").read_text().strip())
+
+    def kill(self, port: int, sig: signal.Signals = signal.SIGKILL) -> float:
+        """Send `sig` to node `port` (SIGKILL: dead, its sockets reset; SIGSTOP: frozen, its
+        sockets silent); the monotonic time it was sent."""
         self.killed.add(port)
-        os.kill(pid, signal.SIGKILL)
+        os.kill(self._pid(port), sig)
         return time.monotonic()
 
     def wait_promoted(self, port: int, timeout: float) -> float | None:

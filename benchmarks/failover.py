@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+import signal
 import time
 import traceback
 from collections import Counter
@@ -75,6 +76,7 @@ class FailoverReport:
 
     writers: int
     killed_port: int
+    signal: str = "SIGKILL"
     calls: Counter[str] = field(default_factory=Counter)  # "ok" or the exception's type
     foreign_errors: Counter[str] = field(default_factory=Counter)  # not PikkuStorageError
     # not PikkuStorageError either: redis-py's connection race (see `_connection_race`)
@@ -100,8 +102,8 @@ class FailoverReport:
 
         errors = Counter({k: v for k, v in self.calls.items() if k != "ok"})
         lines = [
-            f"**failover: SIGKILL of the primary on port {self.killed_port} under {self.writers}"
-            " writers on one open Storage (redis+cluster://)**",
+            f"**failover: {self.signal} of the primary on port {self.killed_port} under"
+            f" {self.writers} writers on one open Storage (redis+cluster://)**",
             "",
             "| figure | value |",
             "|---|---|",
@@ -287,10 +289,16 @@ async def _lost(storage: Storage, acks: list[_Ack]) -> list[_Ack]:
 
 
 async def measure_failover(
-    cluster: PrivateCluster, *, writers: int = WRITERS, payload: int = 0, **options: object
+    cluster: PrivateCluster,
+    *,
+    writers: int = WRITERS,
+    payload: int = 0,
+    sig: signal.Signals = signal.SIGKILL,
+    **options: object,
 ) -> FailoverReport:
     """Run the writers on `cluster`, kill its busiest primary, and report (see module doc).
-    `payload` pads each message with that many characters (more replication traffic)."""
+    `payload` pads each message with that many characters (more replication traffic); `sig`
+    SIGSTOP freezes the primary instead (no connection reset: calls wait for a timeout)."""
     prefix = f"failover_{secrets.token_hex(4)}"
     async with open_storage(cluster.url, key_prefix=prefix, **options) as storage:
         stream = _Stream(storage, writers, payload)
@@ -298,11 +306,11 @@ async def measure_failover(
         began = time.monotonic()
         await stream.wait(lambda: stream.rounds_since(began) >= WARMUP_ROUNDS, RECOVERY_BOUND)
         port = await asyncio.to_thread(_busiest_primary, cluster, prefix)
-        killed = await asyncio.to_thread(cluster.kill, port)
+        killed = await asyncio.to_thread(cluster.kill, port, sig)
         promotion = asyncio.create_task(
             asyncio.to_thread(cluster.wait_promoted, port, RECOVERY_BOUND)
         )
-        report = FailoverReport(writers=writers, killed_port=port)
+        report = FailoverReport(writers=writers, killed_port=port, signal=sig.name)
 
         def settled() -> bool:
             promoted = promotion.result() if promotion.done() else None
@@ -338,8 +346,14 @@ async def measure_failover(
     return report
 
 
-def run_failover(base_port: int | None = None, *, writers: int = WRITERS, payload: int = 0) -> str:
+def run_failover(
+    base_port: int | None = None,
+    *,
+    writers: int = WRITERS,
+    payload: int = 0,
+    sig: signal.Signals = signal.SIGKILL,
+) -> str:
     """Start a private cluster, measure one failover on it, remove it; the report's text."""
     with private_cluster(base_port) as cluster:
-        report = asyncio.run(measure_failover(cluster, writers=writers, payload=payload))
+        report = asyncio.run(measure_failover(cluster, writers=writers, payload=payload, sig=sig))
     return report.text()
