@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         default="KILL",
         help="KILL the primary (default) or STOP it (frozen: its sockets go silent)",
     )
+    failover.add_argument(
+        "--replica-lag",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="freeze the primary's replica this long before the kill (shows replication loss)",
+    )
     wait = sub.add_parser("wait", help="cost of WAIT 1 <ms> after a write on a cluster")
     wait.add_argument("url", metavar="URL", help="redis+cluster://host:port/0")
     wait.add_argument("--ops", type=int, default=1000, help="timed calls per side (default 1000)")
@@ -81,7 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.failover import run_failover
 
         sig = signal.Signals[f"SIG{ns.signal}"]
-        print(run_failover(ns.base_port, writers=ns.writers, payload=ns.payload, sig=sig))
+        text = run_failover(
+            ns.base_port,
+            writers=ns.writers,
+            payload=ns.payload,
+            sig=sig,
+            replica_lag=ns.replica_lag,
+        )
+        print(text)
         return 0
     if ns.command == "wait":
         from benchmarks.wait_cost import run_wait_cost

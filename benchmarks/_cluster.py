@@ -80,6 +80,7 @@ class ClusterNode:
     primary: bool
     failed: bool
     slots: int  # how many hash slots it serves
+    primary_id: str  # a replica's primary ("-" for a primary)
 
 
 def cluster_nodes(port: int) -> list[ClusterNode]:
@@ -109,6 +110,7 @@ def cluster_nodes(port: int) -> list[ClusterNode]:
                 primary="master" in flags,
                 failed="fail" in flags,
                 slots=slots,
+                primary_id=fields[3],
             )
         )
     return nodes
@@ -170,6 +172,17 @@ class PrivateCluster:
     def primaries(self) -> list[int]:
         """The ports of the serving primaries."""
         return sorted(n.port for n in self.nodes() if n.primary and not n.failed and n.slots)
+
+    def replica_of(self, port: int) -> int:
+        """The port of a replica of primary `port`."""
+        nodes = self.nodes()
+        primary = next(n.node_id for n in nodes if n.port == port)
+        return next(n.port for n in nodes if n.primary_id == primary)
+
+    def resume(self, port: int) -> None:
+        """SIGCONT a node frozen with SIGSTOP."""
+        os.kill(self._pid(port), signal.SIGCONT)
+        self.killed.discard(port)
 
     def _pid(self, port: int) -> int:
         return int((self.root / str(port) / "redis.pid").read_text().strip())

@@ -4,25 +4,27 @@ A private 6-node cluster (benchmarks/_cluster.py, free loopback ports, removed a
 ONE open `Storage` on `redis+cluster://`. Writer tasks run rounds of create_run, then
 insert_step_state + set_step_result, then a one-message save_messages into the writer's
 thread; every call that returned is an acknowledged write. Once each writer has done a few
-rounds, the primary holding most of the namespace's keys is killed with SIGKILL; the writers
-keep going on the same `Storage` (never reopened) until, after the replica's promotion and the
-last failed call, every writer has completed several clean rounds (or a bound runs out).
+rounds, the primary the writers load most (the most bytes replicated) is killed with SIGKILL;
+the writers keep going on the same `Storage` (never reopened) until, after the replica's
+promotion and the last failed call, every writer has completed several clean rounds (or a
+30 s bound runs out). Variants: `--signal STOP` freezes the primary instead (its sockets go
+silent, calls wait for the socket timeout), `--replica-lag S` freezes its replica for S
+seconds before the kill, `--payload N` pads each message with N characters.
 
-Reported: what the caller saw (outcome counts by exception type, and any exception that is not
-a pikku_storage error), the times from the kill to the first failed call, to the promotion
-seen in `CLUSTER NODES`, and to the first successful write after the last failed one, the
-longest time without any successful write, and every acknowledged write that the store no
-longer has (Redis replicates asynchronously, so a write acknowledged just before the kill can
-be lost: counted, never assumed zero). The fault test
+Reported: what the caller saw (outcome counts by exception type and by method, and any
+exception that is not a pikku_storage error), the times from the kill to the first failed
+call, to the promotion seen in `CLUSTER NODES`, and to the first successful write after the
+last failed one, the longest time without any successful write, and every acknowledged write
+that the store no longer has (Redis replicates asynchronously, so a write acknowledged just
+before the kill can be lost: counted, never assumed zero). The fault test
 tests/faults/test_redis_cluster_failover.py asserts on the same report.
 
-One raw error is counted apart: with several writers, redis-py 8.1's async cluster client
-answers a CLUSTERDOWN (or a refresh after MOVED) with `aclose()`, which disconnects every
-pooled connection, including those other tasks are sending on; such a task fails with
-`AttributeError: 'NoneType' object has no attribute 'writelines'` from
-redis/asyncio/connection.py, which the backend does not translate yet (seen in about half of
-the runs with 8 writers, /work/notes/clusterbench.md). It is reported on its own line, so
-it cannot hide another raw error.
+One raw error is counted apart: redis-py 8.1's async cluster client answers a CLUSTERDOWN (or
+a topology refresh) with `aclose()`, which disconnects every pooled connection, including those
+other tasks are sending on; such a task fails with `AttributeError: 'NoneType' object has no
+attribute 'writelines'` from redis/asyncio/connection.py, which the backend does not translate
+yet (seen in about half of the runs with 8 writers and 200 kB messages, not with 4 writers).
+It is reported on its own line, so it cannot hide another raw error.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class FailoverReport:
     writers: int
     killed_port: int
     signal: str = "SIGKILL"
+    replica_lag: float = 0.0  # seconds its replica was frozen before the kill
     calls: Counter[str] = field(default_factory=Counter)  # "ok" or the exception's type
     foreign_errors: Counter[str] = field(default_factory=Counter)  # not PikkuStorageError
     # not PikkuStorageError either: redis-py's connection race (see `_connection_race`)
@@ -103,7 +106,12 @@ class FailoverReport:
         errors = Counter({k: v for k, v in self.calls.items() if k != "ok"})
         lines = [
             f"**failover: {self.signal} of the primary on port {self.killed_port} under"
-            f" {self.writers} writers on one open Storage (redis+cluster://)**",
+            f" {self.writers} writers on one open Storage (redis+cluster://)"
+            + (
+                f", its replica frozen for the {self.replica_lag:.2f} s before**"
+                if self.replica_lag
+                else "**"
+            ),
             "",
             "| figure | value |",
             "|---|---|",
@@ -255,16 +263,17 @@ def _connection_race(exc: BaseException) -> bool:
     return innermost.is_relative_to(_REDIS_PY)
 
 
-def _busiest_primary(cluster: PrivateCluster, prefix: str) -> int:
-    """The primary holding most keys of namespace `prefix`."""
-    counts: dict[int, int] = {}
+def _busiest_primary(cluster: PrivateCluster) -> int:
+    """The primary that has replicated the most bytes so far (`master_repl_offset`): the one
+    the writers load most (the thread tag's primary once messages carry a payload)."""
+    offsets: dict[int, int] = {}
     for port in cluster.primaries():
         client = Redis(host="127.0.0.1", port=port, socket_timeout=5)
         try:
-            counts[port] = sum(1 for _ in client.scan_iter(match=f"*{prefix}*", count=1000))
+            offsets[port] = int(client.info("replication")["master_repl_offset"])
         finally:
             client.close()
-    return max(counts, key=lambda p: counts[p])
+    return max(offsets, key=lambda p: offsets[p])
 
 
 async def _lost(storage: Storage, acks: list[_Ack]) -> list[_Ack]:
@@ -294,23 +303,35 @@ async def measure_failover(
     writers: int = WRITERS,
     payload: int = 0,
     sig: signal.Signals = signal.SIGKILL,
+    replica_lag: float = 0.0,
     **options: object,
 ) -> FailoverReport:
     """Run the writers on `cluster`, kill its busiest primary, and report (see module doc).
     `payload` pads each message with that many characters (more replication traffic); `sig`
-    SIGSTOP freezes the primary instead (no connection reset: calls wait for a timeout)."""
+    SIGSTOP freezes the primary instead (no connection reset: calls wait for a timeout);
+    `replica_lag` freezes the primary's replica that many seconds before the kill and resumes
+    it right after, so the writes acknowledged meanwhile never reached it (the loss that
+    asynchronous replication allows, made visible)."""
     prefix = f"failover_{secrets.token_hex(4)}"
     async with open_storage(cluster.url, key_prefix=prefix, **options) as storage:
         stream = _Stream(storage, writers, payload)
         await stream.start()
         began = time.monotonic()
         await stream.wait(lambda: stream.rounds_since(began) >= WARMUP_ROUNDS, RECOVERY_BOUND)
-        port = await asyncio.to_thread(_busiest_primary, cluster, prefix)
+        port = await asyncio.to_thread(_busiest_primary, cluster)
+        replica = await asyncio.to_thread(cluster.replica_of, port) if replica_lag else None
+        if replica is not None:
+            await asyncio.to_thread(cluster.kill, replica, signal.SIGSTOP)
+            await asyncio.sleep(replica_lag)
         killed = await asyncio.to_thread(cluster.kill, port, sig)
+        if replica is not None:
+            await asyncio.to_thread(cluster.resume, replica)
         promotion = asyncio.create_task(
             asyncio.to_thread(cluster.wait_promoted, port, RECOVERY_BOUND)
         )
-        report = FailoverReport(writers=writers, killed_port=port, signal=sig.name)
+        report = FailoverReport(
+            writers=writers, killed_port=port, signal=sig.name, replica_lag=replica_lag
+        )
 
         def settled() -> bool:
             promoted = promotion.result() if promotion.done() else None
@@ -339,7 +360,7 @@ async def measure_failover(
         report.lost_before = sum(a.at < killed for a in lost)
         report.lost_after = len(lost) - report.lost_before
         report.lost = [
-            f"{a.kind} {a.run_id if a.kind != 'message' else a.message_id}"
+            f"{a.kind} {a.run_id if a.kind != 'message' else f'{a.thread_id}/{a.message_id}'}"
             f" acknowledged {(a.at - killed) * 1000:+.1f} ms from the kill"
             for a in lost
         ]
@@ -352,8 +373,13 @@ def run_failover(
     writers: int = WRITERS,
     payload: int = 0,
     sig: signal.Signals = signal.SIGKILL,
+    replica_lag: float = 0.0,
 ) -> str:
     """Start a private cluster, measure one failover on it, remove it; the report's text."""
     with private_cluster(base_port) as cluster:
-        report = asyncio.run(measure_failover(cluster, writers=writers, payload=payload, sig=sig))
+        report = asyncio.run(
+            measure_failover(
+                cluster, writers=writers, payload=payload, sig=sig, replica_lag=replica_lag
+            )
+        )
     return report.text()

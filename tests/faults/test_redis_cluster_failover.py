@@ -2,8 +2,8 @@
 
 One `Storage` on `redis+cluster://` (never reopened) and writer tasks doing create_run,
 insert_step_state + set_step_result and save_messages; once they are under way the primary
-holding most of the namespace's keys is killed and its replica takes over (cluster node timeout
-2 s, scripts/redis-cluster). The stream and its report are the failover bench's
+they load most is killed and its replica takes over (cluster node timeout 2 s,
+scripts/redis-cluster). The stream and its report are the failover bench's
 (benchmarks/failover.py, `python -m benchmarks failover`), so the printed figures (`-s`) are
 the ones the bench prints. Checked: (a) every error the caller saw is a pikku_storage error,
 `StorageUnavailable`, never a raw redis-py exception or a hung call; (b) the same `Storage`
