@@ -17,7 +17,7 @@ from typing import Final, cast
 from redis.asyncio import Redis
 
 from pikku_storage.redis import _rows as rows
-from pikku_storage.redis._keys import AIKeys
+from pikku_storage.redis._keys import AIKeys, thread_member_id
 from pikku_storage.redis._scripts import Scripts
 
 __all__ = ["ThreadDeleter"]
@@ -52,25 +52,31 @@ class ThreadDeleter:
             snapshots = await self._snapshots(scripts, [thread_id])
             if not snapshots:
                 return False
-            outcome = await self._run(scripts, "delete", "", snapshots)
+            b = self._keys.bucket(thread_id)
+            outcome = await self._run(scripts, "delete", "", snapshots, b)
             if outcome != _RETRY:
                 return outcome == 1
 
     async def prune(self, client: Redis, scripts: Scripts, cutoff_ms: int, batch_size: int) -> int:
         """Delete threads updated before the cutoff, `batch_size` per script; the count."""
         deleted = 0
-        previous: Sequence[object] = []
-        while True:
-            members = await client.zrangebyscore(
-                self._keys.threads(), "-inf", f"({cutoff_ms}", start=0, num=batch_size
-            )
-            if not members or members == previous:
-                return deleted  # nothing left, or a batch that made no progress twice
-            previous = members
-            snapshots = await self._snapshots(scripts, [rows.text(m)[17:] for m in members])
-            count = await self._run(scripts, "prune", cutoff_ms, snapshots) if snapshots else 0
-            logger.debug("pruned %s threads in one batch", count)
-            deleted += count
+        for b in self._keys.all_buckets():  # a batch is one bucket's threads: one slot
+            previous: Sequence[object] = []
+            while True:
+                members = await client.zrangebyscore(
+                    self._keys.threads(b), "-inf", f"({cutoff_ms}", start=0, num=batch_size
+                )
+                if not members or members == previous:
+                    break  # nothing left, or a batch that made no progress twice
+                previous = members
+                ids = [thread_member_id(rows.text(m)) for m in members]
+                snapshots = await self._snapshots(scripts, ids)
+                count = (
+                    await self._run(scripts, "prune", cutoff_ms, snapshots, b) if snapshots else 0
+                )
+                logger.debug("pruned %s threads in one batch", count)
+                deleted += count
+        return deleted
 
     async def _snapshots(self, scripts: Scripts, thread_ids: list[str]) -> list[_Snapshot]:
         k = self._keys
@@ -101,16 +107,21 @@ class ThreadDeleter:
         return found
 
     async def _run(
-        self, scripts: Scripts, mode: str, cutoff: int | str, snapshots: list[_Snapshot]
+        self,
+        scripts: Scripts,
+        mode: str,
+        cutoff: int | str,
+        snapshots: list[_Snapshot],
+        b: int,
     ) -> int:
         k = self._keys
-        keys = [k.threads(), k.agent_names(), k.run_thread(), k.resources()]
+        keys = [k.threads(b), k.agent_names(b), k.run_thread(b), k.resources(b)]
         args: list[str | int] = [mode, cutoff]
         for s in snapshots:
             t = s.thread_id
-            keys += [*k.thread_data(t), k.by_resource(s.resource_id)]
+            keys += [*k.thread_data(t), k.by_resource(s.resource_id, b)]
             for agent in s.agents:
-                keys += [k.by_agent(agent), k.by_agent_resource(agent, s.resource_id)]
+                keys += [k.by_agent(agent, b), k.by_agent_resource(agent, s.resource_id, b)]
             for run_id in s.run_ids:
                 keys += [
                     k.run(t, run_id),
@@ -120,7 +131,7 @@ class ThreadDeleter:
                 ]
             positions: list[int] = []
             for index, tool_call_ids in enumerate(s.pending, start=1):
-                keys += [k.approval(c) for c in tool_call_ids]
+                keys += [k.approval(c, b) for c in tool_call_ids]
                 positions += [index] * len(tool_call_ids)
             args += [t, s.seq, s.rev, s.resource_id, len(s.agents), *s.agents]
             args += [len(s.run_ids), *s.run_ids]

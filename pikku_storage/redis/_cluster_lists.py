@@ -40,14 +40,15 @@ def first(lists: Iterable[list[T]], key: Callable[[T], object], limit: int) -> l
 
 
 async def top_members(
-    client: Redis, indexes: list[str], offset: int, limit: int
+    client: Redis, indexes: list[str], offset: int, limit: int | None
 ) -> list[tuple[float, str]]:
-    """The members `[offset, offset + limit)` of the union of sorted sets `indexes`, in
-    descending (score, member) order (what one `ZRANGE … REV` of their union would give)."""
-    window = offset + limit
+    """The members `[offset, offset + limit)` (`None`: all from `offset`) of the union of
+    sorted sets `indexes`, in descending (score, member) order: what one `ZRANGE … REV` of
+    their union would give."""
+    window = None if limit is None else offset + limit
     pipe = client.pipeline()
     for index in indexes:
-        pipe.zrange(index, 0, window - 1, desc=True, withscores=True)
+        pipe.zrange(index, 0, -1 if window is None else window - 1, desc=True, withscores=True)
     replies = cast("list[list[tuple[bytes | str, float]]]", await pipe.execute())
     windows = [[(score, rows.text(member)) for member, score in reply] for reply in replies]
     return list(islice(heapq.merge(*windows, reverse=True), offset, window))

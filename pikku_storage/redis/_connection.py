@@ -89,7 +89,7 @@ class RedisConnection:
     carry it as `?cluster_buckets=N`); a synchronous client raises `InvalidValue` (D17).
     """
 
-    __slots__ = ("_buckets", "_client", "_options", "_owned", "_scripts", "_url")
+    __slots__ = ("_buckets", "_client", "_options", "_owned", "_scripts", "_url", "verified")
 
     def __init__(
         self,
@@ -99,6 +99,9 @@ class RedisConnection:
         **client_options: object,
     ) -> None:
         self._scripts: Scripts | None = None
+        # cluster namespaces whose layout and bucket count a service of this connection has
+        # checked: the other services skip the check (three round trips to other slots)
+        self.verified: set[str] = set()
         cluster = False
         if isinstance(source, str):
             scheme = urlsplit(source).scheme.lower()
@@ -237,6 +240,8 @@ class RedisBase:
         cluster namespace was created with another `cluster_buckets`.
         """
         key = layout_key(self._prefix)
+        if self._buckets and self._prefix in self._conn.verified:
+            return
         async with translate_errors():
             if self._buckets:
                 await self._check_buckets()
@@ -251,6 +256,8 @@ class RedisBase:
             raise SchemaMismatch(
                 self._prefix, int(recorded) if recorded.isdigit() else -1, LAYOUT_VERSION
             )
+        if self._buckets:
+            self._conn.verified.add(self._prefix)
         logger.debug("redis namespace %s at layout %s", self._prefix, recorded)
 
     async def _check_buckets(self) -> None:

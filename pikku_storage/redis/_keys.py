@@ -5,10 +5,11 @@ One function per key family, in two placements of the same families:
 - **standalone** (`buckets=0`, layout 2 as shipped): workflow keys carry the run's hash tag
   `{r}` (a UUID) and the namespace indexes `{P}`; AI keys escape ids so no id can close a hash
   tag or fake a separator; channel and deployment keys are `p:<family>:<id>`.
-- **cluster** (`buckets=B`): a run, with its bucket's namespace indexes, lives in the tag
-  `{P.b}` where `b = bucket(run id)`; threads and every AI index in `{P.ai}`; channels and
-  their topics in `{P.ch}`; deployments in `{P.dep}`; the namespace-wide insertion sequence
-  of runs in `{P.seq}`. Every script and MULTI therefore touches one hash slot.
+- **cluster** (`buckets=B`): a workflow run, with its bucket's namespace indexes, lives in
+  the tag `{P.b}` where `b = bucket(run id)`; a thread likewise with its bucket's AI indexes
+  (`b = bucket(thread id)`; step and agent-run ids are drawn into their parent's bucket);
+  channels and their topics in `{P.ch}`; deployments in `{P.dep}`; the namespace-wide
+  insertion sequences in `{P.seq}`. Every script and MULTI therefore touches one hash slot.
 
 The member formats of the sorted sets (`<seq>:<id>`) are defined here once (`RUN_SEQ_WIDTH`,
 `THREAD_SEQ_WIDTH`, `member_id`); `_scripts.py` hands the same widths to the Lua prelude.
@@ -31,6 +32,7 @@ from pikku_storage.errors import InvalidValue
 __all__ = [
     "DEFAULT_CLUSTER_BUCKETS",
     "LAYOUT_VERSION",
+    "LUA_CONSTANTS",
     "MAX_CLUSTER_BUCKETS",
     "RUN_SEQ_WIDTH",
     "THREAD_SEQ_WIDTH",
@@ -53,25 +55,29 @@ LAYOUT_VERSION: Final = 2  # 2: spec 05 (scores, resources, undelivered, markers
 DEFAULT_CLUSTER_BUCKETS: Final = 16  # hash-tag buckets of runs per namespace on a cluster
 MAX_CLUSTER_BUCKETS: Final = 1024
 
-# The member formats of the index sorted sets, defined once: "<seq>:<id>", the sequence number
+# The member formats of the sorted sets, defined once: "<seq>:<rest>", the sequence number
 # zero-padded to a fixed width so members sort as bytes. The Lua prelude gets the same widths
-# (`_scripts.py` generates its constants from these).
-RUN_SEQ_WIDTH: Final = 20  # workflow run indexes: "<seq20>:<run id>"
-THREAD_SEQ_WIDTH: Final = 16  # AI thread and run indexes: "<seq16>:<id>"
+# as the constants `WF_SEQ` and `AI_SEQ` (`_scripts.py` generates them from these; a test
+# checks that no script spells a width itself).
+RUN_SEQ_WIDTH: Final = 20  # workflow members: run indexes "<seq>:<run id>", step order
+#   "<seq>:<step id>", history "<seq>:<step id>:<attempt>"
+THREAD_SEQ_WIDTH: Final = 16  # AI members: thread indexes "<seq>:<thread id>", a thread's
+#   runs and the approval index "<seq>:<run id>", messages "<seq>", scores "<seq>:<JSON>"
+LUA_CONSTANTS: Final = {"WF_SEQ": RUN_SEQ_WIDTH, "AI_SEQ": THREAD_SEQ_WIDTH}
 
 
 def member_id(member: str, width: int) -> str:
-    """The id of an index member `<seq of width digits>:<id>`."""
+    """What follows the sequence number of a member `<seq of width digits>:<rest>`."""
     return member[width + 1 :]
 
 
 def run_member_id(member: str) -> str:
-    """The run id of a workflow index member `<seq20>:<run id>`."""
+    """The run id of a workflow index member `<seq>:<run id>`."""
     return member[RUN_SEQ_WIDTH + 1 :]
 
 
 def thread_member_id(member: str) -> str:
-    """The id of an AI index member `<seq16>:<thread or run id>`."""
+    """The id of an AI index member `<seq>:<thread or run id>` (or a score's JSON)."""
     return member[THREAD_SEQ_WIDTH + 1 :]
 
 
@@ -264,19 +270,43 @@ class WorkflowKeys:
 
 @dataclass(frozen=True, slots=True)
 class AIKeys:
-    """AI keys of namespace `p`; `K = p:ai`, ids escaped (docs/operations.md#storage-layout)."""
+    """AI keys of namespace `p`; `K = p:ai`, ids escaped (docs/operations.md#storage-layout).
+
+    `buckets=0` is the standalone layout; with `buckets=B` a thread (and its agent runs, whose
+    ids are drawn into its bucket) lives in tag `{P.b}`, `b = bucket(thread id)`, with that
+    bucket's namespace indexes: every method naming an index takes `b`, ignored standalone.
+    """
 
     p: str
-    cluster: bool = False
+    buckets: int = 0
+
+    @property
+    def cluster(self) -> bool:
+        return self.buckets > 0
+
+    def bucket(self, thread_id: str) -> int:
+        """The bucket of a thread (or of an agent run id drawn into it)."""
+        return bucket_of(thread_id, self.buckets)
+
+    def all_buckets(self) -> range:
+        return range(max(self.buckets, 1))
+
+    def draw_id(self, b: int) -> str:
+        """A new UUID4 whose bucket is `b` (an agent run id drawn into its thread's bucket)."""
+        while True:
+            candidate = new_id()
+            if bucket_of(candidate, self.buckets) == b:
+                return candidate
 
     def _t(self, thread_id: str, suffix: str) -> str:
-        if self.cluster:
-            return f"{self.p}:ai:t:{{{self.p}.ai}}:{escape_id(thread_id)}:{suffix}"
+        if self.buckets:
+            b = bucket_of(thread_id, self.buckets)
+            return f"{self.p}:ai:t:{{{self.p}.{b}}}:{escape_id(thread_id)}:{suffix}"
         return f"{self.p}:ai:t:{{{escape_id(thread_id)}}}:{suffix}"
 
-    def _i(self, suffix: str) -> str:
-        if self.cluster:
-            return f"{self.p}:ai:i:{{{self.p}.ai}}:{suffix}"
+    def _i(self, b: int, suffix: str) -> str:
+        if self.buckets:
+            return f"{self.p}:ai:i:{{{self.p}.{b}}}:{suffix}"
         return f"{self.p}:ai:i:{{{self.p}}}:{suffix}"
 
     # --- per thread ----------------------------------------------------------------------------
@@ -343,39 +373,44 @@ class AIKeys:
     # --- per resource -----------------------------------------------------------------------
 
     def resource_memory(self, resource_id: str) -> str:
-        if self.cluster:
-            return f"{self.p}:ai:r:{{{self.p}.ai}}:{escape_id(resource_id)}:memory"
+        if self.buckets:  # one key, alone in its operations: any slot, the resource's bucket
+            b = bucket_of(resource_id, self.buckets)
+            return f"{self.p}:ai:r:{{{self.p}.{b}}}:{escape_id(resource_id)}:memory"
         return f"{self.p}:ai:r:{{{escape_id(resource_id)}}}:memory"
 
     # --- namespace indexes ------------------------------------------------------------------
 
-    def seq(self) -> str:
-        return self._i("seq")
+    def seq(self, b: int = 0) -> str:
+        """The namespace's thread and run sequence: in the indexes' tag standalone (the
+        scripts increment it); on a cluster in its own tag `{P.seq}` (the client first)."""
+        if self.buckets:
+            return f"{self.p}:ai:i:{{{self.p}.seq}}:seq"
+        return self._i(b, "seq")
 
-    def threads(self) -> str:
-        return self._i("threads")
+    def threads(self, b: int = 0) -> str:
+        return self._i(b, "threads")
 
-    def resources(self) -> str:
+    def resources(self, b: int = 0) -> str:
         """Raw ids of the resources that have a thread (a zset, scores 0, read BYLEX)."""
-        return self._i("resources")
+        return self._i(b, "resources")
 
-    def by_resource(self, resource_id: str) -> str:
-        return self._i(f"resource:{escape_id(resource_id)}")
+    def by_resource(self, resource_id: str, b: int = 0) -> str:
+        return self._i(b, f"resource:{escape_id(resource_id)}")
 
-    def by_agent(self, agent_name: str) -> str:
-        return self._i(f"agent:{escape_id(agent_name)}")
+    def by_agent(self, agent_name: str, b: int = 0) -> str:
+        return self._i(b, f"agent:{escape_id(agent_name)}")
 
-    def by_agent_resource(self, agent_name: str, resource_id: str) -> str:
-        return self._i(f"agent-resource:{escape_id(agent_name)}:{escape_id(resource_id)}")
+    def by_agent_resource(self, agent_name: str, resource_id: str, b: int = 0) -> str:
+        return self._i(b, f"agent-resource:{escape_id(agent_name)}:{escape_id(resource_id)}")
 
-    def agent_names(self) -> str:
-        return self._i("agents")
+    def agent_names(self, b: int = 0) -> str:
+        return self._i(b, "agents")
 
-    def run_thread(self) -> str:
-        return self._i("run-thread")
+    def run_thread(self, b: int = 0) -> str:
+        return self._i(b, "run-thread")
 
-    def approval(self, tool_call_id: str) -> str:
-        return self._i(f"approval:{escape_id(tool_call_id)}")
+    def approval(self, tool_call_id: str, b: int = 0) -> str:
+        return self._i(b, f"approval:{escape_id(tool_call_id)}")
 
 
 @dataclass(frozen=True, slots=True)

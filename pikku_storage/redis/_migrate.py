@@ -15,7 +15,7 @@ from typing import Final
 from redis.asyncio import Redis
 
 from pikku_storage.records import WorkflowStatus
-from pikku_storage.redis._keys import AIKeys, WorkflowKeys
+from pikku_storage.redis._keys import AIKeys, WorkflowKeys, run_member_id, thread_member_id
 from pikku_storage.redis._rows import text
 from pikku_storage.redis._scripts import Scripts
 
@@ -35,7 +35,7 @@ async def migrate_1_to_2(client: Redis, scripts: Scripts, prefix: str) -> None:
         members = await client.zrange(ai.threads(), start, start + _BATCH - 1)
         if not members:
             break
-        ids = [text(m)[17:] for m in members]
+        ids = [thread_member_id(text(m)) for m in members]
         await scripts("layout_migrate_threads", [ai.resources(), *(ai.thread(t) for t in ids)])
         threads += len(ids)
         start += _BATCH
@@ -46,7 +46,7 @@ async def migrate_1_to_2(client: Redis, scripts: Scripts, prefix: str) -> None:
         )
         if not members:
             break
-        ids = [text(m).partition(":")[2] for m in members]
+        ids = [run_member_id(text(m)) for m in members]
         keys = [wf.idle(), wf.undispatched()]
         for run_id in ids:
             keys += [wf.run(run_id), wf.steps(run_id)]

@@ -45,6 +45,7 @@ from pikku_storage.records import (
     WorkflowVersion,
     WorkflowVersionStatus,
 )
+from pikku_storage.redis._keys import thread_member_id
 
 __all__ = [
     "RUN_FIELDS",
@@ -480,7 +481,7 @@ def _stored_call(call: JsonValue, results: Mapping[str, tuple[str, bool]]) -> St
 
 def agent_run_score(run_id: str, member: str, score: float) -> AgentRunScore:
     """One entry of a run's scores zset: member `<seq16>:<JSON>`, score `created_at` ms."""
-    data = cast("dict[str, JsonValue]", decode(member[17:]))
+    data = cast("dict[str, JsonValue]", decode(thread_member_id(member)))
     reason, metadata = data.get("reason"), data.get("metadata")
     return _build.agent_run_score(
         run_id,

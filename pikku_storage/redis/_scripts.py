@@ -1,7 +1,8 @@
 """The Lua scripts of the backend: read once from `_lua/`, registered per client.
 
 Each `_lua/<name>.lua` holds one atomic unit, headed by a comment listing its `KEYS`, `ARGV`
-and reply; `_lua/_prelude.lua` (small `local` helpers) is prepended to each when it is read.
+and reply; `_lua/_prelude.lua` (small `local` helpers) is prepended to each when it is read,
+after the constants generated from `_keys.LUA_CONSTANTS` (the member formats' widths).
 `register_script` does no I/O: redis-py sends `EVALSHA` and loads the script on `NOSCRIPT`.
 See docs/operations.md#storage-layout; style §10.
 """
@@ -15,6 +16,8 @@ from typing import Final
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+
+from pikku_storage.redis._keys import LUA_CONSTANTS
 
 __all__ = ["SCRIPT_NAMES", "Scripts", "script_source"]
 
@@ -37,7 +40,13 @@ def script_source(name: str) -> str:
     """The full text sent to Redis for script `name`: the prelude, then the script."""
     if name not in SCRIPT_NAMES:
         raise KeyError(f"no Lua script named {name!r}")
-    return f"{_read(_PRELUDE)}\n{_read(name)}"
+    return f"{_constants()}{_read(_PRELUDE)}\n{_read(name)}"
+
+
+@functools.cache
+def _constants() -> str:
+    """The Lua constants shared with Python (`_keys.LUA_CONSTANTS`), one `local` each."""
+    return "".join(f"local {name} = {value}\n" for name, value in LUA_CONSTANTS.items())
 
 
 class Scripts:

@@ -1,10 +1,12 @@
 """`RedisAIStorageService`, `RedisAIRunStateService`, `RedisAgentRunService` on Redis.
 
-A thread's keys share its hash tag `{T}` (escaped id); namespace indexes carry `{P}`. Every
-write is one Lua script; where the index keys a write touches depend on stored data (the
-thread's resource and agents, a run's pending ids), the client reads them first and the
-script re-checks them, answering "retry" if they changed. Message windows, thread lists and
-run lists read sorted sets, so their cost follows the window. See docs/operations.md#storage-layout.
+A thread's keys share its hash tag `{T}` (escaped id) and namespace indexes carry `{P}`;
+on a cluster a thread, its agent runs and its bucket's namespace indexes share `{P.b}`, and
+lists merge the buckets (`_cluster_lists.py`). Every write is one Lua script; where the
+index keys a write touches depend on stored data (the thread's resource and agents, a run's
+pending ids), the client reads them first and the script re-checks them, answering "retry"
+if they changed. Message windows, thread lists and run lists read sorted sets, so their cost
+follows the window. See docs/operations.md#storage-layout.
 """
 
 from __future__ import annotations
@@ -40,11 +42,12 @@ from pikku_storage.records import (
     Thread,
     WorkingMemoryScope,
 )
+from pikku_storage.redis import _cluster_lists as fan
 from pikku_storage.redis import _rows as rows
 from pikku_storage.redis._ai_delete import ThreadDeleter
 from pikku_storage.redis._connection import RedisBase, RedisSource
 from pikku_storage.redis._errors import translated
-from pikku_storage.redis._keys import AIKeys
+from pikku_storage.redis._keys import AIKeys, thread_member_id
 
 __all__ = ["RedisAIRunStateService", "RedisAIStorageService", "RedisAgentRunService"]
 
@@ -112,7 +115,7 @@ class _RedisAIBase(RedisBase, Service):
     ) -> None:
         super().__init__(clock=clock)
         self._setup(redis, key_prefix, client_options)
-        self._keys = AIKeys(self._prefix, self._buckets > 0)
+        self._keys = AIKeys(self._prefix, self._buckets)
         self._deleter = ThreadDeleter(self._keys)
         self._run_threads: dict[str, str] = {}
 
@@ -148,7 +151,13 @@ class _RedisAIBase(RedisBase, Service):
         """Thread records for index members `<seq16>:<thread id>`, in member order."""
         if not members:
             return []
-        ids = [rows.text(m)[17:] for m in members]
+        ids = [thread_member_id(rows.text(m)) for m in members]
+        if self._keys.cluster:  # threads of several buckets: one pipeline, grouped by node
+            pipe = self._redis.pipeline()
+            for t in ids:
+                pipe.hgetall(self._keys.thread(t))
+            hashes = [rows.pairs(h) for h in await pipe.execute()]
+            return [rows.thread(h) for h in hashes if h]
         reader = rows.Reader(
             await self._scripts("hgetall_many", [self._keys.thread(t) for t in ids])
         )
@@ -162,7 +171,8 @@ class _RedisAIBase(RedisBase, Service):
     async def _thread_of_run(self, run_id: str) -> str | None:
         thread_id = self._run_threads.get(run_id)
         if thread_id is None:
-            found = await self._redis.hget(self._keys.run_thread(), run_id)
+            k = self._keys
+            found = await self._redis.hget(k.run_thread(k.bucket(run_id)), run_id)
             if found is None:
                 return None
             thread_id = rows.text(found)
@@ -189,7 +199,7 @@ class _RedisAIBase(RedisBase, Service):
     @translated
     async def _get_runs_by_thread(self, thread_id: str) -> list[AgentRun]:
         members = await self._redis.zrange(self._keys.runs(thread_id), 0, -1, desc=True)
-        return await self._read_runs(thread_id, [rows.text(m)[17:] for m in members])
+        return await self._read_runs(thread_id, [thread_member_id(rows.text(m)) for m in members])
 
     async def _run(self, run_id: str) -> AgentRun | None:
         thread_id = await self._thread_of_run(run_id)
@@ -224,23 +234,32 @@ class RedisAIStorageService(_RedisAIBase, AIStorageService):
             fields += ["title", thread.title]
         if thread.metadata is not None:
             fields += ["metadata", thread.metadata]
+        b = k.bucket(thread.thread_id)
+        args = [thread.thread_id, now, thread.resource_id, len(fields) // 2, *fields]
+        if k.cluster:  # the namespace-wide order from its own slot, first (00 §4 ties)
+            args.append(await self._redis.incr(k.seq()))
         created = await self._scripts(
             "ai_create_thread",
             [
                 k.thread(thread.thread_id),
-                k.seq(),
-                k.threads(),
-                k.by_resource(thread.resource_id),
-                k.resources(),
+                k.thread(thread.thread_id) if k.cluster else k.seq(),
+                k.threads(b),
+                k.by_resource(thread.resource_id, b),
+                k.resources(b),
             ],
-            [thread.thread_id, now, thread.resource_id, len(fields) // 2, *fields],
+            args,
         )
         if created != 1:
             raise ConflictError.thread(thread.thread_id)
 
     @translated
     async def _get_threads(self, resource_id: str) -> list[Thread]:
-        members = await self._redis.zrange(self._keys.by_resource(resource_id), 0, -1, desc=True)
+        k = self._keys
+        if k.cluster:
+            indexes = [k.by_resource(resource_id, b) for b in k.all_buckets()]
+            chosen = await fan.top_members(self._redis, indexes, 0, None)
+            return await self._threads_by_members([m for _, m in chosen])
+        members = await self._redis.zrange(k.by_resource(resource_id), 0, -1, desc=True)
         return await self._threads_by_members(members)
 
     @translated
@@ -259,6 +278,7 @@ class RedisAIStorageService(_RedisAIBase, AIStorageService):
             resource_id = context.take()
             context.take()  # rev: agents are compared member by member instead
             agents = context.rest()
+            b = k.bucket(thread_id)
             keys = [
                 k.thread(thread_id),
                 k.msgs(thread_id),
@@ -268,12 +288,12 @@ class RedisAIStorageService(_RedisAIBase, AIStorageService):
                 k.results(thread_id),
                 k.undelivered(thread_id),
                 k.agents(thread_id),
-                k.threads(),
-                k.by_resource(resource_id),
+                k.threads(b),
+                k.by_resource(resource_id, b),
             ]
             args: list[str | int] = [thread_id, resource_id, to_epoch_ms(batch.now), len(agents)]
             for agent in agents:
-                keys += [k.by_agent(agent), k.by_agent_resource(agent, resource_id)]
+                keys += [k.by_agent(agent, b), k.by_agent_resource(agent, resource_id, b)]
                 args.append(agent)
             args.append(len(batch.messages))
             for message in batch.messages:
@@ -357,8 +377,19 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
             fields["suspend_reason"] = run.suspend_reason.value
         if run.missing_rpcs is not None:
             fields["missing_rpcs"] = encode(run.missing_rpcs, "missing_rpcs")
+        b = k.bucket(run.thread_id)
+        if k.cluster:  # the run id drawn into its thread's bucket: its run-thread entry there
+            run.run_id = fields["run_id"] = k.draw_id(b)
         while True:
-            found = await self._redis.hget(k.thread(run.thread_id), "resource_id")
+            seq: list[int] = []
+            if k.cluster:  # the thread read and the namespace sequence, one round trip
+                pipe = self._redis.pipeline()
+                pipe.hget(k.thread(run.thread_id), "resource_id")
+                pipe.incr(k.seq())
+                found, taken = await pipe.execute()
+                seq.append(cast(int, taken))
+            else:
+                found = await self._redis.hget(k.thread(run.thread_id), "resource_id")
             if found is None:
                 raise ThreadNotFound(run.thread_id)
             resource_id = rows.text(found)
@@ -368,11 +399,11 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
                 k.run(run.thread_id, run.run_id),
                 k.pending(run.thread_id, run.run_id),
                 k.agents(run.thread_id),
-                k.seq(),
-                k.by_agent(run.agent_name),
-                k.by_agent_resource(run.agent_name, resource_id),
-                k.agent_names(),
-                k.run_thread(),
+                k.thread(run.thread_id) if k.cluster else k.seq(),
+                k.by_agent(run.agent_name, b),
+                k.by_agent_resource(run.agent_name, resource_id, b),
+                k.agent_names(b),
+                k.run_thread(b),
             ]
             args: list[str | int] = [
                 run.thread_id,
@@ -384,11 +415,12 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
                 *(item for pair in fields.items() for item in pair),
             ]
             for position, approval in enumerate(run.pending_approvals):
-                keys.append(k.approval(approval.tool_call_id))
+                keys.append(k.approval(approval.tool_call_id, b))
                 args += [
                     approval.tool_call_id,
                     _pending_entry(position, approval.kind, approval.payload),
                 ]
+            args += seq
             outcome = await self._scripts("ai_create_run", keys, args)
             if outcome == 0:
                 raise ThreadNotFound(run.thread_id)
@@ -454,7 +486,8 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
                         _pending_entry(position, approval.kind, approval.payload),
                     ]
             keys = [k.run(thread_id, run_id), k.pending(thread_id, run_id), k.thread(thread_id)]
-            keys += [k.approval(c) for c in known]
+            b = k.bucket(thread_id)
+            keys += [k.approval(c, b) for c in known]
             outcome = await self._scripts("ai_update_run", keys, args)
             if outcome == 0:
                 raise RunNotFound(run_id)
@@ -470,6 +503,38 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
         self, tool_call_id: str, status: ApprovalStatus, run_id: str | None, now: datetime
     ) -> bool:
         k = self._keys
+        if k.cluster:
+            return await self._resolve_in_buckets(tool_call_id, status, run_id, now)
+        return await self._resolve_in_bucket(tool_call_id, status, run_id, now, 0)
+
+    async def _resolve_in_buckets(
+        self, tool_call_id: str, status: ApprovalStatus, run_id: str | None, now: datetime
+    ) -> bool:
+        """On a cluster: the buckets whose approval index lists the tool call (one pipeline),
+        each resolved by its own script; a run's approvals are in its thread's bucket."""
+        k = self._keys
+        if run_id is not None:
+            buckets = [k.bucket(run_id)]
+        else:
+            pipe = self._redis.pipeline()
+            for b in k.all_buckets():
+                pipe.exists(k.approval(tool_call_id, b))
+            listed = await pipe.execute()
+            buckets = [b for b, n in zip(k.all_buckets(), listed, strict=True) if n]
+        claimed = False
+        for b in buckets:
+            claimed = await self._resolve_in_bucket(tool_call_id, status, run_id, now, b) or claimed
+        return claimed
+
+    async def _resolve_in_bucket(
+        self,
+        tool_call_id: str,
+        status: ApprovalStatus,
+        run_id: str | None,
+        now: datetime,
+        b: int,
+    ) -> bool:
+        k = self._keys
         while True:
             if run_id is not None:
                 thread_id = await self._thread_of_run(run_id)
@@ -477,13 +542,13 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
                     return False
                 runs = [(run_id, thread_id)]
             else:
-                members = await self._redis.zrange(k.approval(tool_call_id), 0, -1)
-                run_ids = [rows.text(m)[17:] for m in members]
+                members = await self._redis.zrange(k.approval(tool_call_id, b), 0, -1)
+                run_ids = [thread_member_id(rows.text(m)) for m in members]
                 if not run_ids:
                     return False
-                threads = await self._redis.hmget(k.run_thread(), run_ids)
+                threads = await self._redis.hmget(k.run_thread(b), run_ids)
                 runs = [(r, rows.text(t)) for r, t in zip(run_ids, threads, strict=True) if t]
-            keys = [k.approval(tool_call_id)]
+            keys = [k.approval(tool_call_id, b)]
             for run, thread_id in runs:
                 keys += [
                     k.run(thread_id, run),
@@ -508,11 +573,18 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
     async def _find_run_by_tool_call_id(
         self, tool_call_id: str
     ) -> tuple[AgentRun, PendingApproval] | None:
+        k = self._keys
         while True:
-            members = await self._redis.zrange(self._keys.approval(tool_call_id), 0, 0, desc=True)
+            if k.cluster:  # the newest listing over every bucket
+                indexes = [k.approval(tool_call_id, b) for b in k.all_buckets()]
+                members: Sequence[object] = [
+                    m for _, m in await fan.top_members(self._redis, indexes, 0, 1)
+                ]
+            else:
+                members = await self._redis.zrange(k.approval(tool_call_id), 0, 0, desc=True)
             if not members:
                 return None
-            run = await self._run(rows.text(members[0])[17:])
+            run = await self._run(thread_member_id(rows.text(members[0])))
             for approval in run.pending_approvals if run is not None else []:
                 if approval.tool_call_id == tool_call_id:
                     assert run is not None
@@ -570,13 +642,19 @@ class RedisAgentRunService(_RedisAIBase, AgentRunService):
         k = self._keys
         if owners is not None:
             return await self._list_owned_threads(agent_name, resource_id, owners, limit, offset)
-        if agent_name is None:
-            index = k.threads() if resource_id is None else k.by_resource(resource_id)
-        elif resource_id is None:
-            index = k.by_agent(agent_name)
-        else:
-            index = k.by_agent_resource(agent_name, resource_id)
-        members = await self._redis.zrange(index, offset, offset + limit - 1, desc=True)
+
+        def index(b: int) -> str:
+            if agent_name is None:
+                return k.threads(b) if resource_id is None else k.by_resource(resource_id, b)
+            if resource_id is None:
+                return k.by_agent(agent_name, b)
+            return k.by_agent_resource(agent_name, resource_id, b)
+
+        if k.cluster:
+            indexes = [index(b) for b in k.all_buckets()]
+            chosen = await fan.top_members(self._redis, indexes, offset, limit)
+            return await self._threads_by_members([m for _, m in chosen])
+        members = await self._redis.zrange(index(0), offset, offset + limit - 1, desc=True)
         return await self._threads_by_members(members)
 
     async def _list_owned_threads(
@@ -591,27 +669,36 @@ class RedisAgentRunService(_RedisAIBase, AgentRunService):
         merging their index windows of `offset + limit`, then the window's threads: three
         calls, whatever the number of threads stored (05 §2.2, §4)."""
         k = self._keys
+        placed: list[tuple[int, str]] = []  # (bucket, resource id) with threads there
         if resource_id is not None:
-            resources = [resource_id] if resource_in_owners(resource_id, owners) else []
+            if resource_in_owners(resource_id, owners):
+                placed = [(b, resource_id) for b in k.all_buckets()]
         else:
             args: list[str] = []
             for owner in owners:
                 args += [owner, *owner_bounds(owner)]
-            resources = rows.strings(
-                await self._scripts("ai_owner_resources", [k.resources()], args)
+            replies = await fan.gather(
+                self._scripts("ai_owner_resources", [k.resources(b)], args) for b in k.all_buckets()
             )
-        if not resources:
+            placed = [(b, r) for b, reply in enumerate(replies) for r in rows.strings(reply)]
+        if not placed:
             return []
         indexes = [
-            k.by_resource(r) if agent_name is None else k.by_agent_resource(agent_name, r)
-            for r in resources
+            k.by_resource(r, b) if agent_name is None else k.by_agent_resource(agent_name, r, b)
+            for b, r in placed
         ]
+        if k.cluster:
+            chosen = await fan.top_members(self._redis, indexes, offset, limit)
+            return await self._threads_by_members([m for _, m in chosen])
         members = rows.strings(await self._scripts("ai_owner_threads", indexes, [offset + limit]))
         return await self._threads_by_members(members[offset:])
 
     @translated
     async def _get_distinct_agent_names(self) -> list[str]:
-        return [rows.text(n) for n in await self._redis.zrange(self._keys.agent_names(), 0, -1)]
+        k = self._keys
+        if k.cluster:
+            return await fan.union_sorted(self._redis, [k.agent_names(b) for b in k.all_buckets()])
+        return [rows.text(n) for n in await self._redis.zrange(k.agent_names(), 0, -1)]
 
     @translated
     async def _prune_threads(self, cutoff: datetime, batch_size: int) -> int:

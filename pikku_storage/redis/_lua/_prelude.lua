@@ -149,7 +149,7 @@ local function new_attempt(run_key, steps_key, attempts_key, history_key, id, n,
     redis.call('HSET', steps_key, sp .. 'running_at', now)
     redis.call('HSET', attempts_key, ap .. 'running_at', now)
   end
-  redis.call('ZADD', history_key, tonumber(now), pad(attempt_seq, 20) .. ':' .. id .. ':' .. next_n)
+  redis.call('ZADD', history_key, tonumber(now), pad(attempt_seq, WF_SEQ) .. ':' .. id .. ':' .. next_n)
 end
 
 -- ARGV[first..] as a list (the fields a script returns)

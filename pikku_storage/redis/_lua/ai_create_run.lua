@@ -5,14 +5,17 @@
 --   approval:<C> per pending approval
 -- ARGV[1] thread id   ARGV[2] the thread's resource id the client read   ARGV[3] run id
 -- ARGV[4] agent name   ARGV[5] now (epoch ms)   ARGV[6] n, then n run field/value pairs;
---   then per pending approval (KEYS order): tool call id, pending entry JSON
+--   then per pending approval (KEYS order): tool call id, pending entry JSON; then optionally
+--   the run's sequence number (a cluster takes it from its own slot first; KEYS[6] is then
+--   not touched)
 -- Reply: 1 created, 0 no thread, -1 the thread was re-created since the read (retry).
 local t = redis.call('HMGET', KEYS[1], 'resource_id', 'seq', 'updated_at')
 if not t[1] then return 0 end
 if t[1] ~= ARGV[2] then return -1 end
 local now = tonumber(ARGV[5])
-local seq = redis.call('INCR', KEYS[6])
-local member = pad(seq, 16) .. ':' .. ARGV[3]
+local given = ARGV[7 + 2 * tonumber(ARGV[6]) + 2 * (#KEYS - 10)]
+local seq = given and tonumber(given) or redis.call('INCR', KEYS[6])
+local member = pad(seq, AI_SEQ) .. ':' .. ARGV[3]
 redis.call('HSET', KEYS[3], 'seq', seq)
 local pos = hset_argv(KEYS[3], '', 7, tonumber(ARGV[6]))
 redis.call('ZADD', KEYS[2], now, member)
@@ -23,7 +26,7 @@ for i = 11, #KEYS do
   pos = pos + 2
 end
 if redis.call('SADD', KEYS[5], ARGV[4]) == 1 then
-  local tmember = pad(t[2], 16) .. ':' .. ARGV[1]
+  local tmember = pad(t[2], AI_SEQ) .. ':' .. ARGV[1]
   redis.call('ZADD', KEYS[7], tonumber(t[3]), tmember)
   redis.call('ZADD', KEYS[8], tonumber(t[3]), tmember)
   redis.call('ZADD', KEYS[9], 0, ARGV[4])

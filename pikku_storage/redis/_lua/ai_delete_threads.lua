@@ -35,7 +35,7 @@ while ap <= #ARGV do
   end
   if not keep and prune and tonumber(h[3]) >= cutoff then keep = true end
   if not keep then
-    local member = pad(seq, 16) .. ':' .. id
+    local member = pad(seq, AI_SEQ) .. ':' .. id
     redis.call('ZREM', KEYS[1], member)
     redis.call('ZREM', KEYS[data_at + 10], member)
     if redis.call('ZCARD', KEYS[data_at + 10]) == 0 then redis.call('ZREM', KEYS[4], resource) end
@@ -48,7 +48,7 @@ while ap <= #ARGV do
     local run_members = {}
     for i = 0, r - 1 do
       local run_seq = redis.call('HGET', KEYS[run_keys_at + 4 * i], 'seq')
-      run_members[i + 1] = pad(run_seq or 0, 16) .. ':' .. ARGV[runs_at + i]
+      run_members[i + 1] = pad(run_seq or 0, AI_SEQ) .. ':' .. ARGV[runs_at + i]
     end
     for i = 0, p - 1 do
       redis.call('ZREM', KEYS[approval_keys_at + i], run_members[tonumber(ARGV[approvals_at + i])])

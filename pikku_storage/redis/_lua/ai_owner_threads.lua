@@ -9,7 +9,7 @@ for _, key in ipairs(KEYS) do
   local found = redis.call('ZRANGE', key, '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, n,
     'WITHSCORES')
   for i = 1, #found, 2 do
-    entries[#entries + 1] = { tonumber(found[i + 1]), tonumber(string.sub(found[i], 1, 16)),
+    entries[#entries + 1] = { tonumber(found[i + 1]), tonumber(string.sub(found[i], 1, AI_SEQ)),
       found[i] }
   end
 end

@@ -10,7 +10,7 @@ if ARGV[4] == '1' then
   local passed = {}
   for i = 5, #ARGV do passed[ARGV[i]] = true end
   for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    if not passed[string.sub(m, 18)] then return -1 end
+    if not passed[string.sub(m, AI_SEQ + 2)] then return -1 end
   end
 end
 local claimed = 0
@@ -21,7 +21,7 @@ for i = 5, #ARGV do
     redis.call('HDEL', KEYS[k + 1], c)
     redis.call('RPUSH', KEYS[k + 2], ARGV[2] .. ':' .. ARGV[3] .. ':' .. entry)
     local seq = redis.call('HGET', KEYS[k], 'seq')
-    redis.call('ZREM', KEYS[1], pad(seq, 16) .. ':' .. ARGV[i])
+    redis.call('ZREM', KEYS[1], pad(seq, AI_SEQ) .. ':' .. ARGV[i])
     claimed = claimed + 1
   end
 end

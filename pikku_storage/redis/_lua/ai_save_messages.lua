@@ -37,7 +37,7 @@ end
 pos = pos + e + 1
 local first = redis.call('HINCRBY', KEYS[1], 'msg_seq', m) - m
 for j, msg in ipairs(msgs) do
-  local s = pad(first + j, 16)
+  local s = pad(first + j, AI_SEQ)
   redis.call('ZADD', KEYS[2], tonumber(msg[2]), s)
   redis.call('HSET', KEYS[3], s, msg[3])
   if msg[4] ~= '' then redis.call('HSET', KEYS[3], s .. ':calls', msg[4]) end
@@ -52,6 +52,6 @@ for i = 0, tonumber(ARGV[pos]) - 1 do
 end
 local now = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
-local member = pad(h[2], 16) .. ':' .. ARGV[1]
+local member = pad(h[2], AI_SEQ) .. ':' .. ARGV[1]
 for i = 9, #KEYS do redis.call('ZADD', KEYS[i], now, member) end
 return { 1 }

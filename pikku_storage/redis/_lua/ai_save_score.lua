@@ -4,5 +4,5 @@
 -- Reply: 1 stored, 0 no such run (nothing stored).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local seq = redis.call('HINCRBY', KEYS[1], 'score_seq', 1)
-redis.call('ZADD', KEYS[2], tonumber(ARGV[1]), pad(seq, 16) .. ':' .. ARGV[2])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[1]), pad(seq, AI_SEQ) .. ':' .. ARGV[2])
 return 1

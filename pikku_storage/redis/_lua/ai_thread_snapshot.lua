@@ -14,7 +14,7 @@ for i = 1, #KEYS, 3 do
     append_counted(out, redis.call('SMEMBERS', KEYS[i + 1]))
     local ids = {}
     for _, m in ipairs(redis.call('ZRANGE', KEYS[i + 2], 0, -1)) do
-      ids[#ids + 1] = string.sub(m, 18)
+      ids[#ids + 1] = string.sub(m, AI_SEQ + 2)
     end
     append_counted(out, ids)
   end

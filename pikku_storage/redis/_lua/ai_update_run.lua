@@ -32,7 +32,7 @@ end
 hset_argv(KEYS[1], '', sets, n)
 for i = 0, d - 1 do redis.call('HDEL', KEYS[1], ARGV[dels + i]) end
 if replace then
-  local member = pad(r[1], 16) .. ':' .. ARGV[1]
+  local member = pad(r[1], AI_SEQ) .. ':' .. ARGV[1]
   local p = tonumber(ARGV[pos])
   local wanted = {}
   for i = 0, p - 1 do

@@ -13,7 +13,7 @@ local seq = given and tonumber(given) or redis.call('INCR', KEYS[2])
 local now = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'seq', seq)
 hset_argv(KEYS[1], '', 5, tonumber(ARGV[4]))
-local member = pad(seq, 20) .. ':' .. ARGV[1]
+local member = pad(seq, WF_SEQ) .. ':' .. ARGV[1]
 for i = 3, 7 do redis.call('ZADD', KEYS[i], now, member) end
 redis.call('ZADD', KEYS[8], 0, ARGV[2])
 redis.call('HINCRBY', KEYS[9], ARGV[2], 1)

@@ -22,7 +22,7 @@ for r = 0, runs - 1 do
   if not keep and prune then keep = tonumber(cur[3]) >= cutoff end
   if not keep and not prune and cur[2] ~= rev then return -1 end
   if not keep then
-    local member = pad(cur[4], 20) .. ':' .. id
+    local member = pad(cur[4], WF_SEQ) .. ':' .. id
     redis.call('ZREM', KEYS[1], member)
     for i = 8, 11 do redis.call('ZREM', KEYS[k + i], member) end
     local step_ids = redis.call('HVALS', KEYS[k + 4])

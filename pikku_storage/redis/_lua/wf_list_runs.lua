@@ -13,7 +13,7 @@ local FIELDS = {'workflow', 'status', 'input', 'output', 'error', 'inline', 'gra
 local members = redis.call('ZRANGE', KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), 'REV')
 local out = {}
 for _, m in ipairs(members) do
-  local id = string.sub(m, 22)
+  local id = string.sub(m, WF_SEQ + 2)
   local values = redis.call('HMGET', ARGV[3] .. id .. ARGV[4], unpack(FIELDS))
   if values[1] then
     out[#out + 1] = id

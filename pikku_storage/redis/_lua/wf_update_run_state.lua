@@ -13,5 +13,5 @@ redis.call('HSET', KEYS[1], 'updated_at', ARGV[3], 'activity_at', at)
 if cur[3] == 'running' and tonumber(cur[4] or '0') == 0 then
   redis.call('ZADD', KEYS[4], at, ARGV[1])
 end
-redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), pad(cur[2], 20) .. ':' .. ARGV[1])
+redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), pad(cur[2], WF_SEQ) .. ':' .. ARGV[1])
 return 1

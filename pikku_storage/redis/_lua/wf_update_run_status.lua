@@ -9,7 +9,7 @@
 local cur = redis.call('HMGET', KEYS[1], 'rev', 'seq', 'created_at')
 if not cur[1] then return 0 end
 if cur[1] ~= ARGV[2] then return -1 end
-local member = pad(cur[2], 20) .. ':' .. ARGV[1]
+local member = pad(cur[2], WF_SEQ) .. ':' .. ARGV[1]
 for i = 2, 4 do redis.call('ZREM', KEYS[i], member) end
 redis.call('ZADD', KEYS[5], tonumber(cur[3]), member)
 redis.call('ZADD', KEYS[6], tonumber(cur[3]), member)
