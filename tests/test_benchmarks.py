@@ -74,7 +74,11 @@ def test_fleet_on_sqlite_runs_every_step_once() -> None:
         check=True,
         timeout=300,
     ).stdout
-    rows = re.findall(r"^\| (\d+) \| (\d+) \| [\d.]+ \| [\d,]+ \| (\d+) \| (\d+) \|$", out, re.M)
+    rows = re.findall(
+        r"^\| (\d+) \| (\d+) \| [\d.]+ \| [\d,]+ \| (\d+) \| (\d+) \| [\d.]+ \| [\d.]+ \|$",
+        out,
+        re.M,
+    )
     assert rows == [("1", "12", "0", "0"), ("2", "12", "0", "0")]
 
 
