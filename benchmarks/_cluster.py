@@ -45,10 +45,10 @@ _LOW, _HIGH = 20000, 29000  # bus ports 30000-39005, below Linux's default ephem
 
 
 def redis_server_missing() -> str | None:
-    """Why a private cluster cannot be made here (`None` when it can)."""
+    """The tool a private cluster needs that is not installed (`None` when both are)."""
     for tool in ("redis-server", "redis-cli"):
         if shutil.which(tool) is None:
-            return f"{tool} is not installed"
+            return tool
     return None
 
 
