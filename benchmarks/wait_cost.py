@@ -4,9 +4,11 @@ Measured on bare redis-py against the primary that serves one hash tag (found th
 cluster), one connection, interleaved A/B blocks as in `ops`: a create_run-shaped Lua script
 (HSET of the run hash + two ZADDs into its indexes, all under one tag) alone, against the same
 script followed by `WAIT 1 <ms>` pipelined on the same connection (one round trip), and against
-the script then `WAIT` as a second round trip. WAIT counts only the writes of its own
-connection, so it must follow the write on the same connection: a WAIT on another pooled
-connection returns at once and proves nothing. Keys are removed afterwards.
+the script then `WAIT` as a second round trip. WAIT waits for the replication offset as of
+its own connection's last command, so it belongs on the write's connection: on another pooled
+connection that has been idle since before the write it returns at once and proves nothing
+(redis-py's non-transactional cluster pipeline of EVALSHA + WAIT keeps both on one connection
+of the key's primary). Keys are removed afterwards.
 """
 
 from __future__ import annotations
