@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="freeze the primary's replica this long before the kill (shows replication loss)",
     )
+    failover.add_argument(
+        "--socket-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="the cluster client's socket_timeout and socket_connect_timeout (default redis-py's)",
+    )
     wait = sub.add_parser("wait", help="cost of WAIT 1 <ms> after a write on a cluster")
     wait.add_argument("url", metavar="URL", help="redis+cluster://host:port/0")
     wait.add_argument("--ops", type=int, default=1000, help="timed calls per side (default 1000)")
@@ -94,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             payload=ns.payload,
             sig=sig,
             replica_lag=ns.replica_lag,
+            **(
+                {"socket_timeout": ns.socket_timeout, "socket_connect_timeout": ns.socket_timeout}
+                if ns.socket_timeout
+                else {}
+            ),
         )
         print(text)
         return 0

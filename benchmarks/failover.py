@@ -374,12 +374,19 @@ def run_failover(
     payload: int = 0,
     sig: signal.Signals = signal.SIGKILL,
     replica_lag: float = 0.0,
+    **options: object,
 ) -> str:
-    """Start a private cluster, measure one failover on it, remove it; the report's text."""
+    """Start a private cluster, measure one failover on it, remove it; the report's text.
+    `options` go to `open_storage` (client options such as `socket_timeout`)."""
     with private_cluster(base_port) as cluster:
         report = asyncio.run(
             measure_failover(
-                cluster, writers=writers, payload=payload, sig=sig, replica_lag=replica_lag
+                cluster,
+                writers=writers,
+                payload=payload,
+                sig=sig,
+                replica_lag=replica_lag,
+                **options,
             )
         )
     return report.text()
