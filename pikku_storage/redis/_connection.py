@@ -36,12 +36,17 @@ from pikku_storage.redis._migrate import migrate_1_to_2
 from pikku_storage.redis._rows import text
 from pikku_storage.redis._scripts import Scripts
 
-__all__ = ["RedisBase", "RedisConnection", "RedisSource"]
+__all__ = ["RedisBase", "RedisConnection", "RedisSource", "plain_url"]
 
 logger = logging.getLogger(__name__)
 
 _SCHEMES: Final = frozenset(backend_named("redis").schemes)  # the registry's, in one place
 _CLUSTER_SUFFIX: Final = "+cluster"  # redis+cluster://, rediss+cluster:// (the registry's)
+
+
+def plain_url(url: str) -> str:
+    """A `redis+cluster://` URL as the `redis://` URL of the node it names (no options)."""
+    return _cluster_url(url)[0]
 
 
 def _cluster_url(url: str) -> tuple[str, int | None]:

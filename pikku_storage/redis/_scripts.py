@@ -16,6 +16,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from pikku_storage.redis._keys import LUA_CONSTANTS
 
@@ -67,3 +68,27 @@ class Scripts:
             script = self._registered[name] = self._client.register_script(script_source(name))
         reply: object = await script(keys=keys, args=args)  # redis-py copies them into one tuple
         return reply
+
+    async def many(
+        self, calls: Sequence[tuple[str, Sequence[str], Sequence[str | int]]]
+    ) -> list[object]:
+        """The replies of read-only script calls `(name, keys, args)`, in order: on a cluster
+        one pipeline (redis-py sends each node its share at once), a script a node does not
+        hold yet run again through `__call__` (which loads it; `NOSCRIPT` ran nothing)."""
+        pipe = self._client.pipeline()
+        for name, keys, args in calls:
+            sha = self._sha(name)
+            pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        replies: list[object] = list(await pipe.execute(raise_on_error=False))
+        for i, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                replies[i] = await self(*calls[i])
+            elif isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def _sha(self, name: str) -> str:
+        script = self._registered.get(name)
+        if script is None:
+            script = self._registered[name] = self._client.register_script(script_source(name))
+        return str(script.sha)

@@ -152,12 +152,20 @@ class _RedisAIBase(RedisBase, Service):
         if not members:
             return []
         ids = [thread_member_id(rows.text(m)) for m in members]
-        if self._keys.cluster:  # threads of several buckets: one pipeline, grouped by node
-            pipe = self._redis.pipeline()
+        k = self._keys
+        if k.cluster:  # threads of several buckets: one script per bucket, one pipeline
+            by_bucket: dict[int, list[str]] = {}
             for t in ids:
-                pipe.hgetall(self._keys.thread(t))
-            hashes = [rows.pairs(h) for h in await pipe.execute()]
-            return [rows.thread(h) for h in hashes if h]
+                by_bucket.setdefault(k.bucket(t), []).append(t)
+            replies = await self._scripts.many(
+                [("hgetall_many", [k.thread(t) for t in ts], []) for ts in by_bucket.values()]
+            )
+            hashes: dict[str, dict[str, str]] = {}
+            for ts, reply in zip(by_bucket.values(), replies, strict=True):
+                reader = rows.Reader(reply)
+                for t in ts:
+                    hashes[t] = reader.take_pairs()
+            return [rows.thread(hashes[t]) for t in ids if hashes[t]]
         reader = rows.Reader(
             await self._scripts("hgetall_many", [self._keys.thread(t) for t in ids])
         )
@@ -677,9 +685,12 @@ class RedisAgentRunService(_RedisAIBase, AgentRunService):
             args: list[str] = []
             for owner in owners:
                 args += [owner, *owner_bounds(owner)]
-            replies = await fan.gather(
-                self._scripts("ai_owner_resources", [k.resources(b)], args) for b in k.all_buckets()
-            )
+            if k.cluster:
+                replies = await self._scripts.many(
+                    [("ai_owner_resources", [k.resources(b)], args) for b in k.all_buckets()]
+                )
+            else:
+                replies = [await self._scripts("ai_owner_resources", [k.resources()], args)]
             placed = [(b, r) for b, reply in enumerate(replies) for r in rows.strings(reply)]
         if not placed:
             return []

@@ -531,9 +531,11 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             "" if after is None else to_epoch_ms(after.idle_since),
             "" if after is None else after.run_id,
         ]
-        replies = await fan.gather(
-            self._scripts("wf_find_stalled", [k.idle(b)], [*window, *k.run_prefix(b)])
-            for b in k.all_buckets()
+        if not k.cluster:
+            reply = await self._scripts("wf_find_stalled", [k.idle()], [*window, *k.run_prefix()])
+            return rows.stalled_runs(reply)
+        replies = await self._scripts.many(
+            [("wf_find_stalled", [k.idle(b)], [*window, *k.run_prefix(b)]) for b in k.all_buckets()]
         )
         return fan.first(
             (rows.stalled_runs(reply) for reply in replies),
@@ -552,11 +554,16 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             "" if after is None else to_epoch_ms(after.pending_since),
             "" if after is None else after.step_id,
         ]
-        replies = await fan.gather(
-            self._scripts(
-                "wf_find_undispatched", [k.undispatched(b)], [*window, *k.steps_prefix(b)]
+        if not k.cluster:
+            reply = await self._scripts(
+                "wf_find_undispatched", [k.undispatched()], [*window, *k.steps_prefix()]
             )
-            for b in k.all_buckets()
+            return rows.undispatched_steps(reply)
+        replies = await self._scripts.many(
+            [
+                ("wf_find_undispatched", [k.undispatched(b)], [*window, *k.steps_prefix(b)])
+                for b in k.all_buckets()
+            ]
         )
         return fan.first(
             (rows.undispatched_steps(reply) for reply in replies),
@@ -594,7 +601,7 @@ class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
             return k.by_workflow_status(status.value, workflow_name, b)
 
         if k.cluster:
-            return await fan.list_runs(self._redis, k, index, limit, offset)
+            return await fan.list_runs(self._redis, self._scripts, k, index, limit, offset)
         before, after = k.run_prefix()
         return rows.workflow_runs(
             await self._scripts(

@@ -188,3 +188,30 @@ async def test_a_create_killed_after_taking_its_sequence_number_leaves_no_trace(
             assert [t.id for t in threads] == [second.id, thread.id]
     finally:
         await drop_namespace(url, key_prefix=cluster_prefix)
+
+
+async def test_pages_merged_over_buckets_are_the_slices_of_one_order(
+    pikku_redis_cluster_url: str, cluster_prefix: str
+) -> None:
+    """Every (offset, limit) page equals the slice of the newest-first order, also when a
+    bucket holds more of a page than its first share (the merge reads it again)."""
+    url = pikku_redis_cluster_url
+    try:
+        async with open_storage(url, key_prefix=cluster_prefix) as storage:
+            created = [await storage.workflows.create_run("wf", {"i": i}) for i in range(120)]
+            await storage.workflows.update_run_status(created[5], "completed")
+            await storage.workflow_runs.delete_run(created[7])
+            newest_first = [r for r in reversed(created) if r != created[7]]
+            runs = storage.workflow_runs
+            assert [r.id for r in await runs.list_runs(limit=500)] == newest_first
+            for limit in (1, 2, 3, 16, 50):
+                for offset in (0, 1, 7, 40, 118):
+                    page = await runs.list_runs(limit=limit, offset=offset)
+                    assert [r.id for r in page] == newest_first[offset : offset + limit]
+            done = await runs.list_runs(status="completed", limit=5)
+            assert [r.id for r in done] == [created[5]]
+            threads = [await storage.ai_storage.create_thread(resource_id="r") for _ in range(40)]
+            listed = await storage.agent_runs.list_threads(limit=7, offset=3)
+            assert [t.id for t in listed] == [t.id for t in reversed(threads)][3:10]
+    finally:
+        await drop_namespace(url, key_prefix=cluster_prefix)

@@ -134,10 +134,10 @@ def _key_on(node_slots: range, client: redis.Redis) -> str:
 async def test_init_refuses_a_plain_url_that_reaches_a_cluster_node(
     nodes: tuple[_Node, _Node],
 ) -> None:
-    """Issue 15: `init()` refuses, naming redis+cluster as not supported yet."""
+    """Issue 15: `init()` refuses, naming the redis+cluster:// URL to use instead."""
     a, _ = nodes
     storage = open_storage(a.url, key_prefix="pikku_cluster_probe")
-    with pytest.raises(InvalidValue, match=r"redis\+cluster://\) is not supported yet"):
+    with pytest.raises(InvalidValue, match=r"Use a redis\+cluster:// URL"):
         await storage.init()
     await storage.close()
     assert a.client.dbsize() == 0  # refused before any write
