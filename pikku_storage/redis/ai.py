@@ -15,14 +15,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final, cast
 
-from pikku_storage._owners import owner_bounds, resource_in_owners
-from pikku_storage.clock import Clock, to_epoch_ms
+from pikku_storage.clock import to_epoch_ms
 from pikku_storage.codec import JsonObject, decode, encode
 from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
-from pikku_storage.interfaces._base import Service
 from pikku_storage.interfaces.ai import (
     AgentRunChanges,
-    AgentRunService,
     AIRunStateService,
     AIStorageService,
     MessageBatch,
@@ -30,7 +27,6 @@ from pikku_storage.interfaces.ai import (
     NewMessage,
     NewScore,
     NewThread,
-    StoredMessage,
 )
 from pikku_storage.records import (
     UNSET,
@@ -44,14 +40,13 @@ from pikku_storage.records import (
 )
 from pikku_storage.redis import _cluster_lists as fan
 from pikku_storage.redis import _rows as rows
-from pikku_storage.redis._ai_delete import ThreadDeleter
-from pikku_storage.redis._connection import RedisBase, RedisSource
+from pikku_storage.redis._ai_base import RedisAIBase
+from pikku_storage.redis._ai_console import RedisAgentRunService
 from pikku_storage.redis._errors import translated
-from pikku_storage.redis._keys import AIKeys, thread_member_id
+from pikku_storage.redis._keys import thread_member_id
 
 __all__ = ["RedisAIRunStateService", "RedisAIStorageService", "RedisAgentRunService"]
 
-_RUN_CACHE: Final = 10_000  # run id -> thread id entries kept per service (run ids are UUIDs)
 _RETRY: Final = -1
 
 
@@ -100,124 +95,7 @@ def _pending_entry(position: int, kind: str, payload: str) -> str:
     return encode({"position": position, "kind": kind, "payload": payload}, "pending")
 
 
-class _RedisAIBase(RedisBase, Service):
-    """The constructor and hooks the three AI services share: thread and message reads, runs,
-    the cascade. Built from a URL a service owns its client; given a client or a
-    `RedisConnection` it borrows it."""
-
-    def __init__(
-        self,
-        redis: RedisSource,
-        *,
-        key_prefix: str = "pikku",
-        clock: Clock | None = None,
-        **client_options: object,
-    ) -> None:
-        super().__init__(clock=clock)
-        self._setup(redis, key_prefix, client_options)
-        self._keys = AIKeys(self._prefix, self._buckets)
-        self._deleter = ThreadDeleter(self._keys)
-        self._run_threads: dict[str, str] = {}
-
-    @translated
-    async def _get_thread(self, thread_id: str) -> Thread | None:
-        h = rows.pairs(await self._redis.hgetall(self._keys.thread(thread_id)))
-        return rows.thread(h) if h else None
-
-    @translated
-    async def _get_messages(
-        self, thread_id: str, last_n: int | None, cursor: str | None
-    ) -> list[StoredMessage]:
-        k = self._keys
-        return rows.stored_messages(
-            await self._scripts(
-                "ai_get_messages",
-                [
-                    k.msgs(thread_id),
-                    k.msg(thread_id),
-                    k.msg_ids(thread_id),
-                    k.results(thread_id),
-                    k.undelivered(thread_id),
-                ],
-                ["" if last_n is None else last_n, cursor or ""],
-            )
-        )
-
-    @translated
-    async def _delete_thread(self, thread_id: str) -> bool:
-        return await self._deleter.delete(self._redis, self._scripts, thread_id)
-
-    async def _threads_by_members(self, members: Sequence[object]) -> list[Thread]:
-        """Thread records for index members `<seq16>:<thread id>`, in member order."""
-        if not members:
-            return []
-        ids = [thread_member_id(rows.text(m)) for m in members]
-        k = self._keys
-        if k.cluster:  # threads of several buckets: one script per bucket, one pipeline
-            by_bucket: dict[int, list[str]] = {}
-            for t in ids:
-                by_bucket.setdefault(k.bucket(t), []).append(t)
-            replies = await self._scripts.many(
-                [("hgetall_many", [k.thread(t) for t in ts], []) for ts in by_bucket.values()]
-            )
-            hashes: dict[str, dict[str, str]] = {}
-            for ts, reply in zip(by_bucket.values(), replies, strict=True):
-                reader = rows.Reader(reply)
-                for t in ts:
-                    hashes[t] = reader.take_pairs()
-            return [rows.thread(hashes[t]) for t in ids if hashes[t]]
-        reader = rows.Reader(
-            await self._scripts("hgetall_many", [self._keys.thread(t) for t in ids])
-        )
-        found = []
-        for _ in ids:
-            h = reader.take_pairs()
-            if h:  # deleted between the index read and this one
-                found.append(rows.thread(h))
-        return found
-
-    async def _thread_of_run(self, run_id: str) -> str | None:
-        thread_id = self._run_threads.get(run_id)
-        if thread_id is None:
-            k = self._keys
-            found = await self._redis.hget(k.run_thread(k.bucket(run_id)), run_id)
-            if found is None:
-                return None
-            thread_id = rows.text(found)
-            if len(self._run_threads) >= _RUN_CACHE:
-                self._run_threads.clear()
-            self._run_threads[run_id] = thread_id
-        return thread_id
-
-    async def _read_runs(self, thread_id: str, run_ids: list[str]) -> list[AgentRun]:
-        k = self._keys
-        keys = []
-        for run_id in run_ids:
-            keys += [k.run(thread_id, run_id), k.pending(thread_id, run_id)]
-        if not keys:
-            return []
-        reader = rows.Reader(await self._scripts("hgetall_many", keys))
-        runs = []
-        for _ in run_ids:
-            h, pending = reader.take_pairs(), reader.take_pairs()
-            if h:
-                runs.append(rows.agent_run(h, pending))
-        return runs
-
-    @translated
-    async def _get_runs_by_thread(self, thread_id: str) -> list[AgentRun]:
-        members = await self._redis.zrange(self._keys.runs(thread_id), 0, -1, desc=True)
-        return await self._read_runs(thread_id, [thread_member_id(rows.text(m)) for m in members])
-
-    async def _run(self, run_id: str) -> AgentRun | None:
-        thread_id = await self._thread_of_run(run_id)
-        if thread_id is None:
-            return None
-        found = await self._read_runs(thread_id, [run_id])
-        return found[0] if found else None
-
-
-class RedisAIStorageService(_RedisAIBase, AIStorageService):
+class RedisAIStorageService(RedisAIBase, AIStorageService):
     """Threads, messages with tool calls and results, and working memory (see
     docs/services/ai-storage.md, docs/operations.md#storage-layout).
 
@@ -359,7 +237,7 @@ class RedisAIStorageService(_RedisAIBase, AIStorageService):
         return self._keys.resource_memory(id)
 
 
-class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
+class RedisAIRunStateService(RedisAIBase, AIRunStateService):
     """Agent runs, usage, suspension and pending approvals (see docs/services/ai-run-state.md,
     docs/operations.md#storage-layout)."""
 
@@ -632,87 +510,3 @@ class RedisAIRunStateService(_RedisAIBase, AIRunStateService):
             return []
         entries = await self._redis.lrange(self._keys.decisions(thread_id, run_id), 0, -1)
         return [rows.resolved_approval(run_id, rows.text(e)) for e in entries]
-
-
-class RedisAgentRunService(_RedisAIBase, AgentRunService):
-    """Console queries over threads and runs, deletion and retention (see
-    docs/services/agent-runs.md, docs/operations.md#storage-layout)."""
-
-    @translated
-    async def _list_threads(
-        self,
-        agent_name: str | None,
-        resource_id: str | None,
-        owners: list[str] | None,
-        limit: int,
-        offset: int,
-    ) -> list[Thread]:
-        k = self._keys
-        if owners is not None:
-            return await self._list_owned_threads(agent_name, resource_id, owners, limit, offset)
-
-        def index(b: int) -> str:
-            if agent_name is None:
-                return k.threads(b) if resource_id is None else k.by_resource(resource_id, b)
-            if resource_id is None:
-                return k.by_agent(agent_name, b)
-            return k.by_agent_resource(agent_name, resource_id, b)
-
-        if k.cluster:
-            indexes = [index(b) for b in k.all_buckets()]
-            chosen = await fan.top_members(self._redis, indexes, offset, limit)
-            return await self._threads_by_members([m for _, m in chosen])
-        members = await self._redis.zrange(index(0), offset, offset + limit - 1, desc=True)
-        return await self._threads_by_members(members)
-
-    async def _list_owned_threads(
-        self,
-        agent_name: str | None,
-        resource_id: str | None,
-        owners: list[str],
-        limit: int,
-        offset: int,
-    ) -> list[Thread]:
-        """The owners' resources by `BYLEX` ranges of the resources zset, then one script
-        merging their index windows of `offset + limit`, then the window's threads: three
-        calls, whatever the number of threads stored (05 §2.2, §4)."""
-        k = self._keys
-        placed: list[tuple[int, str]] = []  # (bucket, resource id) with threads there
-        if resource_id is not None:
-            if resource_in_owners(resource_id, owners):
-                placed = [(b, resource_id) for b in k.all_buckets()]
-        else:
-            args: list[str] = []
-            for owner in owners:
-                args += [owner, *owner_bounds(owner)]
-            if k.cluster:
-                replies = await self._scripts.many(
-                    [("ai_owner_resources", [k.resources(b)], args) for b in k.all_buckets()]
-                )
-            else:
-                replies = [await self._scripts("ai_owner_resources", [k.resources()], args)]
-            placed = [(b, r) for b, reply in enumerate(replies) for r in rows.strings(reply)]
-        if not placed:
-            return []
-        indexes = [
-            k.by_resource(r, b) if agent_name is None else k.by_agent_resource(agent_name, r, b)
-            for b, r in placed
-        ]
-        if k.cluster:
-            chosen = await fan.top_members(self._redis, indexes, offset, limit)
-            return await self._threads_by_members([m for _, m in chosen])
-        members = rows.strings(await self._scripts("ai_owner_threads", indexes, [offset + limit]))
-        return await self._threads_by_members(members[offset:])
-
-    @translated
-    async def _get_distinct_agent_names(self) -> list[str]:
-        k = self._keys
-        if k.cluster:
-            return await fan.union_sorted(self._redis, [k.agent_names(b) for b in k.all_buckets()])
-        return [rows.text(n) for n in await self._redis.zrange(k.agent_names(), 0, -1)]
-
-    @translated
-    async def _prune_threads(self, cutoff: datetime, batch_size: int) -> int:
-        return await self._deleter.prune(
-            self._redis, self._scripts, to_epoch_ms(cutoff), batch_size
-        )

@@ -11,44 +11,38 @@ the window, never the number of runs stored; on a cluster they merge the buckets
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Final, cast
+from typing import Final
 
 from pikku_storage import _validate as v
 from pikku_storage._locks import LockName
 from pikku_storage.clock import Clock, to_epoch_ms
 from pikku_storage.codec import JsonValue, decode, encode
 from pikku_storage.errors import ConflictError, RunNotFound, StepFunctionMismatch, StepNotFound
-from pikku_storage.interfaces._base import Service
 from pikku_storage.interfaces.workflows import (
     GraphStep,
     NewRun,
     NewStep,
     StepChange,
-    WorkflowRunService,
     WorkflowService,
 )
 from pikku_storage.records import (
-    RunStep,
     StalledRun,
-    StepHistoryEntry,
     StepInstance,
     StepState,
     StepStatus,
     UndispatchedStep,
-    WorkflowRun,
     WorkflowStatus,
-    WorkflowVersion,
     WorkflowVersionStatus,
 )
 from pikku_storage.redis import _cluster_lists as fan
 from pikku_storage.redis import _rows as rows
-from pikku_storage.redis._connection import RedisBase, RedisSource
+from pikku_storage.redis._connection import RedisSource
 from pikku_storage.redis._errors import translated
-from pikku_storage.redis._keys import WorkflowKeys, run_member_id
 from pikku_storage.redis._locks import RedisLocks
+from pikku_storage.redis._wf_base import RedisWorkflowBase, flatten, rest_pairs
+from pikku_storage.redis._wf_console import RedisWorkflowRunService
 
 __all__ = ["RedisWorkflowRunService", "RedisWorkflowService"]
 
@@ -59,60 +53,7 @@ _RETRY: Final = -1
 _MISMATCH: Final = -2
 
 
-class _RedisWorkflowBase(RedisBase, Service):
-    """The constructor and reads both workflow services share, over one namespace's keys."""
-
-    def __init__(
-        self,
-        redis: RedisSource,
-        *,
-        key_prefix: str = "pikku",
-        clock: Clock | None = None,
-        **client_options: object,
-    ) -> None:
-        super().__init__(clock=clock)
-        self._setup(redis, key_prefix, client_options)
-        self._keys = WorkflowKeys(self._prefix, self._buckets)
-
-    @translated
-    async def _get_run(self, run_id: str) -> WorkflowRun | None:
-        found = await self._redis.hmget(self._keys.run(run_id), rows.RUN_FIELDS)
-        return rows.workflow_run(run_id, found) if found[0] is not None else None
-
-    @translated
-    async def _get_run_history(self, run_id: str) -> list[StepHistoryEntry]:
-        k = self._keys
-        reader = rows.Reader(
-            await self._scripts(
-                "wf_run_steps", [k.history(run_id), k.steps(run_id), k.attempts(run_id)]
-            )
-        )
-        members = reader.take_list()
-        steps = rows.split_fields(reader.take_pairs())
-        attempts = reader.take_pairs()
-        entries = []
-        for member in members:
-            _, step_id, n = member.split(":")
-            prefix = f"{step_id}:{n}:"
-            fields = {f[len(prefix) :]: val for f, val in attempts.items() if f.startswith(prefix)}
-            entries.append(rows.history_entry(step_id, int(n), fields, steps[step_id]))
-        return entries
-
-    @translated
-    async def _get_workflow_version(self, name: str, graph_hash: str) -> WorkflowVersion | None:
-        stored = await self._redis.get(self._keys.version(name, graph_hash))
-        return None if stored is None else rows.workflow_version(rows.text(stored))
-
-    async def _run_status(self, run_id: str) -> tuple[str, str, str] | None:
-        """`(workflow, status, rev)` of a run, read before a script that moves its indexes."""
-        found = await self._redis.hmget(self._keys.run(run_id), ["workflow", "status", "rev"])
-        if found[0] is None:
-            return None
-        workflow, status, rev = (rows.text(item) for item in found)
-        return workflow, status, rev
-
-
-class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
+class RedisWorkflowService(RedisWorkflowBase, WorkflowService):
     """Workflow runs, steps, state, versions and leased locks on Redis (see
     docs/services/workflows.md, docs/operations.md#storage-layout).
 
@@ -161,7 +102,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         if run.graph_hash is not None:
             fields["graph_hash"] = run.graph_hash
         b = k.bucket(run.run_id)
-        args = [run.run_id, run.workflow, now, len(fields), *_flatten(fields)]
+        args = [run.run_id, run.workflow, now, len(fields), *flatten(fields)]
         if k.cluster:
             # the namespace-wide insertion order lives in its own slot: taken first, so a run
             # created after another returned sorts after it (ties of one millisecond, 00 §4)
@@ -286,9 +227,9 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
                 step.step_name,
                 now,
                 len(live),
-                *_flatten(live),
+                *flatten(live),
                 len(attempt),
-                *_flatten(attempt),
+                *flatten(attempt),
             ],
         )
         if outcome == 0:
@@ -311,7 +252,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         if not reader:
             return None
         step_id = reader.take()
-        return rows.step_state(step_id, _rest_pairs(reader))
+        return rows.step_state(step_id, rest_pairs(reader))
 
     async def _run_of_step(self, step_id: str) -> str:
         """The run id of a step (the immutable step-id map, cached); `StepNotFound` if none."""
@@ -361,7 +302,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         outcome = reader.take_int()
         if outcome == _RETRY:
             raise StepNotFound.by_id(step_id)
-        return rows.step_state(step_id, _rest_pairs(reader)) if outcome == 1 else None
+        return rows.step_state(step_id, rest_pairs(reader)) if outcome == 1 else None
 
     @translated
     async def _create_retry_attempt(
@@ -384,7 +325,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
         )
         if reader.take_int() == _RETRY:
             raise StepNotFound.by_id(step_id)
-        return rows.step_state(step_id, _rest_pairs(reader))
+        return rows.step_state(step_id, rest_pairs(reader))
 
     # --- graph primitives ------------------------------------------------------------------------
 
@@ -492,7 +433,7 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
             return None
         step_id = reader.take()
         self._remember_step(step_id, run_id)
-        return rows.step_state(step_id, _rest_pairs(reader))
+        return rows.step_state(step_id, rest_pairs(reader))
 
     @translated
     async def _set_step_child_run_id(self, step_id: str, child_run_id: str, now: datetime) -> None:
@@ -581,120 +522,3 @@ class RedisWorkflowService(_RedisWorkflowBase, WorkflowService):
 
     def _lock(self, name: LockName, timeout: float | None) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(self._redis, self._scripts, name, timeout)
-
-
-class RedisWorkflowRunService(_RedisWorkflowBase, WorkflowRunService):
-    """Console queries, deletion and retention over the workflow keys (see
-    docs/services/workflow-runs.md, docs/operations.md#storage-layout)."""
-
-    @translated
-    async def _list_runs(
-        self, workflow_name: str | None, status: WorkflowStatus | None, limit: int, offset: int
-    ) -> list[WorkflowRun]:
-        k = self._keys
-
-        def index(b: int) -> str:
-            if workflow_name is None:
-                return k.runs(b) if status is None else k.by_status(status.value, b)
-            if status is None:
-                return k.by_workflow(workflow_name, b)
-            return k.by_workflow_status(status.value, workflow_name, b)
-
-        if k.cluster:
-            return await fan.list_runs(self._redis, self._scripts, k, index, limit, offset)
-        before, after = k.run_prefix()
-        return rows.workflow_runs(
-            await self._scripts(
-                "wf_list_runs", [index(0)], [offset, offset + limit - 1, before, after]
-            )
-        )
-
-    @translated
-    async def _get_run_steps(self, run_id: str) -> list[RunStep]:
-        k = self._keys
-        reader = rows.Reader(
-            await self._scripts("wf_run_steps", [k.order(run_id), k.steps(run_id)])
-        )
-        members = reader.take_list()
-        steps = rows.split_fields(reader.take_pairs())
-        result = []
-        for member in members:
-            step_id = member.partition(":")[2]
-            result.append(rows.run_step(step_id, steps[step_id]))
-        return result
-
-    @translated
-    async def _get_distinct_workflow_names(self) -> list[str]:
-        k = self._keys
-        if k.cluster:
-            return await fan.union_sorted(self._redis, [k.names(b) for b in k.all_buckets()])
-        names = await self._redis.zrange(k.names(), 0, -1)
-        return [rows.text(name) for name in names]
-
-    @translated
-    async def _delete_run(self, run_id: str) -> bool:
-        while True:
-            current = await self._run_status(run_id)
-            if current is None:
-                return False
-            workflow, status, rev = current
-            b = self._keys.bucket(run_id)
-            outcome = await self._scripts(
-                "wf_delete_runs",
-                [*self._shared_delete_keys(b), *self._run_delete_keys(run_id, workflow, status)],
-                ["delete", "", run_id, status, rev, workflow],
-            )
-            if outcome != _RETRY:
-                return outcome == 1
-
-    @translated
-    async def _prune_runs(
-        self, cutoff: datetime, statuses: tuple[WorkflowStatus, ...], batch_size: int
-    ) -> int:
-        k = self._keys
-        cutoff_ms = to_epoch_ms(cutoff)
-        deleted = 0
-        for status, b in ((s, b) for s in statuses for b in k.all_buckets()):
-            previous: Sequence[object] = []
-            while True:
-                members = await self._redis.zrangebyscore(
-                    k.updated(status.value, b), "-inf", f"({cutoff_ms}", start=0, num=batch_size
-                )
-                if not members or members == previous:
-                    break  # nothing left, or a batch that made no progress twice
-                previous = members
-                run_ids = [run_member_id(rows.text(m)) for m in members]
-                reader = rows.Reader(
-                    await self._scripts("hgetall_many", [k.run(r) for r in run_ids])
-                )
-                keys = self._shared_delete_keys(b)
-                args: list[str | int] = ["prune", cutoff_ms]
-                for run_id in run_ids:
-                    h = reader.take_pairs()
-                    if h:
-                        keys += self._run_delete_keys(run_id, h["workflow"], status.value)
-                        args += [run_id, status.value, h["rev"], h["workflow"]]
-                count = await self._scripts("wf_delete_runs", keys, args) if len(keys) > 6 else 0
-                deleted += cast(int, count)
-                logger.debug("pruned %s %s runs in one batch", count, status.value)
-        return deleted
-
-    def _shared_delete_keys(self, b: int) -> list[str]:
-        k = self._keys
-        return [k.runs(b), k.names(b), k.namecount(b), k.steprefs(b), k.idle(b), k.undispatched(b)]
-
-    def _run_delete_keys(self, run_id: str, workflow: str, status: str) -> list[str]:
-        k = self._keys
-        return [*k.run_data(run_id), *k.run_indexes(workflow, status, k.bucket(run_id))]
-
-
-def _flatten(fields: dict[str, str | int]) -> list[str | int]:
-    return [item for pair in fields.items() for item in pair]
-
-
-def _rest_pairs(reader: rows.Reader) -> dict[str, str]:
-    found: dict[str, str] = {}
-    while reader:
-        name = reader.take()
-        found[name] = reader.take()
-    return found
