@@ -23,8 +23,8 @@ One raw error is counted apart: redis-py 8.1's async cluster client answers a CL
 a topology refresh) with `aclose()`, which disconnects every pooled connection, including those
 other tasks are sending on; such a task fails with `AttributeError: 'NoneType' object has no
 attribute 'writelines'` from redis/asyncio/connection.py, which the backend does not translate
-yet (seen in about half of the runs with 8 writers and 200 kB messages, not with 4 writers).
-It is reported on its own line, so it cannot hide another raw error.
+yet (seen once in about half of the runs, with 4 writers as with 8, on 2026-12-04). It is
+reported on its own line, so it cannot hide another raw error.
 """
 
 from __future__ import annotations
