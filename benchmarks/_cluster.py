@@ -41,7 +41,7 @@ __all__ = [
 SCRIPT: Final = Path(__file__).resolve().parent.parent / "scripts" / "redis-cluster"
 NODES: Final = 6
 BUS_OFFSET: Final = 10000
-_LOW, _HIGH = 20000, 29000  # bus ports 30000-39005, below Linux's default ephemeral start
+_LOW, _HIGH = 20000, 22700  # bus ports 30000-32705: below Linux's ephemeral range (32768-)
 
 
 def redis_server_missing() -> str | None:
