@@ -44,7 +44,7 @@ from typing import Final, TypeVar
 import redis
 from redis import Redis
 
-from benchmarks._cluster import PrivateCluster, private_cluster
+from benchmarks._cluster import PrivateCluster, private_cluster, redis_server_missing
 from pikku_storage import Message, MessageRole, PikkuStorageError, Storage, open_storage
 from pikku_storage.records import StepStatus
 
@@ -378,6 +378,9 @@ def run_failover(
 ) -> str:
     """Start a private cluster, measure one failover on it, remove it; the report's text.
     `options` go to `open_storage` (client options such as `socket_timeout`)."""
+    missing = redis_server_missing()
+    if missing is not None:
+        raise SystemExit(f"failover starts its own Redis Cluster: {missing} is not installed")
     with private_cluster(base_port) as cluster:
         report = asyncio.run(
             measure_failover(
