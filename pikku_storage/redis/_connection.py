@@ -104,8 +104,8 @@ class RedisConnection:
         **client_options: object,
     ) -> None:
         self._scripts: Scripts | None = None
-        # cluster namespaces whose layout and bucket count a service of this connection has
-        # checked: the other services skip the check (three round trips to other slots)
+        # cluster namespaces whose bucket count a service of this connection has checked: the
+        # others skip that check (two round trips); the layout version is checked by each
         self.verified: set[str] = set()
         cluster = False
         if isinstance(source, str):
@@ -245,11 +245,10 @@ class RedisBase:
         cluster namespace was created with another `cluster_buckets`.
         """
         key = layout_key(self._prefix)
-        if self._buckets and self._prefix in self._conn.verified:
-            return
         async with translate_errors():
             if self._buckets:
-                await self._check_buckets()
+                if self._prefix not in self._conn.verified:
+                    await self._check_buckets()
             else:
                 await _refuse_cluster_node(self._redis)
             found = await self._scripts("layout_init", [key], [LAYOUT_VERSION, ""])
@@ -261,8 +260,6 @@ class RedisBase:
             raise SchemaMismatch(
                 self._prefix, int(recorded) if recorded.isdigit() else -1, LAYOUT_VERSION
             )
-        if self._buckets:
-            self._conn.verified.add(self._prefix)
         logger.debug("redis namespace %s at layout %s", self._prefix, recorded)
 
     async def _check_buckets(self) -> None:
@@ -276,6 +273,7 @@ class RedisBase:
                 f"namespace {self._prefix} was created with cluster_buckets={recorded}; "
                 f"open it with that value (got {self._buckets})"
             )
+        self._conn.verified.add(self._prefix)
 
     async def _close(self) -> None:
         if self._owns_conn:

@@ -24,6 +24,7 @@ __all__ = [
     "FORBIDDEN",
     "CommandSpy",
     "PrivateRedis",
+    "buckets_of",
     "client_of",
     "key_count",
     "prefix_of",
@@ -41,6 +42,11 @@ def _base(storage: Storage) -> RedisBase:
     service = storage.workflows
     assert isinstance(service, RedisBase)
     return service
+
+
+def buckets_of(storage: Storage) -> int:
+    """The cluster bucket count of `storage`'s connection (0: the standalone layout)."""
+    return _base(storage)._buckets
 
 
 def client_of(storage: Storage) -> Redis:
