@@ -4,6 +4,11 @@ The statements are what the backend sends for each unit (same tables, columns an
 written here by hand in the fewest round trips: SQLite on the stdlib `sqlite3` module in one
 worker thread (same file, same PRAGMAs as the preset, one hop per transaction), MySQL on
 aiomysql. Channels and deployments have no twin here (their ratio is left blank).
+
+The twins do the contract's work too, as the backend must: every step write keeps the spec 05
+markers (the run's `active_steps`/`activity_at`, the step's `dispatch_since`, the run row
+locked first on MySQL), and reads return values, not text: JSON payloads parsed and timestamps
+as aware datetimes, which psycopg's `fetchall` does by itself in the PostgreSQL twin.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from benchmarks._workload import WORKFLOW, Op, State, message_texts
@@ -23,6 +28,7 @@ from benchmarks._workload import WORKFLOW, Op, State, message_texts
 __all__ = ["RawMysql", "RawSqlite", "Statements"]
 
 T = TypeVar("T")
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 WIRE: Final = json.dumps({"type": "unknown", "id": None, "parent_run_id": None})
 
 
@@ -52,18 +58,46 @@ class Statements:
             f" wire, created_at, updated_at, activity_at)"
             f" VALUES ({m}, {m}, 'running', {m}, 0, NULL, {m}, {m}, {m}, {m})"
         )
+        greatest = "MAX" if mark == "?" else "GREATEST"
+        quote = '"' if mark == "?" else "`"  # `deterministic` is a MySQL keyword
+        # The spec 05 markers every step write keeps, as the backend keeps them: the run row
+        # first (its `activity_at` raised, `active_steps` moved by the step's old versus new
+        # activity), the step's `dispatch_since` from the run's status.
+        self.touch_run = (
+            f"UPDATE {runs} SET activity_at = {greatest}(activity_at, {m})"
+            f" WHERE workflow_run_id = {m}"
+        )
+        was_active = (
+            f"(SELECT CASE WHEN status IN ('running', 'scheduled', 'suspended') THEN 1 ELSE 0"
+            f" END FROM {step} WHERE workflow_step_id = {m})"
+        )
+        # SQLite (the write transaction holds the database): one statement finds the step's
+        # run, moves its markers and returns its status.
+        self.bump_run_of_step = (
+            f"UPDATE {runs} SET active_steps = active_steps + {m} - {was_active},"
+            f" activity_at = MAX(activity_at, {m}) WHERE workflow_run_id ="
+            f" (SELECT workflow_run_id FROM {step} WHERE workflow_step_id = {m})"
+            f" RETURNING status"
+        )
+        # MySQL (row locks): the run row, then the step row, locked and read; then the bump.
+        self.lock_run = f"SELECT status FROM {runs} WHERE workflow_run_id = {m} FOR UPDATE"
+        self.lock_step = f"SELECT status FROM {step} WHERE workflow_step_id = {m} FOR UPDATE"
+        self.bump_run = (
+            f"UPDATE {runs} SET active_steps = active_steps + {m},"
+            f" activity_at = GREATEST(activity_at, {m}) WHERE workflow_run_id = {m}"
+        )
         self.insert_step = (
             f"INSERT INTO {step} (workflow_step_id, workflow_run_id, step_name, rpc_name, data,"
-            f" status, attempt_count, created_at, updated_at)"
-            f" VALUES ({m}, {m}, {m}, 'chargeCard', {m}, 'pending', 1, {m}, {m})"
+            f" status, attempt_count, created_at, updated_at, dispatch_since)"
+            f" VALUES ({m}, {m}, {m}, 'chargeCard', {m}, 'pending', 1, {m}, {m}, {m})"
         )
         self.insert_attempt = (
             f"INSERT INTO {hist} (workflow_step_id, attempt, workflow_run_id, status, created_at,"
             f" updated_at) VALUES ({m}, 1, {m}, 'pending', {m}, {m})"
         )
         self.step_running = (
-            f"UPDATE {step} SET status = 'running', running_at = {m}, updated_at = {m}"
-            f" WHERE workflow_step_id = {m}"
+            f"UPDATE {step} SET status = 'running', running_at = {m}, updated_at = {m},"
+            f" dispatch_since = NULL WHERE workflow_step_id = {m}"
         )
         self.attempt_running = (
             f"UPDATE {hist} SET status = 'running', running_at = {m}, updated_at = {m}"
@@ -71,13 +105,17 @@ class Statements:
         )
         self.step_result = (
             f"UPDATE {step} SET status = 'succeeded', result = {m}, succeeded_at = {m},"
-            f" updated_at = {m} WHERE workflow_step_id = {m}"
+            f" updated_at = {m}, dispatch_since = NULL WHERE workflow_step_id = {m}"
         )
         self.attempt_result = (
             f"UPDATE {hist} SET status = 'succeeded', result = {m}, succeeded_at = {m},"
             f" updated_at = {m} WHERE workflow_step_id = {m} AND attempt = 1"
         )
-        self.list_runs = f"SELECT * FROM {runs} ORDER BY created_at DESC, seq DESC LIMIT 50"
+        self.list_runs = (
+            f"SELECT workflow_run_id, workflow, status, input, output, error, inline, graph_hash,"
+            f" wire, created_at, updated_at, {quote}deterministic{quote}, planned_steps FROM {runs}"
+            f" ORDER BY created_at DESC, seq DESC LIMIT 50"
+        )
         self.bump_thread = (
             f"UPDATE {threads} SET message_seq = message_seq + 2, updated_at = {m} WHERE id = {m}"
         )
@@ -96,9 +134,73 @@ class Statements:
         )
 
 
+# The C scanner, as the codec reads (no per-call setup); typeshed does not declare it.
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _loads(text: str | None) -> Any:
+    """JSON text the library wrote (no surrounding whitespace) parsed at the C scanner's cost."""
+    return None if text is None else _SCAN(text, 0)[0]
+
+
+def _epoch(ms: int) -> datetime:
+    return EPOCH + timedelta(0, 0, 0, ms)
+
+
+def _aware(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC)
+
+
+def decode_runs(rows: list[Any], when: Callable[[Any], datetime]) -> list[tuple[Any, ...]]:
+    """The runs as values, the contract work a caller of the bare driver does too (psycopg
+    does it inside `fetchall`): JSON payloads parsed, timestamps as aware datetimes."""
+    return [
+        (
+            run_id,
+            wf,
+            status,
+            _loads(inp),
+            _loads(out),
+            _loads(err),
+            bool(inline),
+            graph,
+            _loads(wire),
+            when(created),
+            when(updated),
+            bool(det),
+            _loads(plan),
+        )
+        for (
+            run_id,
+            wf,
+            status,
+            inp,
+            out,
+            err,
+            inline,
+            graph,
+            wire,
+            created,
+            updated,
+            det,
+            plan,
+        ) in rows
+    ]
+
+
+def decode_messages(rows: list[Any]) -> list[tuple[Any, ...]]:
+    """The message rows with their `created_at` (epoch milliseconds) as aware datetimes and
+    JSON content and tool-call arguments parsed."""
+    return [
+        (seq, mid, role, text, _loads(parts), _epoch(created), cid, name, _loads(args), result)
+        for (seq, mid, role, text, parts, created, cid, name, args, result) in rows
+    ]
+
+
 def _step_args(run_id: str, i: int, now: object) -> tuple[str, list[Any], list[Any]]:
+    """The new step's and attempt's values (`dispatch_since` last, filled by the caller)."""
     step_id = str(uuid.uuid4())
-    step = [step_id, run_id, f"raw-step-{i}", json.dumps({"amount": i}), now, now]
+    step = [step_id, run_id, f"raw-step-{i}", json.dumps({"amount": i}), now, now, None]
     attempt = [step_id, run_id, now, now]
     return step_id, step, attempt
 
@@ -165,19 +267,25 @@ class RawSqlite:
             await self._call(lambda c: self._tx(c, lambda c: c.execute(q.create_run, args)))
 
         async def step(i: int) -> None:
-            step_id, step_row, attempt = _step_args(state.run_ids[i % len(state.run_ids)], i, _ms())
+            run_id = state.run_ids[i % len(state.run_ids)]
+            now0 = _ms()
+            step_id, step_row, attempt = _step_args(run_id, i, now0)
 
             def insert(c: sqlite3.Connection) -> None:
+                (status,) = c.execute(q.touch_run + " RETURNING status", [now0, run_id]).fetchone()
+                step_row[-1] = now0 if status == "running" else None
                 c.execute(q.insert_step, step_row)
                 c.execute(q.insert_attempt, attempt)
 
             def running(c: sqlite3.Connection) -> None:
                 now = _ms()
+                c.execute(q.bump_run_of_step, [1, step_id, now, step_id]).fetchone()
                 c.execute(q.step_running, [now, now, step_id])
                 c.execute(q.attempt_running, [now, now, step_id])
 
             def result(c: sqlite3.Connection) -> None:
                 now, out = _ms(), json.dumps({"paymentId": f"pay-{i}"})
+                c.execute(q.bump_run_of_step, [0, step_id, now, step_id]).fetchone()
                 c.execute(q.step_result, [out, now, now, step_id])
                 c.execute(q.attempt_result, [out, now, now, step_id])
 
@@ -185,7 +293,7 @@ class RawSqlite:
                 await self._call(lambda c, unit=unit: self._tx(c, unit))  # type: ignore[misc]
 
         async def list_runs(i: int) -> None:
-            await self._call(lambda c: c.execute(q.list_runs).fetchall())
+            await self._call(lambda c: decode_runs(c.execute(q.list_runs).fetchall(), _epoch))
 
         async def save_messages(i: int) -> None:
             question, answer = message_texts(i)
@@ -205,7 +313,9 @@ class RawSqlite:
             await self._call(lambda c: self._tx(c, save))
 
         async def get_messages(i: int) -> None:
-            await self._call(lambda c: c.execute(q.last_messages, [state.thread_id]).fetchall())
+            await self._call(
+                lambda c: decode_messages(c.execute(q.last_messages, [state.thread_id]).fetchall())
+            )
 
         return {
             "create_run": create_run,
@@ -281,19 +391,35 @@ class RawMysql:
             await self._tx(lambda cur: cur.execute(q.create_run, args))
 
         async def step(i: int) -> None:
-            step_id, step_row, attempt = _step_args(state.run_ids[i % len(state.run_ids)], i, _dt())
+            run_id = state.run_ids[i % len(state.run_ids)]
+            now0 = _dt()
+            step_id, step_row, attempt = _step_args(run_id, i, now0)
 
             async def insert(cur: Any) -> None:
+                await cur.execute(q.lock_run, [run_id])
+                (status,) = await cur.fetchone()
+                await cur.execute(q.touch_run, [now0, run_id])
+                step_row[-1] = now0 if status == "running" else None
                 await cur.execute(q.insert_step, step_row)
                 await cur.execute(q.insert_attempt, attempt)
 
+            async def transition(cur: Any, now: datetime, active: int) -> None:
+                await cur.execute(q.lock_run, [run_id])
+                await cur.fetchone()
+                await cur.execute(q.lock_step, [step_id])
+                (old,) = await cur.fetchone()
+                was = 1 if old in ("running", "scheduled", "suspended") else 0
+                await cur.execute(q.bump_run, [active - was, now, run_id])
+
             async def running(cur: Any) -> None:
                 now = _dt()
+                await transition(cur, now, 1)
                 await cur.execute(q.step_running, [now, now, step_id])
                 await cur.execute(q.attempt_running, [now, now, step_id])
 
             async def result(cur: Any) -> None:
                 now, out = _dt(), json.dumps({"paymentId": f"pay-{i}"})
+                await transition(cur, now, 0)
                 await cur.execute(q.step_result, [out, now, now, step_id])
                 await cur.execute(q.attempt_result, [out, now, now, step_id])
 
@@ -301,7 +427,7 @@ class RawMysql:
                 await self._tx(unit)
 
         async def list_runs(i: int) -> None:
-            await self._read(q.list_runs, [])
+            decode_runs(await self._read(q.list_runs, []), _aware)
 
         async def save_messages(i: int) -> None:
             question, answer = message_texts(i)
@@ -322,7 +448,7 @@ class RawMysql:
             await self._tx(save)
 
         async def get_messages(i: int) -> None:
-            await self._read(q.last_messages, [state.thread_id])
+            decode_messages(await self._read(q.last_messages, [state.thread_id]))
 
         return {
             "create_run": create_run,

@@ -4,7 +4,7 @@ message content); built on the codec so there is one encoding of each."""
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
@@ -28,11 +28,13 @@ __all__ = [
     "ErrorInput",
     "decode_approval",
     "decode_content",
+    "decode_missing_rpcs",
     "decode_planned_steps",
     "decode_wire",
     "encode_approval",
     "encode_content",
     "encode_error",
+    "encode_missing_rpcs",
     "encode_planned_steps",
     "encode_wire",
 ]
@@ -103,6 +105,8 @@ def encode_wire(wire: object) -> str:
 
 def decode_wire(text: str | bytes) -> WorkflowRunWire:
     """Rebuild a wire from its stored JSON; keys an older store never wrote read `None`."""
+    if text == UNKNOWN_WIRE:  # the stored `wire=None` (most runs): nothing to parse
+        return WorkflowRunWire(type="unknown")
     data = decode(text)
     assert isinstance(data, dict)
     wire_type, wire_id, parent = data["type"], data.get("id"), data.get("parent_run_id")
@@ -119,6 +123,21 @@ def decode_wire(text: str | bytes) -> WorkflowRunWire:
         parent_step_id=parent_step,
         pikku_user_id=user,
     )
+
+
+def encode_missing_rpcs(names: Sequence[str] | None) -> str | None:
+    """An agent run's `missing_rpcs` (validated by the interface) as stored: JSON text, or
+    `None` for none."""
+    return None if names is None else encode(list(names), "missing_rpcs")
+
+
+def decode_missing_rpcs(text: str | bytes | None) -> list[str] | None:
+    """The stored `missing_rpcs` back as a list of names (`None` stays `None`)."""
+    if text is None:
+        return None
+    data = decode(text)
+    assert isinstance(data, list)
+    return [str(name) for name in data]
 
 
 EMPTY_PLAN: Final = "[]"
@@ -149,7 +168,7 @@ def encode_planned_steps(steps: object) -> str:
 
 def decode_planned_steps(text: str | bytes | None) -> list[PlannedStep]:
     """Rebuild the plan from its stored JSON; `None` (an older row) reads `[]`."""
-    if text is None:
+    if text is None or text == EMPTY_PLAN:
         return []
     data = decode(text)
     assert isinstance(data, list)
@@ -261,6 +280,8 @@ def encode_content(content: object, path: str) -> tuple[str | None, str | None]:
     (docs/operations.md#storage-layout)."""
     if content is None:
         return None, None
+    if type(content) is str and content.isascii() and "\x00" not in content:
+        return content, None  # the common case, decided as `plain_text` would
     if isinstance(content, str):
         return v.plain_text(path, content), None
     if not isinstance(content, list):

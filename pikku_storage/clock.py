@@ -89,12 +89,20 @@ def _require_aware(when: datetime) -> datetime:
     return when.astimezone(UTC)
 
 
+_SUB_MS: Final = tuple(timedelta(microseconds=us) for us in range(1000))
+"""`timedelta(microseconds=n)` for n < 1000: subtracting one costs a tenth of `replace()`."""
+
+
 def truncate_ms(when: datetime) -> datetime:
     """Convert an aware datetime to UTC and drop everything below the millisecond."""
     if when.tzinfo is not UTC:
         when = when.astimezone(UTC)
     sub_ms = when.microsecond % 1000
-    return when if sub_ms == 0 else when.replace(microsecond=when.microsecond - sub_ms)
+    if sub_ms == 0:
+        return when
+    if type(when) is datetime:
+        return when - _SUB_MS[sub_ms]
+    return when.replace(microsecond=when.microsecond - sub_ms)  # a subclass keeps its type
 
 
 def now_ms(clock: Clock) -> datetime:
@@ -105,6 +113,8 @@ def now_ms(clock: Clock) -> datetime:
     time) or anything else that is not an aware datetime raises `InvalidValue`.
     """
     when = clock.now()
+    if type(when) is datetime and when.tzinfo is UTC:  # SystemClock, ManualClock: aware UTC
+        return truncate_ms(when)
     if not isinstance(when, datetime) or when.tzinfo is None or when.utcoffset() is None:
         raise InvalidValue(
             f"{type(clock).__name__}.now() must return a timezone-aware datetime, got {when!r}"
@@ -135,7 +145,7 @@ def to_epoch_ms(when: datetime) -> int:
 
 def from_epoch_ms(ms: int) -> datetime:
     """The aware UTC datetime of whole epoch milliseconds."""
-    return EPOCH + timedelta(milliseconds=ms)
+    return EPOCH + timedelta(0, 0, 0, ms)  # positional: half the cost of milliseconds=ms
 
 
 _EARLIEST_MS: Final = to_epoch_ms(EARLIEST)

@@ -93,8 +93,50 @@ def check_json(value: object, path: str) -> None:
 
 
 def _valid(value: Any, depth: int) -> bool:  # Any: narrowed by exact type() tests
-    """True iff `value` is JSON within `depth` levels of containers; builds nothing."""
+    """True iff `value` is JSON within `depth` levels of containers; builds nothing.
+
+    Scalars inside a container are tested inline (no call per element): a payload is mostly
+    leaves, and a call per leaf was most of a small payload's check.
+    """
     kind = type(value)
+    if kind is dict:
+        if depth == 0:
+            return False
+        depth -= 1
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or _encodable(key)):
+                return False
+            kind = type(item)
+            if kind is str:
+                if not (item.isascii() or _encodable(item)):
+                    return False
+            elif kind is int:
+                if item.bit_length() > _SAFE_INT_BITS and abs(item) >= _INT_LIMIT:
+                    return False
+            elif kind is float:
+                if not _isfinite(item):
+                    return False
+            elif item is not None and kind is not bool and not _valid(item, depth):
+                return False
+        return True
+    if kind is list:
+        if depth == 0:
+            return False
+        depth -= 1
+        for item in value:
+            kind = type(item)
+            if kind is str:
+                if not (item.isascii() or _encodable(item)):
+                    return False
+            elif kind is int:
+                if item.bit_length() > _SAFE_INT_BITS and abs(item) >= _INT_LIMIT:
+                    return False
+            elif kind is float:
+                if not _isfinite(item):
+                    return False
+            elif item is not None and kind is not bool and not _valid(item, depth):
+                return False
+        return True
     if kind is str:
         return bool(value.isascii()) or _encodable(value)
     if kind is int:
@@ -102,18 +144,12 @@ def _valid(value: Any, depth: int) -> bool:  # Any: narrowed by exact type() tes
     if value is None or kind is bool:
         return True
     if kind is float:
-        return math.isfinite(value)
-    if kind is dict or kind is list:
-        if depth == 0:
-            return False
-        depth -= 1
-        if kind is list:
-            return all(_valid(item, depth) for item in value)
-        return all(
-            type(key) is str and (key.isascii() or _encodable(key)) and _valid(item, depth)
-            for key, item in value.items()
-        )
+        return _isfinite(value)
     return False  # another type, or a subclass of a JSON type: `_find_problem` decides
+
+
+_isfinite: Final = math.isfinite
+_IMMUTABLE: Final = frozenset((str, int, float, bool, type(None)))
 
 
 def _encodable(text: str) -> bool:
@@ -204,8 +240,30 @@ def decode_optional(text: str | bytes | None) -> JsonValue:
 
 
 def copy_json(value: JsonValue) -> JsonValue:
-    """A deep copy of a validated JSON value, sharing nothing with it."""
-    if isinstance(value, list):
+    """A deep copy of a validated JSON value, sharing nothing with it.
+
+    Scalars are immutable and returned as they are; a container is copied in C
+    (`dict.copy`, `list.copy`) and only its nested containers are copied again, so a flat
+    payload costs one copy.
+    """
+    kind = type(value)
+    if kind is dict:
+        assert isinstance(value, dict)
+        copied = value.copy()
+        for key, item in copied.items():
+            if type(item) not in _IMMUTABLE:
+                copied[key] = copy_json(item)  # replaces a value: the dict keeps its size
+        return copied
+    if kind is list:
+        assert isinstance(value, list)
+        items = value.copy()
+        for index, item in enumerate(items):
+            if type(item) not in _IMMUTABLE:
+                items[index] = copy_json(item)
+        return items
+    if kind in _IMMUTABLE:
+        return value
+    if isinstance(value, list):  # subclasses of the containers: copied as plain ones
         return [copy_json(item) for item in value]
     if isinstance(value, dict):
         return {key: copy_json(item) for key, item in value.items()}

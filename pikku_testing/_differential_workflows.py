@@ -422,6 +422,13 @@ class WorkflowRules(Harness):
 
         self.both("get_distinct_workflow_names()", op)
 
+    @rule(workflow_name=st.none() | st.sampled_from(WORKFLOWS))
+    def count_runs(self, workflow_name: str | None) -> None:
+        async def op(s: Storage, tr: Translate) -> object:
+            return await s.workflow_runs.count_runs(workflow_name=workflow_name)
+
+        self.both(f"count_runs({workflow_name!r})", op)
+
     @_RUNS
     @rule(data=st.data())
     def delete_run(self, data: st.DataObject) -> None:

@@ -179,7 +179,9 @@ def create_app(
     approved or denied, each a POST carrying the app's CSRF token). With `token`, every
     request must carry it; `allowed_hosts` limits the Host header (the command passes its
     loopback names). `live_ttl` is the heartbeat age (seconds) up to which a deployment is
-    shown as live; the storage's own `heartbeat_ttl` bounds what it lists at all.
+    shown as live; the storage's own `heartbeat_ttl` bounds what it lists at all. List pages
+    reload every `refresh_seconds` (0: never), and the runs page's counts by status are
+    counted at most once per interval per workflow filter (0: on every view).
     """
     if token is not None and not token:
         raise InvalidValue("token must be a non-empty string")
@@ -215,6 +217,6 @@ def create_app(
     )
     app.state.console = settings
     app.state.templates = _templates()
-    app.state.counts = pages.CountCache(ttl=float(max(refresh_seconds, 1)))
+    app.state.counts = pages.CountCache(ttl=float(refresh_seconds))
     app.add_middleware(_Guard, token=token, allowed_hosts=allowed_hosts)
     return app

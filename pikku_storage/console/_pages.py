@@ -7,10 +7,11 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from functools import partial
+from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.exceptions import HTTPException
@@ -22,7 +23,6 @@ from pikku_storage.console._svg import graph_layout, timeline_layout
 from pikku_storage.errors import ChannelNotFound, InvalidValue
 from pikku_storage.records import (
     AgentCallApproval,
-    AgentRunScore,
     ApprovalStatus,
     CredentialRequestApproval,
     Message,
@@ -32,6 +32,9 @@ from pikku_storage.records import (
 
 if TYPE_CHECKING:
     from pikku_storage.console._app import ConsoleSettings
+    from pikku_storage.interfaces import WorkflowRunService
+
+T = TypeVar("T")
 
 __all__ = [
     "CountCache",
@@ -50,10 +53,10 @@ __all__ = [
 PAGE_SIZE: Final = 50
 # list costs grow with offset + limit (docs/services/workflow-runs.md): pages stop here
 MAX_OFFSET: Final = 10_000
-COUNT_CAP: Final = 200  # counts by status read at most this many runs per status
 COUNT_CACHE_SIZE: Final = 64
 MESSAGE_WINDOW: Final = 100  # messages per thread page (get_messages' last_n window)
 RUNS_WITH_DECISIONS: Final = 20
+READS_AT_ONCE: Final = 2  # per kind of per-run read on the thread page
 _INT: Final = re.compile(r"^[0-9]{1,9}$")
 _MAX_FORM: Final = 16_384
 
@@ -121,59 +124,64 @@ def _quote(value: str) -> str:
     return quote(value, safe="")
 
 
+async def _bounded(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+    """The calls' results in order, at most `READS_AT_ONCE` running at a time (a page never
+    takes more than a few connections of a pool it may share with the application)."""
+    gate = asyncio.Semaphore(READS_AT_ONCE)
+
+    async def one(call: Callable[[], Awaitable[T]]) -> T:
+        async with gate:
+            return await call()
+
+    return list(await asyncio.gather(*(one(call) for call in calls)))
+
+
 async def home(request: Request) -> Response:
     return RedirectResponse(request.scope.get("root_path", "") + "/runs", status_code=303)
 
 
 @dataclass(slots=True)
 class CountCache:
-    """Counts by status per workflow filter, kept `ttl` seconds (the refresh interval).
+    """Exact counts by status per workflow filter (`count_runs`), kept `ttl` seconds.
 
-    The store has no count query, so a count reads up to `COUNT_CAP + 1` runs per status:
-    five list queries that would otherwise run on every reload of the runs page.
+    `ttl` is the auto-refresh interval: however many tabs reload the runs page, the store
+    counts each filter at most once per interval (a SQL count reads one index entry per run).
+    With `ttl` 0 (auto-refresh off) every page view counts afresh.
     """
 
     ttl: float
-    entries: dict[str | None, tuple[float, datetime, list[tuple[str, str]]]] = field(
+    entries: dict[str | None, tuple[float, datetime, dict[WorkflowStatus, int]]] = field(
         default_factory=dict
     )
 
     async def counts(
-        self, request: Request, workflow: str | None
-    ) -> tuple[datetime, list[tuple[str, str]]]:
+        self, service: WorkflowRunService, workflow: str | None
+    ) -> tuple[datetime, dict[WorkflowStatus, int]]:
         now = time.monotonic()
         cached = self.entries.get(workflow)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1], cached[2]
-        service = _settings(request).storage.workflow_runs
-        found = await asyncio.gather(
-            *(
-                service.list_runs(workflow_name=workflow, status=s, limit=COUNT_CAP + 1)
-                for s in WorkflowStatus
-            )
-        )
-        counts = [
-            (s.value, str(len(runs)) if len(runs) <= COUNT_CAP else f"{COUNT_CAP}+")
-            for s, runs in zip(WorkflowStatus, found, strict=True)
-        ]
-        if len(self.entries) >= COUNT_CACHE_SIZE:
-            self.entries.clear()
         taken = datetime.now(UTC)
-        self.entries[workflow] = (now, taken, counts)
+        counts = await service.count_runs(workflow_name=workflow)
+        if self.ttl > 0:
+            if len(self.entries) >= COUNT_CACHE_SIZE:
+                self.entries.clear()
+            self.entries[workflow] = (now, taken, counts)
         return taken, counts
 
 
 async def runs(request: Request) -> Response:
-    """Runs newest first, filtered by workflow and status, with counts by status."""
+    """Runs newest first, filtered by workflow and status, with exact counts by status (of the
+    workflow filter, kept for the refresh interval); the three reads at once."""
     service = _settings(request).storage.workflow_runs
     workflow, status = _text_param(request, "workflow"), _text_param(request, "status")
     limit, offset = _paging(request)
-    found = await service.list_runs(
-        workflow_name=workflow, status=status, limit=limit, offset=offset
-    )
-    names = await service.get_distinct_workflow_names()
     cache: CountCache = request.app.state.counts
-    counted_at, counts = await cache.counts(request, workflow)
+    found, names, (counted_at, counts) = await asyncio.gather(
+        service.list_runs(workflow_name=workflow, status=status, limit=limit, offset=offset),
+        service.get_distinct_workflow_names(),
+        cache.counts(service, workflow),
+    )
     return render(
         request,
         "runs.html",
@@ -183,9 +191,8 @@ async def runs(request: Request) -> Response:
             "status": status,
             "names": names,
             "statuses": [s.value for s in WorkflowStatus],
-            "counts": counts,
+            "counts": [(s.value, n) for s, n in counts.items()],
             "counted_at": counted_at,
-            "count_cap": COUNT_CAP,
             "offset": offset,
             "limit": limit,
             "pages": _page_links(request, limit, offset, len(found)),
@@ -275,12 +282,13 @@ async def resolve_approval(request: Request) -> Response:
 
 
 async def threads(request: Request) -> Response:
-    """Threads newest first, by agent and by resource."""
+    """Threads newest first, by agent and by resource (the two reads at once)."""
     service = _settings(request).storage.agent_runs
     agent, resource = _text_param(request, "agent"), _text_param(request, "resource")
     limit, offset = _paging(request)
-    found = await service.list_threads(
-        agent_name=agent, resource_id=resource, limit=limit, offset=offset
+    found, agents = await asyncio.gather(
+        service.list_threads(agent_name=agent, resource_id=resource, limit=limit, offset=offset),
+        service.get_distinct_agent_names(),
     )
     return render(
         request,
@@ -289,7 +297,7 @@ async def threads(request: Request) -> Response:
             "threads": found,
             "agent": agent,
             "resource": resource,
-            "agents": await service.get_distinct_agent_names(),
+            "agents": agents,
             "offset": offset,
             "limit": limit,
             "pages": _page_links(request, limit, offset, len(found)),
@@ -323,30 +331,32 @@ def _result_text(result: str) -> str:
 
 
 async def thread(request: Request) -> Response:
-    """A thread: its transcript window, its agent runs, their pending approvals and decisions."""
+    """A thread: its transcript window, its agent runs, their pending approvals and decisions
+    (after the thread itself, the reads that do not depend on each other run at once)."""
     storage = _settings(request).storage
     thread_id = request.path_params["thread_id"]
     found = await storage.agent_runs.get_thread(thread_id)
     if found is None:
         raise HTTPException(404, f"No thread {thread_id}")
     before = _text_param(request, "before")
-    messages = await storage.ai_storage.get_messages(
-        thread_id, last_n=MESSAGE_WINDOW, cursor=before
+    messages, agent_runs = await asyncio.gather(
+        storage.ai_storage.get_messages(thread_id, last_n=MESSAGE_WINDOW, cursor=before),
+        storage.ai_run_state.get_runs_by_thread(thread_id),
     )
-    agent_runs = await storage.ai_run_state.get_runs_by_thread(thread_id)
-    decisions = {
-        agent_run.run_id: await storage.ai_run_state.get_approval_decisions(agent_run.run_id)
-        for agent_run in agent_runs[:RUNS_WITH_DECISIONS]
-    }
+    shown = [agent_run.run_id for agent_run in agent_runs[:RUNS_WITH_DECISIONS]]
+    state = storage.ai_run_state
+    run_decisions, run_scores = await asyncio.gather(
+        _bounded([partial(state.get_approval_decisions, r) for r in shown]),
+        _bounded([partial(state.get_scores, r) for r in shown]),
+    )
+    decisions = dict(zip(shown, run_decisions, strict=True))
+    scores = dict(zip(shown, run_scores, strict=True))
     pending = [
         (agent_run, approval)
         for agent_run in agent_runs
         for approval in agent_run.pending_approvals
     ]
     pending_ids = {approval.tool_call_id for _, approval in pending}
-    scores: dict[str, list[AgentRunScore]] = {}
-    for agent_run in agent_runs[:RUNS_WITH_DECISIONS]:
-        scores[agent_run.run_id] = await storage.ai_run_state.get_scores(agent_run.run_id)
     older = messages[0].id if len(messages) >= MESSAGE_WINDOW else None
     return render(
         request,

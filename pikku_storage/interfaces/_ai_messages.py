@@ -7,12 +7,13 @@ adds the synthetic tool-result messages, so every backend returns the same shape
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
 from pikku_storage import _validate as v
+from pikku_storage._build import record_builder
 from pikku_storage._serial import encode_content
 from pikku_storage.codec import JsonObject, encode_object
 from pikku_storage.errors import ConflictError, InvalidValue
@@ -79,6 +80,31 @@ class MessageBatch:
     def tool_calls(self) -> list[NewToolCall]:
         return [call for message in self.messages for call in message.tool_calls]
 
+    def check_stored(
+        self,
+        thread_id: str,
+        stored_messages: Container[str],
+        stored_calls: Container[str],
+        answerable: Container[str],
+    ) -> None:
+        """Steps 3 and 4 of docs/services/ai-storage.md against what the thread stores, in
+        batch order: `batch_conflict`, then a stored message id, then a stored tool-call id
+        (`ConflictError`), then a result for a call the thread does not hold
+        (`InvalidValue.unmatched_tool_result`). The one home of that order for backends that
+        check in Python; the Redis script keeps the same order in Lua."""
+        if self.batch_conflict is not None:
+            raise self.batch_conflict
+        for message in self.messages:
+            if message.message_id in stored_messages:
+                raise ConflictError.message(thread_id, message.message_id)
+        for message in self.messages:
+            for call in message.tool_calls:
+                if call.tool_call_id in stored_calls:
+                    raise ConflictError.tool_call(thread_id, call.tool_call_id)
+        for call_id in self.external_result_ids:
+            if call_id not in answerable:
+                raise InvalidValue.unmatched_tool_result(thread_id, call_id)
+
 
 @dataclass(slots=True, kw_only=True)
 class StoredToolCall:
@@ -100,6 +126,11 @@ class StoredMessage:
     tool_calls: list[StoredToolCall] = field(default_factory=list)
     reasoning_content: str | None = None
     interrupted: bool = False
+
+
+_new_message: Final = record_builder(NewMessage)
+_new_batch: Final = record_builder(MessageBatch)
+_new_record: Final = record_builder(Message)
 
 
 def _records(field_name: str, value: object, kind: type[object]) -> list[object]:
@@ -209,7 +240,7 @@ def prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBat
                 conflict = ConflictError.message(thread_id, message_id)
             seen_messages.add(message_id)
             stored.append(
-                NewMessage(
+                _new_message(
                     message_id=message_id,
                     role=role,
                     content_text=text,
@@ -222,7 +253,7 @@ def prepare_batch(thread_id: str, messages: object, now: datetime) -> MessageBat
             )
         except InvalidValue as exc:
             raise InvalidValue(f"messages[{index}]{exc}") from None
-    return MessageBatch(
+    return _new_batch(
         messages=tuple(stored),
         results=results,
         undelivered_results=frozenset(undelivered) if undelivered else _NO_IDS,
@@ -242,7 +273,7 @@ def rebuild(stored: list[StoredMessage]) -> list[Message]:
     for message in stored:
         calls = message.tool_calls
         out.append(
-            Message(
+            _new_record(
                 id=message.id,
                 role=message.role,
                 content=message.content,

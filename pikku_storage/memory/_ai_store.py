@@ -12,13 +12,13 @@ import heapq
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeAlias, TypeVar
+from typing import Final, TypeAlias, TypeVar
 
-from pikku_storage._build import agent_run_score
+from pikku_storage._build import agent_run_score, record_builder
 from pikku_storage._owners import owner_bounds
 from pikku_storage._serial import EncodedApproval, decode_approval, decode_content
 from pikku_storage.codec import decode
-from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
+from pikku_storage.errors import ConflictError, RunNotFound, ThreadNotFound
 from pikku_storage.interfaces.ai import (
     AgentRunChanges,
     MessageBatch,
@@ -59,7 +59,7 @@ class _Call:
     undelivered: bool = False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class _Message:
     id: str
     role: MessageRole
@@ -74,6 +74,9 @@ class _Message:
 
 def _message_key(message: _Message) -> tuple[datetime, int]:
     return (message.created_at, message.seq)
+
+
+_new_stored: Final = record_builder(_Message)
 
 
 @dataclass(slots=True)
@@ -295,36 +298,29 @@ class AIStore:
         thread = self.threads.get(thread_id)
         if thread is None:
             raise ThreadNotFound(thread_id)
-        if batch.batch_conflict is not None:
-            raise batch.batch_conflict
-        for new in batch.messages:
-            if new.message_id in thread.message_ids:
-                raise ConflictError.message(thread_id, new.message_id)
-        for call in batch.tool_calls:
-            if call.tool_call_id in thread.calls:
-                raise ConflictError.tool_call(thread_id, call.tool_call_id)
-        for call_id in batch.external_result_ids:
-            if call_id not in thread.calls:
-                raise InvalidValue.unmatched_tool_result(thread_id, call_id)
+        batch.check_stored(thread_id, thread.message_ids, thread.calls, thread.calls)
         if batch.empty:
             return
         for new in batch.messages:
             thread.message_seq += 1
-            message = _Message(
+            message = _new_stored(
                 id=new.message_id,
                 role=new.role,
                 text=new.content_text,
                 parts=new.content_parts,
                 created_at=new.created_at,
                 seq=thread.message_seq,
-                call_ids=tuple(call.tool_call_id for call in new.tool_calls),
+                call_ids=tuple([call.tool_call_id for call in new.tool_calls])
+                if new.tool_calls
+                else (),
                 reasoning=new.reasoning_content,
                 interrupted=new.interrupted,
             )
             for call in new.tool_calls:
                 thread.calls[call.tool_call_id] = _Call(name=call.name, args=call.args)
             thread.message_ids[message.id] = message
-            if thread.messages and _message_key(thread.messages[-1]) > _message_key(message):
+            # its seq is the thread's highest, so it goes last unless an earlier message is newer
+            if thread.messages and thread.messages[-1].created_at > message.created_at:
                 bisect.insort(thread.messages, message, key=_message_key)
             else:
                 thread.messages.append(message)
@@ -534,6 +530,9 @@ def _thread_out(thread: _Thread) -> Thread:
     )
 
 
+_new_message_out: Final = record_builder(StoredMessage)
+
+
 def _message_out(thread: _Thread, message: _Message) -> StoredMessage:
     calls = []
     for call_id in message.call_ids:
@@ -549,7 +548,7 @@ def _message_out(thread: _Thread, message: _Message) -> StoredMessage:
                 undelivered=call.undelivered,
             )
         )
-    return StoredMessage(
+    return _new_message_out(
         id=message.id,
         role=message.role,
         content=decode_content(message.text, message.parts),

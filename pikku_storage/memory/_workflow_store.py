@@ -1,21 +1,23 @@
 """`WorkflowStore`: the in-memory workflow data both in-memory workflow services share.
 
 Every method is synchronous, so a service call that uses one is atomic under asyncio; payloads
-are kept as the codec's JSON text and decoded on every read, so nothing a caller holds aliases
-the store. Sorted lists serve every list order, so reads cost what they return (see
-docs/operations.md#storage-layout).
+are kept as the codec's JSON text; a run's are decoded once, on its first read, and every read
+returns a deep copy of that, so nothing a caller holds aliases the store. Sorted lists serve
+every list order, so reads cost what they return (see docs/operations.md#storage-layout).
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Callable
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, Final, TypeAlias, TypeVar
 
+from pikku_storage._build import record_builder
 from pikku_storage._locks import LocalLockRegistry
 from pikku_storage._serial import decode_planned_steps, decode_wire
-from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
+from pikku_storage.codec import JsonObject, JsonValue, copy_json, decode, decode_optional
 from pikku_storage.errors import ConflictError, RunNotFound, StepFunctionMismatch, StepNotFound
 from pikku_storage.interfaces.workflows import (
     ACTIVE_STATUSES,
@@ -25,6 +27,7 @@ from pikku_storage.interfaces.workflows import (
     StepChange,
 )
 from pikku_storage.records import (
+    PlannedStep,
     RunStep,
     StalledRun,
     StepHistoryEntry,
@@ -50,6 +53,11 @@ _AttemptKey: TypeAlias = tuple[datetime, int, str, int]
 _SweepKey: TypeAlias = tuple[datetime, str]
 
 _CLAIMABLE = (StepStatus.PENDING, StepStatus.SCHEDULED)
+
+# (input, its copier, output, its copier, error, its copier, wire): see `_run_record`
+_Parsed: TypeAlias = (
+    "tuple[JsonValue, _Copy, JsonValue, _Copy, JsonObject | None, _Copy, WorkflowRunWire]"
+)
 
 
 class _Attempt:
@@ -139,7 +147,8 @@ class _Run:
         "inline",
         "input",
         "output",
-        "planned_steps",
+        "parsed",
+        "plan",
         "seq",
         "state",
         "status",
@@ -160,10 +169,19 @@ class _Run:
         self.error: str | None = None
         self.inline = new.inline
         self.graph_hash = new.graph_hash
-        wire = decode_wire(new.wire)  # once: reads build the record from the fields
-        self.wire = wire
+        self.wire = new.wire  # codec text, parsed on the first read
         self.deterministic = new.deterministic
-        self.planned_steps = new.planned_steps
+        # the plan is fixed at creation: parsed once (most runs have none)
+        self.plan: tuple[tuple[str, str | None], ...] = (
+            ()
+            if new.planned_steps == "[]"
+            else tuple(
+                (step.step_name, step.display_name)
+                for step in decode_planned_steps(new.planned_steps)
+            )
+        )
+        # decoded payloads and wire, or None until the first read after a write of them
+        self.parsed: _Parsed | None = None
         self.active_steps = 0  # 05 §4: steps running, scheduled or suspended
         self.activity_at = new.now  # 05 §4: max updated_at of the run and its steps
         self.idle_key: _SweepKey | None = None  # set while in the stalled-candidate list
@@ -183,20 +201,32 @@ class _Run:
         return (self.updated_at, self.seq, self.id)
 
 
+_K = TypeVar("_K", _RunKey, _SweepKey)
+_TAIL: Final = 64
+"""Sorted lists are searched in their last `_TAIL` keys first: a key carries the clock's
+latest instant, so it lands at or near the end (ties within one millisecond go by id)."""
+
+
+def _position(keys: list[_K], key: _K) -> int:
+    """`bisect_left(keys, key)`, searching only the tail when the key is past its start."""
+    lo = len(keys) - _TAIL
+    return bisect.bisect_left(keys, key, lo if lo > 0 and keys[lo] < key else 0)
+
+
 def _remove(keys: list[_RunKey], key: _RunKey) -> None:
-    del keys[bisect.bisect_left(keys, key)]
+    del keys[_position(keys, key)]
 
 
 def _remove_key(keys: list[_SweepKey], key: _SweepKey) -> None:
-    del keys[bisect.bisect_left(keys, key)]
+    del keys[_position(keys, key)]
 
 
-def _insert(keys: list[_RunKey], key: _RunKey) -> None:
+def _insert(keys: list[_K], key: _K) -> None:
     """Insert in order; a key after the last (the clock moving forward) is a plain append."""
     if not keys or keys[-1] < key:
         keys.append(key)
     else:
-        bisect.insort(keys, key)
+        keys.insert(_position(keys, key), key)
 
 
 class WorkflowStore:
@@ -254,18 +284,22 @@ class WorkflowStore:
     def _index(self, run: _Run) -> None:
         key = run.key
         _insert(self._runs_by_created, key)
-        _insert(self._by_name.setdefault(run.workflow, []), key)
-        self._index_status(run, key)
-        count = self._name_counts.get(run.workflow, 0)
-        if count == 0:
+        by_name = self._by_name.get(run.workflow)
+        if by_name is None:
+            self._by_name[run.workflow] = [key]
             bisect.insort(self._names, run.workflow)
-        self._name_counts[run.workflow] = count + 1
+            self._name_counts[run.workflow] = 1
+        else:
+            _insert(by_name, key)
+            self._name_counts[run.workflow] += 1
+        self._index_status(run, key)
 
     def _index_status(self, run: _Run, key: _RunKey | None = None) -> None:
         key = run.key if key is None else key
-        _insert(self._by_status.setdefault(run.status, []), key)
-        _insert(self._by_name_status.setdefault((run.workflow, run.status), []), key)
-        _insert(self._by_updated.setdefault(run.status, []), run.updated_key)
+        status = run.status
+        _insert(self._by_status.setdefault(status, []), key)
+        _insert(self._by_name_status.setdefault((run.workflow, status), []), key)
+        _insert(self._by_updated.setdefault(status, []), run.updated_key)
 
     def _unindex_status(self, run: _Run) -> None:
         for keys in self._status_lists(run):
@@ -300,7 +334,7 @@ class WorkflowStore:
         updated = self._by_updated[run.status]
         _remove(updated, run.updated_key)
         run.updated_at = now
-        bisect.insort(updated, run.updated_key)
+        _insert(updated, run.updated_key)
 
     # --- sweeper markers (05 §4), kept in each mutation's synchronous section ----------
 
@@ -316,7 +350,7 @@ class WorkflowStore:
             run.activity_at = now
         if run.status is WorkflowStatus.RUNNING and run.active_steps == 0:
             run.idle_key = (run.activity_at, run.id)
-            bisect.insort(self._stalled, run.idle_key)
+            _insert(self._stalled, run.idle_key)
 
     def _unmark_step(self, step: _Step) -> None:
         if step.dispatch_since is not None:
@@ -327,7 +361,7 @@ class WorkflowStore:
         self._unmark_step(step)
         if step.attempts[-1].status is StepStatus.PENDING and run.status is WorkflowStatus.RUNNING:
             step.dispatch_since = step.updated_at
-            bisect.insort(self._undispatched, (step.updated_at, step.id))
+            _insert(self._undispatched, (step.updated_at, step.id))
 
     def _step_written(self, step: _Step, old: StepStatus | None, now: datetime) -> None:
         """After a step write: adjust `active_steps` by old versus new status, then re-file the
@@ -397,6 +431,7 @@ class WorkflowStore:
         self._unindex_status(run)
         was_running = run.status is WorkflowStatus.RUNNING
         run.status, run.output, run.error, run.updated_at = status, output, error, now
+        run.parsed = None
         self._index_status(run)
         if was_running is not (status is WorkflowStatus.RUNNING):
             for step in run.steps.values():  # dispatch_since follows the run (cost: its steps)
@@ -431,6 +466,12 @@ class WorkflowStore:
         end = len(keys) - offset
         window = keys[max(0, end - limit) : max(0, end)]
         return [_run_record(self.runs[key[2]]) for key in reversed(window)]
+
+    def count_runs(self, name: str | None) -> dict[WorkflowStatus, int]:
+        """Runs per status: the lengths of the per-status (or per name and status) lists."""
+        if name is None:
+            return {status: len(keys) for status, keys in self._by_status.items()}
+        return {s: len(self._by_name_status.get((name, s), ())) for s in WorkflowStatus}
 
     def distinct_workflow_names(self) -> list[str]:
         return list(self._names)
@@ -669,33 +710,73 @@ def _retry_delay(text: str | None) -> int | str | None:
     return delay
 
 
+_new_run: Final = record_builder(WorkflowRun)
+_new_wire: Final = record_builder(WorkflowRunWire)
+_new_plan_step: Final = record_builder(PlannedStep)
+_new_step_state: Final = record_builder(StepState)
+_new_run_step: Final = record_builder(RunStep)
+_new_history_entry: Final = record_builder(StepHistoryEntry)
+
+_Copy: TypeAlias = Callable[[Any], Any] | None
+"""How to deep-copy one decoded value: `None` for a scalar (immutable, given as it is), the
+container's own C `copy` when nothing inside is a container, else `copy_json`."""
+
+
+def _copier(value: JsonValue) -> _Copy:
+    if type(value) is dict:
+        nested = any(type(item) is dict or type(item) is list for item in value.values())
+        return copy_json if nested else dict.copy
+    if type(value) is list:
+        nested = any(type(item) is dict or type(item) is list for item in value)
+        return copy_json if nested else list.copy
+    return None
+
+
+def _parse(run: _Run) -> _Parsed:
+    value, output, error = (
+        decode_optional(run.input),
+        decode_optional(run.output),
+        _decode_error(run.error),
+    )
+    wire = decode_wire(run.wire)
+    return (value, _copier(value), output, _copier(output), error, _copier(error), wire)
+
+
 def _run_record(run: _Run) -> WorkflowRun:
-    return WorkflowRun(
+    parsed = run.parsed
+    if parsed is None:
+        parsed = run.parsed = _parse(run)
+    value, copy_value, output, copy_output, error, copy_error, wire = parsed
+    return _new_run(
         id=run.id,
         workflow=run.workflow,
         status=run.status,
-        input=decode_optional(run.input),
-        output=decode_optional(run.output),
-        error=_decode_error(run.error),
+        input=value if copy_value is None else copy_value(value),
+        output=output if copy_output is None else copy_output(output),
+        error=error if copy_error is None else copy_error(error),
         inline=run.inline,
         graph_hash=run.graph_hash,
-        wire=WorkflowRunWire(
-            type=run.wire.type,
-            id=run.wire.id,
-            parent_run_id=run.wire.parent_run_id,
-            parent_step_id=run.wire.parent_step_id,
-            pikku_user_id=run.wire.pikku_user_id,
+        wire=_new_wire(
+            type=wire.type,
+            id=wire.id,
+            parent_run_id=wire.parent_run_id,
+            parent_step_id=wire.parent_step_id,
+            pikku_user_id=wire.pikku_user_id,
         ),
         created_at=run.created_at,
         updated_at=run.updated_at,
         deterministic=run.deterministic,
-        planned_steps=decode_planned_steps(run.planned_steps),
+        planned_steps=[
+            _new_plan_step(step_name=name, display_name=display) for name, display in run.plan
+        ]
+        if run.plan
+        else [],
     )
 
 
 def _step_state(step: _Step) -> StepState:
     attempt = step.attempts[-1]
-    return StepState(
+    return _new_step_state(
         step_id=step.id,
         status=attempt.status,
         result=decode_optional(attempt.result),
@@ -717,7 +798,7 @@ def _step_state(step: _Step) -> StepState:
 
 def _run_step(step: _Step) -> RunStep:
     attempt = step.attempts[-1]
-    return RunStep(
+    return _new_run_step(
         step_id=step.id,
         step_name=step.name,
         data=decode_optional(step.data),
@@ -740,7 +821,7 @@ def _run_step(step: _Step) -> RunStep:
 
 
 def _history_entry(step: _Step, attempt: _Attempt) -> StepHistoryEntry:
-    return StepHistoryEntry(
+    return _new_history_entry(
         step_id=step.id,
         step_name=step.name,
         status=attempt.status,

@@ -29,15 +29,16 @@ class ChannelState:
     """One namespace of channels, shared by a channel store and its event hub store.
 
     Payloads are kept as codec text, so nothing stored aliases a caller's object. `seen` is
-    sorted by (`last_seen_ms`, channel id), the prune order; `channel_topics` is the internal
-    channel -> topics index that lets a removal drop every subscription (see
-    docs/operations.md#storage-layout).
+    sorted by (`last_seen_ms`, channel id), the prune order; each topic's subscribers are kept
+    sorted, the order `get_channel_ids_for_topic` returns (so a read is a copy, not a sort);
+    `channel_topics` is the internal channel -> topics index that lets a removal drop every
+    subscription (see docs/operations.md#storage-layout).
     """
 
     channels: dict[str, _ChannelRow] = field(default_factory=dict)
     sessions: dict[str, str] = field(default_factory=dict)  # absent: session None
     seen: list[tuple[int, str]] = field(default_factory=list)
-    topics: dict[str, set[str]] = field(default_factory=dict)
+    topics: dict[str, list[str]] = field(default_factory=dict)
     channel_topics: dict[str, set[str]] = field(default_factory=dict)
 
     def set_seen(self, channel_id: str, row: _ChannelRow, last_seen_ms: int) -> None:
@@ -60,12 +61,14 @@ class ChannelState:
     def subscribe(self, topic: str, channel_id: str) -> bool:
         if channel_id not in self.channels:
             return False
-        self.topics.setdefault(topic, set()).add(channel_id)
-        self.channel_topics.setdefault(channel_id, set()).add(topic)
+        topics = self.channel_topics.setdefault(channel_id, set())
+        if topic not in topics:  # the set answers "already subscribed" without a search
+            topics.add(topic)
+            bisect.insort(self.topics.setdefault(topic, []), channel_id)
         return True
 
     def unsubscribe(self, topic: str, channel_id: str) -> bool:
-        if channel_id not in self.topics.get(topic, ()):
+        if topic not in self.channel_topics.get(channel_id, ()):
             return False
         self._drop_subscriber(topic, channel_id)
         topics = self.channel_topics[channel_id]
@@ -81,7 +84,7 @@ class ChannelState:
 
     def _drop_subscriber(self, topic: str, channel_id: str) -> None:
         subscribers = self.topics[topic]
-        subscribers.discard(channel_id)
+        del subscribers[bisect.bisect_left(subscribers, channel_id)]
         # a topic exists only while it has subscribers (docs/services/eventhub.md)
         if not subscribers:
             del self.topics[topic]
@@ -162,4 +165,4 @@ class InMemoryEventHubStore(EventHubStore):
         return self._state.unsubscribe(topic, channel_id)
 
     async def _get_channel_ids_for_topic(self, topic: str) -> list[str]:
-        return list(self._state.topics.get(topic, ()))
+        return list(self._state.topics.get(topic, ()))  # sorted: the interface's sort is linear

@@ -169,6 +169,9 @@ class InMemoryWorkflowRunService(WorkflowRunService):
     ) -> list[WorkflowRun]:
         return self._store.list_runs(workflow_name, status, limit, offset)
 
+    async def _count_runs(self, workflow_name: str | None) -> dict[WorkflowStatus, int]:
+        return self._store.count_runs(workflow_name)
+
     async def _get_run_steps(self, run_id: str) -> list[RunStep]:
         return self._store.run_steps(run_id)
 

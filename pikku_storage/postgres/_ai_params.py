@@ -7,21 +7,20 @@ docs/services/ai-run-state.md (update_run) and docs/concepts.md#concurrency (the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from datetime import datetime
+from typing import Final
 
 from pikku_storage._owners import owner_bounds
-from pikku_storage.codec import encode
-from pikku_storage.errors import ConflictError, InvalidValue
+from pikku_storage._serial import encode_missing_rpcs
+from pikku_storage.errors import ConflictError
 from pikku_storage.interfaces.ai import AgentRunChanges, MessageBatch, NewAgentRun, NewScore
 from pikku_storage.postgres._connection import Row
 from pikku_storage.records import UNSET
 
 __all__ = [
-    "BatchWrites",
-    "batch_checks",
     "batch_conflict",
-    "batch_writes",
+    "batch_save",
     "check_batch",
     "new_run",
     "new_score",
@@ -31,32 +30,67 @@ __all__ = [
 
 Params = dict[str, object]
 
+# Transport of a batch's rows to `json_to_recordset` (not JSON at rest: the stored payloads are
+# the codec's texts, carried inside as strings).
+_json: Final = json.JSONEncoder(
+    ensure_ascii=False, check_circular=False, separators=(",", ":")
+).encode
 
-def batch_checks(thread_id: str, batch: MessageBatch) -> Params:
-    """Parameters of `SAVE_CHECKS`: the ids whose stored twins make the batch fail."""
+
+def batch_save(thread_id: str, batch: MessageBatch) -> Params:
+    """Parameters of `SAVE_BATCH`: the rows of the batch as three JSON texts, read back by
+    `json_to_recordset` (exact: every field is a JSON string, integer, boolean or null; the
+    timestamps are ISO texts with their offset). Messages in list order (`o`: 1, 2, …), their
+    calls in call order (`o`: the message's ordinal), a result answering a call of the batch
+    with the call, the others (`external_result_ids`, distinct) for stored calls."""
+    results, undelivered = batch.results, batch.undelivered_results
+    messages = []
+    calls = []
+    for ordinal, message in enumerate(batch.messages, start=1):
+        messages.append(
+            {
+                "o": ordinal,
+                "i": message.message_id,
+                "r": message.role.value,
+                "t": message.content_text,
+                "p": message.content_parts,
+                "c": message.created_at.isoformat(),
+                "x": message.reasoning_content,
+                "n": message.interrupted,
+            }
+        )
+        for position, call in enumerate(message.tool_calls):
+            call_id = call.tool_call_id
+            calls.append(
+                {
+                    "i": call_id,
+                    "o": ordinal,
+                    "k": position,
+                    "n": call.name,
+                    "a": call.args,
+                    "r": results.get(call_id),
+                    "u": call_id in undelivered,
+                }
+            )
+    external = [
+        {"i": call_id, "r": results[call_id], "u": call_id in undelivered}
+        for call_id in batch.external_result_ids
+    ]
     return {
         "thread_id": thread_id,
-        "message_ids": [m.message_id for m in batch.messages],
-        "call_ids": [c.tool_call_id for c in batch.tool_calls],
-        "result_ids": list(batch.external_result_ids),
+        "now": batch.now,
+        "count": len(batch.messages),
+        "valid": batch.batch_conflict is None,
+        "messages": _json(messages),
+        "calls": _json(calls) if calls else "[]",
+        "results": _json(external) if external else "[]",
     }
 
 
 def check_batch(thread_id: str, batch: MessageBatch, found: Row) -> None:
-    """Steps 3 and 4 of docs/services/ai-storage.md against what the thread stores (`SAVE_CHECKS`),
-    batch order."""
-    if batch.batch_conflict is not None:
-        raise batch.batch_conflict
-    stored_messages, stored_calls, answerable = (set(ids) for ids in found)
-    for message in batch.messages:
-        if message.message_id in stored_messages:
-            raise ConflictError.message(thread_id, message.message_id)
-    for call in batch.tool_calls:
-        if call.tool_call_id in stored_calls:
-            raise ConflictError.tool_call(thread_id, call.tool_call_id)
-    for call_id in batch.external_result_ids:
-        if call_id not in answerable:
-            raise InvalidValue.unmatched_tool_result(thread_id, call_id)
+    """The batch's stored-state checks against the ids `SAVE_BATCH` found."""
+    stored_messages, stored_calls, answerable = (set(ids) for ids in found[:3])
+    batch.check_stored(thread_id, stored_messages, stored_calls, answerable)
 
 
 def batch_conflict(thread_id: str, batch: MessageBatch, constraint: str | None) -> ConflictError:
@@ -65,58 +99,6 @@ def batch_conflict(thread_id: str, batch: MessageBatch, constraint: str | None) 
         return ConflictError.tool_call(thread_id, batch.tool_calls[0].tool_call_id)
     first = batch.messages[0].message_id if batch.messages else ""
     return ConflictError.message(thread_id, first)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchWrites:
-    """Parameters of a batch's inserts and result updates; `None` where there is nothing."""
-
-    messages: Params | None
-    tool_calls: Params | None
-    results: Params | None
-
-
-def batch_writes(thread_id: str, batch: MessageBatch, first_seq: int) -> BatchWrites:
-    """Parameters of `INSERT_MESSAGES`, `INSERT_TOOL_CALLS`, `SET_TOOL_RESULTS`, run in order."""
-    seqs = [first_seq + index for index in range(len(batch.messages))]
-    calls = [
-        (call, seq, position)
-        for message, seq in zip(batch.messages, seqs, strict=True)
-        for position, call in enumerate(message.tool_calls)
-    ]
-    return BatchWrites(
-        messages={
-            "thread_id": thread_id,
-            "seqs": seqs,
-            "ids": [m.message_id for m in batch.messages],
-            "roles": [m.role.value for m in batch.messages],
-            "texts": [m.content_text for m in batch.messages],
-            "parts": [m.content_parts for m in batch.messages],
-            "created_at": [m.created_at for m in batch.messages],
-            "reasoning": [m.reasoning_content for m in batch.messages],
-            "interrupted": [m.interrupted for m in batch.messages],
-        }
-        if batch.messages
-        else None,
-        tool_calls={
-            "thread_id": thread_id,
-            "ids": [call.tool_call_id for call, _, _ in calls],
-            "message_seqs": [seq for _, seq, _ in calls],
-            "positions": [position for _, _, position in calls],
-            "names": [call.name for call, _, _ in calls],
-            "args": [call.args for call, _, _ in calls],
-        }
-        if calls
-        else None,
-        results={
-            "thread_id": thread_id,
-            "ids": list(batch.results),
-            "results": list(batch.results.values()),
-            "undelivered": [call_id in batch.undelivered_results for call_id in batch.results],
-        }
-        if batch.results
-        else None,
-    )
 
 
 def new_run(run: NewAgentRun) -> Params:
@@ -129,9 +111,7 @@ def new_run(run: NewAgentRun) -> Params:
         "status": run.status.value,
         "error_message": run.error_message,
         "suspend_reason": None if run.suspend_reason is None else run.suspend_reason.value,
-        "missing_rpcs": (
-            None if run.missing_rpcs is None else encode(run.missing_rpcs, "missing_rpcs")
-        ),
+        "missing_rpcs": encode_missing_rpcs(run.missing_rpcs),
         "input_tokens": run.usage.input_tokens,
         "output_tokens": run.usage.output_tokens,
         "model": run.usage.model,
@@ -159,11 +139,7 @@ def run_changes(run_id: str, changes: AgentRunChanges, now: datetime) -> Params:
             None if suspend_reason is UNSET or suspend_reason is None else suspend_reason.value
         ),
         "set_missing_rpcs": missing_rpcs is not UNSET,
-        "missing_rpcs": (
-            None
-            if missing_rpcs is UNSET or missing_rpcs is None
-            else encode(missing_rpcs, "missing_rpcs")
-        ),
+        "missing_rpcs": None if missing_rpcs is UNSET else encode_missing_rpcs(missing_rpcs),
         "set_usage": usage is not UNSET,
         "input_tokens": None if usage is UNSET else usage.input_tokens,
         "output_tokens": None if usage is UNSET else usage.output_tokens,

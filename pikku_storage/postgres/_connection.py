@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final, LiteralString, TypeAlias, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.conninfo import make_conninfo
+from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -38,6 +39,7 @@ __all__ = [
     "fetch_all",
     "fetch_one",
     "make_pool",
+    "one_trip",
     "through_pooler",
 ]
 
@@ -56,6 +58,9 @@ RECOVERY_TIMEOUT: Final = 5.0
 DEFAULT_SCHEMA: Final = "pikku"
 _CONNECT_OPTIONS: Final = frozenset({"prepare_threshold"})
 _SET_UTC: Final = sql.SQL("SET TIME ZONE 'UTC'")
+_BEGIN: Final = sql.SQL("BEGIN")
+_COMMIT: Final = sql.SQL("COMMIT")
+_OPEN: Final = frozenset({TransactionStatus.INTRANS, TransactionStatus.INERROR})
 
 # psycopg's own connect() arguments, as opposed to libpq parameters: not for lock connections
 _CLIENT_OPTIONS: Final = frozenset(
@@ -149,6 +154,30 @@ async def fetch_one(conn: Conn, query: Query, params: Params = None) -> Row | No
     cur = conn.cursor(row_factory=tuple_row)
     await cur.execute(query, params)
     return await cur.fetchone()
+
+
+@contextlib.asynccontextmanager
+async def one_trip(conn: Conn) -> AsyncIterator[None]:
+    """One transaction of the statements the block executes, sent in one round trip.
+
+    BEGIN, the block's statements and COMMIT are queued in pipeline mode and flushed with one
+    Sync; the block must not read a result (read the cursors after it). psycopg's
+    `pipeline()` + `transaction()` nest pipelines and sync at each level (about four round
+    trips). A failed statement makes the server skip the rest, COMMIT included, and raises
+    here after the transaction is rolled back; an exception raised by the block itself
+    rolls back too, since COMMIT is queued only after the block.
+    """
+    try:
+        async with conn.pipeline():
+            if conn.autocommit:  # otherwise psycopg queues its own BEGIN before the first statement
+                await conn.execute(_BEGIN)
+            yield
+            await conn.execute(_COMMIT)
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status in _OPEN:
+            with contextlib.suppress(psycopg.Error):
+                await conn.rollback()
+        raise
 
 
 class PgDatabase:

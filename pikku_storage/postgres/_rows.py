@@ -12,7 +12,12 @@ from datetime import UTC, datetime
 from typing import Final, cast
 
 from pikku_storage import _build
-from pikku_storage._serial import decode_approval, decode_content, decode_planned_steps
+from pikku_storage._serial import (
+    decode_approval,
+    decode_content,
+    decode_missing_rpcs,
+    decode_planned_steps,
+)
 from pikku_storage.codec import JsonObject, JsonValue, decode, decode_optional
 from pikku_storage.interfaces.ai import StoredMessage, StoredToolCall
 from pikku_storage.interfaces.workflows import GraphStep
@@ -267,8 +272,6 @@ def agent_run(row: Sequence[object]) -> AgentRun:
         kinds,
         payloads,
     ) = cast(Row, row)
-    missing = decode_optional(missing_rpcs)
-    assert missing is None or isinstance(missing, list)
     return AgentRun(
         run_id=run_id,
         agent_name=agent_name,
@@ -277,7 +280,7 @@ def agent_run(row: Sequence[object]) -> AgentRun:
         status=AgentRunStatus(status),
         error_message=error_message,
         suspend_reason=None if suspend_reason is None else SuspendReason(suspend_reason),
-        missing_rpcs=[str(name) for name in missing] if missing is not None else None,
+        missing_rpcs=decode_missing_rpcs(missing_rpcs),
         pending_approvals=approvals(kinds, payloads),
         usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens, model=model),
         created_at=utc(created),

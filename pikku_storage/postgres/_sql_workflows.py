@@ -14,6 +14,8 @@ from psycopg.sql import SQL
 __all__ = [
     "CLAIM_FOR_EXECUTION",
     "CLAIM_STEP",
+    "COUNT_RUNS",
+    "COUNT_RUNS_BY_WORKFLOW",
     "CREATE_RETRY_ATTEMPT",
     "CREATE_RUN",
     "DELETE_RUN",
@@ -368,6 +370,23 @@ LIST_RUNS_BY_STATUS: Final = SQL(
 LIST_RUNS_BY_WORKFLOW_STATUS: Final = SQL(
     "SELECT " + _RUN_COLUMNS + " FROM {runs}"
     " WHERE workflow = %(workflow)s AND status = %(status)s" + _PAGE
+)
+
+# Runs per status, one column per status in `WorkflowStatus` order: each an index-only range
+# count of `(status, created_at, seq)` or `(workflow, status, created_at, seq)`; one snapshot.
+COUNT_RUNS: Final = SQL(
+    "SELECT (SELECT count(*) FROM {runs} WHERE status = 'running'),"
+    " (SELECT count(*) FROM {runs} WHERE status = 'suspended'),"
+    " (SELECT count(*) FROM {runs} WHERE status = 'completed'),"
+    " (SELECT count(*) FROM {runs} WHERE status = 'failed'),"
+    " (SELECT count(*) FROM {runs} WHERE status = 'cancelled')"
+)
+COUNT_RUNS_BY_WORKFLOW: Final = SQL(
+    "SELECT (SELECT count(*) FROM {runs} WHERE workflow = %(workflow)s AND status = 'running'),"
+    " (SELECT count(*) FROM {runs} WHERE workflow = %(workflow)s AND status = 'suspended'),"
+    " (SELECT count(*) FROM {runs} WHERE workflow = %(workflow)s AND status = 'completed'),"
+    " (SELECT count(*) FROM {runs} WHERE workflow = %(workflow)s AND status = 'failed'),"
+    " (SELECT count(*) FROM {runs} WHERE workflow = %(workflow)s AND status = 'cancelled')"
 )
 
 GET_RUN_STEPS: Final = SQL(

@@ -38,9 +38,11 @@ from pikku_storage.postgres._connection import (
     Conn,
     PgDatabase,
     PgPool,
+    Row,
     execute,
     fetch_all,
     fetch_one,
+    one_trip,
 )
 from pikku_storage.postgres._errors import (
     constraint_name,
@@ -74,6 +76,7 @@ class _Statements:
     delete_thread_memory: Statement
     distinct_agent_names: Statement
     find_run_by_tool_call: Statement
+    generic_plan: Statement
     get_decisions: Statement
     get_resource_memory: Statement
     get_run: Statement
@@ -82,8 +85,6 @@ class _Statements:
     get_thread: Statement
     get_threads: Statement
     get_thread_memory: Statement
-    insert_messages: Statement
-    insert_tool_calls: Statement
     list_threads: Statement
     list_threads_by_agent: Statement
     list_threads_by_agent_owners: Statement
@@ -97,11 +98,10 @@ class _Statements:
     prune_threads: Statement
     resolve_approval: Statement
     resolve_approval_of_run: Statement
-    save_checks: Statement
+    save_batch: Statement
     save_resource_memory: Statement
     save_score: Statement
     save_thread_memory: Statement
-    set_tool_results: Statement
     thread_exists: Statement
     update_run: Statement
     upsert_pending: Statement
@@ -209,40 +209,29 @@ class PgAIStorageService(_PgAIBase, AIStorageService):
                 raise ThreadNotFound(thread_id)
             return
 
-        async def body(conn: Conn) -> None:
-            # Round trip 1: lock the thread (allocating sequence numbers), then check.
-            async with conn.pipeline(), conn.transaction():
+        async def body(conn: Conn) -> Row | None:
+            # One round trip: lock the thread, then (a new snapshot, after the lock) check the
+            # batch and write it only if every check passes, in one statement.
+            async with one_trip(conn):
                 lock = conn.cursor(row_factory=tuple_row)
-                params = {"thread_id": thread_id, "now": batch.now, "count": count}
-                await lock.execute(self._sql.lock_thread_for_save, params)
-                checks = conn.cursor(row_factory=tuple_row)
-                await checks.execute(self._sql.save_checks, p.batch_checks(thread_id, batch))
-                locked = await lock.fetchone()
-                found = await checks.fetchone()
-                if locked is None:
-                    raise ThreadNotFound(thread_id)
-                assert found is not None
-                p.check_batch(thread_id, batch, found)
-                # Round trip 2: the writes and the commit.
-                first_seq = int(locked[0]) - count + 1
-                writes = p.batch_writes(thread_id, batch, first_seq)
-                for statement, write in (
-                    (self._sql.insert_messages, writes.messages),
-                    (self._sql.insert_tool_calls, writes.tool_calls),
-                    (self._sql.set_tool_results, writes.results),
-                ):
-                    if write is not None:
-                        await execute(conn, statement, write)
+                await lock.execute(self._sql.lock_thread_for_save, {"thread_id": thread_id})
+                await conn.execute(self._sql.generic_plan)
+                save = conn.cursor(row_factory=tuple_row)
+                await save.execute(self._sql.save_batch, p.batch_save(thread_id, batch))
+            return None if await lock.fetchone() is None else await save.fetchone()
 
-        count = len(batch.messages)
         try:
-            await self._db.run(body)
+            found = await self._db.run(body)
         except Exception as exc:
             if is_unique_violation(exc):
                 raise p.batch_conflict(thread_id, batch, constraint_name(exc)) from exc
             if is_foreign_key_violation(exc):
                 raise ThreadNotFound(thread_id) from exc
             raise
+        if found is None:
+            raise ThreadNotFound(thread_id)
+        p.check_batch(thread_id, batch, found)  # raises what stopped the write, in batch order
+        assert found[3], "save_batch skipped a batch that passes every check"
 
     async def _get_working_memory(self, id: str, scope: WorkingMemoryScope) -> JsonObject | None:
         thread_scope = scope is WorkingMemoryScope.THREAD
@@ -308,7 +297,7 @@ class PgAIRunStateService(_PgAIBase, AIRunStateService):
         pending = changes.pending_approvals
 
         async def body(conn: Conn) -> int:
-            async with conn.pipeline(), conn.transaction():
+            async with one_trip(conn):
                 update = conn.cursor(row_factory=tuple_row)
                 await update.execute(self._sql.update_run, params)
                 if pending is not UNSET:

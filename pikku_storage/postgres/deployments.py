@@ -21,6 +21,7 @@ from pikku_storage.postgres._connection import (
     PgPool,
     execute,
     fetch_all,
+    one_trip,
 )
 from pikku_storage.postgres._statements import Statement, compose_statements
 from pikku_storage.records import DeploymentConfig, DeploymentInfo
@@ -91,7 +92,7 @@ class PgDeploymentService(DeploymentService):
         self, config: DeploymentConfig, previous_id: str | None, now: datetime
     ) -> None:
         async def body(conn: Conn) -> None:
-            async with conn.pipeline(), conn.transaction():
+            async with one_trip(conn):
                 await self._write_registration(conn, config, previous_id, now)
 
         await self._db.run(body)

@@ -8,6 +8,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg.rows import tuple_row
+
 from pikku_storage._locks import LockName
 from pikku_storage.clock import Clock
 from pikku_storage.codec import JsonValue, decode, decode_optional
@@ -39,6 +41,7 @@ from pikku_storage.postgres._connection import (
     execute,
     fetch_all,
     fetch_one,
+    one_trip,
 )
 from pikku_storage.postgres._errors import (
     is_foreign_key_violation,
@@ -100,6 +103,8 @@ class _Statements:
     list_runs_by_workflow: Statement
     list_runs_by_status: Statement
     list_runs_by_workflow_status: Statement
+    count_runs: Statement
+    count_runs_by_workflow: Statement
     get_run_steps: Statement
     get_run_history: Statement
     distinct_workflow_names: Statement
@@ -227,8 +232,8 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
 
         async def body(conn: Conn) -> int:
             # the run row first (the lock every step write takes), then its pending steps
-            async with conn.pipeline(), conn.transaction():
-                run = conn.cursor()
+            async with one_trip(conn):
+                run = conn.cursor(row_factory=tuple_row)
                 await run.execute(self._sql.update_run_status, params)
                 await execute(conn, self._sql.rederive_dispatch, params)
             return run.rowcount
@@ -295,9 +300,11 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
         same transaction and round trip (docs/operations.md#storage-layout)."""
 
         async def body(conn: Conn) -> Row:
-            async with conn.pipeline(), conn.transaction():
+            async with one_trip(conn):
                 await execute(conn, self._sql.lock_run_of_step, params)
-                row = await fetch_one(conn, statement, params)
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(statement, params)
+            row = await cur.fetchone()
             assert row is not None
             return row
 
@@ -326,9 +333,11 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
         }
 
         async def body(conn: Conn) -> StepState | None:
-            async with conn.pipeline(), conn.transaction():
+            async with one_trip(conn):
                 await execute(conn, self._sql.lock_run_of_step, params)
-                row = await fetch_one(conn, self._sql.create_retry_attempt, params)
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(self._sql.create_retry_attempt, params)
+            row = await cur.fetchone()
             return None if row is None else _rows.step_state(row)
 
         state = await self._db.run(body)
@@ -353,9 +362,11 @@ class PgWorkflowService(_PgWorkflowReads, WorkflowService):
         }
 
         async def body(conn: Conn) -> Row:
-            async with conn.pipeline(), conn.transaction():
+            async with one_trip(conn):
                 await execute(conn, self._sql.lock_run, params)
-                row = await fetch_one(conn, self._sql.claim_for_execution, params)
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(self._sql.claim_for_execution, params)
+            row = await cur.fetchone()
             assert row is not None
             return row
 
@@ -522,6 +533,20 @@ class PgWorkflowRunService(_PgWorkflowReads, WorkflowRunService):
 
         async def body(conn: Conn) -> list[WorkflowRun]:
             return _rows.workflow_runs(await fetch_all(conn, query, params))
+
+        return await self._db.run(body)
+
+    async def _count_runs(self, workflow_name: str | None) -> dict[WorkflowStatus, int]:
+        if workflow_name is None:
+            query, params = self._sql.count_runs, None
+        else:
+            query, params = self._sql.count_runs_by_workflow, {"workflow": workflow_name}
+
+        async def body(conn: Conn) -> dict[WorkflowStatus, int]:
+            row = await fetch_one(conn, query, params)
+            assert row is not None  # a SELECT without FROM always yields its one row
+            # the columns follow WorkflowStatus (_sql_workflows.COUNT_RUNS)
+            return {s: int(n) for s, n in zip(WorkflowStatus, row, strict=True)}
 
         return await self._db.run(body)
 

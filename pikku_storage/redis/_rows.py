@@ -15,6 +15,7 @@ from pikku_storage import _build
 from pikku_storage._serial import (
     decode_approval,
     decode_content,
+    decode_missing_rpcs,
     decode_planned_steps,
 )
 from pikku_storage.clock import from_epoch_ms
@@ -391,7 +392,6 @@ def pending_approvals(pending: Mapping[str, str]) -> list[PendingApproval]:
 
 def agent_run(h: Mapping[str, str], pending: Mapping[str, str]) -> AgentRun:
     reason = h.get("suspend_reason")
-    missing = h.get("missing_rpcs")
     return AgentRun(
         run_id=h["run_id"],
         agent_name=h["agent_name"],
@@ -400,7 +400,7 @@ def agent_run(h: Mapping[str, str], pending: Mapping[str, str]) -> AgentRun:
         status=AgentRunStatus(h["status"]),
         error_message=h.get("error_message"),
         suspend_reason=None if reason is None else SuspendReason(reason),
-        missing_rpcs=cast("list[str] | None", decode_optional(missing)),
+        missing_rpcs=decode_missing_rpcs(h.get("missing_rpcs")),
         pending_approvals=pending_approvals(pending),
         usage=Usage(
             input_tokens=int(h["usage_input_tokens"]),

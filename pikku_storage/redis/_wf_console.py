@@ -57,6 +57,32 @@ class RedisWorkflowRunService(RedisWorkflowBase, WorkflowRunService):
         )
 
     @translated
+    async def _count_runs(self, workflow_name: str | None) -> dict[WorkflowStatus, int]:
+        """`ZCARD` of each status's index keys (by workflow: the workflow+status ones), summed
+        per status, all in one `MULTI`/`EXEC` so the counts are one snapshot. On a cluster each
+        bucket's keys are counted by one script (atomic in its slot; a run never leaves its
+        bucket, so every run is counted once), the buckets in one pipeline."""
+        k = self._keys
+
+        def index(status: WorkflowStatus, b: int) -> str:
+            if workflow_name is None:
+                return k.by_status(status.value, b)
+            return k.by_workflow_status(status.value, workflow_name, b)
+
+        statuses = list(WorkflowStatus)
+        if k.cluster:
+            replies = await self._scripts.many(
+                [("wf_count_runs", [index(s, b) for s in statuses], []) for b in k.all_buckets()]
+            )
+            per_bucket = [cast("list[int]", reply) for reply in replies]
+            return {s: sum(int(counts[i]) for counts in per_bucket) for i, s in enumerate(statuses)}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for s in statuses:
+                pipe.zcard(index(s, 0))
+            counted = cast("list[int]", await pipe.execute())
+        return {s: int(n) for s, n in zip(statuses, counted, strict=True)}
+
+    @translated
     async def _get_run_steps(self, run_id: str) -> list[RunStep]:
         k = self._keys
         reader = rows.Reader(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final, cast
 
+from pikku_storage._serial import encode_missing_rpcs
 from pikku_storage.clock import to_epoch_ms
 from pikku_storage.codec import JsonObject, decode, encode
 from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
@@ -261,8 +262,9 @@ class RedisAIRunStateService(RedisAIBase, AIRunStateService):
             fields["error_message"] = run.error_message
         if run.suspend_reason is not None:
             fields["suspend_reason"] = run.suspend_reason.value
-        if run.missing_rpcs is not None:
-            fields["missing_rpcs"] = encode(run.missing_rpcs, "missing_rpcs")
+        rpcs = encode_missing_rpcs(run.missing_rpcs)
+        if rpcs is not None:
+            fields["missing_rpcs"] = rpcs
         b = k.bucket(run.thread_id)
         if k.cluster:  # the run id drawn into its thread's bucket: its run-thread entry there
             run.run_id = fields["run_id"] = k.draw_id(b)
@@ -323,17 +325,16 @@ class RedisAIRunStateService(RedisAIBase, AIRunStateService):
         dels: list[str] = []
         if changes.status is not UNSET:
             sets += ["status", changes.status.value]
+        rpcs = changes.missing_rpcs
         for name, value in (
             ("error_message", changes.error_message),
             ("suspend_reason", changes.suspend_reason),
-            ("missing_rpcs", changes.missing_rpcs),
+            ("missing_rpcs", UNSET if rpcs is UNSET else encode_missing_rpcs(rpcs)),
         ):
             if value is UNSET:
                 continue
             if value is None:
                 dels.append(name)
-            elif isinstance(value, list):
-                sets += [name, encode(value, name)]
             else:
                 sets += [name, str(value)]
         if changes.usage is not UNSET:

@@ -110,6 +110,8 @@ class AIServiceBase(SqlAlchemyService):
                         .order_by(*ordered)
                     )
                 )
+        if not call_rows:  # no message of the window has tool calls
+            return [_rows.stored_message(row) for row in rows]
         by_message: defaultdict[int, list[_rows.AnyRow]] = defaultdict(list)
         for call in call_rows:
             by_message[call.message_seq].append(call)

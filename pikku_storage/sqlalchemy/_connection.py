@@ -52,6 +52,7 @@ from pikku_storage.sqlalchemy._errors import (
     is_unavailable,
     translate_errors,
 )
+from pikku_storage.sqlalchemy._markers import Markers
 from pikku_storage.sqlalchemy._migrations import migrate
 from pikku_storage.sqlalchemy._schema import Tables, build_tables
 from pikku_storage.sqlalchemy._statements import Statements
@@ -287,16 +288,17 @@ def _resolve(
     result: Any,
     error: BaseException | None,
 ) -> None:
-    def settle() -> None:
-        if future.done():
-            return  # the caller was cancelled; the transaction ran to its end anyway
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
     with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-        loop.call_soon_threadsafe(settle)
+        loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return  # the caller was cancelled; the transaction ran to its end anyway
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class _ThreadRunner:
@@ -398,6 +400,7 @@ class Database:
             raise InvalidValue(f"{self.ops.name} has no schemas; use table_prefix")
         self.tables: Tables = build_tables(schema, table_prefix)
         self.statements = Statements(self.tables, self.ops, engine.dialect)
+        self.markers = Markers(self.statements, self.ops, self.execute)
         sync_engine = engine if isinstance(engine, Engine) else engine.sync_engine
         if self.ops.name == "mysql" and sync_engine not in _CONFIGURED:
             # A foreign engine keeps its own settings; our transactions still need this level.

@@ -55,6 +55,13 @@ class DialectOps:
 
     name: str = "sqlite"
     has_schemas: bool = False
+    # Whether writers take row locks (PostgreSQL, InnoDB); else a write transaction holds
+    # the whole database (SQLite `BEGIN IMMEDIATE`), so reads inside it cannot go stale.
+    row_locks: bool = False
+    # Whether a failed statement leaves the transaction usable (SQLite, InnoDB; PostgreSQL
+    # aborts the whole transaction), so a unique key can be the check and the error's cause
+    # be read afterwards.
+    statement_rollback: bool = True
     transactional_ddl: bool = True
     cross_process_locks: bool = False
 
@@ -202,6 +209,8 @@ class PostgresOps(DialectOps):
     name = "postgresql"
     has_schemas = True
     cross_process_locks = True
+    row_locks = True
+    statement_rollback = False
 
     def _insert(self, table: Table) -> Any:
         return postgresql.insert(table)
@@ -244,6 +253,7 @@ class MysqlOps(DialectOps):
     has_schemas = True
     transactional_ddl = False
     cross_process_locks = True
+    row_locks = True
 
     def _insert(self, table: Table) -> Any:
         return mysql.insert(table)

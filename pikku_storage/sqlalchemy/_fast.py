@@ -26,7 +26,16 @@ __all__ = ["FastResult", "Plan", "execute", "plan_for"]
 class Plan:
     """One statement compiled for one dialect and one set of parameter keys."""
 
-    __slots__ = ("binds", "dialect", "expanding", "positional", "results", "row", "sql")
+    __slots__ = (
+        "binds",
+        "converters",
+        "dialect",
+        "expanding",
+        "positional",
+        "results",
+        "row",
+        "sql",
+    )
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str]) -> None:
         compiled: Any = statement.compile(dialect=dialect, column_keys=list(keys))
@@ -47,6 +56,12 @@ class Plan:
         if columns:
             self.row = namedtuple("Row", [c[0] for c in columns], rename=True)  # type: ignore[misc]
             self.results = [c[3]._cached_result_processor(dialect, None) for c in columns]
+        # Only the columns with a result processor are touched per row.
+        self.converters: list[tuple[int, Callable[[Any], Any]]] = [
+            (index, processor)
+            for index, processor in enumerate(self.results or ())
+            if processor is not None
+        ]
 
     def parameters(self, params: Mapping[str, Any]) -> Any:
         out = []
@@ -60,13 +75,16 @@ class Plan:
     def rows(self, fetched: list[tuple[Any, ...]]) -> list[Any]:
         assert self.results is not None
         make = self.row._make
-        results = self.results
-        if not any(results):
+        converters = self.converters
+        if not converters:
             return [make(row) for row in fetched]
-        return [
-            make([value if p is None else p(value) for p, value in zip(results, row, strict=True)])
-            for row in fetched
-        ]
+        out = []
+        for row in fetched:
+            values = list(row)
+            for index, processor in converters:
+                values[index] = processor(values[index])
+            out.append(make(values))
+        return out
 
 
 _PLANS: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, Plan]] = {}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from sqlalchemy import Row
 
 from pikku_storage._serial import (
     decode_approval,
     decode_content,
+    decode_missing_rpcs,
     decode_planned_steps,
     decode_wire,
 )
@@ -56,6 +57,8 @@ __all__ = [
 
 
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
+_RUN_STATUSES: Final = {status.value: status for status in WorkflowStatus}
+_ROLES: Final = {role.value: role for role in MessageRole}
 
 
 def _object(text: str | None) -> JsonObject | None:
@@ -74,7 +77,7 @@ def workflow_run(row: AnyRow) -> WorkflowRun:
     return WorkflowRun(
         id=str(row.workflow_run_id),
         workflow=row.workflow,
-        status=WorkflowStatus(row.status),
+        status=_RUN_STATUSES[row.status],
         input=decode_optional(row.input),
         output=decode_optional(row.output),
         error=_object(row.error),
@@ -158,7 +161,7 @@ def thread(row: AnyRow) -> Thread:
 def stored_message(row: AnyRow) -> StoredMessage:
     return StoredMessage(
         id=row.id,
-        role=MessageRole(row.role),
+        role=_ROLES[row.role],
         content=decode_content(row.content_text, row.content_parts),
         created_at=row.created_at,
         reasoning_content=row.reasoning_content,
@@ -183,8 +186,6 @@ def approval(row: AnyRow) -> PendingApproval:
 
 
 def agent_run(row: AnyRow, pending: list[PendingApproval]) -> AgentRun:
-    missing = decode_optional(row.missing_rpcs)
-    assert missing is None or isinstance(missing, list)
     return AgentRun(
         run_id=row.run_id,
         agent_name=row.agent_name,
@@ -193,7 +194,7 @@ def agent_run(row: AnyRow, pending: list[PendingApproval]) -> AgentRun:
         status=AgentRunStatus(row.status),
         error_message=row.error_message,
         suspend_reason=None if row.suspend_reason is None else SuspendReason(row.suspend_reason),
-        missing_rpcs=None if missing is None else [str(item) for item in missing],
+        missing_rpcs=decode_missing_rpcs(row.missing_rpcs),
         pending_approvals=pending,
         usage=Usage(
             input_tokens=int(row.usage_input_tokens),

@@ -13,110 +13,18 @@ from functools import cached_property
 from typing import Any, Final
 
 from sqlalchemy import Delete, Insert, Select, Update, bindparam, select
-from sqlalchemy.engine import Dialect
 
 from pikku_storage.records import StepStatus
-from pikku_storage.sqlalchemy._dialects import DialectOps
-from pikku_storage.sqlalchemy._schema import Tables
+from pikku_storage.sqlalchemy._statements_workflows import ACTIVE, WorkflowStatements
 
-__all__ = ["Statements"]
+__all__ = ["ACTIVE", "Statements"]
 
 SMALL_IN: Final = 8
 _STAMPS = ("running_at", "scheduled_at", "succeeded_at", "failed_at")
 
 
-class Statements:
-    """Prebuilt statements of one namespace on one dialect."""
-
-    def __init__(self, tables: Tables, ops: DialectOps, dialect: Dialect) -> None:
-        self.t = tables
-        self.ops = ops
-        self.update_returning = bool(dialect.update_returning)
-
-    # --- workflows ----------------------------------------------------------------------
-
-    @cached_property
-    def insert_run(self) -> Insert:
-        return self.t.workflow_runs.insert()
-
-    @cached_property
-    def get_run(self) -> Select[Any]:
-        runs = self.t.workflow_runs
-        return select(runs).where(runs.c.workflow_run_id == bindparam("p_run_id"))
-
-    @cached_property
-    def run_exists_for_share(self) -> Select[Any]:
-        runs = self.t.workflow_runs
-        return self.ops.for_share(
-            select(runs.c.seq).where(runs.c.workflow_run_id == bindparam("p_run_id"))
-        )
-
-    @cached_property
-    def insert_step(self) -> Insert:
-        return self.t.workflow_steps.insert()
-
-    @cached_property
-    def insert_history(self) -> Insert:
-        return self.t.workflow_history.insert()
-
-    def set_step(self, stamp: str, outcome: bool) -> tuple[Update, Update]:
-        """The live step's transition and its current attempt's, for one stamp column."""
-        key = (stamp, outcome)
-        found = self._set_step.get(key)
-        if found is None:
-            steps, history = self.t.workflow_steps, self.t.workflow_history
-            values: dict[str, Any] = {
-                "status": bindparam("p_status"),
-                stamp: bindparam("p_now"),
-                "updated_at": bindparam("p_now"),
-            }
-            if outcome:
-                values["result"] = bindparam("p_result")
-                values["error"] = bindparam("p_error")
-            dispatch = bindparam("p_dispatch", type_=steps.c.dispatch_since.type)
-            live = (
-                steps.update()
-                .where(steps.c.workflow_step_id == bindparam("p_step_id"))
-                .values(dispatch_since=dispatch, **values)
-            )
-            # The current attempt, read in the same statement (no SELECT round trip).
-            attempt = (
-                select(steps.c.attempt_count)
-                .where(steps.c.workflow_step_id == bindparam("p_step_id"))
-                .scalar_subquery()
-            )
-            current = (
-                history.update()
-                .where(
-                    history.c.workflow_step_id == bindparam("p_step_id"),
-                    history.c.attempt == attempt,
-                )
-                .values(**values)
-            )
-            found = self._set_step[key] = (live, current)
-        return found
-
-    @cached_property
-    def _set_step(self) -> dict[tuple[str, bool], tuple[Update, Update]]:
-        return {}
-
-    @cached_property
-    def list_runs(self) -> dict[tuple[bool, bool], Select[Any]]:
-        runs = self.t.workflow_runs
-        found: dict[tuple[bool, bool], Select[Any]] = {}
-        for by_name in (False, True):
-            for by_status in (False, True):
-                query = select(runs)
-                if by_name:
-                    query = query.where(runs.c.workflow == bindparam("p_workflow"))
-                if by_status:
-                    query = query.where(runs.c.status == bindparam("p_status"))
-                found[by_name, by_status] = (
-                    query.order_by(runs.c.created_at.desc(), runs.c.seq.desc())
-                    .limit(bindparam("p_limit", literal_execute=False))
-                    .offset(bindparam("p_offset", literal_execute=False))
-                )
-        return found
+class Statements(WorkflowStatements):
+    """Prebuilt statements of one namespace on one dialect (the workflow ones inherited)."""
 
     # --- AI -------------------------------------------------------------------------------
 
@@ -183,7 +91,7 @@ class Statements:
     def newest_messages(self) -> Select[Any]:
         m = self.t.ai_messages
         return (
-            select(m)
+            select(*[c for c in m.c if c.name != "thread_id"])
             .where(m.c.thread_id == bindparam("p_thread_id"))
             .order_by(m.c.created_at.desc(), m.c.seq.desc())
             .limit(bindparam("p_limit"))

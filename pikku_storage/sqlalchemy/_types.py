@@ -108,6 +108,24 @@ class LongText(TypeDecorator[str]):
         return Text()
 
 
+_READ_BACK: dict[int, datetime] = {}  # recent stamps (immutable), shared by rows of one write
+_READ_BACK_MAX: Final = 4096
+
+
+def _from_epoch(value: int | None) -> datetime | None:
+    """A stored epoch-milliseconds integer read back (result processors). Rows written by one
+    call share their stamps (`created_at == updated_at`, a message batch), so recent values
+    are kept: a `datetime` is immutable, sharing one aliases nothing."""
+    if value is None:
+        return None
+    found = _READ_BACK.get(value)
+    if found is None:
+        if len(_READ_BACK) >= _READ_BACK_MAX:
+            _READ_BACK.clear()
+        found = _READ_BACK[value] = from_epoch_ms(value)
+    return found
+
+
 class EpochMs(TypeDecorator[datetime]):
     """An aware UTC datetime stored as `BIGINT` epoch milliseconds on every dialect.
 
@@ -122,6 +140,11 @@ class EpochMs(TypeDecorator[datetime]):
 
     def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
         return None if value is None else from_epoch_ms(int(value))
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.name == "sqlite":  # always an int: one call per value, not the wrapper's
+            return _from_epoch
+        return super().result_processor(dialect, coltype)
 
 
 class Timestamp(TypeDecorator[datetime]):
@@ -150,6 +173,11 @@ class Timestamp(TypeDecorator[datetime]):
         if dialect.name in ("mysql", "mariadb"):
             return value.astimezone(UTC).replace(tzinfo=None)
         return to_epoch_ms(value)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.name == "sqlite":  # an int column with no driver processing of its own
+            return _from_epoch
+        return super().result_processor(dialect, coltype)
 
     def process_result_value(self, value: object, dialect: Dialect) -> datetime | None:
         if value is None:

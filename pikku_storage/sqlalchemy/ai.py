@@ -17,8 +17,9 @@ from sqlalchemy.engine import Connection
 
 from pikku_storage._build import agent_run_score
 from pikku_storage._owners import owner_bounds
-from pikku_storage.codec import JsonObject, decode, encode
-from pikku_storage.errors import ConflictError, InvalidValue, RunNotFound, ThreadNotFound
+from pikku_storage._serial import encode_missing_rpcs
+from pikku_storage.codec import JsonObject, decode
+from pikku_storage.errors import ConflictError, RunNotFound, ThreadNotFound
 from pikku_storage.interfaces.ai import (
     AgentRunChanges,
     AgentRunService,
@@ -105,6 +106,18 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                 found.update(self._db.execute(conn, query, params).scalars().all())
             return found
 
+        def stored_before(conn: Connection, first_seq: int) -> set[str]:
+            """The batch's message ids the thread held before this call."""
+            found: set[str] = set()
+            for part in chunks([m.message_id for m in batch.messages]):
+                query = select(messages.c.id).where(
+                    messages.c.thread_id == thread_id,
+                    messages.c.id.in_(part),
+                    messages.c.seq < first_seq,
+                )
+                found.update(conn.execute(query).scalars())
+            return found
+
         def body(conn: Connection) -> None:
             if batch.empty:
                 if not self._thread_exists(conn, thread_id):
@@ -123,20 +136,24 @@ class SqlAlchemyAIStorageService(AIServiceBase, AIStorageService):
                 last = self._db.execute(conn, s.thread_message_seq, bump_params).scalar_one()
             first_seq = last - count + 1
             if batch.batch_conflict is not None:
-                raise batch.batch_conflict
-            taken = stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages])
-            for new in batch.messages:
-                if new.message_id in taken:
-                    raise ConflictError.message(thread_id, new.message_id)
-            call_ids = [call.tool_call_id for call in batch.tool_calls]
-            taken = stored_ids(conn, calls.c.id, call_ids)
-            for call_id in call_ids:
-                if call_id in taken:
-                    raise ConflictError.tool_call(thread_id, call_id)
-            known = stored_ids(conn, calls.c.id, list(batch.external_result_ids))
-            for call_id in batch.external_result_ids:
-                if call_id not in known:
-                    raise InvalidValue.unmatched_tool_result(thread_id, call_id)
+                raise batch.batch_conflict  # before any query, as check_stored would
+            plain = not batch.tool_calls and not batch.external_result_ids
+            if plain and self._db.ops.statement_rollback:
+                # No check follows the message ids': the unique key (thread, id) is the check,
+                # and only a violation reads which ids were stored before.
+                try:
+                    self._insert_batch(conn, thread_id, batch, first_seq)
+                except Exception as error:
+                    if is_unique_violation(error):
+                        batch.check_stored(thread_id, stored_before(conn, first_seq), (), ())
+                    raise
+                return
+            batch.check_stored(
+                thread_id,
+                stored_ids(conn, messages.c.id, [m.message_id for m in batch.messages]),
+                stored_ids(conn, calls.c.id, [call.tool_call_id for call in batch.tool_calls]),
+                stored_ids(conn, calls.c.id, list(batch.external_result_ids)),
+            )
             self._insert_batch(conn, thread_id, batch, first_seq)
 
         await self._db.write(body)
@@ -262,7 +279,7 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
             status=run.status.value,
             error_message=run.error_message,
             suspend_reason=None if run.suspend_reason is None else run.suspend_reason.value,
-            missing_rpcs=None if run.missing_rpcs is None else encode(run.missing_rpcs, "rpcs"),
+            missing_rpcs=encode_missing_rpcs(run.missing_rpcs),
             usage_input_tokens=run.usage.input_tokens,
             usage_output_tokens=run.usage.output_tokens,
             usage_model=run.usage.model,
@@ -301,8 +318,7 @@ class SqlAlchemyAIRunStateService(AIServiceBase, AIRunStateService):
             reason = changes.suspend_reason
             values["suspend_reason"] = None if reason is None else reason.value
         if not isinstance(changes.missing_rpcs, UnsetType):
-            rpcs = changes.missing_rpcs
-            values["missing_rpcs"] = None if rpcs is None else encode(rpcs, "missing_rpcs")
+            values["missing_rpcs"] = encode_missing_rpcs(changes.missing_rpcs)
         if not isinstance(changes.usage, UnsetType):
             values["usage_input_tokens"] = changes.usage.input_tokens
             values["usage_output_tokens"] = changes.usage.output_tokens

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import and_, bindparam, case, literal, or_, select
+from sqlalchemy import case, literal, select
 from sqlalchemy.engine import Connection
 
 from pikku_storage._locks import LockName
@@ -26,7 +26,6 @@ from pikku_storage.errors import (
     StepNotFound,
 )
 from pikku_storage.interfaces.workflows import (
-    CLAIMABLE_STATUSES,
     GraphStep,
     NewRun,
     NewStep,
@@ -51,7 +50,7 @@ from pikku_storage.sqlalchemy import _rows
 from pikku_storage.sqlalchemy._connection import SqlAlchemyService, chunks
 from pikku_storage.sqlalchemy._errors import is_foreign_key_violation, is_unique_violation
 from pikku_storage.sqlalchemy._locks import hold_lock
-from pikku_storage.sqlalchemy._markers import Markers, active, dispatch_since
+from pikku_storage.sqlalchemy._markers import active, dispatch_since
 
 __all__ = ["SqlAlchemyWorkflowRunService", "SqlAlchemyWorkflowService"]
 
@@ -165,15 +164,15 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                 activity_at=_later(runs.c.activity_at, now),
             )
         )
-        markers = self._markers
-        running = {"p_run_id": run_id, "p_running": int(status is WorkflowStatus.RUNNING)}
+        markers = self._db.markers
+        running = status is WorkflowStatus.RUNNING
 
         def body(conn: Connection) -> None:
             if (conn.execute(stmt)).rowcount == 0:
                 raise RunNotFound(run_id)
             # Entering or leaving `running` moves the run's pending steps in or out of the
             # undispatched set (cost: this run's pending steps).
-            conn.execute(markers.redispatch, running)
+            markers.redispatch(conn, run_id, running)
 
         await self._db.write(body)
 
@@ -215,11 +214,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
 
     async def _insert_step_state(self, step: NewStep) -> StepState:
         s = self._db.statements
-        exists, insert_step, insert_history = (
-            s.run_exists_for_share,
-            s.insert_step,
-            s.insert_history,
-        )
+        insert_step, insert_history = s.insert_step, s.insert_history
         stamps = dict.fromkeys(_STAMPS)
         step_values = {
             "workflow_step_id": step.step_id,
@@ -252,11 +247,11 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             "child_run_id": None,
             **stamps,
         }
-        markers = self._markers
-        del exists  # the run row is locked for its markers instead
+        markers = self._db.markers
 
         def body(conn: Connection) -> None:
-            run_status = markers.lock_run_status(conn, step.run_id)
+            # The run row first (locked, `activity_at` raised), then the new rows.
+            run_status = markers.touch_run(conn, step.run_id, step.now)
             if run_status is None:
                 raise RunNotFound(step.run_id)
             step_values["dispatch_since"] = dispatch_since(StepStatus.PENDING, run_status, step.now)
@@ -269,9 +264,9 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                     raise RunNotFound(step.run_id) from error
                 raise
             self._db.execute(conn, insert_history, history_values)
-            markers.bump(conn, step.run_id, 0, step.now)
 
         await self._db.write(body)
+        markers.remember(step.step_id, step.run_id)
         return step.initial_state()
 
     async def _get_step_state(self, run_id: str, step_name: str) -> StepState | None:
@@ -288,19 +283,17 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
 
     def _current_step(self, conn: Connection, step_id: str) -> _rows.AnyRow:
         """The step row (already locked by this transaction's UPDATE)."""
-        steps = self._db.tables.workflow_steps
-        query = select(steps).where(steps.c.workflow_step_id == step_id)
-        return (conn.execute(query)).one()
+        params = {"p_step_id": step_id}
+        row: _rows.AnyRow = self._db.execute(conn, self._db.statements.step_by_id, params).all()[0]
+        return row
 
     def _update_attempt(
         self, conn: Connection, step_id: str, attempt: int, values: dict[str, Any]
     ) -> None:
-        history = self._db.tables.workflow_history
-        conn.execute(
-            history.update()
-            .where(history.c.workflow_step_id == step_id, history.c.attempt == attempt)
-            .values(**values)
-        )
+        stmt = self._db.statements.update_attempt(tuple(values))
+        params = {f"p_{name}": value for name, value in values.items()}
+        params["p_step_id"], params["p_attempt"] = step_id, attempt
+        self._db.execute(conn, stmt, params)
 
     async def _set_step(self, step_id: str, change: StepChange, now: datetime) -> None:
         live, current = self._db.statements.set_step(change.stamp, change.outcome is not None)
@@ -311,36 +304,26 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         }
         if change.outcome is not None:
             params["p_result"], params["p_error"] = change.outcome
-        markers = self._markers
+        markers = self._db.markers
 
         def body(conn: Connection) -> None:
-            # The run row, then the live step (their locks order writers), then its current
-            # attempt, whose number the last statement reads itself.
-            run_status, row = markers.lock_step_of(conn, step_id)
+            # The run row with its markers, then the live step (their locks order writers),
+            # then its current attempt, whose number the last statement reads itself.
+            _run_id, run_status = markers.step_write(conn, step_id, change.status, now)
             params["p_dispatch"] = dispatch_since(change.status, run_status, now)
             self._db.execute(conn, live, params)
             self._db.execute(conn, current, params)
-            delta = active(change.status) - active(row.status)
-            markers.bump(conn, str(row.workflow_run_id), delta, now)
 
         await self._db.write(body)
 
     async def _claim_step(self, step_id: str, now: datetime) -> StepState | None:
-        steps = self._db.tables.workflow_steps
         values = {"status": StepStatus.RUNNING.value, "running_at": now, "updated_at": now}
-        claim = (
-            steps.update()
-            .where(
-                steps.c.workflow_step_id == step_id,
-                steps.c.status.in_([s.value for s in CLAIMABLE_STATUSES]),
-            )
-            .values(dispatch_since=None, **values)
-        )
-        markers = self._markers
+        claim, params = self._db.statements.claim_step, {"p_step_id": step_id, "p_now": now}
+        markers = self._db.markers
 
         def body(conn: Connection) -> StepState | None:
             _run_status, old = markers.lock_step_of(conn, step_id)
-            if (conn.execute(claim)).rowcount == 0:
+            if self._db.execute(conn, claim, params).rowcount == 0:
                 return None
             row = self._current_step(conn, step_id)
             self._update_attempt(conn, step_id, row.attempt_count, values)
@@ -352,48 +335,39 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
     async def _create_retry_attempt(
         self, step_id: str, status: StepStatus, now: datetime
     ) -> StepState:
-        t = self._db.tables
-        steps = t.workflow_steps
+        s = self._db.statements
         stamps: dict[str, datetime | None] = dict.fromkeys(_STAMPS)
         if status is StepStatus.RUNNING:
             stamps["running_at"] = now
-        bump = (
-            steps.update()
-            .where(steps.c.workflow_step_id == step_id)
-            .values(
-                attempt_count=steps.c.attempt_count + 1,
-                status=status.value,
-                result=None,
-                error=None,
-                child_run_id=None,
-                dispatch_since=bindparam("p_dispatch", type_=steps.c.dispatch_since.type),
-                updated_at=now,
-                **stamps,
-            )
-        )
-        markers = self._markers
+        params: dict[str, Any] = {
+            "p_step_id": step_id,
+            "p_status": status.value,
+            "p_now": now,
+            "p_running_at": stamps["running_at"],
+        }
+        markers = self._db.markers
 
         def body(conn: Connection) -> StepState:
             # The run's, then the step's row lock order concurrent retries: each adds its
             # own attempt.
             run_status, old = markers.lock_step_of(conn, step_id)
-            conn.execute(bump, {"p_dispatch": dispatch_since(status, run_status, now)})
+            params["p_dispatch"] = dispatch_since(status, run_status, now)
+            self._db.execute(conn, s.retry_step, params)
             markers.bump(conn, str(old.workflow_run_id), active(status) - active(old.status), now)
             row = self._current_step(conn, step_id)
-            conn.execute(
-                t.workflow_history.insert().values(
-                    workflow_step_id=step_id,
-                    attempt=row.attempt_count,
-                    workflow_run_id=row.workflow_run_id,
-                    status=status.value,
-                    result=None,
-                    error=None,
-                    child_run_id=None,
-                    created_at=now,
-                    updated_at=now,
-                    **stamps,
-                )
-            )
+            attempt = {
+                "workflow_step_id": step_id,
+                "attempt": row.attempt_count,
+                "workflow_run_id": str(row.workflow_run_id),
+                "status": status.value,
+                "result": None,
+                "error": None,
+                "child_run_id": None,
+                "created_at": now,
+                "updated_at": now,
+                **stamps,
+            }
+            self._db.execute(conn, s.insert_history, attempt)
             return _rows.step_state(row)
 
         return await self._db.write(body)
@@ -453,7 +427,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             .where(steps.c.workflow_step_id == step_id)
             .values(branch_taken=branch_key, updated_at=now, dispatch_since=self._redispatch(now))
         )
-        markers = self._markers
+        markers = self._db.markers
 
         def body(conn: Connection) -> None:
             _run_status, row = markers.lock_step_of(conn, step_id)
@@ -510,22 +484,6 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
 
     # --- spec 05: claims for execution, child runs, instances, sweepers ---------------
 
-    @property
-    def _markers(self) -> Markers:
-        found: Markers | None = getattr(self._db, "_sa05_markers", None)
-        if found is None:
-            found = Markers(self._db.tables, self._db.ops)
-            self._db._sa05_markers = found  # type: ignore[attr-defined]  # per-Database cache
-        return found
-
-    def _after(self, at_column: Any, id_column: Any, at: datetime, id_: str) -> Any:
-        """Strictly after the cursor `(at, id_)` in `(at_column, id_column)` order, the keyset
-        spelled out (MySQL has no row-comparison plan)."""
-        return or_(
-            at_column > at,
-            and_(at_column == at, self._db.ops.id_key(id_column, id_) > id_),
-        )
-
     def _redispatch(self, now: datetime) -> Any:
         """`dispatch_since` following `updated_at = now` (kept NULL where it is NULL)."""
         column = self._db.tables.workflow_steps.c.dispatch_since
@@ -539,73 +497,42 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
         max_attempts: int | None,
         now: datetime,
     ) -> StepState | None:
-        t = self._db.tables
-        steps = t.workflow_steps
-        failed = steps.c.status == StepStatus.FAILED.value
-        retry = (
-            failed if max_attempts is None else and_(failed, steps.c.attempt_count < max_attempts)
-        )
-        claimable = steps.c.status.in_([s.value for s in CLAIMABLE_STATUSES])
-        key = and_(steps.c.workflow_run_id == run_id, steps.c.step_name == step_name)
-
-        def reset(column: Any) -> Any:
-            return case((failed, None), else_=column)
-
-        # One conditional write: pending/scheduled become running as `claim_step` does; a
-        # failed step within budget gets its next attempt, running, as `create_retry_attempt`.
-        claim = (
-            steps.update()
-            .where(key, steps.c.rpc_name.is_not_distinct_from(rpc_name), or_(claimable, retry))
-            # MySQL assigns left to right: `status` goes last, after the CASEs reading it.
-            .ordered_values(
-                (
-                    steps.c.attempt_count,
-                    case((failed, steps.c.attempt_count + 1), else_=steps.c.attempt_count),
-                ),
-                (steps.c.result, reset(steps.c.result)),
-                (steps.c.error, reset(steps.c.error)),
-                (steps.c.child_run_id, reset(steps.c.child_run_id)),
-                (steps.c.scheduled_at, reset(steps.c.scheduled_at)),
-                (steps.c.succeeded_at, reset(steps.c.succeeded_at)),
-                (steps.c.failed_at, reset(steps.c.failed_at)),
-                (steps.c.running_at, literal(now, steps.c.running_at.type)),
-                (steps.c.updated_at, literal(now, steps.c.updated_at.type)),
-                (steps.c.dispatch_since, None),
-                (steps.c.status, StepStatus.RUNNING.value),
-            )
-        )
-        read = select(steps).where(key)
-        markers = self._markers
+        s = self._db.statements
+        claim = s.claim_for_execution(max_attempts is not None)
+        key = {"p_run_id": run_id, "p_step_name": step_name}
+        params = {**key, "p_rpc": rpc_name, "p_now": now, "p_max_attempts": max_attempts}
+        if max_attempts is None:
+            del params["p_max_attempts"]
+        markers = self._db.markers
 
         def body(conn: Connection) -> StepState | None:
             if markers.lock_run_status(conn, run_id) is None:
                 raise StepNotFound.by_name(run_id, step_name)
-            old = conn.execute(self._db.ops.for_update(read)).first()
+            old = self._db.execute(conn, s.lock_step_by_name, key).first()
             if old is None:
                 raise StepNotFound.by_name(run_id, step_name)
             if old.rpc_name != rpc_name:
                 raise StepFunctionMismatch(run_id, step_name)
-            if conn.execute(claim).rowcount == 0:
+            if self._db.execute(conn, claim, params).rowcount == 0:
                 return None
-            row = conn.execute(read).one()
+            row = self._db.execute(conn, s.step_by_name, key).all()[0]
             step_id = str(row.workflow_step_id)
             running = {"status": StepStatus.RUNNING.value, "running_at": now, "updated_at": now}
             if old.status == StepStatus.FAILED.value:
-                conn.execute(
-                    t.workflow_history.insert().values(
-                        workflow_step_id=step_id,
-                        attempt=row.attempt_count,
-                        workflow_run_id=run_id,
-                        result=None,
-                        error=None,
-                        child_run_id=None,
-                        created_at=now,
-                        scheduled_at=None,
-                        succeeded_at=None,
-                        failed_at=None,
-                        **running,
-                    )
-                )
+                attempt = {
+                    "workflow_step_id": step_id,
+                    "attempt": row.attempt_count,
+                    "workflow_run_id": run_id,
+                    "result": None,
+                    "error": None,
+                    "child_run_id": None,
+                    "created_at": now,
+                    "scheduled_at": None,
+                    "succeeded_at": None,
+                    "failed_at": None,
+                    **running,
+                }
+                self._db.execute(conn, s.insert_history, attempt)
             else:
                 self._update_attempt(conn, step_id, row.attempt_count, running)
             markers.bump(conn, run_id, 1 - active(old.status), now)
@@ -620,7 +547,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
             .where(steps.c.workflow_step_id == step_id)
             .values(child_run_id=child_run_id, updated_at=now, dispatch_since=self._redispatch(now))
         )
-        markers = self._markers
+        markers = self._db.markers
 
         def body(conn: Connection) -> None:
             _run_status, row = markers.lock_step_of(conn, step_id)
@@ -660,19 +587,10 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
     async def _find_stalled_runs(
         self, older_than: datetime, limit: int, after: StalledRun | None
     ) -> list[StalledRun]:
-        runs = self._db.tables.workflow_runs
-        query = select(runs.c.workflow_run_id, runs.c.workflow, runs.c.activity_at).where(
-            runs.c.status == WorkflowStatus.RUNNING.value,
-            runs.c.active_steps == 0,
-            runs.c.activity_at < older_than,
-        )
+        query = self._db.statements.stalled_runs(None if after is None else after.run_id)
+        params: dict[str, Any] = {"p_older": older_than, "p_limit": limit}
         if after is not None:
-            query = query.where(
-                self._after(
-                    runs.c.activity_at, runs.c.workflow_run_id, after.idle_since, after.run_id
-                )
-            )
-        query = query.order_by(runs.c.activity_at, runs.c.workflow_run_id).limit(limit)
+            params["p_after_at"], params["p_after_id"] = after.idle_since, after.run_id
 
         def body(conn: Connection) -> list[StalledRun]:
             return [
@@ -681,7 +599,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                     workflow=row.workflow,
                     idle_since=row.activity_at,
                 )
-                for row in conn.execute(query).all()
+                for row in self._db.execute(conn, query, params).all()
             ]
 
         return await self._db.read(body)
@@ -689,24 +607,10 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
     async def _find_undispatched_steps(
         self, older_than: datetime, limit: int, after: UndispatchedStep | None
     ) -> list[UndispatchedStep]:
-        steps = self._db.tables.workflow_steps
-        query = select(
-            steps.c.workflow_run_id,
-            steps.c.workflow_step_id,
-            steps.c.step_name,
-            steps.c.rpc_name,
-            steps.c.dispatch_since,
-        ).where(steps.c.dispatch_since.is_not(None), steps.c.dispatch_since < older_than)
+        query = self._db.statements.undispatched_steps(None if after is None else after.step_id)
+        params: dict[str, Any] = {"p_older": older_than, "p_limit": limit}
         if after is not None:
-            query = query.where(
-                self._after(
-                    steps.c.dispatch_since,
-                    steps.c.workflow_step_id,
-                    after.pending_since,
-                    after.step_id,
-                )
-            )
-        query = query.order_by(steps.c.dispatch_since, steps.c.workflow_step_id).limit(limit)
+            params["p_after_at"], params["p_after_id"] = after.pending_since, after.step_id
 
         def body(conn: Connection) -> list[UndispatchedStep]:
             return [
@@ -717,7 +621,7 @@ class SqlAlchemyWorkflowService(_WorkflowBase, WorkflowService):
                     rpc_name=row.rpc_name,
                     pending_since=row.dispatch_since,
                 )
-                for row in conn.execute(query).all()
+                for row in self._db.execute(conn, query, params).all()
             ]
 
         return await self._db.read(body)
@@ -742,6 +646,17 @@ class SqlAlchemyWorkflowRunService(_WorkflowBase, WorkflowRunService):
 
         def body(conn: Connection) -> list[WorkflowRun]:
             return [_rows.workflow_run(row) for row in self._db.execute(conn, query, params).all()]
+
+        return await self._db.read(body)
+
+    async def _count_runs(self, workflow_name: str | None) -> dict[WorkflowStatus, int]:
+        query = self._db.statements.count_runs[workflow_name is not None]
+        params = {} if workflow_name is None else {"p_workflow": workflow_name}
+
+        def body(conn: Connection) -> dict[WorkflowStatus, int]:
+            row = self._db.execute(conn, query, params).first()
+            assert row is not None  # a SELECT without FROM always yields its one row
+            return {status: int(getattr(row, status.value)) for status in WorkflowStatus}
 
         return await self._db.read(body)
 

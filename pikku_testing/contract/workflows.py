@@ -17,6 +17,7 @@ from pikku_testing.contract._workflows_additions import WorkflowAdditionTests
 from pikku_testing.contract._workflows_claim import WorkflowClaimTests
 from pikku_testing.contract._workflows_concurrency import WorkflowConcurrencyTests
 from pikku_testing.contract._workflows_console import WorkflowConsoleTests
+from pikku_testing.contract._workflows_counts import WorkflowCountTests
 from pikku_testing.contract._workflows_graph import WorkflowGraphTests
 from pikku_testing.contract._workflows_lockhold import WorkflowLockHoldTests
 from pikku_testing.contract._workflows_locks import WorkflowLockTests
@@ -52,10 +53,11 @@ class WorkflowServiceContract(
 
 class WorkflowRunServiceContract(
     WorkflowConsoleTests,
+    WorkflowCountTests,
     WorkflowConcurrencyTests,
     ContractBase,
 ):
     """docs/services/workflow-runs.md item 41 to 54, 59 and 60: console queries, deletion,
     retention, concurrency
     between two instances, namespaces and `init()`; plus behaviours 1, 4, 5 and 7 as they
-    apply to `WorkflowRunService`."""
+    apply to `WorkflowRunService`, and `count_runs` (an addition beyond the spec)."""

@@ -182,7 +182,8 @@ def test_browser_clicks_from_runs_to_a_run_and_draws_its_timeline(
     browser.get(base_url + "/runs?workflow=order-fulfilment&status=completed")
     links = _css(browser, "#runs td.id a")
     assert len(links) == 2
-    _click_through(browser, links[1])  # the older one: the run whose steps took seconds, with a retry
+    # the older one: the run whose steps took seconds, with a retry
+    _click_through(browser, links[1])
     assert "/runs/" in browser.current_url
     bars = _css(browser, "svg#timeline rect.bar")
     kinds = [bar.get_attribute("class") for bar in bars]

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from pikku_storage.console._pages import COUNT_CAP, MAX_OFFSET
+from pikku_storage.console._pages import MAX_OFFSET
 from pikku_storage.records import CredentialRequestApproval, CredentialType, WorkflowRun
 from tests.console.conftest import Console
 
@@ -45,13 +45,47 @@ def test_runs_page_filters_by_workflow_and_status(console: Console) -> None:
     assert _run_ids(html) == [run.id for run in expected]
 
 
-def test_runs_page_shows_counts_by_status(console: Console) -> None:
-    html = console.client.get("/runs").text
-    counts = dict(re.findall(r'<span class="status s-(\w+)">\w+</span> <b>([^<]+)</b>', html))
+def _counts(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<span class="status s-(\w+)">\w+</span> <b>([^<]+)</b>', html))
+
+
+def test_runs_page_shows_exact_counts_by_status(console: Console) -> None:
+    counts = _counts(console.client.get("/runs").text)
     for status in ("running", "suspended", "completed", "failed", "cancelled"):
-        stored = len(_runs(console, status=status))
-        assert counts[status] == (str(stored) if stored <= COUNT_CAP else f"{COUNT_CAP}+")
+        assert counts[status] == str(len(_runs(console, status=status)))
     assert counts["completed"] != "0"
+
+
+def test_runs_page_counts_the_filtered_workflow(console: Console) -> None:
+    counts = _counts(console.client.get("/runs?workflow=invoice-sync").text)
+    for status in ("running", "suspended", "completed", "failed", "cancelled"):
+        stored = _runs(console, workflow_name="invoice-sync", status=status)
+        assert counts[status] == str(len(stored))
+
+
+def _cancel_one(console: Console) -> None:
+    run_id = console.call(lambda: console.storage.workflows.create_run("invoice-sync", None))
+    console.call(lambda: console.storage.workflows.update_run_status(run_id, "cancelled"))
+
+
+def test_runs_page_keeps_its_counts_for_the_refresh_interval(console: Console) -> None:
+    first = console.client.get("/runs").text
+    _cancel_one(console)
+    again = console.client.get("/runs").text
+    assert _counts(again) == _counts(first)
+    stamp = re.compile(r"exact, as of ([0-9: .-]+) UTC")
+    assert stamp.findall(again) == stamp.findall(first)
+    fresh = _counts(console.client.get("/runs?workflow=invoice-sync").text)  # another filter
+    assert fresh["cancelled"] == str(
+        len(_runs(console, workflow_name="invoice-sync", status="cancelled"))
+    )
+
+
+def test_runs_page_counts_every_view_without_auto_refresh(console: Console) -> None:
+    console.configure(refresh_seconds=0)
+    before = int(_counts(console.client.get("/runs").text)["cancelled"])
+    _cancel_one(console)
+    assert _counts(console.client.get("/runs").text)["cancelled"] == str(before + 1)
 
 
 def test_runs_page_pages_through_with_offset_and_limit(console: Console) -> None:

@@ -365,20 +365,22 @@ async def test_ai_request_path_queries_use_indexes(admin: Conn, seeded_storage: 
     cases: Cases = {
         "get_thread": (q(a.GET_THREAD), thread, {"ai_threads_pkey"}),
         "get_threads": (q(a.GET_THREADS), {"resource_id": "r7"}, {"ai_threads_resource_idx"}),
-        "save_messages lock": (
-            q(a.LOCK_THREAD_FOR_SAVE),
-            {**thread, "now": T0, "count": 2},
-            {"ai_threads_pkey"},
-        ),
-        "save_messages checks": (
-            q(a.SAVE_CHECKS),
-            {**thread, "message_ids": ["m1", "new"], "call_ids": ["tc1"], "result_ids": ["tc2"]},
-            {"ai_messages_thread_id_key", "ai_tool_calls_pkey"},
-        ),
-        "save_messages results": (
-            q(a.SET_TOOL_RESULTS),
-            {**thread, "ids": ["tc1", "tc2"], "results": ["a", "b"], "undelivered": [True, False]},
-            {"ai_tool_calls_pkey"},
+        "save_messages lock": (q(a.LOCK_THREAD_FOR_SAVE), thread, {"ai_threads_pkey"}),
+        "save_messages checks and writes": (
+            q(a.SAVE_BATCH),
+            {
+                **thread,
+                "now": T0,
+                "count": 2,
+                "valid": True,
+                "messages": '[{"o":1,"i":"m1","r":"user","t":"a","p":null,'
+                '"c":"2025-01-01T00:00:00+00:00","x":null,"n":false},'
+                '{"o":2,"i":"new","r":"assistant","t":"b","p":null,'
+                '"c":"2025-01-01T00:00:00+00:00","x":null,"n":false}]',
+                "calls": '[{"i":"tc1","o":2,"k":0,"n":"f","a":"{}","r":null,"u":false}]',
+                "results": '[{"i":"tc2","r":"r","u":true}]',
+            },
+            {"ai_threads_pkey", "ai_messages_thread_id_key", "ai_tool_calls_pkey"},
         ),
         "get_messages last_n": (
             q(a.MESSAGES_LAST),

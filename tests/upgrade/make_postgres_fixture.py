@@ -3,7 +3,7 @@
 Run from the repository root with the old library first on the path and `pg_dump` installed:
 
     git archive 6c7f177 pikku_storage | tar -x -C /tmp/old-pg
-    PYTHONPATH=/tmp/old-pg python tests/upgrade/make_postgres_fixture.py postgresql://...
+    PYTHONPATH=/tmp/old-pg:. python tests/upgrade/make_postgres_fixture.py postgresql://...
 
 It fills a throwaway schema through the old public API (runs running with a pending step,
 running with a succeeded step, completed with a pending step; a version; threads of two
@@ -25,8 +25,9 @@ import psycopg
 from psycopg import sql
 
 import pikku_storage
-from pikku_storage import ManualClock, Message, MessageRole, ToolCall, ToolResult
+from pikku_storage import ManualClock
 from pikku_storage.postgres import LATEST_VERSION, open_storage
+from tests.upgrade._old import write_scenario
 
 SCHEMA: Final = "pg05_upgrade_fixture"
 PLACEHOLDER: Final = "__SCHEMA__"
@@ -36,41 +37,7 @@ OUT: Final = Path(__file__).parent / "fixtures" / "postgres" / "version3.sql"
 async def _write(url: str) -> None:
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     async with open_storage(url, schema=SCHEMA, clock=clock) as storage:
-        wf = storage.workflows
-        waiting = await wf.create_run("flow", {"n": 1}, graph_hash="g1")
-        await wf.insert_step_state(waiting, "queued", "rpc.queued", {"d": 1})
-        clock.advance(1)
-        idle = await wf.create_run("flow", None)
-        step = await wf.insert_step_state(idle, "done", "rpc.done", None, retries=2)
-        await wf.set_step_running(step.step_id)
-        await wf.set_step_result(step.step_id, {"ok": True})
-        clock.advance(1)
-        settled = await wf.create_run("other", None)
-        await wf.insert_step_state(settled, "left", None, None)
-        await wf.update_run_status(settled, "completed", output=1)
-        await wf.upsert_workflow_version("flow", "g1", {"nodes": [1.5]}, "dsl")
-        ai, state = storage.ai_storage, storage.ai_run_state
-        for thread_id, resource in (("t1", "owner-alice"), ("t2", "owner-alice:p1"), ("t3", "bob")):
-            clock.advance(1)
-            await ai.create_thread(resource, thread_id=thread_id, title=thread_id)
-            await ai.save_messages(
-                thread_id,
-                [
-                    Message(id=f"{thread_id}-u", role=MessageRole.USER, content="hi"),
-                    Message(
-                        id=f"{thread_id}-a",
-                        role=MessageRole.ASSISTANT,
-                        content="ok",
-                        tool_calls=[ToolCall(id=f"{thread_id}-c", name="tool", args={})],
-                    ),
-                    Message(
-                        id=f"{thread_id}-r",
-                        role=MessageRole.TOOL,
-                        tool_results=[ToolResult(id=f"{thread_id}-c", name="tool", result="r")],
-                    ),
-                ],
-            )
-        await state.create_run(agent_name="agent", thread_id="t1", resource_id="owner-alice")
+        await write_scenario(storage, clock)
 
 
 def _dump(url: str) -> str:

@@ -10,12 +10,8 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import shutil
-import subprocess
-import sys
-import textwrap
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -27,19 +23,13 @@ from psycopg.rows import TupleRow
 from pikku_storage import (
     ManualClock,
     SchemaMismatch,
-    StalledRun,
-    Storage,
-    WorkflowVersion,
-    WorkflowVersionStatus,
 )
 from pikku_storage.postgres import LATEST_VERSION, open_storage
 from pikku_storage.postgres._migrations import MIGRATIONS, migrate
+from tests.upgrade._old import check_scenario_migrated, old_library, open_with_old_library
 
 FIXTURE: Final = Path(__file__).parent / "fixtures" / "postgres" / "version3.sql"
 PLACEHOLDER: Final = "__SCHEMA__"
-OLD_COMMIT: Final = "6c7f177"
-ROOT: Final = Path(__file__).resolve().parents[2]
-LATER: Final = datetime(2027, 1, 1, tzinfo=UTC)
 
 Conn = psycopg.AsyncConnection[TupleRow]
 
@@ -89,58 +79,6 @@ async def _versions(admin: Conn, schema: str) -> list[int]:
     return [int(row[0]) for row in await cur.fetchall()]
 
 
-async def _check_migrated(storage: Storage) -> None:
-    wf, runs, console = storage.workflows, storage.workflow_runs, storage.agent_runs
-    listed = await runs.list_runs()
-    assert len(listed) == 3
-    by_workflow = {(r.workflow, r.status.value): r for r in listed}
-    for run in listed:  # 05 §1 defaults on old records
-        assert run.deterministic is False
-        assert run.planned_steps == []
-        assert run.wire.parent_step_id is None
-        assert run.wire.pikku_user_id is None
-    waiting = next(r for r in listed if r.workflow == "flow" and r.input == {"n": 1})
-    idle = next(r for r in listed if r.workflow == "flow" and r.input is None)
-    step = await wf.get_step_state(waiting.id, "queued")
-    assert (step.rpc_name, step.from_step_name, step.child_run_id) == ("rpc.queued", None, None)
-    history = await runs.get_run_history(idle.id)
-    assert [(h.rpc_name, h.from_step_name, h.child_run_id) for h in history] == [
-        ("rpc.done", None, None)
-    ]
-    assert await wf.get_workflow_version("flow", "g1") == WorkflowVersion(
-        graph={"nodes": [1.5]}, source="dsl", status=WorkflowVersionStatus.ACTIVE
-    )
-    # the sweepers find the old running work: both running runs have no step in flight
-    # (a pending step is not), and the waiting run's pending step is undispatched
-    done = (await runs.get_run_steps(idle.id))[0]
-    assert await wf.find_stalled_runs(older_than=LATER) == [
-        StalledRun(run_id=waiting.id, workflow="flow", idle_since=step.updated_at),
-        StalledRun(run_id=idle.id, workflow="flow", idle_since=done.updated_at),
-    ]
-    pending = await wf.find_undispatched_steps(older_than=LATER)
-    assert [(p.run_id, p.step_name, p.rpc_name, p.pending_since) for p in pending] == [
-        (waiting.id, "queued", "rpc.queued", step.updated_at)
-    ]
-    assert ("other", "completed") in by_workflow  # its pending step is not work
-    # the owners listing finds the old threads
-    owned = await console.list_threads(owners=["owner-alice"])
-    assert [t.id for t in owned] == ["t2", "t1"]
-    assert [t.id for t in await console.list_threads(owners=["bob"])] == ["t3"]
-    messages = await storage.ai_storage.get_messages("t1")
-    assert [(m.reasoning_content, m.interrupted, m.undelivered) for m in messages] == [
-        (None, False, False)
-    ] * 3
-    assert [r.undelivered for r in messages[2].tool_results] == [False]
-    agent_runs = await console.get_thread_runs("t1")
-    assert await storage.ai_run_state.get_scores(agent_runs[0].run_id) == []
-    # the migrated store keeps working: a claim un-stalls the run and dispatches the step
-    await wf.claim_step(step.step_id)
-    assert await wf.find_undispatched_steps(older_than=LATER) == []
-    assert await wf.find_stalled_runs(older_than=LATER + timedelta(days=1)) == [
-        StalledRun(run_id=idle.id, workflow="flow", idle_since=done.updated_at)
-    ]
-
-
 async def test_a_version_3_schema_migrates_on_init_with_backfilled_markers(
     pikku_postgres_url: str, old_schema: str, admin: Conn
 ) -> None:
@@ -163,7 +101,7 @@ async def test_a_version_3_schema_migrates_on_init_with_backfilled_markers(
             ("flow", "running", 0, True, ["done:false:true"]),
             ("other", "completed", 0, True, ["left:false:true"]),
         ]
-        await _check_migrated(storage)
+        await check_scenario_migrated(storage)
     async with open_storage(pikku_postgres_url, schema=old_schema, clock=clock) as storage:
         assert len(await storage.workflow_runs.list_runs()) == 3  # a second init: nothing to do
     assert await _versions(admin, old_schema) == list(range(1, LATEST_VERSION + 1))
@@ -180,27 +118,6 @@ async def test_the_version_3_migrator_refuses_the_migrated_schema(
         await migrate(admin, old_schema, MIGRATIONS[:3])
 
 
-def _old_library(tmp_path: Path) -> Path:
-    """The library of the previous schema version, from git (skipped where history is missing)."""
-    git = shutil.which("git")
-    if (
-        git is None
-        or subprocess.run(
-            [git, "-C", str(ROOT), "cat-file", "-e", f"{OLD_COMMIT}^{{commit}}"], check=False
-        ).returncode
-    ):
-        pytest.skip(f"commit {OLD_COMMIT} (the version-3 library) is not in this checkout")
-    target = tmp_path / "old"
-    target.mkdir()
-    archive = subprocess.run(
-        [git, "-C", str(ROOT), "archive", OLD_COMMIT, "pikku_storage"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target
-
-
 async def test_the_old_library_raises_schema_mismatch_on_the_migrated_schema(
     pikku_postgres_url: str, old_schema: str, tmp_path: Path
 ) -> None:
@@ -208,33 +125,8 @@ async def test_the_old_library_raises_schema_mismatch_on_the_migrated_schema(
     migrated schema gets `SchemaMismatch` from `init()`."""
     async with open_storage(pikku_postgres_url, schema=old_schema, clock=ManualClock()):
         pass
-    old = _old_library(tmp_path)
-    script = textwrap.dedent(
-        f"""
-        import asyncio
-        import pikku_storage
-        from pikku_storage import SchemaMismatch
-        from pikku_storage.postgres import LATEST_VERSION, open_storage
-
-        async def main():
-            assert LATEST_VERSION == 3, pikku_storage.__file__
-            try:
-                async with open_storage({pikku_postgres_url!r}, schema={old_schema!r}):
-                    print("opened")
-            except SchemaMismatch as exc:
-                print("SchemaMismatch", exc)
-
-        asyncio.run(main())
-        """
+    opener = f"open_storage({pikku_postgres_url!r}, schema={old_schema!r})"
+    verdict = await asyncio.to_thread(
+        open_with_old_library, old_library(tmp_path), "pikku_storage.postgres", opener, version=3
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        script,
-        env={"PYTHONPATH": str(old), "PATH": "/usr/bin:/bin"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=tmp_path,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
-    assert stdout.decode().startswith("SchemaMismatch"), (stdout + stderr).decode()
+    assert verdict.startswith("SchemaMismatch"), verdict

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,9 +16,9 @@ import pytest
 from pikku_storage import ManualClock
 from pikku_storage.records import StepStatus, WorkflowStatus, WorkflowVersionStatus
 from pikku_storage.sqlite import open_storage
+from tests.upgrade._old import old_library, open_with_old_library
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sqlite" / "v1.sql"  # `iterdump()` of the old file
-OLD_COMMIT = "6c7f177"
 LATER = datetime(2026, 1, 2, tzinfo=UTC)
 
 
@@ -74,44 +72,14 @@ async def test_old_sqlite_store_upgrades_with_defaults_markers_and_owners(store:
 
 def test_old_library_refuses_the_migrated_store(store: Path, tmp_path: Path) -> None:
     """05 §5 item 36 (sqlite): the library of 6c7f177 raises `SchemaMismatch` at init."""
-    repo = Path(__file__).resolve().parents[2]
-    old = tmp_path / "old"
-    old.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(repo), "archive", OLD_COMMIT, "pikku_storage"],
-        capture_output=True,
-        check=False,
-    )
-    if archive.returncode != 0:
-        pytest.skip(f"commit {OLD_COMMIT} is not in this checkout's history")
-    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
 
     async def upgrade() -> None:
         async with open_storage(f"sqlite:///{store}", clock=ManualClock(LATER)):
             pass
 
     asyncio.run(upgrade())
-    script = (
-        "import asyncio, sys\n"
-        "from pikku_storage.errors import SchemaMismatch\n"
-        "from pikku_storage.sqlite import open_storage\n"
-        "async def main():\n"
-        f"    s = open_storage({f'sqlite:///{store}'!r})\n"
-        "    try:\n"
-        "        await s.init()\n"
-        "    except SchemaMismatch:\n"
-        "        print('mismatch'); return\n"
-        "    finally:\n"
-        "        await s.close()\n"
-        "    print('opened')\n"
-        "asyncio.run(main())\n"
+    opener = f"open_storage({f'sqlite:///{store}'!r})"
+    verdict = open_with_old_library(
+        old_library(tmp_path), "pikku_storage.sqlite", opener, version=None
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(old)},
-        cwd=old,  # `-c` puts the working directory first on sys.path
-        check=False,
-    )
-    assert done.stdout.strip() == "mismatch", done.stderr
+    assert verdict.startswith("SchemaMismatch"), verdict

@@ -20,13 +20,17 @@ end
 local pos = 5 + a
 local m = tonumber(ARGV[pos])
 local msgs = {}
+-- the order of MessageBatch.check_stored: every stored message id, then every stored call id
+for j = 1, m do
+  local id = ARGV[pos + 4 * (j - 1) + 1]
+  if redis.call('HEXISTS', KEYS[4], id) == 1 then return { 2, id } end
+end
 for j = 1, m do
   local b = pos + 4 * (j - 1)
   local calls = split_ids(ARGV[b + 4])
   for _, c in ipairs(calls) do
     if redis.call('HEXISTS', KEYS[5], c) == 1 then return { 3, c } end
   end
-  if redis.call('HEXISTS', KEYS[4], ARGV[b + 1]) == 1 then return { 2, ARGV[b + 1] } end
   msgs[j] = { ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], calls }
 end
 pos = pos + 4 * m + 1
