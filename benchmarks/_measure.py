@@ -99,13 +99,13 @@ async def measure(
     return result
 
 
-def table(results: list[Result], title: str, other: str = "raw") -> str:
-    """A markdown table: ops/s and p50 per side, and ours/`other` at p50."""
+def table(results: list[Result], title: str, other: str = "raw", mine: str = "ours") -> str:
+    """A markdown table: ops/s and p50 per side, and `mine`/`other` at p50."""
     lines = [
         f"**{title}**",
         "",
-        f"| operation | ours ops/s | ours p50 ms | {other} ops/s | {other} p50 ms"
-        f" | ours/{other} p50 |",
+        f"| operation | {mine} ops/s | {mine} p50 ms | {other} ops/s | {other} p50 ms"
+        f" | {mine}/{other} p50 |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:

@@ -5,7 +5,9 @@ its own `Storage` and a started deployment (heartbeating), take step indexes fro
 counter that hands every index out twice, so two workers race to `claim_step` each step and
 exactly one may win; the winner executes it (`set_step_result`). Afterwards the parent checks
 through the public API that every step succeeded with exactly one attempt and that no step
-was claimed twice or never: duplicates 0, lost 0.
+was claimed twice or never: duplicates 0, lost 0. Each worker also reports the CPU time of its
+claim loop: summed over the K workers and divided by the wall time, it is how many of the
+machine's cores the workers kept busy (the rest went to the server and everything else).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class FleetRow:
     seconds: float
     duplicates: int
     lost: int
+    cpu: float = 0.0  # CPU seconds the workers spent in their claim loops, summed
 
     @property
     def rate(self) -> float:
@@ -49,7 +52,7 @@ async def _work(
     counter: Synchronized[int],
     ready: mp.Queue[int],
     go: Event,
-) -> list[str]:
+) -> tuple[list[str], float]:
     won: list[str] = []
     async with open_storage(url, **options) as storage:
         await storage.deployments.start(
@@ -62,6 +65,7 @@ async def _work(
         wf = storage.workflows
         ready.put(n)
         await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        cpu = time.process_time()
         while True:
             with counter.get_lock():
                 slot = counter.value
@@ -73,8 +77,9 @@ async def _work(
             if claimed is not None:
                 await wf.set_step_result(step_id, {"worker": n})
                 won.append(step_id)
+        cpu = time.process_time() - cpu
         await storage.deployments.stop()
-    return won
+    return won, cpu
 
 
 def _worker(
@@ -85,7 +90,7 @@ def _worker(
     counter: Synchronized[int],
     ready: mp.Queue[int],
     go: Event,
-    out: mp.Queue[list[str]],
+    out: mp.Queue[tuple[list[str], float]],
 ) -> None:
     out.put(asyncio.run(_work(n, url, options, step_ids, counter, ready, go)))
 
@@ -123,7 +128,7 @@ def _one(ns: Namespace, workers: int, runs: int, steps: int) -> FleetRow:
     ctx = mp.get_context("spawn")
     counter: Synchronized[int] = ctx.Value("q", 0)
     ready: mp.Queue[int] = ctx.Queue()
-    out: mp.Queue[list[str]] = ctx.Queue()
+    out: mp.Queue[tuple[list[str], float]] = ctx.Queue()
     go = ctx.Event()
     procs = [
         ctx.Process(
@@ -140,8 +145,11 @@ def _one(ns: Namespace, workers: int, runs: int, steps: int) -> FleetRow:
     started = time.perf_counter()
     go.set()
     won: list[str] = []
+    cpu = 0.0
     for _ in procs:
-        won += out.get(timeout=600)
+        got, spent = out.get(timeout=600)
+        won += got
+        cpu += spent
     seconds = time.perf_counter() - started
     for proc in procs:
         proc.join(timeout=30)
@@ -155,6 +163,7 @@ def _one(ns: Namespace, workers: int, runs: int, steps: int) -> FleetRow:
         seconds=seconds,
         duplicates=duplicates + twice,
         lost=max(lost, lost_claims),
+        cpu=cpu,
     )
 
 
@@ -170,15 +179,17 @@ def run_fleet(url: str, workers: list[int], *, runs: int, steps: int) -> str:
     finally:
         asyncio.run(ns.drop())
     lines = [
-        f"**fleet on {ns.kind}: {runs} runs x {steps} steps per K, every step offered to two"
+        f"**fleet on {ns.label}: {runs} runs x {steps} steps per K, every step offered to two"
         " workers (claim_step + set_step_result)**",
         "",
-        "| workers K | steps | seconds | steps/s | duplicates | lost |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| workers K | steps | seconds | steps/s | duplicates | lost | worker CPU s |"
+        " worker cores busy |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
+        busy = row.cpu / row.seconds if row.seconds else 0.0
         lines.append(
             f"| {row.workers} | {row.steps} | {row.seconds:.2f} | {row.rate:,.0f} |"
-            f" {row.duplicates} | {row.lost} |"
+            f" {row.duplicates} | {row.lost} | {row.cpu:.2f} | {busy:.2f} |"
         )
     return "\n".join(lines)

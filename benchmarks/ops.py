@@ -45,10 +45,11 @@ def _twin(ns: Namespace, state: State, size: int) -> Twin | None:
         from benchmarks._raw_pg import RawPostgres
 
         twin = RawPostgres(ns.url, ns.option("schema"), state, size)
-    elif ns.kind == "redis":
+    elif ns.kind.startswith("redis"):  # redis, redis-cluster
         from benchmarks._raw_redis import RawRedis
 
-        twin = RawRedis(ns.url, ns.option("key_prefix"), state, size)
+        cluster = ns.label == "redis-cluster"
+        twin = RawRedis(ns.url, ns.option("key_prefix"), state, size, cluster=cluster)
     elif ns.kind == "sqlalchemy-mysql":
         from benchmarks._raw_sql import RawMysql
 
@@ -66,7 +67,7 @@ def pool_options(kind: str, size: int) -> dict[str, object]:
         return {"min_size": size, "max_size": max(size, 10)}
     if size <= 10:
         return {}
-    if kind == "redis":
+    if kind.startswith("redis"):
         return {"max_connections": size}
     return {}  # SQLAlchemy keeps its default pool (5 + 10 overflow); SQLite has one writer
 
@@ -104,7 +105,7 @@ async def run_ops(url: str, options: Options) -> tuple[list[Result], str]:
     finally:
         await ns.drop()
     title = (
-        f"{ns.kind}: {options.ops} ops per side, concurrency {options.concurrency},"
+        f"{ns.label}: {options.ops} ops per side, concurrency {options.concurrency},"
         f" A/B blocks of {options.block}, {options.rows:,} preloaded runs and messages"
         f" (Python {platform.python_version()})"
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.compare import run_compare
 from benchmarks.ops import Options, run_ops
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,5 +74,16 @@ def test_fleet_on_sqlite_runs_every_step_once() -> None:
         check=True,
         timeout=300,
     ).stdout
-    rows = re.findall(r"^\| (\d+) \| (\d+) \| [\d.]+ \| [\d,]+ \| (\d+) \| (\d+) \|$", out, re.M)
+    rows = re.findall(
+        r"^\| (\d+) \| (\d+) \| [\d.]+ \| [\d,]+ \| (\d+) \| (\d+) \| [\d.]+ \| [\d.]+ \|$",
+        out,
+        re.M,
+    )
     assert rows == [("1", "12", "0", "0"), ("2", "12", "0", "0")]
+
+
+async def test_against_compares_ours_on_two_urls_interleaved() -> None:
+    results, text = await run_compare("memory://", "sqlite:///unused.db", Options(ops=6, block=3))
+    assert all(len(r.ours) == 6 and len(r.raw) == 6 for r in results)
+    assert all(r.ratio is not None and r.ratio > 0 for r in results)
+    assert "| operation | memory ops/s | memory p50 ms | sqlite ops/s |" in text

@@ -1,9 +1,10 @@
 """Fixtures of the fault-injection tests: private servers the tests stop, crash and restart.
 
 Each module gets its own PostgreSQL cluster (`initdb` into a temporary directory, a free
-loopback port) and its own `redis-server`s on free ports, all removed afterwards, even when a
-test fails. The shared servers on 5432/6379 are never touched. Without `initdb` or
-`redis-server` the tests skip, or fail when `PIKKU_TEST_REQUIRE` names that backend.
+loopback port) and its own `redis-server`s on free ports (for the failover test a 6-node Redis
+Cluster), all removed afterwards, even when a test fails. The shared servers on 5432/6379 and
+any shared cluster are never touched. Without `initdb` or `redis-server` the tests skip, or
+fail when `PIKKU_TEST_REQUIRE` names that backend.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks._cluster import PrivateCluster, private_cluster, redis_server_missing
 from tests.faults._servers import PrivatePostgres, find_postgres_bin
 from tests.faults._targets import TARGETS, Target, make_target
 from tests.redis._redis_support import PrivateRedis
@@ -65,6 +67,17 @@ def private_redis() -> Iterator[PrivateRedis]:
 def private_redis_aof() -> Iterator[PrivateRedis]:
     """A server with an append-only file, restarted by SIGKILL (a crash)."""
     yield from _private_redis(append_only=True)
+
+
+@pytest.fixture(scope="module")
+def private_redis_cluster() -> Iterator[PrivateCluster]:
+    """A 6-node Redis Cluster of `scripts/redis-cluster` on free loopback ports (never the
+    shared 6379 or a CI cluster), removed afterwards; one at a time on this machine."""
+    missing = redis_server_missing()
+    if missing is not None:
+        _missing("redis", missing)
+    with private_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(params=list(TARGETS))
