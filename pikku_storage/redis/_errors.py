@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
+import redis
 from redis import exceptions as rex
 
 from pikku_storage.errors import StorageUnavailable
 
 __all__ = [
     "cancel_count",
+    "is_connection_race",
     "is_unavailable",
     "raise_lost_cancellation",
     "translate_errors",
@@ -49,9 +53,32 @@ _UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (
 )
 
 
+_REDIS_PY: Final = Path(redis.__file__).parent
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether `exc` means the server could not be reached or the connection broke."""
     return isinstance(exc, _UNAVAILABLE)
+
+
+def is_connection_race(exc: BaseException) -> bool:
+    """An `AttributeError`/`TypeError` raised inside redis-py itself: on a failover its cluster
+    client closes every pooled connection, also ones another task is still sending on, which
+    then fails with `'NoneType' object has no attribute 'writelines'`. For the caller that is
+    a connection lost mid-command (the write may or may not have happened), so it is
+    translated like one; the same errors raised by our own code are bugs and stay raw."""
+    if not isinstance(exc, AttributeError | TypeError) or exc.__traceback__ is None:
+        return False
+    innermost = traceback.extract_tb(exc.__traceback__)[-1].filename
+    return Path(innermost).is_relative_to(_REDIS_PY)
+
+
+def _unavailable(exc: BaseException) -> StorageUnavailable:
+    # redis-py's own text names the host and port and the reason (refused, timed out, ...)
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if is_connection_race(exc):
+        detail = f"connection closed under a running command ({detail})"
+    return StorageUnavailable(f"Redis unavailable: {detail}")
 
 
 def cancel_count() -> int:
@@ -82,9 +109,11 @@ async def translate_errors() -> AsyncIterator[None]:
     try:
         yield
     except _UNAVAILABLE as exc:
-        # redis-py's own text names the host and port and the reason (refused, timed out, ...)
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise StorageUnavailable(f"Redis unavailable: {detail}") from exc
+        raise _unavailable(exc) from exc
+    except (AttributeError, TypeError) as exc:
+        if is_connection_race(exc):
+            raise _unavailable(exc) from exc
+        raise
 
 
 def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
@@ -101,6 +130,10 @@ def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any,
             result = await fn(*args, **kwargs)
         except _UNAVAILABLE as exc:
             raise StorageUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
+        except (AttributeError, TypeError) as exc:
+            if is_connection_race(exc):
+                raise _unavailable(exc) from exc
+            raise
         if task is not None and task.cancelling() > before:
             raise asyncio.CancelledError
         return result
