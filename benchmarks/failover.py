@@ -23,8 +23,9 @@ One raw error is counted apart: redis-py 8.1's async cluster client answers a CL
 a topology refresh) with `aclose()`, which disconnects every pooled connection, including those
 other tasks are sending on; such a task fails with `AttributeError: 'NoneType' object has no
 attribute 'writelines'` from redis/asyncio/connection.py (seen once in about half of the runs,
-with 4 writers as with 8, on 2026-12-04; redis-py 8.2 raises `ConnectionError` there instead). The backend now translates it to `StorageUnavailable`
-(pikku_storage/redis/_errors.py `is_connection_race`); the line stays, so a raw one would show.
+with 4 writers as with 8, on 2026-12-04; redis-py 8.2 raises `ConnectionError` there instead).
+The backend translates it to `StorageUnavailable` (pikku_storage/redis/_errors.py
+`is_connection_race`); the line stays, so a raw one would show.
 """
 
 from __future__ import annotations
