@@ -116,8 +116,35 @@ def buckets_key(prefix: str) -> str:
     return f"{prefix}:layout-buckets"
 
 
+class _Bucketed:
+    """What both bucketed key families share: the bucket of an entity id (a run's, a thread's,
+    or an id drawn into its parent's bucket), the buckets to merge, and drawing such an id."""
+
+    __slots__ = ()
+    buckets: int
+
+    @property
+    def cluster(self) -> bool:
+        return self.buckets > 0
+
+    def bucket(self, entity_id: str) -> int:
+        """The bucket of a run or thread (or of a step or agent-run id drawn into it)."""
+        return bucket_of(entity_id, self.buckets)
+
+    def all_buckets(self) -> range:
+        return range(max(self.buckets, 1))
+
+    def draw_id(self, b: int) -> str:
+        """A new UUID4 whose bucket is `b` (a step id drawn into its run's bucket, an agent
+        run id into its thread's)."""
+        while True:
+            candidate = new_id()
+            if bucket_of(candidate, self.buckets) == b:
+                return candidate
+
+
 @dataclass(frozen=True, slots=True)
-class WorkflowKeys:
+class WorkflowKeys(_Bucketed):
     """Workflow keys of namespace `p` (docs/operations.md#storage-layout).
 
     `buckets=0` is the standalone layout; `buckets=B` the cluster one, where every method that
@@ -130,24 +157,6 @@ class WorkflowKeys:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_run_head", f"{self.p}:wf:{{")
-
-    @property
-    def cluster(self) -> bool:
-        return self.buckets > 0
-
-    def bucket(self, run_id: str) -> int:
-        """The bucket of a run (or of a step id drawn into it)."""
-        return bucket_of(run_id, self.buckets)
-
-    def all_buckets(self) -> range:
-        return range(max(self.buckets, 1))
-
-    def draw_id(self, b: int) -> str:
-        """A new UUID4 whose bucket is `b` (a step id drawn into its run's bucket)."""
-        while True:
-            candidate = new_id()
-            if bucket_of(candidate, self.buckets) == b:
-                return candidate
 
     def _r(self, run_id: str, suffix: str) -> str:
         if self.buckets:
@@ -269,7 +278,7 @@ class WorkflowKeys:
 
 
 @dataclass(frozen=True, slots=True)
-class AIKeys:
+class AIKeys(_Bucketed):
     """AI keys of namespace `p`; `K = p:ai`, ids escaped (docs/operations.md#storage-layout).
 
     `buckets=0` is the standalone layout; with `buckets=B` a thread (and its agent runs, whose
@@ -279,24 +288,6 @@ class AIKeys:
 
     p: str
     buckets: int = 0
-
-    @property
-    def cluster(self) -> bool:
-        return self.buckets > 0
-
-    def bucket(self, thread_id: str) -> int:
-        """The bucket of a thread (or of an agent run id drawn into it)."""
-        return bucket_of(thread_id, self.buckets)
-
-    def all_buckets(self) -> range:
-        return range(max(self.buckets, 1))
-
-    def draw_id(self, b: int) -> str:
-        """A new UUID4 whose bucket is `b` (an agent run id drawn into its thread's bucket)."""
-        while True:
-            candidate = new_id()
-            if bucket_of(candidate, self.buckets) == b:
-                return candidate
 
     def _t(self, thread_id: str, suffix: str) -> str:
         if self.buckets:
