@@ -7,7 +7,6 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pikku_storage import Storage, open_storage
 from pikku_storage.backends import backend_for
@@ -35,14 +34,6 @@ class Namespace:
         if self._tmpdir is None:
             self._tmpdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
         return self._tmpdir
-
-    @property
-    def label(self) -> str:
-        """What the bench calls the target: the backend's kind, `redis-cluster` for a cluster
-        URL (the registry's kind for it may be plain `redis`)."""
-        if urlsplit(self.base_url).scheme.lower().endswith("+cluster"):
-            return "redis-cluster"
-        return self.kind
 
     @property
     def portable(self) -> bool:

@@ -33,10 +33,10 @@ async def run_compare(url: str, other: str, options: Options) -> tuple[list[Resu
             await preload(sa, state_a, options.rows)
             await preload(sb, state_b, options.rows)
             for ns in (a, b):
-                if ns.label == "redis-cluster":
+                if ns.kind == "redis-cluster":
                     spread = await keys_per_primary(ns.base_url, ns.name)
                     lines.append(
-                        f"keys of namespace {ns.name} on {ns.label} per primary after setup and"
+                        f"keys of namespace {ns.name} on {ns.kind} per primary after setup and"
                         f" preload ({options.rows:,} runs and messages): "
                         + ", ".join(f"{node} {n:,}" for node, n in spread.items())
                     )
@@ -61,9 +61,9 @@ async def run_compare(url: str, other: str, options: Options) -> tuple[list[Resu
         finally:
             await b.drop()
     title = (
-        f"{a.label} against {b.label}, ours on both, interleaved: {options.ops} ops per side,"
+        f"{a.kind} against {b.kind}, ours on both, interleaved: {options.ops} ops per side,"
         f" concurrency {options.concurrency}, A/B blocks of {options.block},"
         f" {options.rows:,} preloaded runs and messages (Python {platform.python_version()})"
     )
-    text = table(results, title, other=b.label, mine=a.label)
+    text = table(results, title, other=b.kind, mine=a.kind)
     return results, "\n\n".join([text, *lines])

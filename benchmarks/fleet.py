@@ -179,7 +179,7 @@ def run_fleet(url: str, workers: list[int], *, runs: int, steps: int) -> str:
     finally:
         asyncio.run(ns.drop())
     lines = [
-        f"**fleet on {ns.label}: {runs} runs x {steps} steps per K, every step offered to two"
+        f"**fleet on {ns.kind}: {runs} runs x {steps} steps per K, every step offered to two"
         " workers (claim_step + set_step_result)**",
         "",
         "| workers K | steps | seconds | steps/s | duplicates | lost | worker CPU s |"

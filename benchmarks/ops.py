@@ -48,7 +48,7 @@ def _twin(ns: Namespace, state: State, size: int) -> Twin | None:
     elif ns.kind.startswith("redis"):  # redis, redis-cluster
         from benchmarks._raw_redis import RawRedis
 
-        cluster = ns.label == "redis-cluster"
+        cluster = ns.kind == "redis-cluster"
         twin = RawRedis(ns.url, ns.option("key_prefix"), state, size, cluster=cluster)
     elif ns.kind == "sqlalchemy-mysql":
         from benchmarks._raw_sql import RawMysql
@@ -105,7 +105,7 @@ async def run_ops(url: str, options: Options) -> tuple[list[Result], str]:
     finally:
         await ns.drop()
     title = (
-        f"{ns.label}: {options.ops} ops per side, concurrency {options.concurrency},"
+        f"{ns.kind}: {options.ops} ops per side, concurrency {options.concurrency},"
         f" A/B blocks of {options.block}, {options.rows:,} preloaded runs and messages"
         f" (Python {platform.python_version()})"
     )

@@ -289,6 +289,15 @@ _SQLALCHEMY_KINDS: Final[Mapping[str, str]] = {
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class _RedisBackend(Backend):
+    """Redis: a `…+cluster://` URL selects a Redis Cluster (the `redis-cluster` test backend,
+    which `pikku-storage check` runs on it), any other scheme one server."""
+
+    def kind(self, url: str) -> str:
+        return "redis-cluster" if urlsplit(url).scheme.lower().endswith("+cluster") else self.name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _SqlAlchemyBackend(Backend):
     """Any `dialect+driver://` URL (docs/concepts.md#lifecycle-and-namespaces):
     `postgresql+psycopg://`, `mysql+aiomysql://`,
@@ -389,7 +398,7 @@ BACKENDS: Final[tuple[Backend, ...]] = (
             ),
         ),
     ),
-    Backend(
+    _RedisBackend(
         name="redis",
         schemes=("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
         module="pikku_storage.redis",

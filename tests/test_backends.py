@@ -87,6 +87,15 @@ def test_check_runs_an_sqlite_file_url_on_temporary_files() -> None:
     assert check_target("sqlite:///app.db").name == "sqlite"
 
 
+def test_check_runs_a_cluster_url_on_the_cluster_backend() -> None:
+    """A `redis+cluster://` URL is checked with the cluster's test backend (its cluster-only
+    layout tests), a plain one with the standalone backend."""
+    assert check_target("redis+cluster://127.0.0.1:7000/0").name == "redis-cluster"
+    assert check_target("REDISS+CLUSTER://127.0.0.1:7000/0").name == "redis-cluster"
+    assert check_target("redis://127.0.0.1:6379/0").name == "redis"
+    assert backend_for("redis+cluster://127.0.0.1:7000/0").name == "redis"
+
+
 # --- a missing extra (issue 13 item 4) ------------------------------------------------------
 
 SAMPLE = """
