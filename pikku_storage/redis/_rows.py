@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, Final, cast
 
 from pikku_storage import _build
 from pikku_storage._serial import (
@@ -43,7 +43,6 @@ from pikku_storage.records import (
     UndispatchedStep,
     Usage,
     WorkflowRun,
-    WorkflowRunWire,
     WorkflowStatus,
     WorkflowVersion,
     WorkflowVersionStatus,
@@ -240,7 +239,7 @@ def _runs(items: list[str]) -> list[WorkflowRun]:
     texts = [t or "null" for t in items[3::w] + items[4::w] + items[5::w]]
     values = cast("list[JsonValue]", decode(f"[{','.join(texts)}]")) if texts else []
     count = len(texts) // 3
-    status_of, stamps, wires = _STATUS, _stamps, _wires
+    status_of, stamps, wire_of = _STATUS, _stamps, _build.wire
     runs = []
     # one column per slice, zipped: no index arithmetic per field
     for (
@@ -274,7 +273,6 @@ def _runs(items: list[str]) -> list[WorkflowRun]:
         strict=True,
     ):
         assert error is None or isinstance(error, dict)
-        f = wires.get(wire) or _wire_fields(wire)
         runs.append(
             WorkflowRun(
                 id=run_id,
@@ -285,9 +283,7 @@ def _runs(items: list[str]) -> list[WorkflowRun]:
                 error=error,
                 inline=inline == "1",
                 graph_hash=graph_hash or None,
-                wire=WorkflowRunWire(
-                    type=f[0], id=f[1], parent_run_id=f[2], parent_step_id=f[3], pikku_user_id=f[4]
-                ),
+                wire=wire_of(wire),
                 created_at=stamps.get(created) or ms(created),
                 updated_at=stamps.get(updated) or ms(updated),
                 # 05 §3.1 fields; a run written by layout 1 has neither (False, [])
@@ -296,27 +292,6 @@ def _runs(items: list[str]) -> list[WorkflowRun]:
             )
         )
     return runs
-
-
-_WireFields: TypeAlias = tuple[str, str | None, str | None, str | None, str | None]
-_WIRE_CACHE: Final = 256  # distinct wire texts kept (most runs share one)
-_wires: dict[str, _WireFields] = {}
-
-
-def _wire_fields(text: str) -> _WireFields:
-    """The fields of a stored wire, parsed by `_build.wire` once per distinct text."""
-    parsed = _build.wire(text)
-    fields = (
-        parsed.type,
-        parsed.id,
-        parsed.parent_run_id,
-        parsed.parent_step_id,
-        parsed.pikku_user_id,
-    )
-    if len(_wires) >= _WIRE_CACHE:
-        _wires.clear()
-    _wires[text] = fields
-    return fields
 
 
 def _step_common(f: Mapping[str, str]) -> dict[str, object]:
