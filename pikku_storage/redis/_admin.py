@@ -15,9 +15,10 @@ from typing import Final, cast
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError, TimeoutError
 
 from pikku_storage import _validate as v
-from pikku_storage.redis._connection import RedisConnection, plain_url
+from pikku_storage.redis._connection import RedisConnection, seed_urls
 from pikku_storage.redis._errors import translate_errors
 
 __all__ = ["create_namespace", "delete_matching", "drop_matching", "drop_namespace"]
@@ -63,13 +64,18 @@ async def _unlink_each(client: Redis, keys: list[bytes | str]) -> int:
 
 async def _delete_on_cluster(url: str, pattern: str) -> int:
     """Delete the keys matching `pattern` on every primary of the cluster `url` names."""
-    seed_url = plain_url(url)
-    seed = Redis.from_url(seed_url)
-    try:
-        execute = cast("Callable[..., Awaitable[object]]", seed.execute_command)  # untyped
-        slots = cast("list[list[object]]", await execute("CLUSTER", "SLOTS"))
-    finally:
-        await seed.aclose()
+    seeds = seed_urls(url)
+    for seed_url in seeds:  # the first seed node that answers, as redis-py's client does
+        seed = Redis.from_url(seed_url)
+        try:
+            execute = cast("Callable[..., Awaitable[object]]", seed.execute_command)  # untyped
+            slots = cast("list[list[object]]", await execute("CLUSTER", "SLOTS"))
+            break
+        except (ConnectionError, TimeoutError):
+            if seed_url == seeds[-1]:
+                raise
+        finally:
+            await seed.aclose()
     primaries = {_address(entry[2]) for entry in slots}
     options = urlsplit(seed_url)
     clients = [

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis import Redis as SyncRedis
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import (
     AbstractConnection,
     Connection,
@@ -44,7 +44,7 @@ from pikku_storage.redis._migrate import migrate_1_to_2
 from pikku_storage.redis._rows import text
 from pikku_storage.redis._scripts import Scripts
 
-__all__ = ["RedisBase", "RedisConnection", "RedisSource", "plain_url"]
+__all__ = ["RedisBase", "RedisConnection", "RedisSource", "seed_urls"]
 
 _hiredis_pack: Callable[[tuple[EncodableT, ...]], bytes] | None
 try:  # the C parser of the `redis` extra (`redis[hiredis]`) also packs commands
@@ -60,15 +60,46 @@ _SCHEMES: Final = frozenset(backend_named("redis").schemes)  # the registry's, i
 _CLUSTER_SUFFIX: Final = "+cluster"  # redis+cluster://, rediss+cluster:// (the registry's)
 
 
-def plain_url(url: str) -> str:
-    """A `redis+cluster://` URL as the `redis://` URL of the node it names (no options)."""
-    return _cluster_url(url)[0]
+def seed_urls(url: str) -> list[str]:
+    """A `redis+cluster://` URL as one plain `redis://` URL (no options) per seed node it
+    names: `redis+cluster://h1:7000,h2:7001/0` names two."""
+    plain, seeds, _ = _cluster_url(url)
+    parts = urlsplit(plain)
+    userinfo = parts.netloc.rpartition("@")[0]
+    at = "@" if "@" in parts.netloc else ""
+    return [
+        urlunsplit((parts.scheme, f"{userinfo}{at}{_netloc(host, port)}", parts.path, "", ""))
+        for host, port in seeds
+    ]
 
 
-def _cluster_url(url: str) -> tuple[str, int | None]:
-    """A `redis+cluster://` URL as the plain one redis-py's cluster client takes, and the
-    `cluster_buckets` query option it carried (if any)."""
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _seed_nodes(netloc: str) -> tuple[str, list[tuple[str, int]]]:
+    """The userinfo part (with its `@`) and the (host, port) seeds of a cluster URL's netloc,
+    each checked; a seed without a port is on 6379, as in a plain URL."""
+    userinfo, at, hosts = netloc.rpartition("@")
+    seeds = []
+    for name in hosts.split(","):
+        node = urlsplit(f"//{name}")
+        try:
+            port = node.port
+        except ValueError:
+            port = -1
+        if not node.hostname or port == -1 or node.netloc != name:
+            raise InvalidValue(f"a cluster URL's seed node is host:port, got {name!r}")
+        seeds.append((node.hostname, 6379 if port is None else port))
+    return userinfo + at, seeds
+
+
+def _cluster_url(url: str) -> tuple[str, list[tuple[str, int]], int | None]:
+    """A `redis+cluster://` URL as the plain one redis-py's cluster client takes (naming the
+    first seed node), every seed node it names, and the `cluster_buckets` query option it
+    carried (if any)."""
     parts = urlsplit(url)
+    userinfo, seeds = _seed_nodes(parts.netloc)
     query = parse_qsl(parts.query, keep_blank_values=True)
     buckets: int | None = None
     kept = []
@@ -80,7 +111,9 @@ def _cluster_url(url: str) -> tuple[str, int | None]:
         else:
             kept.append((name, value))
     scheme = parts.scheme.lower().removesuffix(_CLUSTER_SUFFIX)
-    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment)), buckets
+    netloc = userinfo + _netloc(*seeds[0])
+    plain = urlunsplit((scheme, netloc, parts.path, urlencode(kept), parts.fragment))
+    return plain, seeds, buckets
 
 
 async def _refuse_cluster_node(client: Redis) -> None:
@@ -216,6 +249,7 @@ class RedisConnection:
         # others skip that check (two round trips); the layout version is checked by each
         self.verified: set[str] = set()
         cluster = False
+        seeds: list[tuple[str, int]] = []
         if isinstance(source, str):
             scheme = urlsplit(source).scheme.lower()
             if scheme not in _SCHEMES:
@@ -223,11 +257,13 @@ class RedisConnection:
                 raise InvalidValue(f"a Redis URL starts with one of {known}: {scheme!r}")
             if scheme.endswith(_CLUSTER_SUFFIX):
                 cluster = True
-                source, in_url = _cluster_url(source)
+                source, seeds, in_url = _cluster_url(source)
                 # the keyword wins over the URL's query
                 cluster_buckets = in_url if cluster_buckets is None else cluster_buckets
             self._url: str | None = source
             self._options = dict(client_options)
+            if len(seeds) > 1:  # a cluster URL's first seed is its own host
+                self._options["startup_nodes"] = [ClusterNode(h, p) for h, p in seeds[1:]]
             self._options.setdefault("retry", Retry(NoBackoff(), 0))
             self._client: Redis | None = None
             self._owned = True

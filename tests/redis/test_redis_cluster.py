@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
 from importlib import resources
+from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
@@ -20,6 +22,7 @@ from redis.crc import key_slot
 
 from pikku_storage import InvalidValue, open_storage
 from pikku_storage.redis._admin import drop_namespace
+from pikku_storage.redis._connection import seed_urls
 from pikku_storage.redis._keys import (
     AIKeys,
     ChannelKeys,
@@ -215,3 +218,44 @@ async def test_pages_merged_over_buckets_are_the_slices_of_one_order(
             assert [t.id for t in listed] == [t.id for t in reversed(threads)][3:10]
     finally:
         await drop_namespace(url, key_prefix=cluster_prefix)
+
+
+def _dead_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_cluster_url_names_each_seed_node_and_refuses_a_bad_one() -> None:
+    """`h1:p1,h2:p2` gives one plain URL per seed (user kept, options dropped); a seed that is
+    not host:port is refused before any connection."""
+    assert seed_urls(
+        "redis+cluster://u:pw@127.0.0.1:7000,[::1]:7001,other/0?cluster_buckets=4"
+    ) == [
+        "redis://u:pw@127.0.0.1:7000/0",
+        "redis://u:pw@[::1]:7001/0",
+        "redis://u:pw@other:6379/0",
+    ]
+    for bad in ("127.0.0.1:7000,", "127.0.0.1:x", ",127.0.0.1:7000", "127.0.0.1:7000,h:99999"):
+        with pytest.raises(InvalidValue, match="seed node"):
+            open_storage(f"redis+cluster://{bad}/0")
+
+
+async def test_a_dead_first_seed_node_is_passed_over(
+    pikku_redis_cluster_url: str, cluster_prefix: str
+) -> None:
+    """A URL whose first seed node is down opens through the next one, and its namespace
+    drops through it too."""
+    live = urlsplit(pikku_redis_cluster_url)
+    url = pikku_redis_cluster_url.replace(live.netloc, f"127.0.0.1:{_dead_port()},{live.netloc}")
+    try:
+        async with open_storage(url, key_prefix=cluster_prefix) as storage:
+            run_id = await storage.workflows.create_run("wf", {"n": 1})
+            run = await storage.workflow_runs.get_run(run_id)
+            assert run is not None
+            assert run.input == {"n": 1}
+    finally:
+        await drop_namespace(url, key_prefix=cluster_prefix)
+    async with open_storage(pikku_redis_cluster_url, key_prefix=cluster_prefix) as storage:
+        assert await storage.workflow_runs.get_run(run_id) is None
