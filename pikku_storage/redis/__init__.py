@@ -165,17 +165,27 @@ def open_storage(
     heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
     cluster_buckets: int | None = None,
+    wait_replicas: int | None = None,
+    wait_timeout: int | None = None,
     **client_options: object,
 ) -> Storage:
     """Every service on one client made from `url` (`redis://` or `rediss://`); no I/O yet.
 
-    `client_options` go to `redis.asyncio.Redis.from_url` (pool size, timeouts, TLS). The
+    `client_options` go to `redis.asyncio.Redis.from_url` (pool size, timeouts, TLS).
+    `wait_replicas=N` (or `?wait_replicas=N` on the URL, with `wait_timeout` ms, default 1000)
+    makes every write wait for N replicas (docs/operations.md#replica-acknowledged-writes). The
     `Storage` owns the client and closes it last. Raises: `InvalidValue` for an unknown
     option or a bad value, before any connection is made. See
     docs/concepts.md#lifecycle-and-namespaces.
     """
     _check_client_options(client_options)
-    connection = RedisConnection(_check_url(url), cluster_buckets=cluster_buckets, **client_options)
+    connection = RedisConnection(
+        _check_url(url),
+        cluster_buckets=cluster_buckets,
+        wait_replicas=wait_replicas,
+        wait_timeout=wait_timeout,
+        **client_options,
+    )
     storage = _build(
         connection,
         key_prefix=key_prefix,
@@ -200,6 +210,8 @@ def storage_from_client(
     heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
     prune_on_heartbeat: bool = True,
     cluster_buckets: int | None = None,
+    wait_replicas: int | None = None,
+    wait_timeout: int | None = None,
 ) -> Storage:
     """Every service on a `redis.asyncio` client the caller made (fakeredis, Sentinel, TLS).
 
@@ -207,7 +219,12 @@ def storage_from_client(
     synchronous client raises `InvalidValue`; a `RedisCluster` client selects the cluster
     layout (`cluster_buckets`, default 16). See docs/concepts.md#lifecycle-and-namespaces.
     """
-    connection = RedisConnection(client, cluster_buckets=cluster_buckets)
+    connection = RedisConnection(
+        client,
+        cluster_buckets=cluster_buckets,
+        wait_replicas=wait_replicas,
+        wait_timeout=wait_timeout,
+    )
     storage = _build(
         connection,
         key_prefix=key_prefix,

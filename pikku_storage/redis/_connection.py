@@ -42,7 +42,7 @@ from pikku_storage.redis._keys import (
 )
 from pikku_storage.redis._migrate import migrate_1_to_2
 from pikku_storage.redis._rows import text
-from pikku_storage.redis._scripts import Scripts
+from pikku_storage.redis._scripts import ReplicaWait, Scripts
 
 __all__ = ["RedisBase", "RedisConnection", "RedisSource", "seed_urls"]
 
@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 _SCHEMES: Final = frozenset(backend_named("redis").schemes)  # the registry's, in one place
 _CLUSTER_SUFFIX: Final = "+cluster"  # redis+cluster://, rediss+cluster:// (the registry's)
+DEFAULT_WAIT_TIMEOUT_MS: Final = 1000  # how long a write waits for `wait_replicas` replicas
 
 
 def seed_urls(url: str) -> list[str]:
@@ -98,22 +99,42 @@ def _cluster_url(url: str) -> tuple[str, list[tuple[str, int]], int | None]:
     """A `redis+cluster://` URL as the plain one redis-py's cluster client takes (naming the
     first seed node), every seed node it names, and the `cluster_buckets` query option it
     carried (if any)."""
+    url, found = _own_options(url, ("cluster_buckets",))
     parts = urlsplit(url)
     userinfo, seeds = _seed_nodes(parts.netloc)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    buckets: int | None = None
-    kept = []
-    for name, value in query:
-        if name == "cluster_buckets":
-            if not value.isdigit():
-                raise InvalidValue(f"cluster_buckets must be an int: {value!r}")
-            buckets = int(value)
-        else:
-            kept.append((name, value))
     scheme = parts.scheme.lower().removesuffix(_CLUSTER_SUFFIX)
     netloc = userinfo + _netloc(*seeds[0])
-    plain = urlunsplit((scheme, netloc, parts.path, urlencode(kept), parts.fragment))
-    return plain, seeds, buckets
+    plain = urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
+    return plain, seeds, found.get("cluster_buckets")
+
+
+def _own_options(url: str, names: tuple[str, ...]) -> tuple[str, dict[str, int]]:
+    """`url` without the query options `names` (this library's, not redis-py's), and their
+    values as ints; `InvalidValue` for one that is not a decimal int."""
+    parts = urlsplit(url)
+    found: dict[str, int] = {}
+    kept = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in names:
+            if not value.isdigit():
+                raise InvalidValue(f"{name} must be an int: {value!r}")
+            found[name] = int(value)
+        else:
+            kept.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(kept))), found
+
+
+def _replica_wait(replicas: object, timeout_ms: object) -> ReplicaWait | None:
+    """The `wait_replicas` / `wait_timeout` options (None: off, the default)."""
+    count = v.non_negative_int("wait_replicas", 0 if replicas is None else replicas)
+    ms = v.non_negative_int(
+        "wait_timeout", DEFAULT_WAIT_TIMEOUT_MS if timeout_ms is None else timeout_ms
+    )
+    if ms == 0:
+        raise InvalidValue("wait_timeout must be at least 1 ms (0 makes WAIT block forever)")
+    if timeout_ms is not None and not count:
+        raise InvalidValue("wait_timeout applies only with wait_replicas")
+    return ReplicaWait(count, ms) if count else None
 
 
 async def _refuse_cluster_node(client: Redis) -> None:
@@ -235,13 +256,24 @@ class RedisConnection:
     carry it as `?cluster_buckets=N`); a synchronous client raises `InvalidValue` (D17).
     """
 
-    __slots__ = ("_buckets", "_client", "_options", "_owned", "_scripts", "_url", "verified")
+    __slots__ = (
+        "_buckets",
+        "_client",
+        "_options",
+        "_owned",
+        "_scripts",
+        "_url",
+        "_wait",
+        "verified",
+    )
 
     def __init__(
         self,
         source: str | Redis | RedisCluster,
         *,
         cluster_buckets: object = None,
+        wait_replicas: object = None,
+        wait_timeout: object = None,
         **client_options: object,
     ) -> None:
         self._scripts: Scripts | None = None
@@ -255,6 +287,12 @@ class RedisConnection:
             if scheme not in _SCHEMES:
                 known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
                 raise InvalidValue(f"a Redis URL starts with one of {known}: {scheme!r}")
+            source, in_query = _own_options(source, ("wait_replicas", "wait_timeout"))
+            # the keywords win over the URL's query
+            wait_replicas = (
+                in_query.get("wait_replicas") if wait_replicas is None else wait_replicas
+            )
+            wait_timeout = in_query.get("wait_timeout") if wait_timeout is None else wait_timeout
             if scheme.endswith(_CLUSTER_SUFFIX):
                 cluster = True
                 source, seeds, in_url = _cluster_url(source)
@@ -291,6 +329,7 @@ class RedisConnection:
             # Redis here (redis-py's two classes share no base that declares them)
             self._client = cast(Redis, source)
             self._owned = False
+        self._wait = _replica_wait(wait_replicas, wait_timeout)
         if cluster:
             self._buckets = check_buckets(
                 DEFAULT_CLUSTER_BUCKETS if cluster_buckets is None else cluster_buckets
@@ -330,7 +369,7 @@ class RedisConnection:
     def scripts(self) -> Scripts:
         """The backend's Lua scripts registered on this client."""
         if self._scripts is None:
-            self._scripts = Scripts(self.client)
+            self._scripts = Scripts(self.client, self._wait)
         return self._scripts
 
     async def aclose(self) -> None:
