@@ -503,6 +503,10 @@ class Database:
         async with self._gate():
             return await greenlet_spawn(self._greenlet_transaction, body, write)
 
+    def _busy_early(self, started: float) -> bool:
+        """An `SQLITE_BUSY` before the busy timeout has passed: a lock that did not wait."""
+        return time.monotonic() - started < self.busy_timeout
+
     async def run(self, body: Body[T], *, write: bool) -> T:
         """Run `body(conn)` in one transaction, re-run after a deadlock, a serialization
         failure, an early `SQLITE_BUSY` or a stale pooled connection (`RETRY_POLICY`)."""
@@ -511,8 +515,8 @@ class Database:
         def retryable(error: BaseException) -> bool:
             if is_retryable(error):
                 return True
-            if is_sqlite_busy(error):  # busy before the timeout: a lock that did not wait
-                return time.monotonic() - started < self.busy_timeout
+            if is_sqlite_busy(error):
+                return self._busy_early(started)
             return (
                 isinstance(error, sa_exc.DBAPIError)
                 and error.connection_invalidated
@@ -549,13 +553,25 @@ class Database:
 
     async def connection(self, fn: Body[T]) -> T:
         """`fn(conn)` on a connection with no transaction of ours (migrations, inspection):
-        the writer thread on SQLite, one greenlet elsewhere."""
-        runner = self._runner
+        the writer thread on SQLite, one greenlet elsewhere. On SQLite an early
+        `SQLITE_BUSY` (two processes switching a new file to WAL at once gets one without
+        waiting) re-runs `fn` until the busy timeout has passed; `fn` must be idempotent."""
         async with translate_errors():
-            if runner is not None:
-                return await runner.writer.call(_thread_connection, fn)
-            async with self._gate():
-                return await greenlet_spawn(self._greenlet_connection, fn)
+            if self.ops.name != "sqlite":
+                return await self._connection_once(fn)
+            started = time.monotonic()
+            return await retry(
+                lambda: self._connection_once(fn),
+                lambda error: is_sqlite_busy(error) and self._busy_early(started),
+                SQLITE_BUSY_POLICY,
+            )
+
+    async def _connection_once(self, fn: Body[T]) -> T:
+        runner = self._runner
+        if runner is not None:
+            return await runner.writer.call(_thread_connection, fn)
+        async with self._gate():
+            return await greenlet_spawn(self._greenlet_connection, fn)
 
     def _greenlet_connection(self, fn: Body[T]) -> T:
         with self.sync_engine.connect() as conn:
