@@ -28,7 +28,10 @@ from pikku_testing.contract._capabilities import Capability, requires
 
 __all__ = ["WorkflowLockHoldTests"]
 
-MAX_HOLD: Final = 0.3
+MAX_HOLD: Final = 0.3  # item 24's; also where the body must finish something before the deadline
+# Where the spec names no duration and nothing has to happen before the deadline: the wait is
+# all the test costs, and 0.1 s is still far above the event loop's timer resolution.
+SHORT_HOLD: Final = 0.1
 GRACE: Final = 1.0  # how long after the deadline the exit and a contender may take
 POLL: Final = 0.01
 
@@ -196,7 +199,7 @@ class WorkflowLockHoldTests:
                 try:
                     await call()
                 except LockHoldExceeded as exc:
-                    if exc.max_hold != MAX_HOLD or run_id not in exc.lock_name:
+                    if exc.max_hold != SHORT_HOLD or run_id not in exc.lock_name:
                         failures.append(f"{label}: {exc!r}")
                 except BaseException as exc:  # reported below
                     failures.append(f"{label}: {exc!r}")
@@ -204,7 +207,7 @@ class WorkflowLockHoldTests:
                     failures.append(f"{label}: nothing raised")
 
         async def body() -> None:
-            async with wf.run_lock(run_id, max_hold=MAX_HOLD):
+            async with wf.run_lock(run_id, max_hold=SHORT_HOLD):
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.sleep(10)
                 await fenced_calls()
@@ -239,7 +242,7 @@ class WorkflowLockHoldTests:
         boom = KeyError("boom")
 
         async def body() -> None:
-            async with wf.step_lock(run_id, "s", max_hold=MAX_HOLD):
+            async with wf.step_lock(run_id, "s", max_hold=SHORT_HOLD):
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.sleep(10)
                 raise boom
@@ -266,7 +269,7 @@ class WorkflowLockHoldTests:
             pass
         deadline = time.monotonic() + MAX_HOLD
         async with other.run_lock(run_id, timeout=0), wf.step_lock(run_id, "s", timeout=0):
-            await asyncio.sleep(max(0.0, deadline - time.monotonic()) + 0.2)
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()) + 0.1)
             assert await other.get_run(run_id) is not None
             await other.update_run_state(run_id, "n", 1)
         async with wf.run_lock(run_id, timeout=0, max_hold=60):
@@ -285,8 +288,8 @@ class WorkflowLockHoldTests:
         assert await wf.with_run_lock(run_id, _one, max_hold=MAX_HOLD) == 1
         assert await wf.with_step_lock(run_id, "s", _one, max_hold=MAX_HOLD) == 1
         slow = await asyncio.gather(
-            wf.with_run_lock(run_id, _sleep_long, max_hold=MAX_HOLD),
-            wf.with_step_lock(run_id, "s", _sleep_long, max_hold=MAX_HOLD),
+            wf.with_run_lock(run_id, _sleep_long, max_hold=SHORT_HOLD),
+            wf.with_step_lock(run_id, "s", _sleep_long, max_hold=SHORT_HOLD),
             return_exceptions=True,
         )
         assert [type(result) for result in slow] == [LockHoldExceeded, LockHoldExceeded]
@@ -306,7 +309,9 @@ class WorkflowLockHoldTests:
         inside = asyncio.Event()
 
         async def hold(suppress: bool) -> None:
-            async with wf.run_lock(run_id, timeout=GRACE + 5, max_hold=MAX_HOLD):
+            async with wf.run_lock(
+                run_id, timeout=GRACE + 5, max_hold=SHORT_HOLD if suppress else MAX_HOLD
+            ):
                 if suppress:
                     with contextlib.suppress(asyncio.CancelledError):
                         await asyncio.sleep(10)
@@ -330,7 +335,7 @@ class WorkflowLockHoldTests:
         run_id = await new_run(storage)
         async with wf.run_lock(run_id, timeout=0):
             with pytest.raises(LockHoldExceeded):
-                async with wf.step_lock(run_id, "s", timeout=0, max_hold=MAX_HOLD):
+                async with wf.step_lock(run_id, "s", timeout=0, max_hold=SHORT_HOLD):
                     await asyncio.sleep(10)
             assert await wf.get_run(run_id) is not None
             await _enter(wf.step_lock(run_id, "s", timeout=0))
