@@ -4,7 +4,8 @@ Same tables (in the bench schema), same statements as the backend sends, in the 
 trips the driver allows (a step transition is the run row, the step row and its attempt row
 between BEGIN and COMMIT under one Sync; `save_messages` the thread bump and a multi-row
 insert in one statement, without the backend's duplicate checks), UTC sessions, rows left as
-tuples. Channels and deployments have no twin here.
+tuples whose JSON text columns are parsed (`benchmarks._decode`; psycopg makes the
+timestamps aware itself). Channels and deployments have no twin here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Final
 from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
+from benchmarks._decode import decode_runs, same
 from benchmarks._workload import WORKFLOW, Op, State, message_texts
 
 __all__ = ["RawPostgres"]
@@ -24,7 +26,7 @@ __all__ = ["RawPostgres"]
 WIRE: Final = json.dumps({"type": "unknown", "id": None, "parent_run_id": None})
 _RUN_COLUMNS: Final = (
     "workflow_run_id::text, workflow, status, input::text, output::text, error::text, inline,"
-    " graph_hash, wire::text, created_at, updated_at"
+    " graph_hash, wire::text, created_at, updated_at, deterministic, planned_steps::text"
 )
 
 _BEGIN: Final = sql.SQL("BEGIN")
@@ -183,10 +185,10 @@ class RawPostgres:
             await transition(step_id, "running", None)
             await transition(step_id, "succeeded", json.dumps({"paymentId": f"pay-{i}"}))
 
-        async def list_runs(i: int) -> None:
+        async def list_runs(i: int) -> object:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(self.list_runs_q)
-                await cur.fetchall()
+                return decode_runs(await cur.fetchall(), same)
 
         async def save_messages(i: int) -> None:
             question, answer = message_texts(i)

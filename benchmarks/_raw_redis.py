@@ -1,17 +1,26 @@
 """Raw twin on redis-py: the same units as plain Redis commands, one client (pool) per run.
 
-Keys live under the bench namespace's key prefix plus `raw:` (dropped with it). Each unit is
-the fewest round trips redis-py allows: a write is one MULTI pipeline (hashes plus the sorted
-set index), a list read is one small Lua script (index range, then the hashes), so the ratio
-measures what the library adds (validation, the codec, key building, reply parsing, records).
+Writes go to keys under the bench namespace's key prefix plus `raw:` (dropped with it), each
+the fewest round trips redis-py allows: one MULTI pipeline (hashes plus the sorted set index).
+On a standalone server the two list reads read what the backend stored, as the psycopg twin
+reads the backend's tables: `list_runs` the backend's run index and run hashes (the fields a
+record needs, as `HMGET`s), `get_messages` the bench thread's message index and blobs (one
+`HMGET`), each one small Lua script, its reply turned into values as every twin does
+(`benchmarks._decode`: JSON parsed, timestamps aware; no record objects). Until
+2026-12-04 they read the twin's own run hashes, 7 fields instead of the 13 the backend keeps
+(05's `deterministic`, `planned_steps`, ...), so the ratio counted the spec's larger record
+as library cost. The ratio measures what the library adds: validation, the codec, key
+building, reply parsing, records.
 
-On a Redis Cluster (`redis+cluster://`) the twin runs the same commands through redis-py's
-`RedisCluster`, with every key under one hash tag (`{<prefix>raw}:`): one slot, so every unit
-stays legal and one round trip. Each MULTI becomes one call of a generic script running the
-same commands (`_Atomic`): redis-py's cluster MULTI pipeline spends several round trips (0.78
-ms p50 for HSET + 2 ZADD against 0.13 ms for the script, measured 2026-12-04). One tag puts
-the twin's whole namespace on one primary: a latency floor for one call, not a layout that
-spreads (ours shards its indexes).
+On a Redis Cluster (`redis+cluster://`) the twin runs through redis-py's `RedisCluster` with
+every key, the list reads' too, under one hash tag (`{<prefix>raw}:`): one slot, so every unit
+stays legal and one round trip (the backend's run index is spread over buckets); there the
+list reads read the twin's own hashes and keep the reply as redis-py parses it, a floor.
+Each MULTI becomes one call of a generic script running the same commands (`_Atomic`):
+redis-py's cluster MULTI pipeline spends several round trips (0.78 ms p50 for HSET + 2 ZADD
+against 0.13 ms for the script, measured 2026-12-04). One tag puts the twin's whole namespace
+on one primary: a latency floor for one call, not a layout that spreads (ours shards its
+indexes).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
@@ -30,7 +39,10 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
+from benchmarks._decode import epoch, loads
 from benchmarks._workload import FUNCTIONS, TOPICS, WORKFLOW, Op, State, message_texts
+from pikku_storage.redis._keys import RUN_SEQ_WIDTH, AIKeys, WorkflowKeys
+from pikku_storage.redis._rows import RUN_FIELDS
 
 __all__ = ["RawRedis"]
 
@@ -43,6 +55,34 @@ for _, key in ipairs(ids) do out[#out + 1] = redis.call('HGETALL', key) end
 return out
 """
 
+# The backend's keys (standalone). KEYS[1] a run index (members "<seq>:<run id>"); ARGV[1]
+# how many, newest first; ARGV[2], ARGV[3] what goes before and after a run id in its hash
+# key; ARGV[4] where the run id starts in a member; ARGV[5..] the fields. Reply: per run its
+# id, then its HMGET.
+_STORED_RUNS: Final = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'REV')
+local start = tonumber(ARGV[4])
+local out = {}
+for _, m in ipairs(ids) do
+  local id = string.sub(m, start)
+  local values = redis.call('HMGET', ARGV[2] .. id .. ARGV[3], unpack(ARGV, 5))
+  table.insert(values, 1, id)
+  out[#out + 1] = values
+end
+return out
+"""
+# KEYS[1] a thread's message index (members "<seq>"), KEYS[2] its blobs (fields "<seq>" and
+# "<seq>:calls"); ARGV[1] how many, the latest. Reply: one HMGET, blob and calls per message.
+_STORED_MESSAGES: Final = """
+local seqs = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+if #seqs == 0 then return {} end
+local fields = {}
+for _, s in ipairs(seqs) do
+  fields[#fields + 1] = s
+  fields[#fields + 1] = s .. ':calls'
+end
+return redis.call('HMGET', KEYS[2], unpack(fields))
+"""
 
 # KEYS[k] the key of the k-th command; ARGV per command: its name, how many arguments
 # follow the key, those arguments. Runs them in order. Reply: 1.
@@ -55,6 +95,54 @@ for k = 1, #KEYS do
 end
 return 1
 """
+
+
+def _runs(reply: list[list[str | None]]) -> list[tuple[Any, ...]]:
+    """The backend's run hashes as values (`benchmarks._decode`): JSON parsed, stamps aware,
+    flags as bools; absent fields `None`."""
+    return [
+        (
+            run_id,
+            wf,
+            status,
+            loads(inp),
+            loads(out),
+            loads(err),
+            inline == "1",
+            graph,
+            loads(wire),
+            epoch(int(cast(str, created))),
+            epoch(int(cast(str, updated))),
+            det == "1",
+            loads(plan),
+        )
+        for (
+            run_id,
+            wf,
+            status,
+            inp,
+            out,
+            err,
+            inline,
+            graph,
+            wire,
+            created,
+            updated,
+            det,
+            plan,
+        ) in reply
+    ]
+
+
+def _messages(reply: list[str | None]) -> list[dict[str, Any]]:
+    """The backend's message blobs parsed, `created_at` aware (the bench has no tool calls,
+    so the call lists are all absent)."""
+    messages = []
+    for blob in reply[0::2]:
+        message = loads(blob)
+        message["created_at"] = epoch(message["created_at"])
+        messages.append(message)
+    return messages
 
 
 def _ms() -> int:
@@ -100,6 +188,7 @@ class RawRedis:
     ) -> None:
         self._url, self._state, self._size, self._cluster = url, state, size, cluster
         self._p = f"{{{key_prefix}raw}}:" if cluster else f"{key_prefix}raw:"
+        self._wf, self._ai = WorkflowKeys(key_prefix), AIKeys(key_prefix)
         self._client: Redis | RedisCluster | None = None
 
     async def open(self) -> None:
@@ -110,8 +199,10 @@ class RawRedis:
             url = urlunsplit(("redis", parts.netloc, "", "", ""))
             self._client = RedisCluster.from_url(url, max_connections=size)
         else:
-            self._client = Redis.from_url(self._url, max_connections=size)
+            self._client = Redis.from_url(self._url, max_connections=size, decode_responses=True)
         self._newest = self._client.register_script(_NEWEST)
+        self._stored_runs = self._client.register_script(_STORED_RUNS)
+        self._stored_messages = self._client.register_script(_STORED_MESSAGES)
         self._atomic = self._client.register_script(_ATOMIC)
         async with self._client.pipeline(transaction=False) as pipe:
             for name in FUNCTIONS:  # the registration heartbeat's find_function reads
@@ -196,8 +287,14 @@ class RawRedis:
                     pipe.hset(f"{p}attempt:{step_id}:1", mapping=fields)
                     await pipe.execute()
 
-        async def list_runs(i: int) -> None:
-            await self._newest(keys=[f"{p}runs"], args=[50])
+        run_head, run_tail = self._wf.run_prefix()
+        stored_runs_args: list[EncodableT] = [50, run_head, run_tail, RUN_SEQ_WIDTH + 2]
+        stored_runs_args += RUN_FIELDS
+
+        async def list_runs(i: int) -> object:
+            if self._cluster:
+                return await self._newest(keys=[f"{p}runs"], args=[50])
+            return _runs(await self._stored_runs(keys=[self._wf.runs()], args=stored_runs_args))
 
         async def save_messages(i: int) -> None:
             now, thread = _ms(), f"{p}thread:{state.thread_id}"
@@ -214,8 +311,12 @@ class RawRedis:
                     pipe.zadd(f"{thread}:msgs", {key: seq + n})
                 await pipe.execute()
 
-        async def get_messages(i: int) -> None:
-            await self._newest(keys=[f"{p}thread:{state.thread_id}:msgs"], args=[20])
+        thread_keys = [self._ai.msgs(state.thread_id), self._ai.msg(state.thread_id)]
+
+        async def get_messages(i: int) -> object:
+            if self._cluster:
+                return await self._newest(keys=[f"{p}thread:{state.thread_id}:msgs"], args=[20])
+            return _messages(await self._stored_messages(keys=thread_keys, args=[20]))
 
         async def subscribe(i: int) -> None:
             topic, channel = f"{p}topic:{i % TOPICS}", state.channel_ids[i % state.channels]

@@ -20,15 +20,15 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
+from benchmarks._decode import decode_messages, decode_runs, epoch
 from benchmarks._workload import WORKFLOW, Op, State, message_texts
 
 __all__ = ["RawMysql", "RawSqlite", "Statements"]
 
 T = TypeVar("T")
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 WIRE: Final = json.dumps({"type": "unknown", "id": None, "parent_run_id": None})
 
 
@@ -134,67 +134,8 @@ class Statements:
         )
 
 
-# The C scanner, as the codec reads (no per-call setup); typeshed does not declare it.
-_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def _loads(text: str | None) -> Any:
-    """JSON text the library wrote (no surrounding whitespace) parsed at the C scanner's cost."""
-    return None if text is None else _SCAN(text, 0)[0]
-
-
-def _epoch(ms: int) -> datetime:
-    return EPOCH + timedelta(0, 0, 0, ms)
-
-
 def _aware(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC)
-
-
-def decode_runs(rows: list[Any], when: Callable[[Any], datetime]) -> list[tuple[Any, ...]]:
-    """The runs as values, the contract work a caller of the bare driver does too (psycopg
-    does it inside `fetchall`): JSON payloads parsed, timestamps as aware datetimes."""
-    return [
-        (
-            run_id,
-            wf,
-            status,
-            _loads(inp),
-            _loads(out),
-            _loads(err),
-            bool(inline),
-            graph,
-            _loads(wire),
-            when(created),
-            when(updated),
-            bool(det),
-            _loads(plan),
-        )
-        for (
-            run_id,
-            wf,
-            status,
-            inp,
-            out,
-            err,
-            inline,
-            graph,
-            wire,
-            created,
-            updated,
-            det,
-            plan,
-        ) in rows
-    ]
-
-
-def decode_messages(rows: list[Any]) -> list[tuple[Any, ...]]:
-    """The message rows with their `created_at` (epoch milliseconds) as aware datetimes and
-    JSON content and tool-call arguments parsed."""
-    return [
-        (seq, mid, role, text, _loads(parts), _epoch(created), cid, name, _loads(args), result)
-        for (seq, mid, role, text, parts, created, cid, name, args, result) in rows
-    ]
 
 
 def _step_args(run_id: str, i: int, now: object) -> tuple[str, list[Any], list[Any]]:
@@ -293,7 +234,7 @@ class RawSqlite:
                 await self._call(lambda c, unit=unit: self._tx(c, unit))  # type: ignore[misc]
 
         async def list_runs(i: int) -> None:
-            await self._call(lambda c: decode_runs(c.execute(q.list_runs).fetchall(), _epoch))
+            await self._call(lambda c: decode_runs(c.execute(q.list_runs).fetchall(), epoch))
 
         async def save_messages(i: int) -> None:
             question, answer = message_texts(i)

@@ -6,11 +6,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
+from benchmarks._namespace import Namespace
+from benchmarks._workload import ours, prepare
 from benchmarks.compare import run_compare
-from benchmarks.ops import Options, run_ops
+from benchmarks.ops import Options, _twin, run_ops
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,3 +90,40 @@ async def test_against_compares_ours_on_two_urls_interleaved() -> None:
     assert all(len(r.ours) == 6 and len(r.raw) == 6 for r in results)
     assert all(r.ratio is not None and r.ratio > 0 for r in results)
     assert "| operation | memory ops/s | memory p50 ms | sqlite ops/s |" in text
+
+
+@pytest.mark.parametrize("server", ["pikku_postgres_url", "pikku_redis_url"])
+async def test_the_server_twins_list_what_the_backend_lists(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    """The psycopg and redis-py twins' `list_runs` read the backend's runs, as values
+    (JSON parsed, timestamps aware), newest first: the same page as ours; the redis-py
+    twin's `get_messages` the same window of the bench thread."""
+    ns = Namespace(request.getfixturevalue(server))
+    try:
+        async with ns.open() as storage:
+            state = await prepare(storage, channels=2)
+            mine = ours(storage, state)
+            for i in range(30):
+                await mine["create_run"](i)
+                await mine["save_messages"](i)
+            twin = _twin(ns, state, 1)
+            assert twin is not None
+            await twin.open()
+            try:
+                raw_runs = cast("list[tuple[Any, ...]]", await twin.ops()["list_runs"](0))
+                runs = await storage.workflow_runs.list_runs(limit=50)
+                assert [(r[0], r[3], r[9]) for r in raw_runs] == [
+                    (run.id, run.input, run.created_at) for run in runs
+                ]
+                if ns.kind == "redis":
+                    raw_messages = cast("list[dict[str, Any]]", await twin.ops()["get_messages"](0))
+                    messages = await storage.ai_storage.get_messages(state.thread_id, last_n=20)
+                    assert [(m["id"], m["text"], m["created_at"]) for m in raw_messages] == [
+                        (m.id, m.content, m.created_at) for m in messages
+                    ]
+            finally:
+                await twin.close()
+            await storage.deployments.stop()
+    finally:
+        await ns.drop()

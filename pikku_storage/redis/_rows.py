@@ -239,7 +239,7 @@ def _runs(items: list[str]) -> list[WorkflowRun]:
     texts = [t or "null" for t in items[3::w] + items[4::w] + items[5::w]]
     values = cast("list[JsonValue]", decode(f"[{','.join(texts)}]")) if texts else []
     count = len(texts) // 3
-    status_of, stamps, wire_of = _STATUS, _stamps, _build.wire
+    status_of, stamps, wire_of, new_run = _STATUS, _stamps, _build.wire, _build.new_run
     runs = []
     # one column per slice, zipped: no index arithmetic per field
     for (
@@ -274,7 +274,7 @@ def _runs(items: list[str]) -> list[WorkflowRun]:
     ):
         assert error is None or isinstance(error, dict)
         runs.append(
-            WorkflowRun(
+            new_run(
                 id=run_id,
                 workflow=workflow,
                 status=status_of[status],  # type: ignore[arg-type]  # a WorkflowStatus member

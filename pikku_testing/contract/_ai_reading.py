@@ -218,6 +218,7 @@ class ReadMessageTests:
         assert await ai.get_messages("t-1", last_n=20) == messages[1980:]
         assert await ai.get_messages("t-1", cursor="m-1000", last_n=20) == messages[980:1000]
         assert await ai.get_messages("t-1", cursor="m-1000") == messages[950:1000]
+        assert await ai.get_messages("t-1") == messages  # more than one batch of a backend
 
     async def test_mutating_returned_records_changes_nothing_stored(self, storage: Storage) -> None:
         """docs/services/ai-storage.md#reading-messages item 25."""

@@ -16,13 +16,26 @@ elseif ARGV[1] ~= '' then
 else
   seqs = redis.call('ZRANGE', KEYS[1], 0, -1)
 end
-local out = {}
+-- every blob and call list in one HMGET per 500 messages, not one per message
+local fields = {}
 for _, s in ipairs(seqs) do
-  local v = redis.call('HMGET', KEYS[2], s, s .. ':calls')
-  out[#out + 1] = v[1]
+  fields[#fields + 1] = s
+  fields[#fields + 1] = s .. ':calls'
+end
+local v = {}
+local at = 1
+while at <= #fields do
+  local last = math.min(at + 999, #fields)
+  local got = redis.call('HMGET', KEYS[2], unpack(fields, at, last))
+  for k = 1, #got do v[at + k - 1] = got[k] end
+  at = last + 1
+end
+local out = {}
+for n = 1, #seqs do
+  out[#out + 1] = v[2 * n - 1]
   local answered = {}
-  if v[2] then
-    local ids = split_ids(v[2])
+  if v[2 * n] then
+    local ids = split_ids(v[2 * n])
     local results = redis.call('HMGET', KEYS[4], unpack(ids))
     for i, id in ipairs(ids) do
       if results[i] then
