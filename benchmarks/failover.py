@@ -3,7 +3,8 @@
 A private 6-node cluster (benchmarks/_cluster.py, free loopback ports, removed afterwards) and
 ONE open `Storage` on `redis+cluster://`. Writer tasks run rounds of create_run, then
 insert_step_state + set_step_result, then a one-message save_messages into the writer's
-thread; every call that returned is an acknowledged write. Once each writer has done a few
+thread, then a `list_runs` (which reads every primary); every write call that returned is an
+acknowledged write. Once each writer has done a few
 rounds, the primary the writers load most (the most bytes replicated) is killed with SIGKILL;
 the writers keep going on the same `Storage` (never reopened) until, after the replica's
 promotion and the last failed call, every writer has completed several clean rounds (or a
@@ -190,7 +191,7 @@ class _Stream:
         """The fewest whole rounds any writer completed at or after `since`."""
         return min(sum(t >= since for t in times) for times in self.rounds)
 
-    async def _call(self, method: str, call: Awaitable[T]) -> T:
+    async def _call(self, method: str, call: Awaitable[T], *, write: bool = True) -> T:
         try:
             async with asyncio.timeout(CALL_TIMEOUT):
                 out = await call
@@ -204,7 +205,8 @@ class _Stream:
             self._failed(method, exc)
             raise
         self.calls["ok"] += 1
-        self.writes_ok.append(time.monotonic())
+        if write:
+            self.writes_ok.append(time.monotonic())
         return out
 
     def _failed(self, method: str, exc: Exception, name: str | None = None) -> None:
@@ -253,6 +255,8 @@ class _Stream:
         self.acks.append(
             _Ack("message", time.monotonic(), run_id, thread_id=thread_id, message_id=message_id)
         )
+        # a read of every primary (one script per bucket): it fails and recovers as writes do
+        await self._call("list_runs", self.storage.workflow_runs.list_runs(limit=10), write=False)
 
 
 def _connection_race(exc: BaseException) -> bool:

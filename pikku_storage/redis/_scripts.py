@@ -11,6 +11,7 @@ See docs/operations.md#storage-layout; style §10.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import re
@@ -20,9 +21,17 @@ from importlib import resources
 from typing import Final, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import PipelineCommand, RedisCluster
+from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import MovedError, NoScriptError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    NoScriptError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pikku_storage.errors import StorageUnavailable
 from pikku_storage.redis._keys import LUA_CONSTANTS
@@ -30,6 +39,15 @@ from pikku_storage.redis._keys import LUA_CONSTANTS
 __all__ = ["SCRIPT_NAMES", "ReplicaWait", "Scripts", "script_source", "writes"]
 
 _PRELUDE: Final = "_prelude"
+# replies of a node that no longer serves the slot (or is failing over): send through redis-py
+_REROUTE: Final = (
+    MovedError,
+    AskError,
+    TryAgainError,
+    ClusterDownError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
 
 SCRIPT_NAMES: Final = frozenset(
     path.name.removesuffix(".lua")
@@ -130,19 +148,51 @@ class Scripts:
     async def many(
         self, calls: Sequence[tuple[str, Sequence[str], Sequence[str | int]]]
     ) -> list[object]:
-        """The replies of read-only script calls `(name, keys, args)`, in order: on a cluster
-        one pipeline (redis-py sends each node its share at once), a script a node does not
-        hold yet run again through `__call__` (which loads it; `NOSCRIPT` ran nothing)."""
-        pipe = self._client.pipeline()
-        for name, keys, args in calls:
-            sha = self._sha(name)
-            pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-        replies: list[object] = list(await pipe.execute(raise_on_error=False))
+        """The replies of read-only script calls `(name, keys, args)`, in order, in one round
+        trip: one pipeline, on a cluster one per primary at once (`_many_by_node`); a script
+        a node does not hold yet run again through `__call__` (which loads it; `NOSCRIPT`
+        ran nothing)."""
+        replies: list[object] | None = None
+        if isinstance(self._client, RedisCluster):
+            replies = await self._many_by_node(self._client, calls)
+        if replies is None:
+            pipe = self._client.pipeline()
+            for name, keys, args in calls:
+                sha = self._sha(name)
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+            replies = list(await pipe.execute(raise_on_error=False))
         for i, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):
                 replies[i] = await self(*calls[i])
             elif isinstance(reply, Exception):
                 raise reply
+        return replies
+
+    async def _many_by_node(
+        self, client: RedisCluster, calls: Sequence[tuple[str, Sequence[str], Sequence[str | int]]]
+    ) -> list[object] | None:
+        """Read-only calls on a cluster: each primary's share in one pipeline of its own, all
+        primaries at once (redis-py's cluster pipeline resolves a routing policy per command
+        in Python: a third of a 16-bucket list's time). `None` when a slot was redirected
+        (MOVED, ASK) or a node failed: the caller then sends the calls again through redis-py's
+        cluster pipeline, which follows redirections; reads, so sending twice is harmless."""
+        by_node: dict[str, tuple[ClusterNode, list[PipelineCommand]]] = {}
+        for i, (name, keys, args) in enumerate(calls):
+            node = client.get_node_from_key(keys[0])
+            if node is None:
+                return None
+            command = PipelineCommand(i, "EVALSHA", self._sha(name), len(keys), *keys, *args)
+            by_node.setdefault(node.name, (node, []))[1].append(command)
+        try:
+            await asyncio.gather(*(node.execute_pipeline(sent) for node, sent in by_node.values()))
+        except (RedisConnectionError, RedisTimeoutError):
+            return None
+        replies: list[object] = [None] * len(calls)
+        for _, sent in by_node.values():
+            for command in sent:
+                if isinstance(command.result, _REROUTE):
+                    return None
+                replies[command.position] = command.result
         return replies
 
     async def _call_and_wait(
