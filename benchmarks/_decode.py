@@ -32,9 +32,11 @@ def same(when: datetime) -> datetime:
     return when
 
 
-def decode_runs(rows: list[Any], when: Callable[[Any], datetime]) -> list[tuple[Any, ...]]:
+def decode_runs(
+    rows: list[Any], when: Callable[[Any], datetime], flag: Callable[[Any], bool] = bool
+) -> list[tuple[Any, ...]]:
     """Run rows (the backend's 13 columns) as values: JSON payloads parsed, `when` applied to
-    the two timestamps, the two flags as bools."""
+    the two timestamps, `flag` to the two flags (a column's 0/1; Redis stores "0"/"1")."""
     return [
         (
             run_id,
@@ -43,12 +45,12 @@ def decode_runs(rows: list[Any], when: Callable[[Any], datetime]) -> list[tuple[
             loads(inp),
             loads(out),
             loads(err),
-            bool(inline),
+            flag(inline),
             graph,
             loads(wire),
             when(created),
             when(updated),
-            bool(det),
+            flag(det),
             loads(plan),
         )
         for (

@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Final, cast
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
@@ -39,7 +39,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
-from benchmarks._decode import epoch, loads
+from benchmarks._decode import decode_runs, epoch, loads
 from benchmarks._workload import FUNCTIONS, TOPICS, WORKFLOW, Op, State, message_texts
 from pikku_storage.redis._keys import RUN_SEQ_WIDTH, AIKeys, WorkflowKeys
 from pikku_storage.redis._rows import RUN_FIELDS
@@ -98,40 +98,9 @@ return 1
 
 
 def _runs(reply: list[list[str | None]]) -> list[tuple[Any, ...]]:
-    """The backend's run hashes as values (`benchmarks._decode`): JSON parsed, stamps aware,
-    flags as bools; absent fields `None`."""
-    return [
-        (
-            run_id,
-            wf,
-            status,
-            loads(inp),
-            loads(out),
-            loads(err),
-            inline == "1",
-            graph,
-            loads(wire),
-            epoch(int(cast(str, created))),
-            epoch(int(cast(str, updated))),
-            det == "1",
-            loads(plan),
-        )
-        for (
-            run_id,
-            wf,
-            status,
-            inp,
-            out,
-            err,
-            inline,
-            graph,
-            wire,
-            created,
-            updated,
-            det,
-            plan,
-        ) in reply
-    ]
+    """The backend's run hashes as values (`benchmarks._decode`): JSON parsed, stamps (epoch
+    ms text) aware, flags as bools; absent fields `None`."""
+    return decode_runs(reply, lambda ms: epoch(int(ms)), lambda value: value == "1")
 
 
 def _messages(reply: list[str | None]) -> list[dict[str, Any]]:
