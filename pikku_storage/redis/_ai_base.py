@@ -1,12 +1,10 @@
-"""The constructor and reads the three Redis AI services share (see `ai.py`)."""
+"""The keys and reads the three Redis AI services share (see `ai.py`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Final
 
-from pikku_storage.clock import Clock
-from pikku_storage.interfaces._base import Service
 from pikku_storage.interfaces.ai import (
     StoredMessage,
 )
@@ -16,7 +14,7 @@ from pikku_storage.records import (
 )
 from pikku_storage.redis import _rows as rows
 from pikku_storage.redis._ai_delete import ThreadDeleter
-from pikku_storage.redis._connection import RedisBase, RedisSource
+from pikku_storage.redis._connection import RedisService
 from pikku_storage.redis._errors import translated
 from pikku_storage.redis._keys import AIKeys, thread_member_id
 
@@ -25,21 +23,11 @@ __all__ = ["RUN_CACHE", "RedisAIBase"]
 RUN_CACHE: Final = 10_000  # run id -> thread id entries kept per service (run ids are UUIDs)
 
 
-class RedisAIBase(RedisBase, Service):
-    """The constructor and hooks the three AI services share: thread and message reads, runs,
-    the cascade. Built from a URL a service owns its client; given a client or a
-    `RedisConnection` it borrows it."""
+class RedisAIBase(RedisService):
+    """The keys and hooks the three AI services share: thread and message reads, runs, the
+    cascade (the constructor is `RedisService`'s)."""
 
-    def __init__(
-        self,
-        redis: RedisSource,
-        *,
-        key_prefix: str = "pikku",
-        clock: Clock | None = None,
-        **client_options: object,
-    ) -> None:
-        super().__init__(clock=clock)
-        self._setup(redis, key_prefix, client_options)
+    def _keys_ready(self) -> None:
         self._keys = AIKeys(self._prefix, self._buckets)
         self._deleter = ThreadDeleter(self._keys)
         self._run_threads: dict[str, str] = {}

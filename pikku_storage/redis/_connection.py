@@ -10,6 +10,7 @@ docs/operations.md#not-supported-yet-planned, style §15.
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Final, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,7 +32,9 @@ from redis.typing import EncodableT
 
 from pikku_storage import _validate as v
 from pikku_storage.backends import backend_named
+from pikku_storage.clock import Clock
 from pikku_storage.errors import InvalidValue, SchemaMismatch
+from pikku_storage.interfaces._base import Service
 from pikku_storage.redis._errors import translate_errors
 from pikku_storage.redis._keys import (
     DEFAULT_CLUSTER_BUCKETS,
@@ -475,3 +478,26 @@ class RedisBase:
     async def _close(self) -> None:
         if self._owns_conn:
             await self._conn.aclose()
+
+
+class RedisService(RedisBase, Service):
+    """The constructor of the Redis services over one client and namespace (the deployment
+    service, with its heartbeat options, has its own). Built from a URL a service owns its
+    client; given a client or a `RedisConnection` it borrows it."""
+
+    def __init__(
+        self,
+        redis: RedisSource,
+        *,
+        key_prefix: str = "pikku",
+        clock: Clock | None = None,
+        **client_options: object,
+    ) -> None:
+        super().__init__(clock=clock)
+        self._setup(redis, key_prefix, client_options)
+        self._keys_ready()
+
+    @abstractmethod
+    def _keys_ready(self) -> None:
+        """Build the service's key family (and what depends on it) once the namespace and the
+        layout (standalone or cluster buckets) are known."""

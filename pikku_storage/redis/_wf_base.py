@@ -1,35 +1,24 @@
-"""The constructor and reads both Redis workflow services share (see `workflows.py`)."""
+"""The keys and reads both Redis workflow services share (see `workflows.py`)."""
 
 from __future__ import annotations
 
-from pikku_storage.clock import Clock
-from pikku_storage.interfaces._base import Service
 from pikku_storage.records import (
     StepHistoryEntry,
     WorkflowRun,
     WorkflowVersion,
 )
 from pikku_storage.redis import _rows as rows
-from pikku_storage.redis._connection import RedisBase, RedisSource
+from pikku_storage.redis._connection import RedisService
 from pikku_storage.redis._errors import translated
 from pikku_storage.redis._keys import WorkflowKeys
 
 __all__ = ["RedisWorkflowBase", "flatten", "rest_pairs"]
 
 
-class RedisWorkflowBase(RedisBase, Service):
-    """The constructor and reads both workflow services share, over one namespace's keys."""
+class RedisWorkflowBase(RedisService):
+    """The keys and reads both workflow services share (the constructor is `RedisService`'s)."""
 
-    def __init__(
-        self,
-        redis: RedisSource,
-        *,
-        key_prefix: str = "pikku",
-        clock: Clock | None = None,
-        **client_options: object,
-    ) -> None:
-        super().__init__(clock=clock)
-        self._setup(redis, key_prefix, client_options)
+    def _keys_ready(self) -> None:
         self._keys = WorkflowKeys(self._prefix, self._buckets)
 
     @translated

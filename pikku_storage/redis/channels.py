@@ -10,32 +10,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pikku_storage.clock import Clock, to_epoch_ms
+from pikku_storage.clock import to_epoch_ms
 from pikku_storage.errors import ChannelNotFound, ConflictError
-from pikku_storage.interfaces._base import Service
 from pikku_storage.interfaces.channels import ChannelStore, EventHubStore
 from pikku_storage.records import ChannelAndSession
 from pikku_storage.redis import _rows as rows
-from pikku_storage.redis._connection import RedisBase, RedisSource
+from pikku_storage.redis._connection import RedisService
 from pikku_storage.redis._errors import translated
 from pikku_storage.redis._keys import ChannelKeys
 
 __all__ = ["RedisChannelStore", "RedisEventHubStore"]
 
 
-class _RedisChannelsBase(RedisBase, Service):
-    """The constructor both channel services share, over one namespace's channel keys."""
+class _RedisChannelsBase(RedisService):
+    """The channel keys both channel services share (the constructor is `RedisService`'s)."""
 
-    def __init__(
-        self,
-        redis: RedisSource,
-        *,
-        key_prefix: str = "pikku",
-        clock: Clock | None = None,
-        **client_options: object,
-    ) -> None:
-        super().__init__(clock=clock)
-        self._setup(redis, key_prefix, client_options)
+    def _keys_ready(self) -> None:
         self._keys = ChannelKeys.of(self._prefix, self._buckets > 0)
 
 
