@@ -123,6 +123,13 @@ class ReplicaWait:
     timeout_ms: int
 
 
+async def _on_node(node: ClusterNode, commands: Sequence[tuple[object, ...]]) -> list[object]:
+    """`commands` in one pipeline on one cluster node's connection; each reply or its error."""
+    sent = [PipelineCommand(i, *args) for i, args in enumerate(commands)]
+    await node.execute_pipeline(sent)
+    return [command.result for command in sent]
+
+
 class Scripts:
     """The backend's scripts registered on one client, each on first use."""
 
@@ -176,23 +183,26 @@ class Scripts:
         in Python: a third of a 16-bucket list's time). `None` when a slot was redirected
         (MOVED, ASK) or a node failed: the caller then sends the calls again through redis-py's
         cluster pipeline, which follows redirections; reads, so sending twice is harmless."""
-        by_node: dict[str, tuple[ClusterNode, list[PipelineCommand]]] = {}
+        shares: dict[str, tuple[ClusterNode, list[int], list[tuple[object, ...]]]] = {}
         for i, (name, keys, args) in enumerate(calls):
             node = client.get_node_from_key(keys[0])
             if node is None:
                 return None
-            command = PipelineCommand(i, "EVALSHA", self._sha(name), len(keys), *keys, *args)
-            by_node.setdefault(node.name, (node, []))[1].append(command)
+            _, positions, commands = shares.setdefault(node.name, (node, [], []))
+            positions.append(i)
+            commands.append(("EVALSHA", self._sha(name), len(keys), *keys, *args))
         try:
-            await asyncio.gather(*(node.execute_pipeline(sent) for node, sent in by_node.values()))
+            answers = await asyncio.gather(
+                *(_on_node(node, commands) for node, _, commands in shares.values())
+            )
         except (RedisConnectionError, RedisTimeoutError):
             return None
         replies: list[object] = [None] * len(calls)
-        for _, sent in by_node.values():
-            for command in sent:
-                if isinstance(command.result, _REROUTE):
+        for (_, positions, _), answered in zip(shares.values(), answers, strict=True):
+            for i, reply in zip(positions, answered, strict=True):
+                if isinstance(reply, _REROUTE):
                     return None
-                replies[command.position] = command.result
+                replies[i] = reply
         return replies
 
     async def _call_and_wait(
@@ -232,9 +242,7 @@ class Scripts:
         if isinstance(self._client, RedisCluster):
             node = self._client.get_node_from_key(keys[0])
             assert node is not None
-            sent = [PipelineCommand(i, *args) for i, args in enumerate(commands)]
-            await node.execute_pipeline(sent)
-            return [command.result for command in sent]
+            return await _on_node(node, commands)
         pipe = self._client.pipeline(transaction=False)
         for args in commands:
             pipe.execute_command(*args)
